@@ -1,0 +1,47 @@
+import { performance } from 'node:perf_hooks';
+import type { Reply } from '../protocol/reply.js';
+import { describeKey, type ByteString } from '../store/bytes.js';
+import { dispatchCommand, lookupCommand } from './table.js';
+import type { CommandContext, Session } from './types.js';
+
+/**
+ * Runs one command for a front-end and accounts for it: the per-command counters
+ * and, unless --no-log-ops, one op line with the command, the key (escaped and
+ * shortened), the value size (never the value), the outcome and the latency.
+ */
+export function executeCommand(ctx: CommandContext, session: Session, args: ByteString[]): Reply | Promise<Reply> {
+  const start = performance.now();
+  const reply = dispatchCommand(ctx, session, args);
+  if (reply instanceof Promise) {
+    return reply.then((r) => {
+      account(ctx, session, args, r, start);
+      return r;
+    });
+  }
+  account(ctx, session, args, reply, start);
+  return reply;
+}
+
+function account(ctx: CommandContext, session: Session, args: ByteString[], reply: Reply, start: number): void {
+  const us = Math.round((performance.now() - start) * 1000);
+  const spec = lookupCommand(args[0] as string);
+  const name = spec ? spec.name : 'unknown';
+  const failed = reply.t === 'error';
+  ctx.stats.countCommand(name, failed, us);
+  const log = session.opLog;
+  if (log === null) return;
+  const key = spec && spec.firstKey > 0 && args.length > spec.firstKey ? describeKey(args[spec.firstKey] as string) : undefined;
+  const vsize = reply.t === 'bulk' ? reply.v.length : spec?.write && args.length > 2 ? (args[2] as string).length : undefined;
+  const outcome = failed ? 'error' : reply.t === 'nil' || (reply.t === 'int' && reply.text === 'NOT_FOUND') ? 'not_found' : 'ok';
+  log.info(
+    {
+      cmd: spec ? name.toUpperCase() : describeKey(args[0] as string, 32),
+      key,
+      vsize,
+      outcome,
+      err: failed ? reply.err.code : undefined,
+      us,
+    },
+    'op',
+  );
+}

@@ -1,0 +1,77 @@
+import { KvError } from '../errors.js';
+import { errorReply, type Reply } from '../protocol/reply.js';
+import { describeKey, type ByteString } from '../store/bytes.js';
+import { keyspaceCommands } from './keyspace.js';
+import { arityError, serverCommands } from './server-commands.js';
+import type { CommandContext, CommandSpec, Session } from './types.js';
+
+/** Spellings that mean the same command (the project's seeds used both). */
+const ALIASES: Record<string, string> = { delete: 'del', bgsave: 'save' };
+
+/** The one command table, shared by every front-end. Keys are lower-case names. */
+export const COMMANDS: ReadonlyMap<string, CommandSpec> = buildTable();
+
+function buildTable(): Map<string, CommandSpec> {
+  const table = new Map<string, CommandSpec>();
+  for (const spec of [...keyspaceCommands, ...serverCommands(() => COMMANDS)]) table.set(spec.name, spec);
+  for (const [alias, target] of Object.entries(ALIASES)) {
+    const spec = table.get(target);
+    if (spec) table.set(alias, spec);
+  }
+  return table;
+}
+
+export function lookupCommand(name: string): CommandSpec | undefined {
+  return COMMANDS.get(name.toLowerCase());
+}
+
+function unknownCommand(session: Session, args: ByteString[]): Reply {
+  const name = args[0] as string;
+  if (session.dialect === 'text') {
+    return errorReply(new KvError('UNKNOWN_COMMAND', `unknown command '${describeKey(name, 32)}'; send HELP for the list`));
+  }
+  // Redis 7's exact wording, which some clients match on.
+  const rest = args
+    .slice(1, 4)
+    .map((a) => `'${describeKey(a, 128)}' `)
+    .join('');
+  return errorReply(new KvError('UNKNOWN_COMMAND', `unknown command '${describeKey(name, 128)}', with args beginning with: ${rest}`));
+}
+
+/** Checks the key arguments against --max-key-size. */
+function keyTooLarge(ctx: CommandContext, spec: CommandSpec, args: ByteString[]): Reply | null {
+  if (spec.firstKey === 0) return null;
+  const last = spec.lastKey < 0 ? args.length - 1 : spec.lastKey;
+  for (let i = spec.firstKey; i <= last; i++) {
+    const len = (args[i] as ByteString).length;
+    if (len > ctx.limits.maxKeySize) {
+      return errorReply(
+        new KvError('KEY_TOO_LARGE', `key of ${len} bytes is over the limit of ${ctx.limits.maxKeySize} bytes (raise --max-key-size)`),
+      );
+    }
+  }
+  return null;
+}
+
+/**
+ * Runs one command: lookup, dialect, arity and key-size checks, the write check,
+ * then the handler. Never throws: every failure becomes an error reply.
+ */
+export function dispatchCommand(ctx: CommandContext, session: Session, args: ByteString[]): Reply | Promise<Reply> {
+  const spec = lookupCommand(args[0] as string);
+  if (spec === undefined || !spec.dialects.includes(session.dialect)) return unknownCommand(session, args);
+  if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) {
+    return arityError(spec.name, session.dialect === 'text' ? spec.usage : undefined);
+  }
+  const tooLarge = keyTooLarge(ctx, spec, args);
+  if (tooLarge) return tooLarge;
+  if (spec.write) {
+    const blocked = ctx.store.writeBlocker();
+    if (blocked) return errorReply(blocked);
+  }
+  try {
+    return spec.run(ctx, session, args);
+  } catch (err) {
+    return errorReply(err instanceof KvError ? err : new KvError('SERVER', 'internal error; see the server log', { cause: err }));
+  }
+}

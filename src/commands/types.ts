@@ -1,0 +1,62 @@
+import type { Logger } from 'pino';
+import type { Reply } from '../protocol/reply.js';
+import type { ServerStats, StatSection } from '../stats.js';
+import type { ByteString } from '../store/bytes.js';
+import type { Store } from '../store/store.js';
+
+export type Transport = 'tcp' | 'udp';
+export type Dialect = 'text' | 'resp' | 'udp';
+
+/** Limits every front-end enforces; each has a flag and a documented default. */
+export interface Limits {
+  readonly maxKeySize: number;
+  readonly maxValueSize: number;
+  readonly maxLineSize: number;
+  readonly maxConnections: number;
+  readonly maxOutputBuffer: number;
+}
+
+/** What the commands can reach: the store and the server's shared services. */
+export interface CommandContext {
+  readonly store: Store;
+  readonly stats: ServerStats;
+  readonly limits: Limits;
+  /** Parameters shown by CONFIG GET, by their Redis-style lower-case names. */
+  readonly configParams: () => Record<string, string>;
+  /** Every STATS/INFO section, the keyspace included. */
+  readonly info: () => Record<string, StatSection>;
+  /** Starts a snapshot (SAVE); absent when persistence is off. */
+  save?: () => Promise<Reply>;
+}
+
+/** One client as the commands see it: who it is, and how it speaks. */
+export interface Session {
+  readonly transport: Transport;
+  readonly dialect: Dialect;
+  /** `address:port` of the peer. */
+  readonly client: string;
+  /** Per-connection child logger for op lines; null when --no-log-ops. */
+  readonly opLog: Logger | null;
+  /** Set by QUIT: the front-end closes the connection after this reply. */
+  closing: boolean;
+  /** CLIENT SETNAME. */
+  name: string;
+  readonly id: number;
+}
+
+export interface CommandSpec {
+  /** Lower-case canonical name. */
+  readonly name: string;
+  /** Redis arity: N > 0 means exactly N words (the name included); -N means at least N. */
+  readonly arity: number;
+  /** Writes must pass the store's write check (e.g. the log is healthy). */
+  readonly write: boolean;
+  /** Position of the first key, or 0 for none; keys run to `lastKey` (-1: to the end). */
+  readonly firstKey: number;
+  readonly lastKey: number;
+  /** Which dialects may call it; the others get UNKNOWN_COMMAND. */
+  readonly dialects: readonly Dialect[];
+  /** A one-line usage for error messages and HELP. */
+  readonly usage: string;
+  readonly run: (ctx: CommandContext, session: Session, args: ByteString[]) => Reply | Promise<Reply>;
+}

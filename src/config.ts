@@ -1,0 +1,198 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import yargs from 'yargs';
+import { ConfigError } from './errors.js';
+import type { Limits } from './commands/types.js';
+
+/** The port TCP and UDP listen on unless told otherwise. */
+export const DEFAULT_PORT = 7379;
+
+export const FSYNC_POLICIES = ['always', 'everysec', 'no'] as const;
+export type FsyncPolicy = (typeof FSYNC_POLICIES)[number];
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface UdpConfig {
+  /** Largest datagram accepted or sent, in bytes. */
+  readonly maxDatagramSize: number;
+  /** How long a reply stays in the reply cache, in ms: at least the clients' whole retry span. */
+  readonly replyCacheTtlMs: number;
+  readonly replyCacheEntries: number;
+  readonly replyCacheBytes: number;
+  /** Warn lines about malformed datagrams, at most this many a second. */
+  readonly rejectLogPerSecond: number;
+}
+
+export interface PersistenceConfig {
+  readonly enabled: boolean;
+  readonly fsync: FsyncPolicy;
+  /** Seconds between snapshots; 0 turns the timer off (SAVE and shutdown still snapshot). */
+  readonly snapshotIntervalSec: number;
+  /** Cut a corrupt log at its last good record (keeping a backup) instead of refusing to start. */
+  readonly repair: boolean;
+}
+
+export interface ServerConfig {
+  readonly host: string;
+  readonly tcpPort: number;
+  readonly udpPort: number;
+  readonly dataDir: string;
+  readonly logDir: string;
+  readonly logLevel: LogLevel;
+  readonly logOps: boolean;
+  /** Rotate the log file at this size (bytes), keeping `logFiles` old files. */
+  readonly logMaxSize: number;
+  readonly logFiles: number;
+  readonly shutdownTimeoutMs: number;
+  readonly limits: Limits;
+  readonly udp: UdpConfig;
+  readonly persistence: PersistenceConfig;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxKeySize: 1024,
+  maxValueSize: 1024 * 1024,
+  maxLineSize: 64 * 1024,
+  maxConnections: 10_000,
+  maxOutputBuffer: 64 * 1024 * 1024,
+};
+
+export const DEFAULT_UDP: UdpConfig = {
+  maxDatagramSize: 1400,
+  replyCacheTtlMs: 60_000,
+  replyCacheEntries: 100_000,
+  replyCacheBytes: 64 * 1024 * 1024,
+  rejectLogPerSecond: 10,
+};
+
+/** The embedded defaults, as a config for a server started in-process (tests use this). */
+export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
+  return {
+    host: '127.0.0.1',
+    tcpPort: DEFAULT_PORT,
+    udpPort: DEFAULT_PORT,
+    dataDir: 'data',
+    logDir: 'logs',
+    logLevel: 'info',
+    logOps: true,
+    logMaxSize: 100 * 1024 * 1024,
+    logFiles: 5,
+    shutdownTimeoutMs: 5000,
+    limits: DEFAULT_LIMITS,
+    udp: DEFAULT_UDP,
+    persistence: { enabled: true, fsync: 'everysec', snapshotIntervalSec: 300, repair: false },
+    ...overrides,
+  };
+}
+
+/** The kv-server command line. Every flag can also be set as KV_<FLAG> (e.g. KV_TCP_PORT). */
+export function serverArgs(argv: string[]) {
+  return yargs(argv)
+    .scriptName('kv-server')
+    .usage('$0 [options]\n\nStarts dualkv: one in-memory store served over TCP (text and RESP2) and UDP.\nEvery option can also be set as an environment variable KV_<OPTION>, e.g. KV_TCP_PORT=7000.')
+    .env('KV')
+    .strict()
+    .version(false)
+    .group(['host', 'port', 'tcp-port', 'udp-port'], 'Network:')
+    .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on (0.0.0.0 or :: to expose the server)' })
+    .option('port', { type: 'number', default: DEFAULT_PORT, describe: 'Port for TCP and UDP (0 picks free ports)' })
+    .option('tcp-port', { type: 'number', describe: 'TCP port (text and RESP2) [default: --port]' })
+    .option('udp-port', { type: 'number', describe: 'UDP port [default: --port]' })
+    .group(['data-dir', 'fsync', 'snapshot-interval', 'repair', 'persistence'], 'Persistence:')
+    .option('data-dir', { type: 'string', default: 'data', describe: 'Directory for the log and snapshots' })
+    .option('fsync', { choices: FSYNC_POLICIES, default: 'everysec' as FsyncPolicy, describe: 'When the append-only log is fsynced' })
+    .option('snapshot-interval', { type: 'number', default: 300, describe: 'Seconds between snapshots (0: only on SAVE and shutdown)' })
+    .option('repair', { type: 'boolean', default: false, describe: 'Cut a corrupt log at its last good record (a backup is kept)' })
+    .option('persistence', { type: 'boolean', default: true, describe: 'Keep data on disk (--no-persistence: memory only)' })
+    .group(['log-dir', 'log-level', 'log-ops', 'log-max-size', 'log-files'], 'Logging:')
+    .option('log-dir', { type: 'string', default: 'logs', describe: 'Directory for JSON log files' })
+    .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, describe: 'Least severe level logged' })
+    .option('log-ops', { type: 'boolean', default: true, describe: 'Log every operation (--no-log-ops: server events only)' })
+    .option('log-max-size', { type: 'number', default: 100 * 1024 * 1024, describe: 'Rotate the log file at this many bytes' })
+    .option('log-files', { type: 'number', default: 5, describe: 'Rotated log files kept' })
+    .group(['max-key-size', 'max-value-size', 'max-line-size', 'max-connections', 'max-output-buffer'], 'Limits:')
+    .option('max-key-size', { type: 'number', default: DEFAULT_LIMITS.maxKeySize, describe: 'Largest key, in bytes' })
+    .option('max-value-size', { type: 'number', default: DEFAULT_LIMITS.maxValueSize, describe: 'Largest value, in bytes' })
+    .option('max-line-size', { type: 'number', default: DEFAULT_LIMITS.maxLineSize, describe: 'Longest text-dialect or inline line, in bytes' })
+    .option('max-connections', { type: 'number', default: DEFAULT_LIMITS.maxConnections, describe: 'Most TCP clients at once' })
+    .option('max-output-buffer', { type: 'number', default: DEFAULT_LIMITS.maxOutputBuffer, describe: 'Unread reply bytes a TCP client may pile up before it is disconnected' })
+    .group(['max-datagram-size', 'reply-cache-ttl', 'reply-cache-entries', 'reply-cache-bytes'], 'UDP:')
+    .option('max-datagram-size', { type: 'number', default: DEFAULT_UDP.maxDatagramSize, describe: 'Largest UDP datagram accepted or sent, in bytes' })
+    .option('reply-cache-ttl', { type: 'number', default: DEFAULT_UDP.replyCacheTtlMs, describe: 'Milliseconds a UDP reply is kept for retries' })
+    .option('reply-cache-entries', { type: 'number', default: DEFAULT_UDP.replyCacheEntries, describe: 'Most UDP replies kept for retries' })
+    .option('reply-cache-bytes', { type: 'number', default: DEFAULT_UDP.replyCacheBytes, describe: 'Most bytes of UDP replies kept for retries' })
+    .option('shutdown-timeout', { type: 'number', default: 5000, describe: 'Milliseconds to finish in-flight work on SIGTERM/SIGINT' })
+    .help()
+    .alias('help', 'h')
+    .wrap(Math.min(110, process.stdout.columns || 110));
+}
+
+type ParsedArgs = Awaited<ReturnType<ReturnType<typeof serverArgs>['parse']>>;
+
+function port(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) {
+    throw new ConfigError(`--${name} must be a whole number from 0 to 65535 (0 picks a free port); got ${String(v)}`);
+  }
+  return v;
+}
+
+function positive(name: string, v: unknown, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(`--${name} must be a whole number from ${min} to ${max}; got ${String(v)}`);
+  }
+  return v;
+}
+
+/** A directory flag must not name something that is not a directory. It is created at start if missing. */
+function directory(name: string, v: unknown): string {
+  if (typeof v !== 'string' || v === '') throw new ConfigError(`--${name} must be a directory path`);
+  try {
+    if (!statSync(v).isDirectory()) {
+      throw new ConfigError(`--${name} ${v} exists and is not a directory; point it at a directory`);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new ConfigError(`--${name} ${v} cannot be used: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return path.resolve(v);
+}
+
+/** Checks parsed flags and builds the config; throws ConfigError with a message for the user. */
+export function buildConfig(a: ParsedArgs): ServerConfig {
+  const basePort = port('port', a.port);
+  const maxValueSize = positive('max-value-size', a['max-value-size'], 1, 512 * 1024 * 1024);
+  return {
+    host: a.host,
+    tcpPort: a['tcp-port'] === undefined ? basePort : port('tcp-port', a['tcp-port']),
+    udpPort: a['udp-port'] === undefined ? basePort : port('udp-port', a['udp-port']),
+    dataDir: directory('data-dir', a['data-dir']),
+    logDir: directory('log-dir', a['log-dir']),
+    logLevel: a['log-level'],
+    logOps: a['log-ops'],
+    logMaxSize: positive('log-max-size', a['log-max-size'], 1024),
+    logFiles: positive('log-files', a['log-files'], 1, 1000),
+    shutdownTimeoutMs: positive('shutdown-timeout', a['shutdown-timeout'], 100),
+    limits: {
+      maxKeySize: positive('max-key-size', a['max-key-size'], 1, 512 * 1024 * 1024),
+      maxValueSize,
+      maxLineSize: positive('max-line-size', a['max-line-size'], 64),
+      maxConnections: positive('max-connections', a['max-connections'], 1),
+      maxOutputBuffer: positive('max-output-buffer', a['max-output-buffer'], 1024),
+    },
+    udp: {
+      maxDatagramSize: positive('max-datagram-size', a['max-datagram-size'], 64, 65507),
+      replyCacheTtlMs: positive('reply-cache-ttl', a['reply-cache-ttl'], 100),
+      replyCacheEntries: positive('reply-cache-entries', a['reply-cache-entries'], 1),
+      replyCacheBytes: positive('reply-cache-bytes', a['reply-cache-bytes'], 1024),
+      rejectLogPerSecond: DEFAULT_UDP.rejectLogPerSecond,
+    },
+    persistence: {
+      enabled: a.persistence,
+      fsync: a.fsync,
+      snapshotIntervalSec: positive('snapshot-interval', a['snapshot-interval'], 0),
+      repair: a.repair,
+    },
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * The one registry of dualkv's errors. Every error carries a stable `code`;
+ * callers (and tests) match on the code, never on the message text.
+ *
+ * `resp` is the error prefix a RESP2 client sees (`-ERR …`, `-MISCONF …`), chosen
+ * to match what Redis sends for the same condition.
+ */
+export const ErrorCodes = {
+  // Command level: the connection stays open.
+  UNKNOWN_COMMAND: { resp: 'ERR' },
+  WRONG_ARITY: { resp: 'ERR' },
+  SYNTAX: { resp: 'ERR' },
+  KEY_TOO_LARGE: { resp: 'ERR' },
+  VALUE_TOO_LARGE: { resp: 'ERR' },
+  LINE_TOO_LONG: { resp: 'ERR' },
+  BAD_QUOTING: { resp: 'ERR' },
+  NOT_SUPPORTED: { resp: 'ERR' },
+  READ_ONLY: { resp: 'MISCONF' },
+  // Connection level: the reply is sent, then the connection closes.
+  PROTOCOL: { resp: 'ERR' },
+  TOO_MANY_CONNECTIONS: { resp: 'ERR' },
+  OUTPUT_BUFFER_LIMIT: { resp: 'ERR' },
+  SHUTTING_DOWN: { resp: 'ERR' },
+  // Start-up and client side.
+  CONFIG: { resp: 'ERR' },
+  CONNECTION: { resp: 'ERR' },
+  TIMEOUT: { resp: 'ERR' },
+  SERVER: { resp: 'ERR' },
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class KvError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KvError';
+    this.code = code;
+  }
+
+  /** The RESP2 error prefix for this error (`ERR`, `MISCONF`, …). */
+  get respPrefix(): string {
+    return ErrorCodes[this.code].resp;
+  }
+}
+
+/** Bad bytes on the wire: the codec cannot go on reading this stream or datagram. */
+export class ProtocolError extends KvError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PROTOCOL', message, options);
+    this.name = 'ProtocolError';
+  }
+}
+
+/** A flag, environment variable or file that stops the server from starting. */
+export class ConfigError extends KvError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFIG', message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+export function isKvError(err: unknown): err is KvError {
+  return err instanceof KvError;
+}

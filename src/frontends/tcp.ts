@@ -1,0 +1,103 @@
+import net from 'node:net';
+import type { Logger } from 'pino';
+import type { CommandContext } from '../commands/types.js';
+import { RESP_MAX_ARGS } from '../protocol/resp.js';
+import { TcpConnection } from './tcp-connection.js';
+
+export interface TcpFrontendOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly logOps: boolean;
+}
+
+/** Accepts TCP clients and hands each to a TcpConnection. Owns sockets and nothing else. */
+export class TcpFrontend {
+  private readonly server: net.Server;
+  private readonly connections = new Set<TcpConnection>();
+  private nextId = 1;
+
+  constructor(
+    private readonly ctx: CommandContext,
+    private readonly log: Logger,
+    private readonly options: TcpFrontendOptions,
+  ) {
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server.on('error', (err) => this.log.error({ err }, 'TCP listener error'));
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen({ host: this.options.host, port: this.options.port }, () => {
+        this.server.off('error', onError);
+        resolve((this.server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  private accept(socket: net.Socket): void {
+    const stats = this.ctx.stats;
+    const client = `${socket.remoteAddress}:${socket.remotePort}`;
+    if (this.connections.size >= this.ctx.limits.maxConnections) {
+      stats.connectionsRejected++;
+      this.log.warn({ client, limit: this.ctx.limits.maxConnections }, 'connection refused: max connections reached');
+      socket.on('error', () => socket.destroy());
+      // Redis's wording; a text-dialect user reads it as well as a RESP client does.
+      socket.end(`-ERR max number of clients reached (--max-connections ${this.ctx.limits.maxConnections})\r\n`);
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
+    stats.connectionsCurrent++;
+    stats.connectionsTotal++;
+    socket.setKeepAlive(true, 60_000);
+    const id = this.nextId++;
+    const log = this.log.child({ transport: 'tcp', client, conn: id });
+    const limits = this.ctx.limits;
+    const conn = new TcpConnection(id, client, socket, this.ctx, log, this.options.logOps, {
+      maxArgBytes: Math.max(limits.maxValueSize, limits.maxKeySize),
+      maxArgs: RESP_MAX_ARGS,
+      maxLineBytes: limits.maxLineSize,
+    });
+    this.connections.add(conn);
+    log.debug('client connected');
+    socket.on('error', (err) => {
+      log.info({ err: { code: (err as NodeJS.ErrnoException).code, message: err.message } }, 'client socket error');
+    });
+    socket.on('close', () => {
+      conn.markDead();
+      this.connections.delete(conn);
+      stats.connectionsCurrent--;
+      log.debug('client disconnected');
+    });
+  }
+
+  /**
+   * Stops accepting, lets every connection finish the commands it has read, then
+   * closes them. Connections still open after `timeoutMs` are cut.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const deadline = Date.now() + timeoutMs;
+    await withTimeout(Promise.all([...this.connections].map((c) => c.drain())), timeoutMs);
+    for (const c of this.connections) c.shutdown();
+    await withTimeout(closed, Math.max(100, deadline - Date.now()));
+    for (const c of this.connections) c.destroy();
+    await withTimeout(closed, 1000);
+  }
+}
+
+function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    void p.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

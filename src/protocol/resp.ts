@@ -1,0 +1,254 @@
+import { KvError, ProtocolError } from '../errors.js';
+import type { ByteString } from '../store/bytes.js';
+import type { Reply } from './reply.js';
+import type { ReplyWriter } from './reply-writer.js';
+import type { CommandSink, DecoderLimits } from './sink.js';
+import { splitArgs } from './split-args.js';
+
+/** Redis's hard ceiling on one bulk string (proto-max-bulk-len); larger is a framing error. */
+export const RESP_MAX_BULK_HARD = 512 * 1024 * 1024;
+/** Redis's ceiling on the number of arguments in one multibulk request. */
+export const RESP_MAX_ARGS = 1024 * 1024;
+/** A `*N` or `$N` header line is never longer than this. */
+const MAX_HEADER_LINE = 32;
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+const enum State {
+  Start, // at a command boundary
+  Header, // reading `*N\r\n`
+  ArgHeader, // reading `$N\r\n`
+  Bulk, // reading an argument's bytes
+  BulkCr,
+  BulkLf,
+  Inline, // reading an inline command line
+}
+
+/**
+ * RESP2 request decoder: a byte-level state machine with no I/O. It reads
+ * multibulk requests (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`) and inline commands
+ * (`GET k\r\n`), as Redis does, across any split of the input into chunks.
+ *
+ * Framing errors (a bad length, a missing CRLF) throw ProtocolError: the stream
+ * cannot be trusted after one and the connection must close. An argument over
+ * `maxArgBytes` is skipped by its declared length, so the stream stays in sync
+ * and only that request is rejected.
+ */
+export class RespDecoder {
+  private state = State.Start;
+  private stopped = false;
+  private line: Buffer[] = [];
+  private lineLen = 0;
+  private argsLeft = 0;
+  private args: ByteString[] = [];
+  private bulkLen = 0;
+  private bulkParts: Buffer[] = [];
+  private bulkGot = 0;
+  private skipping = false;
+  private rejected: KvError | null = null;
+
+  constructor(
+    private readonly sink: CommandSink,
+    private readonly limits: DecoderLimits,
+  ) {}
+
+  feed(chunk: Buffer): void {
+    let off = 0;
+    const n = chunk.length;
+    while (off < n && !this.stopped) {
+      switch (this.state) {
+        case State.Start: {
+          const c = chunk[off] as number;
+          if (c === 0x2a /* * */) {
+            this.state = State.Header;
+            off++;
+          } else {
+            this.state = State.Inline;
+          }
+          break;
+        }
+        case State.Header:
+        case State.ArgHeader: {
+          const end = this.readLine(chunk, off, MAX_HEADER_LINE);
+          if (end < 0) return;
+          off = end;
+          const text = this.takeLine();
+          if (this.state === State.Header) this.onHeader(text);
+          else this.onArgHeader(text);
+          break;
+        }
+        case State.Bulk: {
+          const want = this.bulkLen - this.bulkGot;
+          const have = n - off;
+          if (this.bulkGot === 0 && have >= want && !this.skipping) {
+            // The whole argument is in this chunk: the common, copy-free path.
+            this.args.push(chunk.toString('latin1', off, off + want));
+            off += want;
+            this.state = State.BulkCr;
+            break;
+          }
+          const take = have < want ? have : want;
+          if (!this.skipping) this.bulkParts.push(chunk.subarray(off, off + take));
+          this.bulkGot += take;
+          off += take;
+          if (this.bulkGot === this.bulkLen) {
+            if (!this.skipping) this.args.push(Buffer.concat(this.bulkParts, this.bulkLen).toString('latin1'));
+            this.bulkParts = [];
+            this.state = State.BulkCr;
+          }
+          break;
+        }
+        case State.BulkCr:
+          if (chunk[off] !== CR) throw new ProtocolError("Protocol error: expected '\\r\\n' after a bulk string");
+          off++;
+          this.state = State.BulkLf;
+          break;
+        case State.BulkLf:
+          if (chunk[off] !== LF) throw new ProtocolError("Protocol error: expected '\\r\\n' after a bulk string");
+          off++;
+          this.afterArg();
+          break;
+        case State.Inline: {
+          const end = this.readLine(chunk, off, this.limits.maxLineBytes);
+          if (end < 0) return;
+          off = end;
+          this.onInline(this.takeLine());
+          break;
+        }
+      }
+    }
+  }
+
+  /**
+   * Collects bytes up to and including LF. Returns the offset after the LF, or -1
+   * when the chunk ended first. Throws when the line passes `max` bytes.
+   */
+  private readLine(chunk: Buffer, off: number, max: number): number {
+    const nl = chunk.indexOf(LF, off);
+    const stop = nl < 0 ? chunk.length : nl + 1;
+    this.line.push(chunk.subarray(off, stop));
+    this.lineLen += stop - off;
+    if (this.lineLen > max + 2) {
+      throw new ProtocolError(
+        this.state === State.Inline
+          ? `Protocol error: too big inline request (over ${max} bytes; send large values as RESP bulk strings)`
+          : this.state === State.Header
+            ? 'Protocol error: invalid multibulk length'
+            : 'Protocol error: invalid bulk length',
+      );
+    }
+    return nl < 0 ? -1 : stop;
+  }
+
+  /** The collected line without its LF, and without a CR before it. */
+  private takeLine(): string {
+    const buf = this.line.length === 1 ? (this.line[0] as Buffer) : Buffer.concat(this.line, this.lineLen);
+    this.line = [];
+    this.lineLen = 0;
+    let end = buf.length - 1;
+    if (end > 0 && buf[end - 1] === CR) end--;
+    return buf.toString('latin1', 0, end);
+  }
+
+  private onHeader(text: string): void {
+    const count = parseLength(text);
+    if (count === null || count > RESP_MAX_ARGS || count > this.limits.maxArgs) {
+      throw new ProtocolError('Protocol error: invalid multibulk length');
+    }
+    if (count <= 0) {
+      // `*0` and `*-1` are empty requests; Redis ignores them.
+      this.state = State.Start;
+      return;
+    }
+    this.argsLeft = count;
+    this.args = [];
+    this.rejected = null;
+    this.state = State.ArgHeader;
+  }
+
+  private onArgHeader(text: string): void {
+    if (text.charCodeAt(0) !== 0x24 /* $ */) {
+      throw new ProtocolError(`Protocol error: expected '$', got '${text.charAt(0)}'`);
+    }
+    const len = parseLength(text.slice(1));
+    if (len === null || len < 0 || len > RESP_MAX_BULK_HARD) {
+      throw new ProtocolError('Protocol error: invalid bulk length');
+    }
+    this.bulkLen = len;
+    this.bulkGot = 0;
+    this.skipping = len > this.limits.maxArgBytes;
+    if (this.skipping && this.rejected === null) {
+      this.rejected = new KvError(
+        'VALUE_TOO_LARGE',
+        `argument of ${len} bytes is over the limit of ${this.limits.maxArgBytes} bytes (raise --max-value-size)`,
+      );
+    }
+    this.state = len === 0 ? State.BulkCr : State.Bulk;
+    if (len === 0) this.args.push('');
+  }
+
+  private afterArg(): void {
+    this.argsLeft--;
+    if (this.argsLeft > 0) {
+      this.state = State.ArgHeader;
+      return;
+    }
+    this.state = State.Start;
+    const args = this.args;
+    this.args = [];
+    const ok = this.rejected !== null ? this.sink.reject(this.rejected) : this.sink.command(args);
+    this.rejected = null;
+    if (!ok) this.stopped = true;
+  }
+
+  private onInline(text: string): void {
+    this.state = State.Start;
+    const args = splitArgs(text);
+    if (args === null) throw new ProtocolError('Protocol error: unbalanced quotes in request');
+    if (args.length === 0) return; // an empty line is not a command
+    if (args.length > this.limits.maxArgs) throw new ProtocolError('Protocol error: too many arguments');
+    if (!this.sink.command(args)) this.stopped = true;
+  }
+}
+
+/** A decimal integer as Redis accepts it in a header (optional minus sign, digits only). */
+function parseLength(text: string): number | null {
+  if (!/^-?\d{1,18}$/.test(text)) return null;
+  return Number(text);
+}
+
+/** Encodes a reply the way Redis does (RESP2). */
+export function encodeRespReply(w: ReplyWriter, r: Reply): void {
+  switch (r.t) {
+    case 'ok':
+      w.ascii('+OK\r\n');
+      return;
+    case 'status':
+      w.ascii('+' + oneLine(r.s) + '\r\n');
+      return;
+    case 'bulk':
+      w.ascii('$' + r.v.length + '\r\n');
+      w.bytes(r.v);
+      w.ascii('\r\n');
+      return;
+    case 'nil':
+      w.ascii('$-1\r\n');
+      return;
+    case 'int':
+      w.ascii(':' + r.n + '\r\n');
+      return;
+    case 'array':
+      w.ascii('*' + r.items.length + '\r\n');
+      for (const item of r.items) encodeRespReply(w, item);
+      return;
+    case 'error':
+      w.bytes('-' + r.err.respPrefix + ' ' + oneLine(r.err.message) + '\r\n');
+      return;
+  }
+}
+
+/** Status and error lines cannot carry CR or LF. */
+function oneLine(s: string): string {
+  return s.includes('\r') || s.includes('\n') ? s.replace(/[\r\n]+/g, ' ') : s;
+}

@@ -1,0 +1,170 @@
+import { KvError } from '../errors.js';
+import type { Reply } from './reply.js';
+import type { ReplyWriter } from './reply-writer.js';
+import type { CommandSink, DecoderLimits } from './sink.js';
+import { isSpace, quoteArg, readArg, splitArgs } from './split-args.js';
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/** Commands whose last argument is the rest of the line (docs/PROTOCOL.md §1.2). */
+const REST_OF_LINE = new Set(['PUT', 'SET']);
+
+/**
+ * The human text dialect: one command per LF-terminated line (a CR before the LF
+ * is dropped). A pure decoder: bytes in, commands or errors out.
+ *
+ * A line over `maxLineBytes` is rejected with LINE_TOO_LONG and skipped up to its
+ * end; the stream stays usable, since the next line starts after the next LF.
+ */
+export class TextLineDecoder {
+  private parts: Buffer[] = [];
+  private len = 0;
+  private discarding = false;
+  private stopped = false;
+
+  constructor(
+    private readonly sink: CommandSink,
+    private readonly limits: DecoderLimits,
+  ) {}
+
+  feed(chunk: Buffer): void {
+    let off = 0;
+    while (off < chunk.length && !this.stopped) {
+      const nl = chunk.indexOf(LF, off);
+      if (nl < 0) {
+        this.collect(chunk, off, chunk.length);
+        return;
+      }
+      this.collect(chunk, off, nl);
+      off = nl + 1;
+      if (this.discarding) {
+        this.discarding = false;
+        continue;
+      }
+      const buf = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.len);
+      let end = this.len;
+      if (end > 0 && buf[end - 1] === CR) end--;
+      this.parts = [];
+      this.len = 0;
+      const line = buf.toString('latin1', 0, end);
+      const parsed = parseTextLine(line);
+      if (parsed === null) continue;
+      const ok = parsed instanceof KvError ? this.sink.reject(parsed) : this.sink.command(parsed);
+      if (!ok) this.stopped = true;
+    }
+  }
+
+  private collect(chunk: Buffer, from: number, to: number): void {
+    if (this.discarding || to === from) return;
+    this.len += to - from;
+    if (this.len > this.limits.maxLineBytes) {
+      this.parts = [];
+      this.len = 0;
+      this.discarding = true;
+      const ok = this.sink.reject(
+        new KvError(
+          'LINE_TOO_LONG',
+          `line is over the limit of ${this.limits.maxLineBytes} bytes (raise --max-line-size, or send large values over RESP)`,
+        ),
+      );
+      if (!ok) this.stopped = true;
+      return;
+    }
+    this.parts.push(chunk.subarray(from, to));
+  }
+}
+
+/**
+ * One line to arguments. Null for a blank line (not a command). For PUT and SET
+ * the value is the rest of the line after the key and one space, unless it starts
+ * with a double quote, in which case it is one quoted argument.
+ */
+export function parseTextLine(line: string): string[] | KvError | null {
+  let i = 0;
+  while (i < line.length && isSpace(line.charCodeAt(i))) i++;
+  if (i >= line.length) return null;
+  let nameEnd = i;
+  while (nameEnd < line.length && !isSpace(line.charCodeAt(nameEnd))) nameEnd++;
+  const name = line.slice(i, nameEnd);
+  if (!REST_OF_LINE.has(name.toUpperCase())) {
+    const args = splitArgs(line);
+    return args === null ? badQuoting() : args;
+  }
+  let k = nameEnd;
+  while (k < line.length && isSpace(line.charCodeAt(k))) k++;
+  if (k >= line.length) return [name];
+  const key = readArg(line, k);
+  if (key === null) return badQuoting();
+  if (key.end >= line.length) return [name, key.value];
+  const rest = line.slice(key.end + 1);
+  if (rest.charCodeAt(0) !== 0x22 /* " */) return [name, key.value, rest];
+  const value = readArg(rest, 0);
+  if (value === null) return badQuoting();
+  for (let j = value.end; j < rest.length; j++) {
+    if (!isSpace(rest.charCodeAt(j))) {
+      return new KvError('BAD_QUOTING', 'text after the closing quote of the value; quote the whole value');
+    }
+  }
+  return [name, key.value, value.value];
+}
+
+function badQuoting(): KvError {
+  return new KvError('BAD_QUOTING', 'unbalanced quotes; close the quote, and escape a quote inside with \\"');
+}
+
+/** A value as printed after `VALUE `: raw when plain printable text, otherwise quoted. */
+export function formatTextValue(v: string): string {
+  return isPlain(v) ? v : quoteArg(v);
+}
+
+function isPlain(v: string): boolean {
+  if (v.length === 0 || v.charCodeAt(0) === 0x22) return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/** Encodes a reply as exactly one text-dialect line (docs/PROTOCOL.md §1.3). */
+export function encodeTextReply(w: ReplyWriter, r: Reply): void {
+  switch (r.t) {
+    case 'ok':
+      w.ascii('OK\n');
+      return;
+    case 'status':
+      w.ascii(r.s + '\n');
+      return;
+    case 'bulk':
+      w.ascii('VALUE ');
+      w.bytes(formatTextValue(r.v));
+      w.ascii('\n');
+      return;
+    case 'nil':
+      w.ascii('NOT_FOUND\n');
+      return;
+    case 'int':
+      w.ascii((r.text ?? 'INT ' + r.n) + '\n');
+      return;
+    case 'array':
+      w.bytes(`ARRAY ${r.items.length}${r.items.map((it) => ' ' + arrayItem(it)).join('')}\n`);
+      return;
+    case 'error':
+      w.bytes(`ERR ${r.err.code} ${r.err.message.replace(/[\r\n]+/g, ' ')}\n`);
+      return;
+  }
+}
+
+function arrayItem(r: Reply): string {
+  switch (r.t) {
+    case 'bulk':
+      return quoteArg(r.v);
+    case 'int':
+      return String(r.n);
+    case 'nil':
+      return '(nil)';
+    default:
+      return quoteArg(JSON.stringify(r));
+  }
+}

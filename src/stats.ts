@@ -1,0 +1,85 @@
+/** Counters shown by STATS (text) and INFO (RESP). */
+
+export type StatValue = number | string;
+export type StatSection = Record<string, StatValue>;
+
+interface CommandCounter {
+  calls: number;
+  errors: number;
+  usec: number;
+}
+
+export class ServerStats {
+  readonly startedAt = Date.now();
+  connectionsCurrent = 0;
+  connectionsTotal = 0;
+  connectionsRejected = 0;
+  outputLimitDisconnects = 0;
+  protocolErrors = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  private readonly commands = new Map<string, CommandCounter>();
+  private readonly providers = new Map<string, () => StatSection>();
+
+  countCommand(name: string, failed: boolean, usec: number): void {
+    let c = this.commands.get(name);
+    if (c === undefined) {
+      c = { calls: 0, errors: 0, usec: 0 };
+      this.commands.set(name, c);
+    }
+    c.calls++;
+    if (failed) c.errors++;
+    c.usec += usec;
+  }
+
+  /** Lets another subsystem (UDP, persistence) add a section of its own. */
+  registerSection(name: string, provider: () => StatSection): void {
+    this.providers.set(name, provider);
+  }
+
+  /** Every section, in a stable order: server, clients, stats, commandstats, then the registered ones. */
+  snapshot(extra: { keys: number }): Record<string, StatSection> {
+    const mem = process.memoryUsage();
+    const out: Record<string, StatSection> = {
+      server: {
+        dualkv_version: VERSION,
+        node_version: process.version,
+        process_id: process.pid,
+        uptime_in_seconds: Math.floor((Date.now() - this.startedAt) / 1000),
+      },
+      clients: {
+        connected_clients: this.connectionsCurrent,
+        total_connections_received: this.connectionsTotal,
+        rejected_connections: this.connectionsRejected,
+        output_buffer_limit_disconnects: this.outputLimitDisconnects,
+      },
+      memory: {
+        used_memory: mem.heapUsed + mem.external + mem.arrayBuffers,
+        used_memory_rss: mem.rss,
+      },
+      stats: {
+        total_commands_processed: this.totalCalls(),
+        total_net_input_bytes: this.bytesIn,
+        total_net_output_bytes: this.bytesOut,
+        protocol_errors: this.protocolErrors,
+      },
+      keyspace: { keys: extra.keys },
+    };
+    const cmd: StatSection = {};
+    for (const [name, c] of [...this.commands].sort((a, b) => a[0].localeCompare(b[0]))) {
+      cmd[`cmdstat_${name}`] =
+        `calls=${c.calls},usec=${c.usec},usec_per_call=${(c.calls ? c.usec / c.calls : 0).toFixed(2)},failed_calls=${c.errors}`;
+    }
+    out.commandstats = cmd;
+    for (const [name, provider] of this.providers) out[name] = provider();
+    return out;
+  }
+
+  private totalCalls(): number {
+    let n = 0;
+    for (const c of this.commands.values()) n += c.calls;
+    return n;
+  }
+}
+
+export const VERSION = '0.1.0';

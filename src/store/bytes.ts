@@ -1,0 +1,45 @@
+/**
+ * Keys and values are binary-safe byte strings. In memory each one is held as a
+ * latin1 JS string: every char code is one byte (0-255). V8 stores such strings
+ * one byte per char with a small header, which is far more compact than a Buffer
+ * per value (a Buffer costs a JS object, a view and a backing-store record), and
+ * a string key can go straight into a Map.
+ */
+export type ByteString = string;
+
+export function bytesToString(buf: Uint8Array, start = 0, end = buf.length): ByteString {
+  return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('latin1', start, end);
+}
+
+export function stringToBytes(s: ByteString): Buffer {
+  return Buffer.from(s, 'latin1');
+}
+
+/** A UTF-8 string (as typed by a user) as a byte string. */
+export function utf8ToByteString(s: string): ByteString {
+  return Buffer.from(s, 'utf8').toString('latin1');
+}
+
+/** A byte string shown as UTF-8 text (for printing to a terminal). */
+export function byteStringToUtf8(s: ByteString): string {
+  return Buffer.from(s, 'latin1').toString('utf8');
+}
+
+const PRINTABLE_SHORT = /^[\x20-\x7e]{0,64}$/;
+
+/**
+ * A key as it may appear in a log line: non-printable bytes escaped as \xHH and
+ * anything past `max` bytes cut, with the full length kept.
+ */
+export function describeKey(key: ByteString, max = 64): string {
+  if (key.length <= max && PRINTABLE_SHORT.test(key)) return key;
+  const head = key.length > max ? key.slice(0, max) : key;
+  let out = '';
+  for (let i = 0; i < head.length; i++) {
+    const c = head.charCodeAt(i);
+    if (c === 0x5c) out += '\\\\';
+    else if (c >= 0x20 && c < 0x7f) out += head[i];
+    else out += '\\x' + c.toString(16).padStart(2, '0');
+  }
+  return key.length > max ? `${out}…(${key.length} bytes)` : out;
+}

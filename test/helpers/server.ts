@@ -1,0 +1,80 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import pino, { type Logger } from 'pino';
+import { defaultConfig, type ServerConfig } from '../../src/config.js';
+import { KvServer } from '../../src/server.js';
+
+/** Log lines a test server wrote, parsed. */
+export class LogCapture extends Writable {
+  readonly lines: Array<Record<string, unknown>> = [];
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
+    }
+    cb();
+  }
+
+  find(msg: string): Array<Record<string, unknown>> {
+    return this.lines.filter((l) => l.msg === msg);
+  }
+}
+
+export interface TestServer {
+  readonly server: KvServer;
+  readonly tcpPort: number;
+  readonly udpPort: number;
+  readonly dir: string;
+  readonly logs: LogCapture;
+  readonly log: Logger;
+  stop(): Promise<void>;
+}
+
+export type TestServerOverrides = Partial<Omit<ServerConfig, 'limits' | 'udp' | 'persistence'>> & {
+  limits?: Partial<ServerConfig['limits']>;
+  udp?: Partial<ServerConfig['udp']>;
+  persistence?: Partial<ServerConfig['persistence']>;
+};
+
+/**
+ * Starts a real server in this process on port 0 (TCP and UDP), with its data in a
+ * fresh temp directory and its log lines captured for assertions.
+ * Persistence is off unless the test turns it on.
+ */
+export async function startTestServer(overrides: TestServerOverrides = {}): Promise<TestServer> {
+  const dir = overrides.dataDir ?? mkdtempSync(path.join(tmpdir(), 'dualkv-test-'));
+  const base = defaultConfig();
+  const config: ServerConfig = {
+    ...base,
+    ...overrides,
+    host: overrides.host ?? '127.0.0.1',
+    tcpPort: overrides.tcpPort ?? 0,
+    udpPort: overrides.udpPort ?? 0,
+    dataDir: dir,
+    logDir: path.join(dir, 'logs'),
+    limits: { ...base.limits, ...overrides.limits },
+    udp: { ...base.udp, ...overrides.udp },
+    persistence: { ...base.persistence, enabled: false, ...overrides.persistence },
+  };
+  const logs = new LogCapture();
+  const log = pino({ level: config.logLevel === 'silent' ? 'silent' : 'debug', timestamp: pino.stdTimeFunctions.isoTime }, logs);
+  const server = new KvServer(config, log);
+  const ports = await server.start();
+  let stopped = false;
+  return {
+    server,
+    tcpPort: ports.tcpPort,
+    udpPort: ports.udpPort,
+    dir,
+    logs,
+    log,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await server.stop();
+      if (overrides.dataDir === undefined) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
