@@ -40,6 +40,8 @@ export class RespDecoder {
   private stopped = false;
   private line: Buffer[] = [];
   private lineLen = 0;
+  /** Whether the line takeLine() last returned ended in CRLF rather than a bare LF. */
+  private lineHadCr = false;
   private argsLeft = 0;
   private args: ByteString[] = [];
   private bulkLen = 0;
@@ -70,11 +72,24 @@ export class RespDecoder {
         }
         case State.Header:
         case State.ArgHeader: {
+          if (this.lineLen === 0) {
+            // Fast path: the whole header line is in this chunk; read its number from the bytes.
+            const end = this.fastHeader(chunk, off);
+            if (end > 0) {
+              off = end;
+              break;
+            }
+          }
           const end = this.readLine(chunk, off, MAX_HEADER_LINE);
           if (end < 0) return;
           off = end;
+          const header = this.state === State.Header;
           const text = this.takeLine();
-          if (this.state === State.Header) this.onHeader(text);
+          // As Redis: a length line ends in CRLF; a bare LF is a framing error.
+          if (!this.lineHadCr) {
+            throw new ProtocolError(header ? 'Protocol error: invalid multibulk length' : 'Protocol error: invalid bulk length');
+          }
+          if (header) this.onHeader(text);
           else this.onArgHeader(text);
           break;
         }
@@ -121,6 +136,33 @@ export class RespDecoder {
   }
 
   /**
+   * Reads a `*N\r\n` or `$N\r\n` header straight from the chunk when it is all
+   * there and well formed. Returns the offset after it, or -1 to let the general
+   * path (which handles splits and reports errors) take over.
+   */
+  private fastHeader(chunk: Buffer, off: number): number {
+    const n = chunk.length;
+    let i = off;
+    if (this.state === State.ArgHeader) {
+      if (chunk[i] !== 0x24 /* $ */) return -1;
+      i++;
+    }
+    let value = 0;
+    const digitsStart = i;
+    while (i < n) {
+      const c = chunk[i] as number;
+      if (c < 0x30 || c > 0x39) break;
+      value = value * 10 + (c - 0x30);
+      i++;
+    }
+    const digits = i - digitsStart;
+    if (digits === 0 || digits > 9 || i + 1 >= n || chunk[i] !== CR || chunk[i + 1] !== LF) return -1;
+    if (this.state === State.Header) this.onCount(value);
+    else this.onBulkLength(value);
+    return i + 2;
+  }
+
+  /**
    * Collects bytes up to and including LF. Returns the offset after the LF, or -1
    * when the chunk ended first. Throws when the line passes `max` bytes.
    */
@@ -147,13 +189,19 @@ export class RespDecoder {
     this.line = [];
     this.lineLen = 0;
     let end = buf.length - 1;
-    if (end > 0 && buf[end - 1] === CR) end--;
+    this.lineHadCr = end > 0 && buf[end - 1] === CR;
+    if (this.lineHadCr) end--;
     return buf.toString('latin1', 0, end);
   }
 
   private onHeader(text: string): void {
     const count = parseLength(text);
-    if (count === null || count > RESP_MAX_ARGS || count > this.limits.maxArgs) {
+    if (count === null) throw new ProtocolError('Protocol error: invalid multibulk length');
+    this.onCount(count);
+  }
+
+  private onCount(count: number): void {
+    if (count > RESP_MAX_ARGS || count > this.limits.maxArgs) {
       throw new ProtocolError('Protocol error: invalid multibulk length');
     }
     if (count <= 0) {
@@ -172,7 +220,12 @@ export class RespDecoder {
       throw new ProtocolError(`Protocol error: expected '$', got '${text.charAt(0)}'`);
     }
     const len = parseLength(text.slice(1));
-    if (len === null || len < 0 || len > RESP_MAX_BULK_HARD) {
+    if (len === null) throw new ProtocolError('Protocol error: invalid bulk length');
+    this.onBulkLength(len);
+  }
+
+  private onBulkLength(len: number): void {
+    if (len < 0 || len > RESP_MAX_BULK_HARD) {
       throw new ProtocolError('Protocol error: invalid bulk length');
     }
     this.bulkLen = len;

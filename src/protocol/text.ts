@@ -47,6 +47,11 @@ export class TextLineDecoder {
       if (end > 0 && buf[end - 1] === CR) end--;
       this.parts = [];
       this.len = 0;
+      if (end > this.limits.maxLineBytes) {
+        // The byte collect() kept room for was not a CR: the line is one over.
+        this.refuseLongLine();
+        continue;
+      }
       const line = buf.toString('latin1', 0, end);
       const parsed = parseTextLine(line);
       if (parsed === null) continue;
@@ -58,20 +63,25 @@ export class TextLineDecoder {
   private collect(chunk: Buffer, from: number, to: number): void {
     if (this.discarding || to === from) return;
     this.len += to - from;
-    if (this.len > this.limits.maxLineBytes) {
+    // The limit is on the line without its CRLF: keep room for a CR before the LF.
+    if (this.len > this.limits.maxLineBytes + 1) {
       this.parts = [];
       this.len = 0;
       this.discarding = true;
-      const ok = this.sink.reject(
-        new KvError(
-          'LINE_TOO_LONG',
-          `line is over the limit of ${this.limits.maxLineBytes} bytes (raise --max-line-size, or send large values over RESP)`,
-        ),
-      );
-      if (!ok) this.stopped = true;
+      this.refuseLongLine();
       return;
     }
     this.parts.push(chunk.subarray(from, to));
+  }
+
+  private refuseLongLine(): void {
+    const ok = this.sink.reject(
+      new KvError(
+        'LINE_TOO_LONG',
+        `line is over the limit of ${this.limits.maxLineBytes} bytes (raise --max-line-size, or send large values over RESP)`,
+      ),
+    );
+    if (!ok) this.stopped = true;
   }
 }
 
@@ -134,7 +144,8 @@ export function encodeTextReply(w: ReplyWriter, r: Reply): void {
       w.ascii('OK\n');
       return;
     case 'status':
-      w.ascii(r.s + '\n');
+      // Exactly one line per reply, whatever the status says.
+      w.ascii((r.s.includes('\n') || r.s.includes('\r') ? r.s.replace(/[\r\n]+/g, ' ') : r.s) + '\n');
       return;
     case 'bulk':
       w.ascii('VALUE ');
