@@ -16,8 +16,8 @@ reply=$(node -e '
   s.on("error", (e) => { console.error(e.message); process.exit(1); });
 ')
 [ "$reply" = "PONG" ] || { cat "$log"; echo "npm start: expected PONG, got: $reply"; exit 1; }
-# npm start runs the server as a child of npm; signal the server itself.
-server=$(pgrep -f "node dist/src/main.js" | head -1)
+# npm start runs the server as a child of npm; signal the server itself (its pid is in the listening line).
+server=$(grep '"msg":"listening"' "$log" | head -1 | sed -E 's/.*"pid":([0-9]+).*/\1/')
 kill -TERM "$server"
 wait "$pid" || true
 for _ in $(seq 1 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done

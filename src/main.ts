@@ -20,7 +20,7 @@ async function main(): Promise<number> {
   const server = new KvServer(config, log);
   try {
     const ports = await server.start();
-    log.info({ host: config.host, tcpPort: ports.tcpPort, udpPort: ports.udpPort, pid: process.pid }, 'listening');
+    log.info({ host: config.host, tcpPort: ports.tcpPort, udpPort: ports.udpPort }, 'listening');
   } catch (err) {
     const message = err instanceof ConfigError ? err.message : `could not start: ${(err as Error).message}`;
     log.fatal({ err }, message);

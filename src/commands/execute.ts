@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import type { Reply } from '../protocol/reply.js';
+import { KvError } from '../errors.js';
+import { errorReply, type Reply } from '../protocol/reply.js';
 import { describeKey, type ByteString } from '../store/bytes.js';
 import { dispatchCommand, lookupCommand } from './table.js';
-import type { CommandContext, Session } from './types.js';
+import type { CommandContext, CommandSpec, Session } from './types.js';
 
 /**
  * Runs one command for a front-end and accounts for it: the per-command counters
@@ -11,25 +12,36 @@ import type { CommandContext, Session } from './types.js';
  */
 export function executeCommand(ctx: CommandContext, session: Session, args: ByteString[]): Reply | Promise<Reply> {
   const start = performance.now();
-  const reply = dispatchCommand(ctx, session, args);
+  const spec = lookupCommand(args[0] as string);
+  const reply = dispatchCommand(ctx, session, spec, args);
   if (reply instanceof Promise) {
-    return reply.then((r) => {
-      account(ctx, session, args, r, start);
-      return r;
-    });
+    return reply.then(
+      (r) => account(ctx, session, spec, args, r, start),
+      (err: unknown) => account(ctx, session, spec, args, errorReply(asKvError(err)), start),
+    );
   }
-  account(ctx, session, args, reply, start);
-  return reply;
+  return account(ctx, session, spec, args, reply, start);
 }
 
-function account(ctx: CommandContext, session: Session, args: ByteString[], reply: Reply, start: number): void {
+/** A failure from durability (the log) as the error the client gets: never an acknowledgement. */
+function asKvError(err: unknown): KvError {
+  return err instanceof KvError ? err : new KvError('SERVER', 'the write could not be made durable; see the server log', { cause: err });
+}
+
+function account(
+  ctx: CommandContext,
+  session: Session,
+  spec: CommandSpec | undefined,
+  args: ByteString[],
+  reply: Reply,
+  start: number,
+): Reply {
   const us = Math.round((performance.now() - start) * 1000);
-  const spec = lookupCommand(args[0] as string);
   const name = spec ? spec.name : 'unknown';
   const failed = reply.t === 'error';
   ctx.stats.countCommand(name, failed, us);
   const log = session.opLog;
-  if (log === null) return;
+  if (log === null) return reply;
   const key = spec && spec.firstKey > 0 && args.length > spec.firstKey ? describeKey(args[spec.firstKey] as string) : undefined;
   const vsize = reply.t === 'bulk' ? reply.v.length : spec?.write && args.length > 2 ? (args[2] as string).length : undefined;
   const outcome = failed ? 'error' : reply.t === 'nil' || (reply.t === 'int' && reply.text === 'NOT_FOUND') ? 'not_found' : 'ok';
@@ -44,4 +56,5 @@ function account(ctx: CommandContext, session: Session, args: ByteString[], repl
     },
     'op',
   );
+  return reply;
 }

@@ -21,8 +21,16 @@ function buildTable(): Map<string, CommandSpec> {
   return table;
 }
 
+/** Upper-case spellings too, so the usual `GET`/`get` finds its spec without a toLowerCase. */
+const FAST_LOOKUP: ReadonlyMap<string, CommandSpec> = new Map(
+  [...COMMANDS].flatMap(([name, spec]) => [
+    [name, spec],
+    [name.toUpperCase(), spec],
+  ]),
+);
+
 export function lookupCommand(name: string): CommandSpec | undefined {
-  return COMMANDS.get(name.toLowerCase());
+  return FAST_LOOKUP.get(name) ?? COMMANDS.get(name.toLowerCase());
 }
 
 function unknownCommand(session: Session, args: ByteString[]): Reply {
@@ -57,8 +65,12 @@ function keyTooLarge(ctx: CommandContext, spec: CommandSpec, args: ByteString[])
  * Runs one command: lookup, dialect, arity and key-size checks, the write check,
  * then the handler. Never throws: every failure becomes an error reply.
  */
-export function dispatchCommand(ctx: CommandContext, session: Session, args: ByteString[]): Reply | Promise<Reply> {
-  const spec = lookupCommand(args[0] as string);
+export function dispatchCommand(
+  ctx: CommandContext,
+  session: Session,
+  spec: CommandSpec | undefined,
+  args: ByteString[],
+): Reply | Promise<Reply> {
   if (spec === undefined || !spec.dialects.includes(session.dialect)) return unknownCommand(session, args);
   if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) {
     return arityError(spec.name, session.dialect === 'text' ? spec.usage : undefined);

@@ -9,8 +9,11 @@ declare module 'pino-roll' {
     limit?: { count?: number; removeOtherLogFiles?: boolean };
     dateFormat?: string;
     mkdir?: boolean;
+    contentMode?: 'utf8' | 'buffer';
     sync?: boolean;
     minLength?: number;
+    maxWrite?: number;
+    periodicFlush?: number;
   }
   export default function pinoRoll(options: PinoRollOptions): Promise<SonicBoom>;
 }

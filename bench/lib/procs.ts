@@ -1,0 +1,137 @@
+/**
+ * Shared plumbing for the benchmark scripts: install peers from Debian when they
+ * are missing, find free loopback ports, and start/stop redis-server, memcached
+ * and kv-server as real processes.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const KV_SERVER = path.join(ROOT, 'dist/src/main.js');
+
+/** Installs Debian packages whose binaries are missing (CI machines start bare). */
+export function ensureDebianPackages(binaries: Record<string, string>): void {
+  const missing = Object.entries(binaries).filter(([bin]) => !onPath(bin));
+  if (missing.length === 0) return;
+  const pkgs = [...new Set(missing.map(([, pkg]) => pkg))];
+  console.error(`installing ${pkgs.join(', ')} with apt-get`);
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
+function onPath(bin: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => existsSync(path.join(dir, bin)));
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+export interface Proc {
+  readonly child: ChildProcess;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+function waitForPort(port: number, child: ChildProcess, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      if (child.exitCode !== null) return reject(new Error(`process exited with ${child.exitCode} before listening on ${port}`));
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve();
+      });
+      s.once('error', () => {
+        s.destroy();
+        if (Date.now() > deadline) reject(new Error(`nothing listening on ${port} after ${timeoutMs} ms`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+    });
+}
+
+/** redis-server on 127.0.0.1 with the given extra config lines, e.g. ['appendonly', 'yes']. */
+export async function startRedis(config: string[][] = [], dir = tempDir('dualkv-bench-redis-')): Promise<Proc> {
+  const port = await freePort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...config.flatMap(([k, ...v]) => [`--${k}`, ...v])];
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForPort(port, child);
+  return { child, port, stop: stopper(child) };
+}
+
+/** kv-server (the built dist/) on free ports, with data and logs in a temp directory. */
+export async function startKvServer(extraArgs: string[] = [], dir = tempDir('dualkv-bench-kv-')): Promise<Proc & { dir: string }> {
+  if (!existsSync(KV_SERVER)) throw new Error(`${KV_SERVER} is missing: run npm run build first`);
+  const port = await freePort();
+  const args = [KV_SERVER, '--port', String(port), '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), ...extraArgs];
+  const child = spawn(process.execPath, [...(process.env.KV_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...args], {
+    cwd: dir,
+    // Op lines go to stdout as they would under a process supervisor; a file keeps them off the terminal.
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  await waitForPort(port, child);
+  return { child, port, dir, stop: stopper(child) };
+}
+
+/** Runs redis-benchmark -q and returns requests/s per test (e.g. { SET: 81234.5, GET: 90210.1 }). */
+export function redisBenchmark(port: number, args: string[]): Record<string, number> {
+  const out = execFileSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-q', ...args], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const result: Record<string, number> = {};
+  for (const line of out.split(/[\r\n]+/)) {
+    const m = /^([A-Z_]+)(?:: rps=[\d.]+.*?)?: ([\d.]+) requests per second/.exec(line.trim());
+    if (m) result[m[1] as string] = Number(m[2]);
+  }
+  if (Object.keys(result).length === 0) throw new Error(`could not read redis-benchmark output:\n${out}`);
+  return result;
+}
+
+/** Resident memory of a process, in bytes (Linux). */
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+export function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+/** A fixed-width table for the terminal. */
+export function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(r));
+}
