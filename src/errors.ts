@@ -21,6 +21,10 @@ export const ErrorCodes = {
   TOO_MANY_CONNECTIONS: { resp: 'ERR' },
   OUTPUT_BUFFER_LIMIT: { resp: 'ERR' },
   SHUTTING_DOWN: { resp: 'ERR' },
+  // UDP datagrams (docs/PROTOCOL.md, udp section): the datagram is dropped, never applied.
+  BAD_DATAGRAM: { resp: 'ERR' },
+  DATAGRAM_TOO_LARGE: { resp: 'ERR' },
+  ID_CONFLICT: { resp: 'ERR' },
   // Start-up and client side.
   CONFIG: { resp: 'ERR' },
   CONNECTION: { resp: 'ERR' },

@@ -4,6 +4,7 @@ import type { CommandContext } from './commands/types.js';
 import type { ServerConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { TcpFrontend } from './frontends/tcp.js';
+import { UdpFrontend } from './frontends/udp.js';
 import { ServerStats } from './stats.js';
 import { Store } from './store/store.js';
 
@@ -23,6 +24,8 @@ export class KvServer {
   readonly stats = new ServerStats();
   readonly ctx: CommandContext;
   private tcp: TcpFrontend | null = null;
+  /** The UDP front-end; public so that tests can wait on its 'rejected' events. */
+  udp: UdpFrontend | null = null;
   private readonly services: Service[] = [];
   tcpPort = 0;
   udpPort = 0;
@@ -73,13 +76,15 @@ export class KvServer {
     for (const service of this.services) await service.start();
     this.tcp = new TcpFrontend(this.ctx, this.log, { host: c.host, port: c.tcpPort, logOps: c.logOps });
     this.tcpPort = await this.tcp.listen();
+    this.udp = new UdpFrontend(this.ctx, this.log, { host: c.host, port: c.udpPort, logOps: c.logOps, udp: c.udp });
+    this.udpPort = await this.udp.listen();
     return { tcpPort: this.tcpPort, udpPort: this.udpPort };
   }
 
   /** Stops accepting, finishes in-flight commands, closes clients and services. Safe to call twice. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      await this.tcp?.close(this.config.shutdownTimeoutMs);
+      await Promise.all([this.tcp?.close(this.config.shutdownTimeoutMs), this.udp?.close(this.config.shutdownTimeoutMs)]);
       for (const service of [...this.services].reverse()) {
         try {
           await service.stop();

@@ -1,0 +1,330 @@
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { executeCommand } from '../commands/execute.js';
+import type { CommandContext, Session } from '../commands/types.js';
+import type { UdpConfig } from '../config.js';
+import { KvError } from '../errors.js';
+import { decodeRequest, datagramSize, encodeErrorReply, encodeReply, Opcode, REFUSAL_STATUS, Status, type DatagramRequest } from '../protocol/datagram.js';
+import { DatagramError, REJECT_REASONS, type RejectReason } from '../protocol/datagram-error.js';
+import { commandArgs, errorBody, fitStats, replyBody, type ReplyBody } from '../protocol/datagram-reply.js';
+import type { Reply } from '../protocol/reply.js';
+import type { StatSection } from '../stats.js';
+import { ReplyCache, type CacheEntry } from './reply-cache.js';
+import { RejectLogLimiter } from './udp-reject-log.js';
+
+export interface UdpFrontendOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly logOps: boolean;
+  readonly udp: UdpConfig;
+}
+
+/** Emitted as 'rejected' for every refused datagram (tests wait on it). */
+export interface RejectEvent {
+  readonly reason: RejectReason;
+  readonly size: number;
+  readonly client: string;
+  /** Size of the error reply sent, or 0 when none was. */
+  readonly replied: number;
+}
+
+/** Sessions (and their op loggers) kept for recent clients; the oldest is dropped past this. */
+const MAX_SESSIONS = 4096;
+/** Asked of the kernel so a burst is queued rather than dropped; it may grant less. */
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+const SWEEP_INTERVAL_MS = 5000;
+
+/**
+ * The UDP front-end (docs/PROTOCOL.md, udp section). One socket. Each datagram is
+ * checked whole by the codec before anything else; a refused one is counted,
+ * logged (rate-limited) and, where its header can be read, answered with a small
+ * error reply that is never larger than the datagram itself. PUT and DEL pass
+ * through the reply cache, so a retry is answered with the first reply and never
+ * applied twice. GET, PING and STATS have no effect to repeat and simply run again.
+ */
+export class UdpFrontend extends EventEmitter {
+  private socket: dgram.Socket | null = null;
+  private readonly cache: ReplyCache;
+  private readonly rejectLog: RejectLogLimiter;
+  private readonly sessions = new Map<string, Session>();
+  private nextSessionId = 1;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private closing = false;
+  private pending = 0;
+  private pendingDone: (() => void) | null = null;
+  private readonly maxSize: number;
+  // Counters for STATS.
+  private datagramsIn = 0;
+  private datagramsOut = 0;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private requests = 0;
+  private rejected = 0;
+  private readonly rejectedBy = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
+  private errorReplies = 0;
+  private idConflicts = 0;
+  private retriesInProgress = 0;
+  private repliesTooLarge = 0;
+  private sendErrors = 0;
+
+  constructor(
+    private readonly ctx: CommandContext,
+    private readonly log: Logger,
+    private readonly options: UdpFrontendOptions,
+  ) {
+    super();
+    const u = options.udp;
+    this.maxSize = u.maxDatagramSize;
+    this.cache = new ReplyCache({ ttlMs: u.replyCacheTtlMs, maxEntries: u.replyCacheEntries, maxBytes: u.replyCacheBytes });
+    this.rejectLog = new RejectLogLimiter(u.rejectLogPerSecond);
+    ctx.stats.registerSection('udp', () => this.statsSection());
+  }
+
+  listen(): Promise<number> {
+    const socket = dgram.createSocket({ type: net.isIPv6(this.options.host) ? 'udp6' : 'udp4' });
+    this.socket = socket;
+    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      socket.once('error', onError);
+      socket.bind({ port: this.options.port, address: this.options.host }, () => {
+        socket.off('error', onError);
+        socket.on('error', (err) => {
+          this.sendErrors++;
+          this.log.warn({ transport: 'udp', err: { code: (err as NodeJS.ErrnoException).code, message: err.message } }, 'UDP socket error');
+        });
+        for (const set of [() => socket.setRecvBufferSize(SOCKET_BUFFER_BYTES), () => socket.setSendBufferSize(SOCKET_BUFFER_BYTES)]) {
+          try {
+            set();
+          } catch {
+            // The kernel's cap (net.core.rmem_max) applies; the default buffer still works.
+          }
+        }
+        this.sweepTimer = setInterval(() => this.cache.sweep(), Math.min(SWEEP_INTERVAL_MS, this.options.udp.replyCacheTtlMs));
+        this.sweepTimer.unref();
+        resolve(socket.address().port);
+      });
+    });
+  }
+
+  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    this.datagramsIn++;
+    this.bytesIn += msg.length;
+    this.ctx.stats.bytesIn += msg.length;
+    if (this.closing) return;
+    let req: DatagramRequest;
+    try {
+      req = decodeRequest(msg, this.maxSize);
+    } catch (err) {
+      if (err instanceof DatagramError) this.refuse(err, msg.length, rinfo);
+      else this.log.error({ err, transport: 'udp' }, 'datagram decoder failed; datagram dropped');
+      return;
+    }
+    this.requests++;
+    if (req.opcode === Opcode.PUT || req.opcode === Opcode.DEL) this.runWrite(req, rinfo);
+    else this.run(req, rinfo, null);
+  }
+
+  /** docs/PROTOCOL.md, udp "Retries and the reply cache": at most once per (address, port, ID). */
+  private runWrite(req: DatagramRequest, rinfo: dgram.RemoteInfo): void {
+    const key = ReplyCache.key(rinfo.address, rinfo.port, req.id);
+    const entry = this.cache.get(key);
+    if (entry === undefined) {
+      this.run(req, rinfo, this.cache.reserve(key, req.crc));
+      return;
+    }
+    if (entry.fingerprint !== req.crc) {
+      // Same ID, different bytes: not a retry. Refuse rather than apply, so that
+      // neither request can be applied twice; the client resends with a new ID.
+      this.idConflicts++;
+      const text = `ID_CONFLICT request ID ${req.id} was used for a different request in the last ${this.options.udp.replyCacheTtlMs} ms; resend with a new ID`;
+      const reply = encodeErrorReply({ id: req.id, opcode: req.opcode }, Status.ID_CONFLICT, text, Math.min(req.size, this.maxSize));
+      if (reply) this.send(reply, rinfo);
+      return;
+    }
+    if (entry.reply === null) {
+      // The first copy is still running (e.g. waiting for fsync); its reply will answer this one too.
+      this.retriesInProgress++;
+      return;
+    }
+    this.cache.countHit();
+    this.send(entry.reply, rinfo);
+  }
+
+  private run(req: DatagramRequest, rinfo: dgram.RemoteInfo, entry: CacheEntry | null): void {
+    const session = this.session(rinfo);
+    const { opcode, id } = req;
+    const wholeStats = opcode === Opcode.STATS && req.key.length === 0;
+    const args = commandArgs(opcode, req.key.toString('latin1'), req.value.toString('latin1'));
+    let result: Reply | Promise<Reply>;
+    try {
+      result = executeCommand(this.ctx, session, args);
+    } catch (err) {
+      this.log.error({ err, transport: 'udp', client: session.client }, 'command failed');
+      result = { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
+    }
+    if (!(result instanceof Promise)) {
+      this.finish(opcode, id, wholeStats, rinfo, entry, result);
+      return;
+    }
+    this.pending++;
+    result
+      .catch((err: unknown): Reply => {
+        this.log.error({ err, transport: 'udp', client: session.client }, 'command failed');
+        return { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
+      })
+      .then((reply) => {
+        this.finish(opcode, id, wholeStats, rinfo, entry, reply);
+        if (--this.pending === 0) this.pendingDone?.();
+      });
+  }
+
+  private finish(opcode: Opcode, id: number, wholeStats: boolean, rinfo: dgram.RemoteInfo, entry: CacheEntry | null, reply: Reply): void {
+    let body: ReplyBody = replyBody(reply);
+    if (wholeStats && body.status === Status.OK) {
+      const fitted = fitStats(body.value, this.maxSize);
+      if (fitted !== null) body = { status: Status.OK, value: fitted };
+    }
+    if (datagramSize(body) > this.maxSize) {
+      // docs/PROTOCOL.md, udp "Limits": one reply is one datagram; larger ones go over TCP.
+      this.repliesTooLarge++;
+      const e = errorBody(
+        'DATAGRAM_TOO_LARGE',
+        `a reply of ${body.value.length} bytes does not fit in one datagram (--max-datagram-size ${this.maxSize}); use TCP (kv-tcp) for it`,
+      );
+      body = { status: Status.TOO_LARGE, value: e.value };
+    }
+    const buf = encodeReply({ opcode, id, status: body.status, value: body.value });
+    if (entry !== null) this.cache.complete(entry, buf);
+    this.send(buf, rinfo);
+  }
+
+  private refuse(err: DatagramError, size: number, rinfo: dgram.RemoteInfo): void {
+    this.rejected++;
+    this.rejectedBy[err.reason]++;
+    const status = REFUSAL_STATUS[err.reason];
+    let replied = 0;
+    if (status !== null && err.header !== null) {
+      const code = status === Status.TOO_LARGE ? 'DATAGRAM_TOO_LARGE' : 'BAD_DATAGRAM';
+      // Never larger than the datagram that caused it: no amplification.
+      const reply = encodeErrorReply(err.header, status, `${code} ${err.message}`, Math.min(size, this.maxSize));
+      if (reply !== null) {
+        this.errorReplies++;
+        this.send(reply, rinfo);
+        replied = reply.length;
+      }
+    }
+    const client = `${rinfo.address}:${rinfo.port}`;
+    const suppressed = this.rejectLog.admit();
+    if (suppressed !== null) {
+      this.log.warn(
+        { transport: 'udp', client, reason: err.reason, detail: err.message, bytes: size, id: err.header?.id, replied: replied > 0, suppressed: suppressed || undefined },
+        'datagram rejected',
+      );
+    }
+    if (this.listenerCount('rejected') > 0) this.emit('rejected', { reason: err.reason, size, client, replied } satisfies RejectEvent);
+  }
+
+  private send(buf: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (this.socket === null) return;
+    this.datagramsOut++;
+    this.bytesOut += buf.length;
+    this.ctx.stats.bytesOut += buf.length;
+    try {
+      this.socket.send(buf, rinfo.port, rinfo.address);
+    } catch (err) {
+      // The socket closed under a late reply (shutdown timeout passed).
+      this.sendErrors++;
+      this.log.debug({ err, transport: 'udp' }, 'reply not sent');
+    }
+  }
+
+  /** The per-client session, with its op logger: made once per client, not per datagram. */
+  private session(rinfo: dgram.RemoteInfo): Session {
+    const client = `${rinfo.address}:${rinfo.port}`;
+    let s = this.sessions.get(client);
+    if (s === undefined) {
+      if (this.sessions.size >= MAX_SESSIONS) {
+        const oldest = this.sessions.keys().next();
+        if (!oldest.done) this.sessions.delete(oldest.value);
+      }
+      s = {
+        transport: 'udp',
+        dialect: 'udp',
+        client,
+        opLog: this.options.logOps ? this.log.child({ transport: 'udp', client }) : null,
+        closing: false,
+        name: '',
+        id: this.nextSessionId++,
+      };
+      this.sessions.set(client, s);
+    }
+    return s;
+  }
+
+  private statsSection(): StatSection {
+    const out: StatSection = {
+      udp_port: this.socket ? this.port : 0,
+      udp_max_datagram_size: this.maxSize,
+      udp_datagrams_received: this.datagramsIn,
+      udp_datagrams_sent: this.datagramsOut,
+      udp_bytes_received: this.bytesIn,
+      udp_bytes_sent: this.bytesOut,
+      udp_requests: this.requests,
+      udp_rejected: this.rejected,
+    };
+    for (const r of REJECT_REASONS) out[`udp_rejected_${r}`] = this.rejectedBy[r];
+    Object.assign(out, {
+      udp_error_replies_sent: this.errorReplies,
+      udp_reject_logs_suppressed: this.rejectLog.suppressedTotal,
+      udp_replies_too_large: this.repliesTooLarge,
+      udp_id_conflicts: this.idConflicts,
+      udp_retries_while_running: this.retriesInProgress,
+      udp_send_errors: this.sendErrors,
+      udp_reply_cache_hits: this.cache.hits,
+      udp_reply_cache_evictions: this.cache.evictions,
+      udp_reply_cache_expired: this.cache.expirations,
+      udp_reply_cache_entries: this.cache.size,
+      udp_reply_cache_bytes: this.cache.bytes,
+      udp_reply_cache_ttl_ms: this.options.udp.replyCacheTtlMs,
+    });
+    return out;
+  }
+
+  get port(): number {
+    try {
+      return this.socket?.address().port ?? 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Stops reading new datagrams, waits (up to `timeoutMs`) for commands still
+   * running to send their replies, then closes the socket.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.pending > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        timer.unref();
+        this.pendingDone = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    if (this.rejectLog.pending > 0) {
+      this.log.warn({ transport: 'udp', suppressed: this.rejectLog.pending }, 'datagram rejections not logged (rate limit)');
+    }
+    const socket = this.socket;
+    this.socket = null;
+    this.cache.clear();
+    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+}

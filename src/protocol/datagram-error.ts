@@ -1,0 +1,57 @@
+import { KvError } from '../errors.js';
+
+/**
+ * Why a datagram was refused (docs/PROTOCOL.md, udp section, "Checks"). Each has a
+ * STATS counter `udp_rejected_<reason>`.
+ */
+export const RejectReason = {
+  /** Shorter than a header and a CRC, or its lengths promise more bytes than it has. */
+  TRUNCATED: 'truncated',
+  /** Bytes left over after the lengths in the header are used up. */
+  TRAILING: 'trailing',
+  /** Larger than the configured maximum datagram size. */
+  OVERSIZE: 'oversize',
+  /** The first two bytes are not "DK": not this protocol; never answered. */
+  BAD_MAGIC: 'bad_magic',
+  /** The CRC-32 trailer does not match the bytes before it. */
+  BAD_CHECKSUM: 'bad_checksum',
+  BAD_VERSION: 'bad_version',
+  /** Reserved flag bits set, or a status byte in a request. */
+  BAD_HEADER: 'bad_header',
+  /** A reply where a request was expected (or the other way round); never answered, so two peers cannot loop. */
+  WRONG_DIRECTION: 'wrong_direction',
+  UNKNOWN_OPCODE: 'unknown_opcode',
+  /** The extension list does not parse. */
+  BAD_EXTENSION: 'bad_extension',
+  /** A critical extension the receiver does not know (a later feature it cannot honour). */
+  UNSUPPORTED_EXTENSION: 'unsupported_extension',
+  /** A key or value where the opcode takes none (e.g. a value on GET). */
+  BAD_ARGUMENTS: 'bad_arguments',
+} as const;
+
+export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
+
+export const REJECT_REASONS: readonly RejectReason[] = Object.values(RejectReason);
+
+/** What could be read of a refused datagram's header, for an error reply. */
+export interface PartialHeader {
+  readonly id: number;
+  readonly opcode: number;
+}
+
+/**
+ * The datagram codec's own error: the bytes are not a datagram this side accepts.
+ * `header` is set when the magic matched and the request ID could be read, so that
+ * an error reply can carry the ID (the ID may itself be damaged: a client ignores
+ * replies to IDs it has not sent).
+ */
+export class DatagramError extends KvError {
+  constructor(
+    readonly reason: RejectReason,
+    message: string,
+    readonly header: PartialHeader | null = null,
+  ) {
+    super('BAD_DATAGRAM', message);
+    this.name = 'DatagramError';
+  }
+}

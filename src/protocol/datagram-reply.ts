@@ -1,0 +1,94 @@
+import type { ErrorCode } from '../errors.js';
+import type { ByteString } from '../store/bytes.js';
+import { MIN_DATAGRAM_SIZE, Opcode, Status } from './datagram.js';
+import type { Reply } from './reply.js';
+
+/**
+ * Turns a command's Reply into a datagram's status and value (docs/PROTOCOL.md,
+ * udp "Replies"). Pure, like the other codecs.
+ */
+
+export interface ReplyBody {
+  readonly status: Status;
+  readonly value: ByteString;
+}
+
+const OK_EMPTY: ReplyBody = { status: Status.OK, value: '' };
+const NOT_FOUND: ReplyBody = { status: Status.NOT_FOUND, value: '' };
+
+/** Error codes a retry cannot fix, as against the server being unable to write right now. */
+const UNAVAILABLE_CODES: ReadonlySet<ErrorCode> = new Set(['READ_ONLY', 'SHUTTING_DOWN']);
+const SERVER_CODES: ReadonlySet<ErrorCode> = new Set(['SERVER']);
+
+/** The status for an error code, and the `CODE message` text every error reply carries. */
+export function errorBody(code: ErrorCode, message: string): ReplyBody {
+  const status = UNAVAILABLE_CODES.has(code) ? Status.UNAVAILABLE : SERVER_CODES.has(code) ? Status.SERVER_ERROR : Status.COMMAND_ERROR;
+  return { status, value: `${code} ${message}` };
+}
+
+export function replyBody(reply: Reply): ReplyBody {
+  switch (reply.t) {
+    case 'ok':
+      return OK_EMPTY;
+    case 'status':
+      return { status: Status.OK, value: reply.s };
+    case 'bulk':
+      return { status: Status.OK, value: reply.v };
+    case 'nil':
+      return NOT_FOUND;
+    case 'int':
+      // DEL answers the number of keys it removed: none means the key was not there.
+      return reply.text === 'NOT_FOUND' || reply.n === 0 ? NOT_FOUND : OK_EMPTY;
+    case 'error':
+      return errorBody(reply.err.code, reply.err.message);
+    case 'array':
+      return errorBody('SERVER', 'the command answered with an array, which a datagram cannot carry; use TCP');
+  }
+}
+
+/** The command line each opcode runs (names as in the command table). */
+export function commandArgs(opcode: Opcode, key: ByteString, value: ByteString): ByteString[] {
+  switch (opcode) {
+    case Opcode.GET:
+      return ['GET', key];
+    case Opcode.PUT:
+      return ['PUT', key, value];
+    case Opcode.DEL:
+      return ['DEL', key];
+    case Opcode.PING:
+      return value.length > 0 ? ['PING', value] : ['PING'];
+    case Opcode.STATS:
+      return key.length > 0 ? ['INFO', key] : ['STATS'];
+  }
+}
+
+/**
+ * docs/PROTOCOL.md, udp "STATS": a statistics text that does not fit in one
+ * datagram keeps the leading whole sections that fit, and ends with a line
+ * `# Omitted: name,name` naming the others, which the client asks for one by one.
+ * Returns null when not even the notice fits.
+ */
+export function fitStats(text: string, maxDatagramSize: number): string | null {
+  const room = maxDatagramSize - MIN_DATAGRAM_SIZE;
+  if (text.length <= room) return text;
+  // Sections are `# Name\r\n` then `key:value\r\n` lines, separated by an empty line.
+  const sections = text.split(/\r\n(?=# )/);
+  const names = sections.map(sectionName);
+  const notice = (from: number) => `# Omitted: ${names.slice(from).join(',')}\r\n`;
+  let keep = 0;
+  let used = 0;
+  while (keep < sections.length) {
+    const next = used + (keep > 0 ? 2 : 0) + (sections[keep] as string).length;
+    if (next + 2 + notice(keep + 1).length > room) break;
+    used = next;
+    keep++;
+  }
+  if (keep === sections.length) return text;
+  const out = keep > 0 ? `${sections.slice(0, keep).join('\r\n')}\r\n${notice(keep)}` : notice(0);
+  return out.length <= room ? out : null;
+}
+
+function sectionName(section: string): string {
+  const m = /^# (\S+)/.exec(section);
+  return m ? (m[1] as string).toLowerCase() : '';
+}

@@ -1,0 +1,357 @@
+import CRC32 from 'crc-32';
+import { KvError } from '../errors.js';
+import type { ByteString } from '../store/bytes.js';
+import { DatagramError, RejectReason, type PartialHeader } from './datagram-error.js';
+
+/**
+ * The UDP datagram codec (docs/PROTOCOL.md, udp section). Pure: bytes in, a
+ * request or reply out, or a DatagramError. No I/O, no logging, no store.
+ *
+ * Every datagram, request or reply, is one header, then the extensions, the key
+ * and the value, then a CRC-32 trailer:
+ *
+ *   0  magic "DK" (2)   2 version (1)   3 opcode (1)   4 flags (1)   5 status (1)
+ *   6  request ID (4)   10 extensions length (2)   12 key length (2)
+ *   14 value length (4) 18 extensions, key, value   N-4 CRC-32 of bytes 0..N-4 (4)
+ *
+ * All integers are big-endian. Keys and values are raw bytes.
+ */
+
+export const MAGIC_0 = 0x44; // 'D'
+export const MAGIC_1 = 0x4b; // 'K'
+export const VERSION = 1;
+export const HEADER_SIZE = 18;
+export const CRC_SIZE = 4;
+/** A header and a CRC: the smallest datagram, and the size of an error reply with no message. */
+export const MIN_DATAGRAM_SIZE = HEADER_SIZE + CRC_SIZE;
+/** The largest UDP payload over IPv4. */
+export const MAX_UDP_PAYLOAD = 65_507;
+export const MAX_KEY_LENGTH = 0xffff;
+export const MAX_EXTENSIONS_LENGTH = 0xffff;
+
+// Header offsets.
+const OFF_VERSION = 2;
+const OFF_OPCODE = 3;
+const OFF_FLAGS = 4;
+const OFF_STATUS = 5;
+const OFF_ID = 6;
+const OFF_EXT_LEN = 10;
+const OFF_KEY_LEN = 12;
+const OFF_VALUE_LEN = 14;
+
+export const Opcode = {
+  GET: 0x01,
+  PUT: 0x02,
+  DEL: 0x03,
+  PING: 0x04,
+  STATS: 0x05,
+} as const;
+export type Opcode = (typeof Opcode)[keyof typeof Opcode];
+
+export const OPCODE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(Opcode).map(([name, code]) => [code, name]),
+);
+
+export const Flag = {
+  /** Set in replies, clear in requests. */
+  REPLY: 0x01,
+} as const;
+const RESERVED_FLAGS = 0xff & ~Flag.REPLY;
+
+export const Status = {
+  OK: 0x00,
+  NOT_FOUND: 0x01,
+  // 0x1_: the datagram was refused before any command ran. Nothing was applied.
+  BAD_CHECKSUM: 0x10,
+  MALFORMED: 0x11,
+  BAD_VERSION: 0x12,
+  UNKNOWN_OPCODE: 0x13,
+  TOO_LARGE: 0x14,
+  UNSUPPORTED: 0x15,
+  ID_CONFLICT: 0x16,
+  // 0x2_: a well-formed request the command refused (key too large, ...), or could not run now.
+  COMMAND_ERROR: 0x20,
+  UNAVAILABLE: 0x21,
+  // 0x3_: the server failed.
+  SERVER_ERROR: 0x30,
+} as const;
+export type Status = (typeof Status)[keyof typeof Status];
+
+export const STATUS_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(Status).map(([name, code]) => [code, name]),
+);
+
+/**
+ * The status of the error reply each refusal gets, or null for none: a datagram
+ * without our magic is not ours to answer, and a reply is never answered, so two
+ * peers cannot bounce errors between them forever.
+ */
+export const REFUSAL_STATUS: Readonly<Record<RejectReason, Status | null>> = {
+  truncated: Status.MALFORMED,
+  trailing: Status.MALFORMED,
+  oversize: Status.TOO_LARGE,
+  bad_magic: null,
+  bad_checksum: Status.BAD_CHECKSUM,
+  bad_version: Status.BAD_VERSION,
+  bad_header: Status.MALFORMED,
+  wrong_direction: null,
+  unknown_opcode: Status.UNKNOWN_OPCODE,
+  bad_extension: Status.MALFORMED,
+  unsupported_extension: Status.UNSUPPORTED,
+  bad_arguments: Status.MALFORMED,
+};
+
+/** True for 0x1_ statuses: the server refused the datagram itself, so the request was not applied. */
+export function isRefusedStatus(status: number): boolean {
+  return status >= 0x10 && status <= 0x1f;
+}
+
+/** An extension: type, then up to 255 bytes. Types with the high bit set are critical. */
+export interface Extension {
+  readonly type: number;
+  readonly data: Uint8Array;
+}
+export const CRITICAL_EXTENSION = 0x80;
+const NO_EXTENSIONS: readonly Extension[] = Object.freeze([]);
+
+/** Bytes to encode: a Uint8Array, or a byte string (one char per byte, see src/store/bytes.ts). */
+export type Bytes = Uint8Array | ByteString;
+
+export interface RequestFields {
+  readonly opcode: Opcode;
+  /** 0 to 2^32-1. */
+  readonly id: number;
+  readonly key?: Bytes;
+  readonly value?: Bytes;
+  readonly extensions?: readonly Extension[];
+}
+
+export interface ReplyFields {
+  /** The request's opcode, echoed. */
+  readonly opcode: number;
+  readonly id: number;
+  readonly status: Status;
+  readonly value?: Bytes;
+  readonly extensions?: readonly Extension[];
+  /** Only BAD_VERSION replies set this: the highest version the server speaks. */
+  readonly version?: number;
+}
+
+/** A decoded request. `key` and `value` are views into the datagram, not copies. */
+export interface DatagramRequest {
+  readonly opcode: Opcode;
+  readonly id: number;
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly extensions: readonly Extension[];
+  /** The CRC trailer: tells a retry (same bytes) from a new request that reuses an ID. */
+  readonly crc: number;
+  readonly size: number;
+}
+
+export interface DatagramReply {
+  readonly version: number;
+  readonly opcode: number;
+  readonly id: number;
+  readonly status: number;
+  readonly value: Buffer;
+  readonly extensions: readonly Extension[];
+}
+
+const KNOWN_OPCODES = new Set<number>(Object.values(Opcode));
+
+/** docs/PROTOCOL.md, udp: the CRC-32 (IEEE 802.3, as zlib) covers every byte before the trailer. */
+export function datagramCrc(buf: Uint8Array, end: number): number {
+  return CRC32.buf(end === buf.length ? buf : buf.subarray(0, end)) >>> 0;
+}
+
+function extensionsLength(exts: readonly Extension[] | undefined): number {
+  if (exts === undefined) return 0;
+  let n = 0;
+  for (const e of exts) n += 2 + e.data.length;
+  return n;
+}
+
+/** The encoded size of a request or reply, without encoding it. */
+export function datagramSize(fields: { key?: Bytes; value?: Bytes; extensions?: readonly Extension[] }): number {
+  return MIN_DATAGRAM_SIZE + extensionsLength(fields.extensions) + (fields.key?.length ?? 0) + (fields.value?.length ?? 0);
+}
+
+function writeBytes(buf: Buffer, off: number, b: Bytes): number {
+  if (typeof b === 'string') return off + buf.write(b, off, 'latin1');
+  buf.set(b, off);
+  return off + b.length;
+}
+
+function encode(
+  version: number,
+  opcode: number,
+  flags: number,
+  status: number,
+  id: number,
+  key: Bytes | undefined,
+  value: Bytes | undefined,
+  exts: readonly Extension[] | undefined,
+): Buffer {
+  if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new RangeError(`request ID ${id} is not a 32-bit unsigned integer`);
+  const keyLen = key?.length ?? 0;
+  const valueLen = value?.length ?? 0;
+  const extLen = extensionsLength(exts);
+  if (keyLen > MAX_KEY_LENGTH) {
+    throw new KvError('DATAGRAM_TOO_LARGE', `key of ${keyLen} bytes cannot be sent in a datagram (at most ${MAX_KEY_LENGTH}); use TCP`);
+  }
+  if (extLen > MAX_EXTENSIONS_LENGTH) throw new RangeError(`extensions of ${extLen} bytes are over ${MAX_EXTENSIONS_LENGTH}`);
+  const size = MIN_DATAGRAM_SIZE + extLen + keyLen + valueLen;
+  const buf = Buffer.allocUnsafe(size);
+  buf[0] = MAGIC_0;
+  buf[1] = MAGIC_1;
+  buf[OFF_VERSION] = version;
+  buf[OFF_OPCODE] = opcode;
+  buf[OFF_FLAGS] = flags;
+  buf[OFF_STATUS] = status;
+  buf.writeUInt32BE(id, OFF_ID);
+  buf.writeUInt16BE(extLen, OFF_EXT_LEN);
+  buf.writeUInt16BE(keyLen, OFF_KEY_LEN);
+  buf.writeUInt32BE(valueLen, OFF_VALUE_LEN);
+  let off = HEADER_SIZE;
+  if (exts !== undefined) {
+    for (const e of exts) {
+      if (e.data.length > 0xff) throw new RangeError(`extension 0x${e.type.toString(16)} has ${e.data.length} bytes; at most 255`);
+      buf[off++] = e.type;
+      buf[off++] = e.data.length;
+      buf.set(e.data, off);
+      off += e.data.length;
+    }
+  }
+  if (key !== undefined) off = writeBytes(buf, off, key);
+  if (value !== undefined) off = writeBytes(buf, off, value);
+  buf.writeUInt32BE(datagramCrc(buf, off), off);
+  return buf;
+}
+
+export function encodeRequest(f: RequestFields): Buffer {
+  return encode(VERSION, f.opcode, 0, 0, f.id, f.key, f.value, f.extensions);
+}
+
+export function encodeReply(f: ReplyFields): Buffer {
+  return encode(f.version ?? VERSION, f.opcode, Flag.REPLY, f.status, f.id, undefined, f.value, f.extensions);
+}
+
+/**
+ * An error reply that is never larger than `maxSize` (the size of the datagram
+ * that caused it, so the server cannot amplify traffic). The value is
+ * `CODE message`, cut to fit; below MIN_DATAGRAM_SIZE no reply can be made (null).
+ */
+export function encodeErrorReply(header: PartialHeader, status: Status, text: string, maxSize: number, version = VERSION): Buffer | null {
+  if (maxSize < MIN_DATAGRAM_SIZE) return null;
+  const room = maxSize - MIN_DATAGRAM_SIZE;
+  let value = Buffer.from(text, 'utf8');
+  if (value.length > room) value = value.subarray(0, room);
+  return encode(version, header.opcode, Flag.REPLY, status, header.id, undefined, value, undefined);
+}
+
+function fail(reason: RejectReason, message: string, header: PartialHeader | null = null): never {
+  throw new DatagramError(reason, message, header);
+}
+
+function parseExtensions(buf: Buffer, start: number, end: number, header: PartialHeader): readonly Extension[] {
+  if (start === end) return NO_EXTENSIONS;
+  const out: Extension[] = [];
+  let off = start;
+  while (off < end) {
+    if (off + 2 > end) fail(RejectReason.BAD_EXTENSION, 'extension list ends inside an extension header', header);
+    const type = buf[off] as number;
+    const len = buf[off + 1] as number;
+    if (off + 2 + len > end) fail(RejectReason.BAD_EXTENSION, `extension 0x${type.toString(16)} runs past the extension list`, header);
+    // docs/PROTOCOL.md, udp "Extensions": v1 defines none; an unknown critical one must refuse the datagram.
+    if (type & CRITICAL_EXTENSION) {
+      fail(RejectReason.UNSUPPORTED_EXTENSION, `critical extension 0x${type.toString(16)} is not supported by this version`, header);
+    }
+    out.push({ type, data: buf.subarray(off + 2, off + 2 + len) });
+    off += 2 + len;
+  }
+  return out;
+}
+
+interface Frame {
+  readonly version: number;
+  readonly opcode: number;
+  readonly status: number;
+  readonly id: number;
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly extensions: readonly Extension[];
+  readonly crc: number;
+}
+
+/**
+ * The checks, in the order docs/PROTOCOL.md lists them. The CRC is checked right
+ * after the magic: every version keeps the magic in front and the CRC at the end,
+ * so damage anywhere is reported as damage (bad_checksum), and every later
+ * refusal describes bytes the sender really sent.
+ */
+function decodeFrame(buf: Buffer, wantReply: boolean, maxSize: number): Frame {
+  const n = buf.length;
+  const magicOk = n >= 2 && buf[0] === MAGIC_0 && buf[1] === MAGIC_1;
+  const header: PartialHeader | null = magicOk && n >= OFF_ID + 4 ? { id: buf.readUInt32BE(OFF_ID), opcode: buf[OFF_OPCODE] as number } : null;
+  if (n < MIN_DATAGRAM_SIZE) fail(RejectReason.TRUNCATED, `datagram of ${n} bytes is shorter than the ${MIN_DATAGRAM_SIZE}-byte minimum`, header);
+  if (n > maxSize) fail(RejectReason.OVERSIZE, `datagram of ${n} bytes is over the ${maxSize}-byte limit; use TCP for large values`, header);
+  if (!magicOk) fail(RejectReason.BAD_MAGIC, 'datagram does not start with the magic "DK"');
+  const h = header as PartialHeader;
+  const crc = buf.readUInt32BE(n - CRC_SIZE);
+  if (datagramCrc(buf, n - CRC_SIZE) !== crc) fail(RejectReason.BAD_CHECKSUM, 'CRC-32 mismatch: the datagram was damaged in transit; resend it', h);
+  const version = buf[OFF_VERSION] as number;
+  const flags = buf[OFF_FLAGS] as number;
+  const status = buf[OFF_STATUS] as number;
+  const isReply = (flags & Flag.REPLY) !== 0;
+  // docs/PROTOCOL.md, udp: a BAD_VERSION reply keeps the v1 layout but names the server's own version.
+  if (version !== VERSION && !(wantReply && isReply && status === Status.BAD_VERSION)) {
+    fail(RejectReason.BAD_VERSION, `protocol version ${version} is not supported; this side speaks version ${VERSION}`, h);
+  }
+  if (isReply !== wantReply) fail(RejectReason.WRONG_DIRECTION, wantReply ? 'a request where a reply was expected' : 'a reply where a request was expected', h);
+  if ((flags & RESERVED_FLAGS) !== 0) fail(RejectReason.BAD_HEADER, `reserved flag bits 0x${(flags & RESERVED_FLAGS).toString(16)} are set`, h);
+  if (!wantReply && status !== 0) fail(RejectReason.BAD_HEADER, `a request must carry status 0, not 0x${status.toString(16)}`, h);
+  const extLen = buf.readUInt16BE(OFF_EXT_LEN);
+  const keyLen = buf.readUInt16BE(OFF_KEY_LEN);
+  const valueLen = buf.readUInt32BE(OFF_VALUE_LEN);
+  const expected = MIN_DATAGRAM_SIZE + extLen + keyLen + valueLen;
+  if (expected > n) fail(RejectReason.TRUNCATED, `the header's lengths need ${expected} bytes but the datagram has ${n}`, h);
+  if (expected < n) fail(RejectReason.TRAILING, `${n - expected} bytes follow the value; the header's lengths account for ${expected}`, h);
+  const opcode = buf[OFF_OPCODE] as number;
+  if (!wantReply && !KNOWN_OPCODES.has(opcode)) fail(RejectReason.UNKNOWN_OPCODE, `opcode 0x${opcode.toString(16)} is not known`, h);
+  const keyStart = HEADER_SIZE + extLen;
+  const valueStart = keyStart + keyLen;
+  return {
+    version,
+    opcode,
+    status,
+    id: h.id,
+    extensions: parseExtensions(buf, HEADER_SIZE, keyStart, h),
+    key: buf.subarray(keyStart, valueStart),
+    value: buf.subarray(valueStart, valueStart + valueLen),
+    crc,
+  };
+}
+
+/**
+ * Decodes a request, or throws DatagramError saying why it is refused. `maxSize`
+ * is the largest datagram accepted (--max-datagram-size).
+ */
+export function decodeRequest(buf: Buffer, maxSize: number = MAX_UDP_PAYLOAD): DatagramRequest {
+  const f = decodeFrame(buf, false, maxSize);
+  const op = f.opcode as Opcode;
+  const h = { id: f.id, opcode: op };
+  // The shape of each opcode (docs/PROTOCOL.md, udp "Opcodes").
+  if ((op === Opcode.GET || op === Opcode.DEL || op === Opcode.STATS) && f.value.length > 0) {
+    fail(RejectReason.BAD_ARGUMENTS, `${OPCODE_NAMES[op]} takes no value`, h);
+  }
+  if (op === Opcode.PING && f.key.length > 0) fail(RejectReason.BAD_ARGUMENTS, 'PING takes no key', h);
+  return { opcode: op, id: f.id, key: f.key, value: f.value, extensions: f.extensions, crc: f.crc, size: buf.length };
+}
+
+/** Decodes a reply, or throws DatagramError. A v1 reply carries no key; one that does is refused. */
+export function decodeReply(buf: Buffer, maxSize: number = MAX_UDP_PAYLOAD): DatagramReply {
+  const f = decodeFrame(buf, true, maxSize);
+  if (f.key.length > 0) fail(RejectReason.BAD_ARGUMENTS, 'a reply carries no key', { id: f.id, opcode: f.opcode });
+  return { version: f.version, opcode: f.opcode, id: f.id, status: f.status, value: f.value, extensions: f.extensions };
+}
