@@ -1,0 +1,197 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer, type TestServerOverrides } from '../helpers/server.js';
+import { RawClient } from '../helpers/socket.js';
+import { multibulk, readReplies, respReplies } from './resp-reader.js';
+
+describe('TCP limits', () => {
+  let srv: TestServer | undefined;
+  const clients: RawClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    await srv?.stop();
+    srv = undefined;
+  });
+
+  async function start(limits: TestServerOverrides['limits']): Promise<TestServer> {
+    srv = await startTestServer({ limits });
+    return srv;
+  }
+
+  async function connect(): Promise<RawClient> {
+    if (!srv) throw new Error('start the server first');
+    const c = await RawClient.connect(srv.tcpPort);
+    clients.push(c);
+    return c;
+  }
+
+  describe('key size (--max-key-size)', () => {
+    it('refuses a key over the limit in the text dialect with KEY_TOO_LARGE, and stays open', async () => {
+      const s = await start({ maxKeySize: 8 });
+      const c = await connect();
+      const [put, get, ok, atLimit] = await c.text('PUT 123456789 v', 'GET 123456789', 'PUT 12345678 v', 'GET 12345678');
+      expect(put).toBe('ERR KEY_TOO_LARGE key of 9 bytes is over the limit of 8 bytes (raise --max-key-size)');
+      expect(get).toMatch(/^ERR KEY_TOO_LARGE /);
+      expect(ok).toBe('OK');
+      expect(atLimit).toBe('VALUE v');
+      expect(s.server.store.size).toBe(1);
+    });
+
+    it('refuses a key over the limit over RESP, for every key of a multi-key command', async () => {
+      const s = await start({ maxKeySize: 8 });
+      const c = await connect();
+      c.write(Buffer.concat([multibulk('SET', '123456789', 'v'), multibulk('DEL', 'a', '123456789'), multibulk('PING')]));
+      expect(await respReplies(c, 3)).toEqual([
+        { error: 'ERR key of 9 bytes is over the limit of 8 bytes (raise --max-key-size)' },
+        { error: 'ERR key of 9 bytes is over the limit of 8 bytes (raise --max-key-size)' },
+        { status: 'PONG' },
+      ]);
+      expect(s.server.store.size).toBe(0);
+    });
+  });
+
+  describe('value size (--max-value-size)', () => {
+    it('refuses a value over the limit in the text dialect with VALUE_TOO_LARGE', async () => {
+      const s = await start({ maxValueSize: 16 });
+      const c = await connect();
+      const [over, at, quoted] = await c.text(`PUT k ${'x'.repeat(17)}`, `PUT k ${'x'.repeat(16)}`, `PUT q "${'\\x00'.repeat(17)}"`);
+      expect(over).toBe('ERR VALUE_TOO_LARGE value of 17 bytes is over the limit of 16 bytes (raise --max-value-size)');
+      expect(at).toBe('OK');
+      expect(quoted).toMatch(/^ERR VALUE_TOO_LARGE value of 17 bytes/); // the decoded size counts, not the escapes
+      expect(s.server.store.get('k')).toBe('x'.repeat(16));
+      expect(s.server.store.has('q')).toBe(false);
+    });
+
+    it('skips an oversize RESP bulk by its length: the request is refused, the connection stays in sync and open', async () => {
+      const s = await start({ maxValueSize: 1024 });
+      const c = await connect();
+      // The big value holds bytes that would be commands if the decoder lost its place.
+      const sneaky = multibulk('SET', 'evil', '1').toString('latin1');
+      const big = sneaky.repeat(Math.ceil(2000 / sneaky.length));
+      c.write(Buffer.concat([multibulk('SET', 'k', big), multibulk('GET', 'k'), multibulk('SET', 'k', 'small'), multibulk('GET', 'k')]));
+      expect(await respReplies(c, 4)).toEqual([
+        { error: `ERR argument of ${big.length} bytes is over the limit of 1024 bytes (raise --max-value-size)` },
+        null,
+        { status: 'OK' },
+        'small',
+      ]);
+      expect(s.server.store.has('evil')).toBe(false);
+      expect(c.closed).toBe(false);
+      const warn = s.logs.find('request rejected');
+      expect(warn[0]?.err).toMatchObject({ code: 'VALUE_TOO_LARGE' });
+    });
+  });
+
+  describe('line length (--max-line-size)', () => {
+    it('refuses a text line over the limit with LINE_TOO_LONG and reads the next line normally', async () => {
+      const s = await start({ maxLineSize: 64 });
+      const c = await connect();
+      const [long, after, atLimit] = await c.text(`PUT k ${'x'.repeat(100)}`, 'PUT k short', `PUT j ${'y'.repeat(58)}`);
+      expect(long).toBe('ERR LINE_TOO_LONG line is over the limit of 64 bytes (raise --max-line-size, or send large values over RESP)');
+      expect(after).toBe('OK');
+      expect(atLimit).toBe('OK'); // exactly 64 bytes
+      expect(s.server.store.get('k')).toBe('short');
+    });
+
+    it('refuses a text line over the limit sent in pieces, once', async () => {
+      await start({ maxLineSize: 64 });
+      const c = await connect();
+      for (let i = 0; i < 10; i++) c.write('z'.repeat(50));
+      c.write('\nPING\n');
+      expect(await c.lines(2)).toEqual([expect.stringMatching(/^ERR LINE_TOO_LONG /), 'PONG']);
+    });
+
+    it('answers a RESP inline line over the limit with a protocol error, then closes', async () => {
+      await start({ maxLineSize: 64 });
+      const c = await connect();
+      c.write(Buffer.concat([multibulk('PING'), Buffer.from(`SET k ${'x'.repeat(100)}\r\n`)]));
+      await c.waitClosed();
+      expect(readReplies(c.received).values).toEqual([
+        { status: 'PONG' },
+        { error: 'ERR Protocol error: too big inline request (over 64 bytes; send large values as RESP bulk strings)' },
+      ]);
+    });
+  });
+
+  describe('connections (--max-connections)', () => {
+    it('refuses a client over the limit with an error and closes it, while the first is still served', async () => {
+      const s = await start({ maxConnections: 1 });
+      const first = await connect();
+      expect(await first.text('PUT k v')).toEqual(['OK']);
+      const second = await connect();
+      await second.waitClosed();
+      expect(second.received).toBe('-ERR max number of clients reached (--max-connections 1)\r\n');
+      expect(await first.text('GET k')).toEqual(['VALUE v']);
+      expect(s.logs.find('connection refused: max connections reached')).toHaveLength(1);
+      expect(s.server.stats.connectionsRejected).toBe(1);
+    });
+
+    it('frees the slot when a client leaves', async () => {
+      await start({ maxConnections: 1 });
+      const first = await connect();
+      first.write('QUIT\n');
+      await first.waitClosed();
+      // The server sees the close a moment after the client does: retry, bounded, on each refusal.
+      for (let attempt = 0; ; attempt++) {
+        const c = await connect();
+        c.write('PING\n');
+        const got = await c.until((r) => r.includes('\n'));
+        if (got === 'PONG\n') break;
+        expect(got).toMatch(/^-ERR max number of clients reached/);
+        expect(attempt).toBeLessThan(100);
+      }
+    });
+  });
+
+  describe('output buffer (--max-output-buffer)', () => {
+    const BIG = 64 * 1024;
+
+    it('disconnects a client that pipelines GETs of a big value without reading, logs it, and serves the others', async () => {
+      const s = await start({ maxOutputBuffer: 1024 * 1024 });
+      s.server.store.put('big', 'b'.repeat(BIG));
+      const other = await connect();
+      const slow = await connect();
+      slow.socket.pause(); // never reads
+      // Without Nagle: a paused reader's small writes would otherwise wait on ACKs behind a closed window.
+      slow.socket.setNoDelay(true);
+      // Small batches, so that the server's unsent bytes (not one batch's replies) pass the limit.
+      // Bounded: 2000 GETs would be 128 MiB of replies, far over the 1 MiB limit.
+      for (let i = 0; i < 500 && !slow.closed; i++) {
+        slow.write('GET big\nGET big\nGET big\nGET big\n');
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      await slow.waitClosed();
+      const warn = s.logs.find('client output buffer limit reached; disconnecting (the client is not reading its replies)');
+      expect(warn).toHaveLength(1);
+      expect(warn[0]).toMatchObject({ level: 40, limit: 1024 * 1024, transport: 'tcp' });
+      expect(warn[0]?.pendingBytes).toBeGreaterThan(1024 * 1024);
+      expect(s.server.stats.outputLimitDisconnects).toBe(1);
+      // The other client never noticed.
+      const [line] = await other.text('GET big');
+      expect(line).toBe(`VALUE ${'b'.repeat(BIG)}`);
+    });
+
+    it('disconnects a RESP client whose single pipelined burst owes more than the limit', async () => {
+      const s = await start({ maxOutputBuffer: 1024 * 1024 });
+      s.server.store.put('big', 'b'.repeat(BIG));
+      const slow = await connect();
+      slow.socket.pause();
+      const reqs: Buffer[] = [];
+      for (let i = 0; i < 100; i++) reqs.push(multibulk('GET', 'big'));
+      slow.write(Buffer.concat(reqs));
+      await slow.waitClosed();
+      expect(s.logs.find('client output buffer limit reached; disconnecting (the client is not reading its replies)')).toHaveLength(1);
+    });
+
+    it('does not disconnect a client that reads its replies', async () => {
+      const s = await start({ maxOutputBuffer: 1024 * 1024 });
+      s.server.store.put('big', 'b'.repeat(BIG));
+      const c = await connect();
+      for (let i = 0; i < 40; i++) {
+        c.clear();
+        const [line] = await c.text('GET big');
+        expect(line?.length).toBe('VALUE '.length + BIG);
+      }
+      expect(s.server.stats.outputLimitDisconnects).toBe(0);
+    });
+  });
+});

@@ -1,0 +1,147 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { splitArgs } from '../../src/protocol/split-args.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { RawClient } from '../helpers/socket.js';
+import { ALL_BYTES, multibulk, respReplies } from './resp-reader.js';
+
+describe('TCP text dialect', () => {
+  let srv: TestServer | undefined;
+  const clients: RawClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    await srv?.stop();
+    srv = undefined;
+  });
+
+  async function connect(): Promise<RawClient> {
+    srv ??= await startTestServer();
+    const c = await RawClient.connect(srv.tcpPort);
+    clients.push(c);
+    return c;
+  }
+
+  it('answers PUT, GET, EXISTS and DEL with one line each', async () => {
+    const c = await connect();
+    expect(
+      await c.text('PUT greeting hello world', 'GET greeting', 'EXISTS greeting', 'DEL greeting', 'GET greeting', 'DEL greeting', 'EXISTS greeting'),
+    ).toEqual(['OK', 'VALUE hello world', 'INT 1', 'DELETED', 'NOT_FOUND', 'NOT_FOUND', 'INT 0']);
+  });
+
+  it('takes SET and DELETE as other spellings of PUT and DEL', async () => {
+    const c = await connect();
+    expect(await c.text('SET k v', 'GET k', 'DELETE k', 'GET k')).toEqual(['OK', 'VALUE v', 'DELETED', 'NOT_FOUND']);
+  });
+
+  it('reads command names in any case', async () => {
+    const c = await connect();
+    expect(await c.text('put k v', 'Get k', 'dEl k')).toEqual(['OK', 'VALUE v', 'DELETED']);
+  });
+
+  it('accepts CRLF line ends (nc -C)', async () => {
+    const c = await connect();
+    expect(await c.text('PUT k a b\r', 'GET k\r')).toEqual(['OK', 'VALUE a b']);
+  });
+
+  it('stores quoted values byte for byte, and GET prints them so they can be pasted back', async () => {
+    const c = await connect();
+    expect(await c.text('PUT bytes "line one\\nline two\\x00"', 'GET bytes')).toEqual(['OK', 'VALUE "line one\\nline two\\x00"']);
+    expect(srv?.server.store.get('bytes')).toBe('line one\nline two\x00');
+    const [, printed] = await c.text('GET bytes', 'GET bytes');
+    const shown = (printed as string).slice('VALUE '.length);
+    expect(await c.text(`PUT copy ${shown}`, 'GET copy')).toEqual(['OK', `VALUE ${shown}`]);
+    expect(srv?.server.store.get('copy')).toBe('line one\nline two\x00');
+  });
+
+  it('shows a value stored over RESP, with every byte 0..255, quoted so that it reads back the same', async () => {
+    const resp = await connect();
+    resp.write(multibulk('SET', 'bin', ALL_BYTES));
+    expect(await respReplies(resp, 1)).toEqual([{ status: 'OK' }]);
+    const text = await connect();
+    const [line] = await text.text('GET bin');
+    expect(line?.startsWith('VALUE "')).toBe(true);
+    expect(splitArgs((line as string).slice('VALUE '.length))).toEqual([ALL_BYTES]);
+  });
+
+  it('answers PING, DBSIZE, STATS and HELP', async () => {
+    const c = await connect();
+    const [ping, put, dbsize, stats, help] = await c.text('PING', 'PUT a 1', 'DBSIZE', 'STATS', 'HELP');
+    expect(ping).toBe('PONG');
+    expect(put).toBe('OK');
+    expect(dbsize).toBe('INT 1');
+    expect(stats).toMatch(/^STATS /);
+    expect(stats).toContain(' keys=1');
+    expect(stats).toContain(' connected_clients=1');
+    expect(stats).toMatch(/ cmdstat_put=calls=1,/);
+    expect(help).toMatch(/^HELP /);
+    expect(help).toContain('PUT key value');
+  });
+
+  it('answers an unknown command with ERR UNKNOWN_COMMAND and goes on serving', async () => {
+    const c = await connect();
+    expect(await c.text('FLY away', 'CONFIG GET port', 'PING')).toEqual([
+      "ERR UNKNOWN_COMMAND unknown command 'FLY'; send HELP for the list",
+      "ERR UNKNOWN_COMMAND unknown command 'CONFIG'; send HELP for the list", // RESP-only
+      'PONG',
+    ]);
+  });
+
+  it('shortens a long unknown command name in the reply, in plain ASCII', async () => {
+    const c = await connect();
+    const [line] = await c.text('X'.repeat(40));
+    expect(line).toMatch(/^ERR UNKNOWN_COMMAND unknown command 'X{32}\.\.\.\(40 bytes\)'; send HELP for the list$/);
+  });
+
+  it('answers a wrong number of arguments with ERR WRONG_ARITY and the usage', async () => {
+    const c = await connect();
+    expect(await c.text('GET', 'PUT k', 'PING')).toEqual([
+      "ERR WRONG_ARITY wrong number of arguments for 'get' command; usage: GET key",
+      "ERR WRONG_ARITY wrong number of arguments for 'put' command; usage: PUT key value",
+      'PONG',
+    ]);
+  });
+
+  it('answers bad quoting with ERR BAD_QUOTING and changes nothing', async () => {
+    const c = await connect();
+    const [bad, after, get] = await c.text('PUT k "unclosed', 'PUT k "a" b', 'GET k');
+    expect(bad).toMatch(/^ERR BAD_QUOTING /);
+    expect(after).toMatch(/^ERR BAD_QUOTING /);
+    expect(get).toBe('NOT_FOUND');
+  });
+
+  it('answers QUIT with BYE and closes, without running the lines after it', async () => {
+    const c = await connect();
+    c.write('PUT before 1\nQUIT\nPUT after 2\n');
+    await c.waitClosed();
+    expect(c.received).toBe('OK\nBYE\n');
+    const d = await connect();
+    expect(await d.text('GET before', 'GET after')).toEqual(['VALUE 1', 'NOT_FOUND']);
+  });
+
+  it('answers many pipelined commands in one write, in order', async () => {
+    const c = await connect();
+    const n = 500;
+    const lines: string[] = [];
+    const want: string[] = [];
+    for (let i = 0; i < n; i++) {
+      lines.push(`PUT key:${i} value ${i}`, `GET key:${i}`);
+      want.push('OK', `VALUE value ${i}`);
+    }
+    expect(await c.text(...lines)).toEqual(want);
+  });
+
+  it('answers a large pipeline sent across many small packets, in order', async () => {
+    const c = await connect();
+    c.socket.setNoDelay(true);
+    const n = 3000;
+    let all = '';
+    const want: string[] = [];
+    for (let i = 0; i < n; i++) {
+      all += `PUT k${i % 50} v${i}\nGET k${i % 50}\n`;
+      want.push('OK', `VALUE v${i}`);
+    }
+    // Odd-sized pieces, so commands straddle the writes.
+    for (let off = 0; off < all.length; off += 37) c.write(all.slice(off, off + 37));
+    const got = await c.lines(2 * n);
+    expect(got).toEqual(want);
+  });
+});
