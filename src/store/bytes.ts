@@ -25,7 +25,8 @@ export function byteStringToUtf8(s: ByteString): string {
   return Buffer.from(s, 'latin1').toString('utf8');
 }
 
-const PRINTABLE_SHORT = /^[\x20-\x7e]{0,64}$/;
+// Printable ASCII but the backslash, which the slow path escapes so that escapes stay unambiguous.
+const PRINTABLE_SHORT = /^[\x20-\x5b\x5d-\x7e]{0,64}$/;
 
 /**
  * A key as it may appear in a log line: non-printable bytes escaped as \xHH and
@@ -41,5 +42,6 @@ export function describeKey(key: ByteString, max = 64): string {
     else if (c >= 0x20 && c < 0x7f) out += head[i];
     else out += '\\x' + c.toString(16).padStart(2, '0');
   }
-  return key.length > max ? `${out}…(${key.length} bytes)` : out;
+  // ASCII only: the text also goes into error replies, which are written as latin1.
+  return key.length > max ? `${out}...(${key.length} bytes)` : out;
 }
