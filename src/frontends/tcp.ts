@@ -47,6 +47,9 @@ export class TcpFrontend {
       stats.connectionsRejected++;
       this.log.warn({ client, limit: this.ctx.limits.maxConnections }, 'connection refused: max connections reached');
       socket.on('error', () => socket.destroy());
+      // Read and drop what the client sends, so that its FIN closes the socket at once
+      // and unread input does not turn the close into a reset.
+      socket.resume();
       // Redis's wording; a text-dialect user reads it as well as a RESP client does.
       socket.end(`-ERR max number of clients reached (--max-connections ${this.ctx.limits.maxConnections})\r\n`);
       setTimeout(() => socket.destroy(), 1000).unref();
