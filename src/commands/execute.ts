@@ -43,7 +43,9 @@ function account(
   const log = session.opLog;
   if (log === null) return reply;
   const key = spec && spec.firstKey > 0 && args.length > spec.firstKey ? describeKey(args[spec.firstKey] as string) : undefined;
-  const vsize = reply.t === 'bulk' ? reply.v.length : spec?.write && args.length > 2 ? (args[2] as string).length : undefined;
+  // The word after the key is a value only for single-key writes (SET, PUT); for DEL it is another key.
+  const vsize =
+    reply.t === 'bulk' ? reply.v.length : spec?.write && spec.lastKey === 1 && args.length > 2 ? (args[2] as string).length : undefined;
   const outcome = failed ? 'error' : reply.t === 'nil' || (reply.t === 'int' && reply.text === 'NOT_FOUND') ? 'not_found' : 'ok';
   log.info(
     {
