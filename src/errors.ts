@@ -30,6 +30,10 @@ export const ErrorCodes = {
   CONNECTION: { resp: 'ERR' },
   TIMEOUT: { resp: 'ERR' },
   SERVER: { resp: 'ERR' },
+  // Persistence: a file in --data-dir that stops the start, the data-dir lock, a failed SAVE.
+  DATA_CORRUPT: { resp: 'ERR' },
+  DATA_DIR_LOCKED: { resp: 'ERR' },
+  SNAPSHOT_FAILED: { resp: 'ERR' },
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

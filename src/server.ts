@@ -5,6 +5,7 @@ import type { ServerConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { TcpFrontend } from './frontends/tcp.js';
 import { UdpFrontend } from './frontends/udp.js';
+import { Persistence } from './persistence/persistence.js';
 import { ServerStats } from './stats.js';
 import { Store } from './store/store.js';
 
@@ -44,6 +45,12 @@ export class KvServer {
       configParams: () => this.configParams(),
       info: () => stats.snapshot({ keys: store.size }),
     };
+    if (config.persistence.enabled) {
+      // Recovery runs in start(), before the listeners open; stop() ends with a final snapshot.
+      const persistence = new Persistence({ dir: config.dataDir, ...config.persistence }, store, stats, log.child({ component: 'persistence' }));
+      this.services.push(persistence);
+      this.ctx.save = () => persistence.save();
+    }
   }
 
   /** CONFIG GET's view of the settings, under the names Redis users know where one exists. */

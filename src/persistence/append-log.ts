@@ -1,0 +1,401 @@
+/**
+ * The append-only log, written on the main thread with asynchronous file I/O so the
+ * event loop never waits on the disk.
+ *
+ * Group commit: mutations applied during one turn of the event loop are encoded into
+ * one buffer and leave in one write (then, with `always`, one fdatasync). While that
+ * write is in flight the next batch gathers, so under load each disk round trip
+ * carries many records. Every file operation (write, sync, rotate, close) runs on one
+ * promise chain, so records reach the file, and become durable, in the order they
+ * were applied.
+ */
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { FsyncPolicy } from '../config.js';
+import { KvError } from '../errors.js';
+import type { Mutation } from '../store/store.js';
+import { fsyncDir, segmentPath } from './files.js';
+import { encodeFileHeader, encodeMutation, FILE_HEADER_SIZE, FileKind, recordSize } from './formats.js';
+
+const INITIAL_BUFFER = 64 * 1024;
+/** How often a failed write is tried again (after truncating what it left behind). */
+export const WRITE_RETRY_MS = 1000;
+/** `everysec`: the fdatasync period. */
+export const EVERYSEC_MS = 1000;
+
+/** The file operations the log uses; tests may wrap them to inject failures. */
+export interface LogFileOps {
+  open(path: string, flags: string): Promise<FileHandle>;
+}
+
+export const realFileOps: LogFileOps = { open: (p, f) => open(p, f) };
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+function defer(): Deferred {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // A write that nobody waits on (e.g. its client went away) must not be an unhandled rejection.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+/** What broke, for the error message, STATS and the log. */
+export interface LogFailure {
+  readonly op: 'write' | 'fsync' | 'rotate';
+  readonly err: NodeJS.ErrnoException;
+  readonly file: string;
+  readonly at: Date;
+  /** A write failure is retried; after an fsync failure the page cache cannot be trusted. */
+  readonly retryable: boolean;
+}
+
+export interface AppendLogOptions {
+  readonly dir: string;
+  readonly policy: FsyncPolicy;
+  readonly log: Logger;
+  readonly fileOps?: LogFileOps;
+  /** Called when writing fails and when it recovers. */
+  readonly onFailureChange?: (failure: LogFailure | null) => void;
+}
+
+export class AppendLog {
+  private fh: FileHandle;
+  private seq: number;
+  /** Bytes of the current segment known to be in the file (header included). */
+  private size: number;
+  private buf = Buffer.allocUnsafe(INITIAL_BUFFER);
+  private bufLen = 0;
+  private batch: Deferred | null = null;
+  private writeScheduled = false;
+  private chain: Promise<void> = Promise.resolve();
+  private unsynced = 0;
+  private failure_: LogFailure | null = null;
+  /** Records that could not be written after a failure: written first when the log recovers. */
+  private backlog: Buffer[] = [];
+  private retryTimer: NodeJS.Timeout | null = null;
+  private syncTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly ops: LogFileOps;
+  /** Mutations appended since the log was opened. */
+  appended = 0;
+
+  private constructor(
+    private readonly opts: AppendLogOptions,
+    fh: FileHandle,
+    seq: number,
+    size: number,
+  ) {
+    this.ops = opts.fileOps ?? realFileOps;
+    this.fh = fh;
+    this.seq = seq;
+    this.size = size;
+    if (opts.policy === 'everysec') {
+      this.syncTimer = setInterval(() => this.syncIfDirty(), EVERYSEC_MS);
+      this.syncTimer.unref();
+    }
+  }
+
+  /**
+   * Opens segment `seq` for appending at `size` (the end of its last good record).
+   * A segment shorter than its header (a crash while it was being created) is rewritten.
+   */
+  static async open(opts: AppendLogOptions, seq: number, size: number): Promise<AppendLog> {
+    const ops = opts.fileOps ?? realFileOps;
+    const file = segmentPath(opts.dir, seq);
+    let fh: FileHandle;
+    if (size < FILE_HEADER_SIZE) {
+      fh = await ops.open(file, 'w');
+      await writeAll(fh, encodeFileHeader(FileKind.LOG, seq), 0);
+      await fh.datasync();
+      await fsyncDir(opts.dir);
+      size = FILE_HEADER_SIZE;
+    } else {
+      fh = await ops.open(file, 'r+');
+    }
+    return new AppendLog(opts, fh, seq, size);
+  }
+
+  get segment(): number {
+    return this.seq;
+  }
+
+  /** Bytes in the current segment, header included, written or waiting to be. */
+  get currentSize(): number {
+    return this.size + this.bufLen;
+  }
+
+  get failure(): LogFailure | null {
+    return this.failure_;
+  }
+
+  get policy(): FsyncPolicy {
+    return this.opts.policy;
+  }
+
+  /**
+   * Encodes a mutation into the current batch. With `always`, returns the batch's
+   * promise: it settles after the batch is written and fdatasynced (and rejects if
+   * that fails). Otherwise returns undefined: the reply need not wait.
+   */
+  append(m: Mutation): Promise<void> | undefined {
+    const need = recordSize(m);
+    if (this.bufLen + need > this.buf.length) this.grow(need);
+    this.bufLen = encodeMutation(this.buf, this.bufLen, m);
+    this.appended++;
+    if (!this.writeScheduled) {
+      this.writeScheduled = true;
+      // setImmediate, not nextTick: every command read in this I/O phase joins the batch.
+      setImmediate(() => void this.enqueue(() => this.writeBatch()));
+    }
+    if (this.opts.policy !== 'always') return undefined;
+    this.batch ??= defer();
+    return this.batch.promise;
+  }
+
+  private grow(need: number): void {
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.bufLen + need));
+    this.buf.copy(next, 0, 0, this.bufLen);
+    this.buf = next;
+  }
+
+  private enqueue(op: () => Promise<void>): Promise<void> {
+    const p = this.chain.then(op);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Takes the gathered batch: its bytes and its waiters. */
+  private takeBatch(): { data: Buffer; batch: Deferred | null } {
+    const data = this.buf.subarray(0, this.bufLen);
+    const batch = this.batch;
+    this.buf = Buffer.allocUnsafe(Math.max(INITIAL_BUFFER, Math.min(this.bufLen, 16 * 1024 * 1024)));
+    this.bufLen = 0;
+    this.batch = null;
+    this.writeScheduled = false;
+    return { data, batch };
+  }
+
+  /** One group commit: write the batch, fdatasync per policy, then settle its waiters. */
+  private async writeBatch(): Promise<void> {
+    if (this.bufLen === 0) {
+      this.writeScheduled = false;
+      return;
+    }
+    const { data, batch } = this.takeBatch();
+    if (this.failure_ !== null) {
+      this.backlog.push(data);
+      batch?.reject(this.unacknowledged());
+      return;
+    }
+    try {
+      await writeAll(this.fh, data, this.size);
+    } catch (err) {
+      this.backlog.push(data);
+      this.fail('write', err, true);
+      batch?.reject(this.unacknowledged());
+      return;
+    }
+    this.size += data.length;
+    this.unsynced += data.length;
+    if (this.opts.policy === 'always') {
+      try {
+        await this.fh.datasync();
+        this.unsynced = 0;
+      } catch (err) {
+        this.fail('fsync', err, false);
+        batch?.reject(this.unacknowledged());
+        return;
+      }
+    }
+    batch?.resolve();
+  }
+
+  private syncIfDirty(): void {
+    if (this.unsynced === 0 || this.failure_ !== null || this.closed) return;
+    void this.enqueue(async () => {
+      if (this.unsynced === 0 || this.failure_ !== null) return;
+      const covered = this.unsynced;
+      try {
+        await this.fh.datasync();
+        this.unsynced -= covered;
+      } catch (err) {
+        this.fail('fsync', err, false);
+      }
+    });
+  }
+
+  private fail(op: LogFailure['op'], err: unknown, retryable: boolean): void {
+    const failure: LogFailure = {
+      op,
+      err: err as NodeJS.ErrnoException,
+      file: segmentPath(this.opts.dir, this.seq),
+      at: new Date(),
+      retryable,
+    };
+    const changed = this.failure_ === null || this.failure_.op !== op;
+    this.failure_ = failure;
+    if (!changed) return;
+    this.opts.log.error(
+      { err, op, file: failure.file, retryable },
+      retryable
+        ? 'append-only log write failed; refusing writes until it can be written again'
+        : 'append-only log fsync failed; refusing writes until the server is restarted',
+    );
+    this.opts.onFailureChange?.(failure);
+    if (retryable && this.retryTimer === null && !this.closed) {
+      this.retryTimer = setInterval(() => void this.enqueue(() => this.retryBacklog()), WRITE_RETRY_MS);
+      this.retryTimer.unref();
+    }
+  }
+
+  /**
+   * After a failed write: cut whatever part of it reached the file, write the records
+   * that were refused (they are applied in memory, so the file must catch up), fdatasync,
+   * and accept writes again.
+   */
+  private async retryBacklog(): Promise<void> {
+    if (this.failure_ === null || !this.failure_.retryable || this.closed) return;
+    const data = this.backlog.length === 1 ? (this.backlog[0] as Buffer) : Buffer.concat(this.backlog);
+    try {
+      await this.fh.truncate(this.size);
+      await writeAll(this.fh, data, this.size);
+    } catch (err) {
+      this.opts.log.debug({ err }, 'append-only log still cannot be written');
+      return;
+    }
+    try {
+      await this.fh.datasync();
+    } catch (err) {
+      this.fail('fsync', err, false);
+      this.clearRetry();
+      return;
+    }
+    this.size += data.length;
+    this.unsynced = 0;
+    this.backlog = [];
+    const was = this.failure_;
+    this.failure_ = null;
+    this.clearRetry();
+    this.opts.log.warn({ file: was.file, after: was.err.code, bytes: data.length }, 'append-only log writes recovered; accepting writes again');
+    this.opts.onFailureChange?.(null);
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer) clearInterval(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  /** The error every write is refused with while the log is failing (RESP: -MISCONF, as Redis). */
+  refusal(): KvError {
+    return new KvError('READ_ONLY', `writes are refused: ${describeFailure(this.failure_)}. Reads still work`, {
+      cause: this.failure_?.err,
+    });
+  }
+
+  /** The error a client gets for a write applied in memory that the log could not make durable. */
+  private unacknowledged(): KvError {
+    return new KvError(
+      'READ_ONLY',
+      `write not acknowledged: ${describeFailure(this.failure_)}. The change is in memory but not on disk: ` +
+        'it is written if the log recovers, and lost if the server restarts first',
+      { cause: this.failure_?.err },
+    );
+  }
+
+  /** Writes everything gathered so far and fdatasyncs it, whatever the policy. */
+  flushAndSync(): Promise<void> {
+    return this.enqueue(async () => {
+      await this.writeBatch();
+      if (this.failure_) throw this.refusal();
+      if (this.unsynced > 0) {
+        try {
+          await this.fh.datasync();
+          this.unsynced = 0;
+        } catch (err) {
+          this.fail('fsync', err, false);
+          throw this.refusal();
+        }
+      }
+    });
+  }
+
+  /**
+   * Closes the current segment (flushed and fdatasynced) and starts segment n+1, so a
+   * snapshot can fold segments ≤ n while writes go on. Returns n, its final size, and
+   * the count of mutations appended up to the switch.
+   * The new segment's directory entry is fsynced before any record in it is acknowledged.
+   */
+  rotate(): Promise<{ seq: number; size: number; appended: number }> {
+    let closed = { seq: 0, size: 0, appended: 0 };
+    return this.enqueue(async () => {
+      await this.writeBatch();
+      if (this.failure_) throw this.refusal();
+      const next = this.seq + 1;
+      const file = segmentPath(this.opts.dir, next);
+      let fh: FileHandle;
+      try {
+        await this.fh.datasync();
+        this.unsynced = 0;
+        fh = await this.ops.open(file, 'wx');
+      } catch (err) {
+        // The old segment stays current; the snapshot fails and is tried again later.
+        throw new Error(`could not start log segment ${file}: ${(err as Error).message}`, { cause: err });
+      }
+      try {
+        await writeAll(fh, encodeFileHeader(FileKind.LOG, next), 0);
+        await fh.datasync();
+        await fsyncDir(this.opts.dir);
+      } catch (err) {
+        await fh.close().catch(() => undefined);
+        await unlink(file).catch(() => undefined);
+        throw new Error(`could not start log segment ${file}: ${(err as Error).message}`, { cause: err });
+      }
+      await this.fh.close();
+      closed = { seq: this.seq, size: this.size, appended: this.appended };
+      this.fh = fh;
+      this.seq = next;
+      this.size = FILE_HEADER_SIZE;
+    }).then(() => closed);
+  }
+
+  /** Flushes, fdatasyncs and closes. Pending writes that cannot be made durable are logged. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.flushAndSync();
+    } catch (err) {
+      this.opts.log.error({ err }, 'append-only log could not be flushed at close; the writes it refused are lost');
+    }
+    this.closed = true;
+    this.clearRetry();
+    if (this.syncTimer) clearInterval(this.syncTimer);
+    await this.enqueue(() => this.fh.close());
+  }
+}
+
+/** Writes all of `data` at `position`: a short write (e.g. the disk filling up) is continued, or fails. */
+export async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    if (bytesWritten === 0) throw Object.assign(new Error('write wrote nothing'), { code: 'EIO' });
+    done += bytesWritten;
+  }
+}
+
+function describeFailure(f: LogFailure | null): string {
+  if (f === null) return 'the append-only log failed';
+  const reason = f.err.code && !f.err.message.startsWith(f.err.code) ? `${f.err.code}: ${f.err.message}` : f.err.message;
+  return f.retryable
+    ? `the append-only log ${f.file} could not be written (${reason}); free disk space or fix the disk, and writes resume by themselves`
+    : `the append-only log ${f.file} could not be fsynced (${reason}); writes since the last fsync may not be on disk, so restart the server to reload from the files`;
+}

@@ -1,0 +1,312 @@
+/**
+ * Persistence as the server sees it: a Service (recovery at start; flush and a final
+ * snapshot at stop) and the store's MutationSink (every applied mutation goes to the
+ * append-only log).
+ *
+ * A snapshot, whether from the timer, SAVE, a growing log or shutdown, is: rotate the
+ * log (writes go on into a new segment), let the worker fold the previous snapshot and
+ * the closed segments into a new snapshot, then delete what it replaced. The main
+ * thread never walks the store.
+ */
+import { unlink } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { FsyncPolicy } from '../config.js';
+import { KvError } from '../errors.js';
+import { errorReply, OK, type Reply } from '../protocol/reply.js';
+import type { ServerStats, StatSection } from '../stats.js';
+import { memorySink, type Mutation, type MutationSink, type Store } from '../store/store.js';
+import { AppendLog, type LogFileOps, type LogFailure } from './append-log.js';
+import { fsyncDir, segmentPath, snapshotPath } from './files.js';
+import { FILE_HEADER_SIZE } from './formats.js';
+import { acquireDataDirLock, type DataDirLock } from './lock.js';
+import { recoverDataDir, type RecoveryResult } from './recovery.js';
+import type { SnapshotJob, SnapshotResult } from './snapshot-build.js';
+import { runSnapshotWorker } from './snapshot-runner.js';
+
+/** A snapshot also starts when the log reaches this size and twice the last snapshot's (as Redis's auto-aof-rewrite). */
+export const LOG_SNAPSHOT_MIN_BYTES = 64 * 1024 * 1024;
+export const LOG_SNAPSHOT_GROWTH = 2;
+/** After a failed snapshot, the timer waits this long before trying again (SAVE still tries at once). */
+export const SNAPSHOT_RETRY_MS = 5000;
+const CRON_MS = 1000;
+
+export interface PersistenceOptions {
+  readonly dir: string;
+  readonly fsync: FsyncPolicy;
+  readonly snapshotIntervalSec: number;
+  readonly repair: boolean;
+  /** Tests only: wraps the log's file operations to inject failures. */
+  readonly fileOps?: LogFileOps;
+}
+
+interface LastSnapshot {
+  at: Date;
+  ms: number;
+  bytes: number;
+  keys: number;
+  file: string;
+}
+
+export class Persistence implements MutationSink {
+  readonly name = 'persistence';
+  private lock: DataDirLock | null = null;
+  private log: AppendLog | null = null;
+  private base: number | null = null;
+  /** Segments closed by rotation and not yet folded into a snapshot, with their sizes. */
+  private closed = new Map<number, number>();
+  private running: Promise<SnapshotResult | null> | null = null;
+  private next: Promise<SnapshotResult | null> | null = null;
+  private runningSince = 0;
+  private cron: NodeJS.Timeout | null = null;
+  private appendedAtSnapshot = 0;
+  private lastSnapshot: LastSnapshot | null = null;
+  private lastAttemptAt = Date.now();
+  private lastSnapshotFailed = false;
+  private lastError = '';
+  private saves = 0;
+  private recovery: RecoveryResult | null = null;
+  private loadedKeys = 0;
+  private readonly startedAt = Date.now();
+  private stopping = false;
+
+  constructor(
+    private readonly opts: PersistenceOptions,
+    private readonly store: Store,
+    stats: ServerStats,
+    private readonly logger: Logger,
+  ) {
+    stats.registerSection('persistence', () => this.statSection());
+  }
+
+  /** Takes the lock, loads the snapshot and the log, and starts recording. Before the listeners open. */
+  async start(): Promise<void> {
+    const { dir } = this.opts;
+    this.lock = acquireDataDirLock(dir);
+    if (this.lock.tookOverFrom) {
+      this.logger.warn({ lock: this.lock.file, previous: this.lock.tookOverFrom }, 'took over a stale lock: its server is no longer running');
+    }
+    try {
+      const r = recoverDataDir({ dir, repair: this.opts.repair, log: this.logger, store: this.store });
+      this.recovery = r;
+      this.loadedKeys = this.store.size;
+      this.base = r.snapshot;
+      const last = r.segments.at(-1) as number;
+      for (const seq of r.segments.slice(0, -1)) this.closed.set(seq, r.segmentSizes.get(seq) ?? 0);
+      this.log = await AppendLog.open(
+        {
+          dir,
+          policy: this.opts.fsync,
+          log: this.logger,
+          fileOps: this.opts.fileOps,
+          onFailureChange: (f) => this.onLogFailure(f),
+        },
+        last,
+        r.segmentSizes.get(last) ?? 0,
+      );
+      this.logger.info(
+        {
+          keys: this.store.size,
+          snapshot: r.snapshot === null ? null : snapshotPath(dir, r.snapshot),
+          snapshotKeys: r.snapshotKeys,
+          logSegments: r.segments.length,
+          logRecords: r.logRecords,
+          tornBytes: r.tornBytes,
+          ms: Math.round(r.ms),
+          fsync: this.opts.fsync,
+        },
+        'data loaded',
+      );
+    } catch (err) {
+      this.lock.release();
+      this.lock = null;
+      throw err;
+    }
+    this.store.setSink(this);
+    this.lastAttemptAt = Date.now();
+    this.cron = setInterval(() => this.tick(), CRON_MS);
+    this.cron.unref();
+    // Replace repaired files with a clean snapshot soon, rather than at the next interval.
+    if (this.recovery.repaired) void this.requestSnapshot('repair').catch(() => undefined);
+  }
+
+  /** Waits for a running snapshot, flushes the log, writes a final snapshot, closes, unlocks. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.cron) clearInterval(this.cron);
+    if (this.log === null) return;
+    if (this.log.failure === null) {
+      try {
+        await this.requestSnapshot('shutdown');
+      } catch (err) {
+        this.logger.error({ err }, 'final snapshot failed; the log still holds every write, so nothing is lost');
+      }
+    } else {
+      this.logger.warn({ failure: this.log.failure.err.message }, 'no final snapshot: the append-only log is failing');
+    }
+    await this.log.close();
+    this.store.setSink(memorySink);
+    this.lock?.release();
+    this.lock = null;
+  }
+
+  writeBlocker(): KvError | null {
+    return this.log?.failure ? this.log.refusal() : null;
+  }
+
+  record(mutation: Mutation): Promise<void> | undefined {
+    return (this.log as AppendLog).append(mutation);
+  }
+
+  /** SAVE/BGSAVE: replies once every write before it is in a snapshot on disk. */
+  async save(): Promise<Reply> {
+    try {
+      await this.requestSnapshot('SAVE');
+      return OK;
+    } catch (err) {
+      if (err instanceof KvError) return errorReply(err);
+      return errorReply(
+        new KvError('SNAPSHOT_FAILED', `snapshot failed: ${(err as Error).message}; the log still holds every write, see the server log`, { cause: err }),
+      );
+    }
+  }
+
+  private onLogFailure(failure: LogFailure | null): void {
+    if (failure) this.lastError = `${failure.op}: ${failure.err.message}`;
+  }
+
+  /** Changes since the last snapshot began, i.e. not yet in one. */
+  private get changes(): number {
+    return (this.log?.appended ?? 0) - this.appendedAtSnapshot;
+  }
+
+  private logBytes(): number {
+    let n = this.log?.currentSize ?? 0;
+    for (const size of this.closed.values()) n += size;
+    return n;
+  }
+
+  private tick(): void {
+    if (this.running || this.stopping || this.log === null || this.log.failure) return;
+    const now = Date.now();
+    if (this.lastSnapshotFailed && now - this.lastAttemptAt < SNAPSHOT_RETRY_MS) return;
+    const interval = this.opts.snapshotIntervalSec * 1000;
+    const dueByTime = interval > 0 && now - this.lastAttemptAt >= interval && (this.changes > 0 || this.closed.size > 0);
+    const threshold = Math.max(LOG_SNAPSHOT_MIN_BYTES, LOG_SNAPSHOT_GROWTH * (this.lastSnapshot?.bytes ?? 0));
+    const dueBySize = this.logBytes() >= threshold;
+    if (dueByTime || dueBySize || (this.lastSnapshotFailed && this.closed.size > 0)) {
+      void this.requestSnapshot(dueBySize ? 'log-size' : dueByTime ? 'interval' : 'retry').catch(() => undefined);
+    }
+  }
+
+  /**
+   * Starts a snapshot, or joins the queue: a request while one runs gets the next one,
+   * shared by every request that arrives meanwhile, so each caller's writes are in it.
+   * Resolves with null when there was nothing new to fold.
+   */
+  requestSnapshot(reason: string): Promise<SnapshotResult | null> {
+    if (this.next) return this.next;
+    if (this.running) {
+      this.next = this.running
+        .catch(() => undefined)
+        .then(() => {
+          this.next = null;
+          return this.runSnapshot(reason);
+        });
+      return this.next;
+    }
+    return this.runSnapshot(reason);
+  }
+
+  private runSnapshot(reason: string): Promise<SnapshotResult | null> {
+    const p = this.snapshotOnce(reason).finally(() => {
+      if (this.running === p) this.running = null;
+    });
+    this.running = p;
+    return p;
+  }
+
+  private async snapshotOnce(reason: string): Promise<SnapshotResult | null> {
+    const log = this.log;
+    if (log === null) throw new KvError('SNAPSHOT_FAILED', 'persistence has not started');
+    if (log.failure) {
+      throw new KvError('SNAPSHOT_FAILED', `cannot snapshot while the append-only log is failing: ${log.failure.err.message}`);
+    }
+    if (this.changes === 0 && this.closed.size === 0 && log.currentSize <= FILE_HEADER_SIZE) return null; // nothing new to fold
+    this.lastAttemptAt = Date.now();
+    this.runningSince = Date.now();
+    let appendedAtRotation: number;
+    let job: SnapshotJob;
+    try {
+      const closed = await log.rotate();
+      appendedAtRotation = closed.appended;
+      this.closed.set(closed.seq, closed.size);
+      job = { dir: this.opts.dir, base: this.base, segments: [...this.closed.keys()].sort((a, b) => a - b), seq: closed.seq + 1 };
+    } catch (err) {
+      this.noteSnapshotFailure(err, reason);
+      throw err;
+    }
+    this.logger.info({ reason, base: job.base, segments: job.segments, seq: job.seq }, 'snapshot started');
+    let result: SnapshotResult;
+    try {
+      result = await runSnapshotWorker(job);
+    } catch (err) {
+      this.noteSnapshotFailure(err, reason);
+      throw err;
+    }
+    // The new snapshot is renamed into place and its directory fsynced: what it replaces can go.
+    const obsolete = job.segments.map((s) => segmentPath(this.opts.dir, s));
+    if (job.base !== null) obsolete.push(snapshotPath(this.opts.dir, job.base));
+    await Promise.all(obsolete.map((f) => unlink(f).catch((err: unknown) => this.logger.warn({ err, file: f }, 'could not delete an obsolete file'))));
+    await fsyncDir(this.opts.dir).catch(() => undefined);
+    for (const s of job.segments) this.closed.delete(s);
+    this.base = result.seq;
+    this.appendedAtSnapshot = appendedAtRotation;
+    this.saves++;
+    this.lastSnapshotFailed = false;
+    this.lastSnapshot = { at: new Date(), ms: result.ms, bytes: result.bytes, keys: result.keys, file: result.file };
+    this.logger.info(
+      { reason, file: result.file, keys: result.keys, bytes: result.bytes, ms: Math.round(result.ms), totalMs: Date.now() - this.runningSince },
+      'snapshot written',
+    );
+    return result;
+  }
+
+  private noteSnapshotFailure(err: unknown, reason: string): void {
+    this.lastSnapshotFailed = true;
+    this.lastError = `snapshot: ${(err as Error).message}`;
+    this.logger.error({ err, reason }, 'snapshot failed; the log still holds every write, and the snapshot is tried again later');
+  }
+
+  private statSection(): StatSection {
+    const log = this.log;
+    const last = this.lastSnapshot;
+    const r = this.recovery;
+    return {
+      loading: 0,
+      async_loading: 0,
+      aof_enabled: 1,
+      fsync_policy: this.opts.fsync,
+      aof_current_size: this.logBytes(),
+      aof_segments: this.closed.size + (log ? 1 : 0),
+      aof_last_write_status: log?.failure ? 'err' : 'ok',
+      writes_refused: log?.failure ? 1 : 0,
+      rdb_changes_since_last_save: this.changes,
+      rdb_bgsave_in_progress: this.running ? 1 : 0,
+      rdb_current_bgsave_time_sec: this.running ? Math.floor((Date.now() - this.runningSince) / 1000) : -1,
+      rdb_saves: this.saves,
+      rdb_last_save_time: Math.floor((last?.at.getTime() ?? this.startedAt) / 1000),
+      rdb_last_bgsave_status: this.lastSnapshotFailed ? 'err' : 'ok',
+      rdb_last_bgsave_time_sec: last ? Math.round(last.ms / 1000) : -1,
+      snapshot_last_duration_ms: last ? Math.round(last.ms) : -1,
+      snapshot_last_size: last?.bytes ?? 0,
+      snapshot_last_keys: last?.keys ?? 0,
+      snapshot_last_time: last?.at.toISOString() ?? '',
+      rdb_last_load_keys_loaded: this.loadedKeys,
+      load_log_records: r?.logRecords ?? 0,
+      load_ms: r ? Math.round(r.ms) : 0,
+      load_torn_bytes_cut: r?.tornBytes ?? 0,
+      last_error: this.lastError,
+    };
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * Recovery at start, before the server listens: load the newest snapshot, then replay
+ * the log segments after it, in order.
+ *
+ * - A torn tail on the last segment (a crash mid-write) is cut off with a warning.
+ * - Anything else that cannot be read stops the start with DATA_CORRUPT: the message
+ *   names the file and the offset, and says what --repair would do.
+ * - --repair keeps a copy of each file it changes in repair-backup-<time>/, then
+ *   truncates a damaged log at its last good record (later segments are moved into the
+ *   backup, so the state is an exact prefix of the history), or salvages every readable
+ *   record of a damaged snapshot and rewrites it.
+ */
+import { copyFileSync, mkdirSync, renameSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { KvError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { readRecordFile, type FileProblem } from './file-reader.js';
+import { fsyncDirSync, listDataDir, segmentName, segmentPath, snapshotPath } from './files.js';
+import { FileKind, RecordType, type DecodedRecord } from './formats.js';
+import { salvageSnapshot, writeSnapshotFile } from './snapshot-build.js';
+
+export interface RecoveryOptions {
+  readonly dir: string;
+  readonly repair: boolean;
+  readonly log: Logger;
+  readonly store: Store;
+}
+
+export interface RecoveryResult {
+  /** The snapshot loaded (its number), or null when the store started empty. */
+  readonly snapshot: number | null;
+  /** Live segments, ascending; the last one is appended to from now on. */
+  readonly segments: number[];
+  /** Good bytes in each live segment (0: the last segment needs a fresh header). */
+  readonly segmentSizes: Map<number, number>;
+  readonly snapshotKeys: number;
+  readonly logRecords: number;
+  readonly tornBytes: number;
+  /** True when --repair changed a file; a snapshot soon after start replaces the damaged history. */
+  readonly repaired: boolean;
+  readonly ms: number;
+}
+
+function corruptError(file: string, p: FileProblem, records: number, repairSays: string): KvError {
+  const where = p.nextValidOffset !== null ? `; readable records follow at offset ${p.nextValidOffset}, so this is damage, not a torn tail` : '';
+  return new KvError(
+    'DATA_CORRUPT',
+    `${file} is corrupt at offset ${p.offset} (after ${records} good records): ${p.detail}${where}. ` +
+      `The server will not start on damaged data. To start anyway, run with --repair: it ${repairSays}`,
+  );
+}
+
+export function recoverDataDir(opts: RecoveryOptions): RecoveryResult {
+  const started = performance.now();
+  const { dir, log, store } = opts;
+  let backupDir: string | null = null;
+  const backup = (file: string, move: boolean): string => {
+    backupDir ??= path.join(dir, `repair-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    mkdirSync(backupDir, { recursive: true });
+    const to = path.join(backupDir, path.basename(file));
+    if (move) renameSync(file, to);
+    else copyFileSync(file, to);
+    return to;
+  };
+  const backupHint = () => `keeps a copy of the damaged files in ${path.join(dir, 'repair-backup-<time>')}/ and`;
+
+  const listing = listDataDir(dir);
+  for (const name of listing.temps) {
+    log.info({ file: path.join(dir, name) }, 'removing a temporary file left by an interrupted snapshot');
+    unlinkSync(path.join(dir, name));
+  }
+  const snapshot = listing.snapshots.at(-1) ?? null;
+  for (const old of listing.snapshots.slice(0, -1)) {
+    log.info({ file: snapshotPath(dir, old) }, 'removing a snapshot superseded by a newer one');
+    unlinkSync(snapshotPath(dir, old));
+  }
+  const firstLive = snapshot ?? 1;
+  for (const seq of listing.segments.filter((s) => s < firstLive)) {
+    log.info({ file: segmentPath(dir, seq) }, 'removing a log segment already folded into the snapshot');
+    unlinkSync(segmentPath(dir, seq));
+  }
+
+  // 1. The snapshot.
+  let snapshotKeys = 0;
+  let repaired = false;
+  const load = (r: DecodedRecord) => {
+    if (r.type === RecordType.PUT) store.apply({ kind: 'put', key: r.key, value: r.value });
+    else if (r.type === RecordType.DEL) store.apply({ kind: 'del', key: r.key });
+  };
+  if (snapshot !== null) {
+    const file = snapshotPath(dir, snapshot);
+    const out = readRecordFile(file, FileKind.SNAPSHOT, load);
+    if (out.problem !== null || out.seq !== snapshot) {
+      const problem: FileProblem = out.problem ?? {
+        offset: 8,
+        kind: 'corrupt',
+        detail: `its header says snapshot ${String(out.seq)}, not ${snapshot}`,
+        bytesAfter: out.fileSize - 8,
+        nextValidOffset: null,
+      };
+      if (!opts.repair) {
+        throw corruptError(file, problem, out.records, `${backupHint()} loads every record that can still be read (keys in the damaged part are lost)`);
+      }
+      store.clear();
+      const { outcome, skipped } = salvageSnapshot(file, load);
+      const copy = backup(file, false);
+      // Rewrite it whole now, so the next start does not meet the same damage.
+      // (Before listening, so writing the store from the main thread stalls no one.)
+      const { keys } = writeSnapshotFile(`${file}.tmp`, snapshot, store.entries());
+      renameSync(`${file}.tmp`, file);
+      fsyncDirSync(dir);
+      repaired = true;
+      log.warn(
+        { file, offset: problem.offset, detail: problem.detail, bytesSkipped: skipped, keysSalvaged: keys, backup: copy, recordsBefore: outcome.records },
+        'repaired a corrupt snapshot: loaded every readable record and rewrote it; keys in the damaged part are lost',
+      );
+    }
+    snapshotKeys = store.size;
+  }
+
+  // 2. The segments after it, contiguous from firstLive.
+  let live = listing.segments.filter((s) => s >= firstLive);
+  const gapAt = live.findIndex((s, i) => s !== firstLive + i);
+  if (gapAt >= 0) {
+    const missing = segmentName(firstLive + gapAt);
+    const what =
+      gapAt === 0 && snapshot === null
+        ? `the log starts at ${segmentName(live[0] as number)} but there is no snapshot holding the segments before it`
+        : `log segment ${missing} is missing (${live.map(segmentName).join(', ')} are present)`;
+    if (!opts.repair) {
+      throw new KvError(
+        'DATA_CORRUPT',
+        `${dir}: ${what}. The server will not start on a broken history. To start anyway, run with --repair: it ` +
+          `${backupHint()} keeps only the history before the gap`,
+      );
+    }
+    for (const seq of live.slice(gapAt)) backup(segmentPath(dir, seq), true);
+    log.warn({ dir, detail: what, movedToBackup: live.slice(gapAt).map(segmentName) }, 'repair: dropped the log segments after a gap');
+    live = live.slice(0, gapAt);
+    repaired = true;
+  }
+
+  const segmentSizes = new Map<number, number>();
+  let logRecords = 0;
+  let tornBytes = 0;
+  for (let i = 0; i < live.length; i++) {
+    const seq = live[i] as number;
+    const file = segmentPath(dir, seq);
+    const isLast = i === live.length - 1;
+    const out = readRecordFile(file, FileKind.LOG, load);
+    logRecords += out.records;
+    let problem = out.problem;
+    if (problem === null && out.seq !== seq) {
+      problem = { offset: 8, kind: 'corrupt', detail: `its header says segment ${String(out.seq)}`, bytesAfter: out.fileSize - 8, nextValidOffset: null };
+    }
+    if (problem === null) {
+      segmentSizes.set(seq, out.fileSize);
+      continue;
+    }
+    if (problem.kind === 'torn' && isLast) {
+      log.warn(
+        { file, offset: problem.offset, bytesDropped: problem.bytesAfter, detail: problem.detail },
+        `log tail torn by a crash mid-write: cut off ${problem.bytesAfter} bytes at offset ${problem.offset}`,
+      );
+      truncateSync(file, out.goodEnd);
+      tornBytes += problem.bytesAfter;
+      segmentSizes.set(seq, out.goodEnd);
+      continue;
+    }
+    const later = live.slice(i + 1);
+    const laterNote = later.length > 0 ? `, and drops the ${later.length} later segment(s) ${later.map(segmentName).join(', ')}` : '';
+    if (!opts.repair) {
+      throw corruptError(
+        file,
+        problem,
+        out.records,
+        `${backupHint()} truncates this log at offset ${out.goodEnd}, dropping the ${problem.bytesAfter} bytes after it${laterNote}`,
+      );
+    }
+    const copy = backup(file, false);
+    for (const s of later) backup(segmentPath(dir, s), true);
+    truncateSync(file, out.goodEnd);
+    fsyncDirSync(dir);
+    log.warn(
+      { file, offset: problem.offset, detail: problem.detail, bytesDropped: problem.bytesAfter, backup: copy, segmentsDropped: later.map(segmentName) },
+      `repaired a corrupt log: truncated at offset ${out.goodEnd}`,
+    );
+    segmentSizes.set(seq, out.goodEnd);
+    live = live.slice(0, i + 1);
+    repaired = true;
+    break;
+  }
+  if (live.length === 0) {
+    live = [firstLive];
+    segmentSizes.set(firstLive, 0);
+  }
+  for (const seq of live) if (!segmentSizes.has(seq)) segmentSizes.set(seq, statSync(segmentPath(dir, seq)).size);
+  return {
+    snapshot,
+    segments: live,
+    segmentSizes,
+    snapshotKeys,
+    logRecords,
+    tornBytes,
+    repaired,
+    ms: performance.now() - started,
+  };
+}
