@@ -1,0 +1,224 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { isKvError } from '../src/errors.js';
+import { ExitCode, exitCodeFor, UsageError } from './lib/cli-exit-codes.js';
+import { formatJson, readAll, toJsonError, writeOut } from './lib/cli-output.js';
+import { runPrompt } from './lib/cli-prompt.js';
+import { CLI_COMMANDS, runTcpAction, type ActionResult } from './lib/tcp-cli-actions.js';
+import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_MS, TcpClient } from './lib/tcp-client.js';
+
+const NAME = 'kv-tcp';
+
+interface Flags {
+  readonly host: string;
+  readonly port: number;
+  readonly timeout: number;
+  readonly json: boolean;
+}
+
+/** The command chosen on the command line, as arguments for runTcpAction; null for the prompt. */
+type Chosen = { readonly args: Buffer[]; readonly stdinValue: boolean } | null;
+
+/**
+ * A whole number from a flag or env var. Port and timeout are read as strings and
+ * checked here: yargs's own number parsing turns a repeated `--port 1` into an increment.
+ */
+function wholeNumber(raw: string, what: string, min: number, max: number): number {
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${what} must be a whole number from ${min} to ${max}; got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/*
+ * yargs reads a lone `-` as an empty flag (so `put KEY -` would lose it), and does
+ * not fill positionals from words after `--`. Both are shielded before parsing
+ * with a NUL prefix, which no real argv word can contain (argv is C strings),
+ * and the prefix is taken off again after. A `-` after `--` is a literal dash.
+ */
+const SHIELD = '\0';
+const STDIN_WORD = SHIELD + 'stdin';
+
+function shieldArgv(argv: string[]): string[] {
+  const out: string[] = [];
+  let afterDashes = false;
+  for (const a of argv) {
+    if (!afterDashes && a === '--') afterDashes = true;
+    else if (!afterDashes && a === '-') out.push(STDIN_WORD);
+    else if (afterDashes && a.startsWith('-')) out.push(SHIELD + a);
+    else out.push(a);
+  }
+  return out;
+}
+
+function unshield(v: unknown): string {
+  const s = String(v);
+  if (s === STDIN_WORD) return '-';
+  return s.startsWith(SHIELD) ? s.slice(SHIELD.length) : s;
+}
+
+/** Parses the command line. Throws UsageError for anything wrong with it. */
+async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen }> {
+  let chosen = null as Chosen;
+  const pick = (name: string, ...rest: unknown[]) => {
+    const strings = rest.map(unshield);
+    chosen = { args: [name, ...strings].map((s) => Buffer.from(s, 'utf8')), stdinValue: name === 'put' && rest[1] === STDIN_WORD };
+  };
+  const parsed = await yargs(shieldArgv(argv))
+    .scriptName(NAME)
+    .usage(
+      `$0 [options] [command]\n\nTalks to a dualkv (or Redis) server over TCP, in RESP2. With no command, opens an interactive prompt\n` +
+        `that takes the same commands (and any other the server knows), quoted like redis-cli; quit with 'quit' or Ctrl-D.`,
+    )
+    .parserConfiguration({ 'parse-numbers': false, 'parse-positional-numbers': false, 'dot-notation': false, 'duplicate-arguments-array': false })
+    .option('host', { type: 'string', default: process.env.KV_HOST || DEFAULT_HOST, describe: 'Server address [env KV_HOST]' })
+    .option('port', { type: 'string', default: process.env.KV_PORT || String(DEFAULT_PORT), describe: 'Server TCP port [env KV_PORT]' })
+    .option('timeout', { type: 'string', default: String(DEFAULT_TIMEOUT_MS), describe: 'Milliseconds to connect, and then for each reply (0: wait forever)' })
+    .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per command on stdout' })
+    .command(['put <key> <value>', 'set'], 'Store VALUE under KEY; a VALUE of - reads it from stdin, bytes as they are', (y) =>
+      y.positional('key', { type: 'string' }).positional('value', { type: 'string' }),
+      (a) => pick('put', a.key, a.value),
+    )
+    .command('get <key>', "Print KEY's value: raw bytes, with no newline added unless stdout is a terminal", (y) => y.positional('key', { type: 'string' }), (a) =>
+      pick('get', a.key),
+    )
+    .command(['del <key>', 'delete'], 'Delete KEY', (y) => y.positional('key', { type: 'string' }), (a) => pick('del', a.key))
+    .command('ping', 'Check that the server answers', {}, () => pick('ping'))
+    .command(['stats', 'info'], "Print the server's counters (INFO)", {}, () => pick('stats'))
+    .command('$0', 'Interactive prompt (when no command is given)', {}, () => undefined)
+    .example('$0 put greeting "hello world"', 'store a value')
+    .example('$0 put photo - < photo.jpg', 'store a file, byte for byte')
+    .example('$0 get photo > copy.jpg', 'fetch it back')
+    .example('$0 --json get greeting', '{"command":"get","key":"greeting","found":true,"value":"hello world","encoding":"utf8"}')
+    .epilogue(
+      'Exit codes: 0 success, 1 key not found (get, del), 2 usage error, 3 cannot connect / connection lost / timeout, ' +
+        '4 error reply from the server. Messages go to stderr.\nA value that starts with "-" goes after "--": kv-tcp put KEY -- -5 (and kv-tcp put KEY -- - stores a dash)',
+    )
+    .strict()
+    .version(false)
+    .help()
+    .alias('help', 'h')
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UsageError(msg.replaceAll(SHIELD, ''));
+    })
+    .parseAsync();
+
+  const port = wholeNumber(parsed.port, '--port (or KV_PORT)', 1, 65535);
+  const timeout = wholeNumber(parsed.timeout, '--timeout (milliseconds; 0 waits forever)', 0, 2 ** 31 - 1);
+  if (parsed.host === '') throw new UsageError('--host (or KV_HOST) must not be empty');
+  return { flags: { host: parsed.host, port, timeout, json: parsed.json }, chosen };
+}
+
+async function connect(flags: Flags): Promise<TcpClient> {
+  return TcpClient.connect({ host: flags.host, port: flags.port, timeoutMs: flags.timeout });
+}
+
+/** One command, then exit: the code says what happened (see cli-exit-codes.ts). */
+async function runOnce(flags: Flags, chosen: NonNullable<Chosen>): Promise<number> {
+  const args = chosen.args;
+  if (chosen.stdinValue) args[2] = await readAll(process.stdin);
+  let client: TcpClient | null = null;
+  try {
+    client = await connect(flags);
+    const result = await runTcpAction(client, args, { interactive: false });
+    await printResult(flags, result, false);
+    return result.exit;
+  } catch (err) {
+    await printError(flags, err, (args[0] as Buffer).toString('utf8'));
+    return exitCodeFor(err);
+  } finally {
+    if (client) await client.close().catch(() => undefined);
+  }
+}
+
+async function printResult(flags: Flags, r: ActionResult, interactive: boolean): Promise<void> {
+  if (flags.json) return writeOut(process.stdout, formatJson(r.json));
+  if (interactive) return writeOut(process.stdout, `${(r.out ?? r.note ?? '').toString()}\n`);
+  if (r.note !== undefined) await writeOut(process.stderr, `${NAME}: ${r.note}\n`);
+  if (r.out === undefined) return;
+  // Raw bytes for pipes and files; a terminal gets a newline so the shell prompt starts on its own line.
+  if (Buffer.isBuffer(r.out)) {
+    await writeOut(process.stdout, r.out);
+    if (process.stdout.isTTY) await writeOut(process.stdout, '\n');
+  } else {
+    await writeOut(process.stdout, r.out + '\n');
+  }
+}
+
+async function printError(flags: Flags, err: unknown, command: string): Promise<void> {
+  const message = err instanceof Error ? err.message : String(err);
+  if (flags.json) await writeOut(process.stdout, formatJson({ command, error: toJsonError(err) }));
+  if (!(err instanceof UsageError) && !isKvError(err)) {
+    await writeOut(process.stderr, `${NAME}: internal error (please report it): ${err instanceof Error ? (err.stack ?? message) : message}\n`);
+  } else {
+    await writeOut(process.stderr, `${NAME}: ${message}\n`);
+  }
+}
+
+/**
+ * The prompt: one connection for the session, opened again on the next command
+ * if it drops. Errors are shown and the session goes on; it ends with exit 0 on
+ * `quit`, `exit` or end of input.
+ */
+async function runInteractive(flags: Flags): Promise<number> {
+  let client: TcpClient | null = await connect(flags);
+  const terminal = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  await runPrompt({
+    input: process.stdin,
+    output: process.stdout,
+    terminal,
+    prompt: `${flags.host}:${flags.port}> `,
+    async run(args) {
+      const typed = (args[0] as Buffer).toString('utf8');
+      if (typed.toLowerCase() === 'help' && args.length === 1) {
+        await writeOut(process.stdout, `${Object.values(CLI_COMMANDS).join('\n')}\nany other server command (exists KEY, dbsize, ...)\nquit\n`);
+        return;
+      }
+      try {
+        client ??= await connect(flags);
+        await printResult(flags, await runTcpAction(client, args, { interactive: true }), true);
+      } catch (err) {
+        if (client?.closed) client = null;
+        if (flags.json) await writeOut(process.stdout, formatJson({ command: typed.toLowerCase(), error: toJsonError(err) }));
+        else if (err instanceof UsageError || (isKvError(err) && err.code !== 'CONNECTION' && err.code !== 'TIMEOUT')) {
+          await writeOut(process.stdout, `(error) ${(err as Error).message}\n`);
+        } else await printError(flags, err, typed);
+      }
+    },
+    async onBadLine(message) {
+      if (flags.json) await writeOut(process.stdout, formatJson({ error: { code: 'USAGE', message } }));
+      else await writeOut(process.stdout, `(error) ${message}\n`);
+    },
+  });
+  if (client) await (client as TcpClient).close().catch(() => undefined);
+  return ExitCode.OK;
+}
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = await parseArgs(hideBin(process.argv));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    await writeOut(process.stderr, `${NAME}: ${err.message}\nRun '${NAME} --help' for the commands and options.\n`);
+    return ExitCode.USAGE;
+  }
+  const { flags, chosen } = parsed;
+  if (chosen !== null) return runOnce(flags, chosen);
+  try {
+    return await runInteractive(flags);
+  } catch (err) {
+    await printError(flags, err, 'connect');
+    return exitCodeFor(err);
+  }
+}
+
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+});
+process.exitCode = await main().catch(async (err: unknown) => {
+  await writeOut(process.stderr, `${NAME}: internal error (please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return ExitCode.INTERNAL;
+});
