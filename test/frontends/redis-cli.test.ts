@@ -1,0 +1,93 @@
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const REDIS_CLI = '/usr/bin/redis-cli';
+const REDIS_BENCHMARK = '/usr/bin/redis-benchmark';
+
+function found(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs redis-cli and collects its output. Asynchronous on purpose: the server runs
+ * in this process, so a synchronous spawn would stop it from answering.
+ */
+function redisCli(port: number, args: string[], stdin?: string | Buffer, bin = REDIS_CLI): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, ['-h', '127.0.0.1', '-p', String(port), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(out), stderr: err });
+    });
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+// redis-cli comes from the OS (redis-tools); a machine without it skips these tests rather than install anything.
+describe.skipIf(!found(REDIS_CLI))('redis-cli against the RESP2 dialect', () => {
+  let srv: TestServer;
+  beforeEach(async () => {
+    srv = await startTestServer();
+  });
+  afterEach(async () => srv.stop());
+
+  it('sets, gets and deletes a key', async () => {
+    expect(await redisCli(srv.tcpPort, ['set', 'greeting', 'hello world'])).toMatchObject({ code: 0, stdout: Buffer.from('OK\n') });
+    expect((await redisCli(srv.tcpPort, ['get', 'greeting'])).stdout.toString()).toBe('hello world\n');
+    expect((await redisCli(srv.tcpPort, ['del', 'greeting'])).stdout.toString()).toBe('1\n');
+    expect((await redisCli(srv.tcpPort, ['get', 'greeting'])).stdout.toString()).toBe('\n'); // nil prints as an empty line when piped
+    expect(srv.server.store.size).toBe(0);
+  });
+
+  it('runs commands read from stdin, in order', async () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 200; i++) lines.push(`SET k${i} v${i}`, `GET k${i}`);
+    lines.push('DBSIZE', 'EXISTS k0 k199 nope', 'PING');
+    const r = await redisCli(srv.tcpPort, [], lines.join('\n') + '\n');
+    expect(r.code).toBe(0);
+    const want: string[] = [];
+    for (let i = 0; i < 200; i++) want.push('OK', `v${i}`);
+    want.push('200', '2', 'PONG');
+    expect(r.stdout.toString().split('\n').slice(0, -1)).toEqual(want);
+  });
+
+  it('sends a binary value from stdin with -x, byte for byte', async () => {
+    const value = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    expect((await redisCli(srv.tcpPort, ['-x', 'set', 'bin'], value)).stdout.toString()).toBe('OK\n');
+    expect(Buffer.from(srv.server.store.get('bin') ?? '', 'latin1').equals(value)).toBe(true);
+  });
+
+  it('prints the server error for an unknown command', async () => {
+    const r = await redisCli(srv.tcpPort, ['fly', 'away']);
+    expect(r.stdout.toString() + r.stderr).toContain("ERR unknown command 'fly', with args beginning with: 'away'");
+  });
+});
+
+describe.skipIf(!found(REDIS_BENCHMARK))('redis-benchmark against the RESP2 dialect', () => {
+  let srv: TestServer;
+  beforeEach(async () => {
+    srv = await startTestServer({ logOps: false });
+  });
+  afterEach(async () => srv.stop());
+
+  it('completes a small pipelined SET/GET run (bounded: 2000 requests each; no timing asserted)', async () => {
+    const r = await redisCli(srv.tcpPort, ['-c', '4', '-n', '2000', '-P', '16', '-t', 'set,get', '-q'], undefined, REDIS_BENCHMARK);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toMatch(/SET: [\d.]+ requests per second/);
+    expect(r.stdout.toString()).toMatch(/GET: [\d.]+ requests per second/);
+    expect(srv.server.store.has('key:__rand_int__')).toBe(true);
+  });
+});
