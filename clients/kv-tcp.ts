@@ -129,8 +129,14 @@ async function runOnce(flags: Flags, chosen: NonNullable<Chosen>): Promise<numbe
     await printError(flags, err, (args[0] as Buffer).toString('utf8'));
     return exitCodeFor(err);
   } finally {
-    if (client) await client.close().catch(() => undefined);
+    if (client) await closeClient(client);
   }
+}
+
+/** A clean close when every reply is in; after a timeout, no point waiting for a server that does not answer. */
+async function closeClient(client: TcpClient): Promise<void> {
+  if (client.inFlight > 0) client.destroy();
+  await client.close().catch(() => undefined);
 }
 
 async function printResult(flags: Flags, r: ActionResult, interactive: boolean): Promise<void> {
@@ -192,7 +198,7 @@ async function runInteractive(flags: Flags): Promise<number> {
       else await writeOut(process.stdout, `(error) ${message}\n`);
     },
   });
-  if (client) await (client as TcpClient).close().catch(() => undefined);
+  if (client) await closeClient(client as TcpClient);
   return ExitCode.OK;
 }
 
