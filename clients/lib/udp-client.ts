@@ -1,0 +1,423 @@
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { DEFAULT_PORT } from '../../src/config.js';
+import { KvError } from '../../src/errors.js';
+import {
+  datagramSize,
+  decodeReply,
+  encodeRequest,
+  isRefusedStatus,
+  MAX_UDP_PAYLOAD,
+  Opcode,
+  OPCODE_NAMES,
+  Status,
+  STATUS_NAMES,
+  type Bytes,
+} from '../../src/protocol/datagram.js';
+import { DatagramError } from '../../src/protocol/datagram-error.js';
+import { replyError, TimeoutError } from './udp-errors.js';
+
+export { TimeoutError, UdpReplyError } from './udp-errors.js';
+export { Opcode, Status } from '../../src/protocol/datagram.js';
+
+export const DEFAULT_HOST = '127.0.0.1';
+export { DEFAULT_PORT };
+
+/**
+ * Retry timing, CoAP-style (RFC 7252 §4.2), with defaults sized for a LAN. The
+ * first wait is drawn from [timeoutMs, timeoutMs × randomFactor]; each retry
+ * waits `backoffFactor` times longer than the one before, up to maxTimeoutMs.
+ * With the defaults a request gives up after at most
+ * 200 × 1.5 × (1 + 2 + 4 + 8 + 16) = 9.3 s, well inside the server's 60 s reply
+ * cache window, which must cover the whole retry span for retries to be safe.
+ */
+export const DEFAULT_RETRY = {
+  timeoutMs: 200,
+  retries: 4,
+  backoffFactor: 2,
+  randomFactor: 1.5,
+  maxTimeoutMs: 10_000,
+} as const;
+export const DEFAULT_MAX_DATAGRAM_SIZE = 1400;
+/** Requests on the wire at once; more wait their turn in a queue. */
+export const DEFAULT_MAX_IN_FLIGHT = 1024;
+
+export interface UdpClientOptions {
+  readonly host?: string;
+  readonly port?: number;
+  /** The first wait for a reply, in ms (CoAP's ACK_TIMEOUT). */
+  readonly timeoutMs?: number;
+  /** Resends after the first send (CoAP's MAX_RETRANSMIT). */
+  readonly retries?: number;
+  readonly backoffFactor?: number;
+  /** The first wait is uniform in [timeoutMs, timeoutMs × randomFactor] (CoAP's ACK_RANDOM_FACTOR), so clients that lost replies together do not retry together. */
+  readonly randomFactor?: number;
+  readonly maxTimeoutMs?: number;
+  /** Largest datagram sent; must not be over the server's --max-datagram-size. */
+  readonly maxDatagramSize?: number;
+  readonly maxInFlight?: number;
+  /** Source of randomness for the backoff jitter (tests pass a seeded one). Defaults to Math.random. */
+  readonly random?: () => number;
+  /** The first request ID; random (from the OS) unless given. */
+  readonly initialId?: number;
+  /** Called for every send, retry and ignored reply: what --verbose prints. */
+  readonly onEvent?: (event: UdpClientEvent) => void;
+}
+
+export type UdpClientEvent =
+  /** A datagram left: attempt 1 is the first send, later ones are retries. */
+  | { readonly type: 'send'; readonly id: number; readonly op: string; readonly attempt: number; readonly waitMs: number; readonly reason?: 'timeout' | 'refused' | 'new-id' }
+  /** The server refused our datagram (e.g. BAD_CHECKSUM: it was damaged on the way). */
+  | { readonly type: 'refused'; readonly id: number; readonly status: string; readonly message: string }
+  /** A datagram that is not a valid reply (damaged, truncated, ...): ignored. */
+  | { readonly type: 'bad-reply'; readonly reason: string; readonly message: string; readonly size: number }
+  /** A valid reply for no request in flight: `late` when its request was already answered or given up. */
+  | { readonly type: 'unknown-reply'; readonly id: number; readonly late: boolean }
+  /** The OS reported ICMP port unreachable for the server's address. */
+  | { readonly type: 'unreachable' };
+
+/** The outcome of one request: the reply's status and value, and what it took. */
+export interface UdpResult {
+  readonly id: number;
+  readonly status: number;
+  /** The reply's value bytes (a view into the received datagram). */
+  readonly value: Buffer;
+  readonly attempts: number;
+  readonly elapsedMs: number;
+}
+
+interface Pending {
+  id: number;
+  readonly opcode: Opcode;
+  datagram: Buffer;
+  readonly key: Bytes | undefined;
+  readonly value: Bytes | undefined;
+  attempts: number;
+  readonly startedAt: number;
+  /** The wait before the next retry, in ms. */
+  waitMs: number;
+  timer: NodeJS.Timeout | null;
+  lastRefusal: string | undefined;
+  readonly resolve: (r: UdpResult) => void;
+  readonly reject: (err: Error) => void;
+}
+
+type Input = string | Uint8Array;
+
+/** User strings are UTF-8 text; bytes go as they are. */
+function toBytes(v: Input): Uint8Array {
+  return typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+}
+
+/**
+ * A client for dualkv's UDP protocol (docs/PROTOCOL.md, udp section) on one socket.
+ *
+ * - Request IDs start at a random 32-bit value and count up, skipping any still in
+ *   flight, so an ID is unique among the requests in flight and is not reused until
+ *   2^32 requests later: long after the server's reply cache forgot it.
+ * - A request is resent with the same ID (and the same bytes) on each timeout,
+ *   with randomised exponential backoff; the server's reply cache makes a resent
+ *   PUT or DEL take effect once. A BAD_CHECKSUM refusal is resent at once.
+ * - A reply counts only if its CRC checks, it is a reply, and its ID is in flight;
+ *   anything else is ignored (and reported to `onEvent`).
+ * - Failure is a TimeoutError (attempts, elapsed time) or a UdpReplyError.
+ */
+export class UdpClient {
+  readonly host: string;
+  readonly port: number;
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+  private readonly backoffFactor: number;
+  private readonly randomFactor: number;
+  private readonly maxTimeoutMs: number;
+  readonly maxDatagramSize: number;
+  private readonly maxInFlight: number;
+  private readonly random: () => number;
+  private readonly onEvent: ((e: UdpClientEvent) => void) | undefined;
+  private readonly inFlight = new Map<number, Pending>();
+  private readonly waiting: Pending[] = [];
+  private nextId: number;
+  private issued = 0;
+  private unreachable = false;
+  private closed = false;
+
+  private constructor(
+    private readonly socket: dgram.Socket,
+    opts: UdpClientOptions,
+  ) {
+    this.host = opts.host ?? DEFAULT_HOST;
+    this.port = opts.port ?? DEFAULT_PORT;
+    this.timeoutMs = positive('timeoutMs', opts.timeoutMs ?? DEFAULT_RETRY.timeoutMs);
+    this.retries = whole('retries', opts.retries ?? DEFAULT_RETRY.retries);
+    this.backoffFactor = atLeast('backoffFactor', opts.backoffFactor ?? DEFAULT_RETRY.backoffFactor, 1);
+    this.randomFactor = atLeast('randomFactor', opts.randomFactor ?? DEFAULT_RETRY.randomFactor, 1);
+    this.maxTimeoutMs = positive('maxTimeoutMs', opts.maxTimeoutMs ?? DEFAULT_RETRY.maxTimeoutMs);
+    this.maxDatagramSize = whole('maxDatagramSize', opts.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE);
+    this.maxInFlight = positive('maxInFlight', opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+    this.random = opts.random ?? Math.random;
+    this.onEvent = opts.onEvent;
+    this.nextId = (opts.initialId ?? randomBytes(4).readUInt32BE(0)) >>> 0;
+    socket.on('message', (msg) => this.onMessage(msg));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // On a connected socket, ICMP port unreachable comes back as ECONNREFUSED.
+      // It is only a hint (the server may be restarting): the retries go on.
+      if (err.code === 'ECONNREFUSED') {
+        this.unreachable = true;
+        this.onEvent?.({ type: 'unreachable' });
+      }
+    });
+  }
+
+  /** Opens a socket connected to the server (so only its datagrams are read). No datagram is sent. */
+  static async connect(opts: UdpClientOptions = {}): Promise<UdpClient> {
+    const host = opts.host ?? DEFAULT_HOST;
+    const port = opts.port ?? DEFAULT_PORT;
+    const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.connect(port, host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    }).catch((err: Error) => {
+      socket.close();
+      throw new KvError('CONNECTION', `cannot reach udp://${host}:${port}: ${err.message}`, { cause: err });
+    });
+    return new UdpClient(socket, opts);
+  }
+
+  get address(): string {
+    return `udp://${net.isIPv6(this.host) ? `[${this.host}]` : this.host}:${this.port}`;
+  }
+
+  /** The local port this client sends from (the server's reply cache is per address and port). */
+  get localPort(): number {
+    return this.socket.address().port;
+  }
+
+  /** The longest a request can take before it fails with TimeoutError, in ms. */
+  get maxSpanMs(): number {
+    let wait = this.timeoutMs * this.randomFactor;
+    let total = 0;
+    for (let i = 0; i <= this.retries; i++) {
+      total += Math.min(wait, this.maxTimeoutMs);
+      wait *= this.backoffFactor;
+    }
+    return total;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** GET: the value, or null when the key does not exist. */
+  async get(key: Input): Promise<Buffer | null> {
+    const r = await this.request(Opcode.GET, toBytes(key));
+    if (r.status === Status.NOT_FOUND) return null;
+    return expectOk(r).value;
+  }
+
+  async put(key: Input, value: Input): Promise<void> {
+    expectOk(await this.request(Opcode.PUT, toBytes(key), toBytes(value)));
+  }
+
+  /** DEL: true when the key existed. */
+  async del(key: Input): Promise<boolean> {
+    const r = await this.request(Opcode.DEL, toBytes(key));
+    if (r.status === Status.NOT_FOUND) return false;
+    expectOk(r);
+    return true;
+  }
+
+  /** PING: resolves with the round trip time in ms (of the attempt that was answered, plus any retries). */
+  async ping(): Promise<number> {
+    return expectOk(await this.request(Opcode.PING)).elapsedMs;
+  }
+
+  /** STATS: the server's counters as INFO text; one section when `section` is given. */
+  async stats(section?: string): Promise<string> {
+    return expectOk(await this.request(Opcode.STATS, section ? toBytes(section) : undefined)).value.toString('utf8');
+  }
+
+  /**
+   * Every STATS section. The whole text rarely fits in one datagram; the server
+   * then names the sections it left out (`# Omitted: a,b`), and they are fetched
+   * one by one.
+   */
+  async allStats(): Promise<string> {
+    const first = await this.stats();
+    const m = /(?:^|\r\n)# Omitted: ([^\r\n]*)\r\n$/.exec(first);
+    if (!m) return first;
+    const parts = [first.slice(0, m.index).replace(/\r\n$/, '')];
+    for (const name of (m[1] as string).split(',').filter(Boolean)) parts.push((await this.stats(name)).replace(/\r\n$/, ''));
+    return parts.filter(Boolean).join('\r\n\r\n') + '\r\n';
+  }
+
+  /**
+   * Sends one request and resolves with the reply, whatever its status, once one
+   * arrives; rejects with TimeoutError when every attempt went unanswered. The
+   * low-level call behind get/put/del, for load generators and tests.
+   */
+  request(opcode: Opcode, key?: Bytes, value?: Bytes): Promise<UdpResult> {
+    if (this.closed) return Promise.reject(new KvError('CONNECTION', `the UDP client for ${this.address} is closed`));
+    const size = datagramSize({ key, value });
+    if (size > this.maxDatagramSize) {
+      return Promise.reject(
+        new KvError(
+          'DATAGRAM_TOO_LARGE',
+          `a ${OPCODE_NAMES[opcode]} of ${size} bytes does not fit in one datagram (max ${this.maxDatagramSize}); use TCP (kv-tcp) for large values`,
+        ),
+      );
+    }
+    return new Promise<UdpResult>((resolve, reject) => {
+      const p: Pending = {
+        id: 0,
+        opcode,
+        datagram: EMPTY,
+        key,
+        value,
+        attempts: 0,
+        startedAt: performance.now(),
+        waitMs: this.timeoutMs * (1 + this.random() * (this.randomFactor - 1)),
+        timer: null,
+        lastRefusal: undefined,
+        resolve,
+        reject,
+      };
+      if (this.inFlight.size < this.maxInFlight) this.start(p);
+      else this.waiting.push(p);
+    });
+  }
+
+  private start(p: Pending): void {
+    p.id = this.takeId();
+    p.datagram = encodeRequest({ opcode: p.opcode, id: p.id, key: p.key, value: p.value });
+    this.inFlight.set(p.id, p);
+    this.transmit(p);
+  }
+
+  /** The next ID not in flight. At most inFlight.size + 1 tries. */
+  private takeId(): number {
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = (this.nextId + 1) >>> 0;
+      this.issued++;
+      if (!this.inFlight.has(id)) return id;
+    }
+  }
+
+  private transmit(p: Pending, reason?: 'timeout' | 'refused' | 'new-id'): void {
+    p.attempts++;
+    const wait = Math.min(p.waitMs, this.maxTimeoutMs);
+    this.onEvent?.({ type: 'send', id: p.id, op: OPCODE_NAMES[p.opcode] as string, attempt: p.attempts, waitMs: Math.round(wait), reason });
+    this.socket.send(p.datagram);
+    p.timer = setTimeout(() => this.onTimeout(p), wait);
+    p.waitMs = wait * this.backoffFactor;
+  }
+
+  private onTimeout(p: Pending): void {
+    p.timer = null;
+    if (p.attempts > this.retries) {
+      this.finish(p);
+      const elapsed = performance.now() - p.startedAt;
+      const hint = this.unreachable
+        ? 'nothing is listening on that port (the OS reported ICMP port unreachable)'
+        : 'is the server running, and is this its UDP port?';
+      p.reject(
+        new TimeoutError(
+          `no reply from ${this.address} to ${OPCODE_NAMES[p.opcode]} after ${p.attempts} attempts over ${Math.round(elapsed)} ms; ${hint}`,
+          p.attempts,
+          elapsed,
+          this.unreachable,
+          p.lastRefusal,
+        ),
+      );
+      return;
+    }
+    this.transmit(p, 'timeout');
+  }
+
+  private onMessage(msg: Buffer): void {
+    let reply;
+    try {
+      reply = decodeReply(msg, MAX_UDP_PAYLOAD);
+    } catch (err) {
+      if (!(err instanceof DatagramError)) throw err;
+      this.onEvent?.({ type: 'bad-reply', reason: err.reason, message: err.message, size: msg.length });
+      return;
+    }
+    const p = this.inFlight.get(reply.id);
+    if (p === undefined || (reply.opcode !== p.opcode && !isRefusedStatus(reply.status))) {
+      const back = (this.nextId - reply.id) >>> 0;
+      this.onEvent?.({ type: 'unknown-reply', id: reply.id, late: back > 0 && back <= this.issued });
+      return;
+    }
+    if (reply.status === Status.BAD_CHECKSUM || reply.status === Status.ID_CONFLICT) {
+      // Refused before anything ran: nothing was applied, so resending is safe.
+      // BAD_CHECKSUM: our datagram was damaged on the way; resend the same bytes now.
+      // ID_CONFLICT: the server remembers this ID for another request; take a new ID.
+      const name = STATUS_NAMES[reply.status] as string;
+      p.lastRefusal = name;
+      this.onEvent?.({ type: 'refused', id: p.id, status: name, message: reply.value.toString('utf8') });
+      if (p.attempts > this.retries) return; // the running timer ends it
+      if (p.timer) clearTimeout(p.timer);
+      if (reply.status === Status.ID_CONFLICT) {
+        this.inFlight.delete(p.id);
+        this.start(p);
+        return;
+      }
+      this.transmit(p, 'refused');
+      return;
+    }
+    this.finish(p);
+    p.resolve({ id: p.id, status: reply.status, value: reply.value, attempts: p.attempts, elapsedMs: performance.now() - p.startedAt });
+  }
+
+  /** Takes a request off the wire and lets a waiting one on. */
+  private finish(p: Pending): void {
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = null;
+    this.inFlight.delete(p.id);
+    const next = this.waiting.shift();
+    if (next !== undefined) this.start(next);
+  }
+
+  /** Fails everything in flight or waiting with CONNECTION, and closes the socket. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new KvError('CONNECTION', `the UDP client for ${this.address} was closed with the request in flight`);
+    for (const p of [...this.inFlight.values(), ...this.waiting]) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.inFlight.clear();
+    this.waiting.length = 0;
+    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A reply with status OK, else the UdpReplyError it stands for. */
+function expectOk(r: UdpResult): UdpResult {
+  if (r.status !== Status.OK) throw replyError(r.status, r.value);
+  return r;
+}
+
+function positive(name: string, v: number): number {
+  if (!(Number.isFinite(v) && v > 0)) throw new RangeError(`${name} must be a positive number; got ${v}`);
+  return v;
+}
+
+function whole(name: string, v: number): number {
+  if (!(Number.isInteger(v) && v >= 0)) throw new RangeError(`${name} must be a whole number; got ${v}`);
+  return v;
+}
+
+function atLeast(name: string, v: number, min: number): number {
+  if (!(Number.isFinite(v) && v >= min)) throw new RangeError(`${name} must be at least ${min}; got ${v}`);
+  return v;
+}

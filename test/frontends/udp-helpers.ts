@@ -1,0 +1,90 @@
+import dgram from 'node:dgram';
+import type { KvServer } from '../../src/server.js';
+import type { StatSection } from '../../src/stats.js';
+
+/**
+ * A raw UDP socket for tests: send any bytes to the server and wait for the
+ * datagrams that come back, by count rather than by time.
+ */
+export class RawUdp {
+  readonly received: Buffer[] = [];
+  private waiters: Array<() => void> = [];
+
+  private constructor(private readonly socket: dgram.Socket) {
+    socket.on('message', (msg) => {
+      this.received.push(msg);
+      const w = this.waiters;
+      this.waiters = [];
+      for (const f of w) f();
+    });
+  }
+
+  static async open(): Promise<RawUdp> {
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    return new RawUdp(socket);
+  }
+
+  get port(): number {
+    return this.socket.address().port;
+  }
+
+  send(buf: Uint8Array, port: number): Promise<void> {
+    return new Promise((resolve, reject) => this.socket.send(buf, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Waits until `n` datagrams in all have arrived (fails after `timeoutMs`, a safety net only). */
+  async waitFor(n: number, timeoutMs = 10_000): Promise<Buffer[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.received.length < n) {
+      if (Date.now() > deadline) throw new Error(`waited for ${n} datagrams, got ${this.received.length}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
+    return this.received;
+  }
+
+  /** Sends and waits for exactly one more datagram back. */
+  async roundTrip(buf: Uint8Array, port: number): Promise<Buffer> {
+    const n = this.received.length;
+    await this.send(buf, port);
+    return (await this.waitFor(n + 1))[n] as Buffer;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+}
+
+/** The server's `udp` STATS section. */
+export function udpStats(server: KvServer): StatSection {
+  return server.ctx.info().udp ?? {};
+}
+
+export function stat(server: KvServer, field: string): number {
+  return Number(udpStats(server)[field]);
+}
+
+/** Resolves after the server has refused `n` more datagrams (it emits 'rejected' for each). */
+export function rejections(server: KvServer, n: number, timeoutMs = 10_000): Promise<void> {
+  const udp = server.udp;
+  if (udp === null) throw new Error('the server has no UDP front-end');
+  if (n <= 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    let left = n;
+    const timer = setTimeout(() => {
+      udp.off('rejected', on);
+      reject(new Error(`waited for ${n} rejections, ${left} still missing`));
+    }, timeoutMs);
+    const on = () => {
+      if (--left === 0) {
+        clearTimeout(timer);
+        udp.off('rejected', on);
+        resolve();
+      }
+    };
+    udp.on('rejected', on);
+  });
+}

@@ -1,0 +1,189 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { UdpClient } from '../../clients/lib/udp-client.js';
+import { decodeReply, encodeRequest, MIN_DATAGRAM_SIZE, Opcode, Status } from '../../src/protocol/datagram.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { RawUdp, rejections, stat, udpStats } from './udp-helpers.js';
+
+describe('UDP front-end', () => {
+  let srv: TestServer;
+  let raw: RawUdp | null = null;
+  let client: UdpClient | null = null;
+  afterEach(async () => {
+    await client?.close();
+    await raw?.close();
+    client = raw = null;
+    await srv?.stop();
+  });
+
+  async function connect(): Promise<UdpClient> {
+    client = await UdpClient.connect({ port: srv.udpPort, timeoutMs: 500, retries: 3 });
+    return client;
+  }
+
+  it('answers PUT, GET, DEL, PING and STATS from the shared store', async () => {
+    srv = await startTestServer();
+    const c = await connect();
+    await c.put('greeting', 'hello world');
+    expect((await c.get('greeting'))?.toString()).toBe('hello world');
+    expect(srv.server.store.get('greeting')).toBe('hello world');
+    expect(await c.del('greeting')).toBe(true);
+    expect(await c.del('greeting')).toBe(false);
+    expect(await c.get('greeting')).toBeNull();
+    expect(await c.ping()).toBeGreaterThanOrEqual(0);
+    expect(await c.stats('keyspace')).toContain('keys:0');
+  });
+
+  it('stores binary keys and values byte for byte', async () => {
+    srv = await startTestServer();
+    const c = await connect();
+    const key = Buffer.from([0, 0xff, 0x0a, 0x0d, 0x20]);
+    const value = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    await c.put(key, value);
+    expect((await c.get(key))?.equals(value)).toBe(true);
+    expect(srv.server.store.get(key.toString('latin1'))).toBe(value.toString('latin1'));
+  });
+
+  it('logs one op line per request with transport udp and the client address, never the value', async () => {
+    srv = await startTestServer();
+    const c = await connect();
+    await c.put('k', 'secret-value');
+    await c.get('k');
+    const ops = srv.logs.find('op');
+    expect(ops).toHaveLength(2);
+    expect(ops[0]).toMatchObject({ transport: 'udp', client: `127.0.0.1:${c.localPort}`, cmd: 'PUT', key: 'k', vsize: 12, outcome: 'ok' });
+    expect(ops[1]).toMatchObject({ transport: 'udp', cmd: 'GET', outcome: 'ok' });
+    expect(JSON.stringify(srv.logs.lines)).not.toContain('secret-value');
+  });
+
+  it('applies a duplicated PUT once: the copy gets the cached reply even after a later DEL', async () => {
+    srv = await startTestServer();
+    raw = await RawUdp.open();
+    const put = encodeRequest({ opcode: Opcode.PUT, id: 7, key: 'k', value: 'v1' });
+    const del = encodeRequest({ opcode: Opcode.DEL, id: 8, key: 'k' });
+    const first = await raw.roundTrip(put, srv.udpPort);
+    expect(decodeReply(first).status).toBe(Status.OK);
+    expect(decodeReply(await raw.roundTrip(del, srv.udpPort)).status).toBe(Status.OK);
+    const again = await raw.roundTrip(put, srv.udpPort); // a late duplicate of the PUT
+    expect(again.equals(first)).toBe(true);
+    expect(srv.server.store.has('k')).toBe(false); // not applied a second time
+    const delAgain = await raw.roundTrip(del, srv.udpPort);
+    expect(decodeReply(delAgain).status).toBe(Status.OK); // the first DEL's answer, not NOT_FOUND
+    expect(stat(srv.server, 'udp_reply_cache_hits')).toBe(2);
+    expect(srv.logs.find('op')).toHaveLength(2);
+  });
+
+  it('refuses a different request that reuses a cached ID, and applies neither twice', async () => {
+    srv = await startTestServer();
+    raw = await RawUdp.open();
+    await raw.roundTrip(encodeRequest({ opcode: Opcode.PUT, id: 9, key: 'a', value: '1' }), srv.udpPort);
+    const reuse = encodeRequest({ opcode: Opcode.PUT, id: 9, key: 'b', value: '2'.repeat(200) });
+    const reply = decodeReply(await raw.roundTrip(reuse, srv.udpPort));
+    expect(reply.status).toBe(Status.ID_CONFLICT);
+    expect(reply.value.toString()).toMatch(/^ID_CONFLICT /);
+    expect(srv.server.store.has('b')).toBe(false);
+    expect(stat(srv.server, 'udp_id_conflicts')).toBe(1);
+  });
+
+  it('keeps the reply cache per client port: the same ID from another port is a new request', async () => {
+    srv = await startTestServer();
+    raw = await RawUdp.open();
+    const other = await RawUdp.open();
+    try {
+      await raw.roundTrip(encodeRequest({ opcode: Opcode.PUT, id: 1, key: 'a', value: '1' }), srv.udpPort);
+      const r = decodeReply(await other.roundTrip(encodeRequest({ opcode: Opcode.PUT, id: 1, key: 'b', value: '2' }), srv.udpPort));
+      expect(r.status).toBe(Status.OK);
+      expect(srv.server.store.get('b')).toBe('2');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('answers a damaged request with a BAD_CHECKSUM reply no larger than the request, and counts it', async () => {
+    srv = await startTestServer();
+    raw = await RawUdp.open();
+    const put = encodeRequest({ opcode: Opcode.PUT, id: 0xabcdef01, key: 'k', value: 'v' });
+    put[put.length - 6] = (put[put.length - 6] as number) ^ 0x10; // flip one bit of the key
+    const reply = await raw.roundTrip(put, srv.udpPort);
+    expect(reply.length).toBeLessThanOrEqual(put.length);
+    const r = decodeReply(reply);
+    expect(r).toMatchObject({ status: Status.BAD_CHECKSUM, id: 0xabcdef01 });
+    expect(srv.server.store.size).toBe(0);
+    expect(udpStats(srv.server)).toMatchObject({ udp_rejected: 1, udp_rejected_bad_checksum: 1, udp_error_replies_sent: 1 });
+    const warn = srv.logs.find('datagram rejected');
+    expect(warn[0]).toMatchObject({ level: 40, transport: 'udp', reason: 'bad_checksum', bytes: put.length, client: `127.0.0.1:${raw.port}` });
+  });
+
+  it('sends no reply to a datagram too short to answer without amplifying, or without our magic', async () => {
+    srv = await startTestServer();
+    raw = await RawUdp.open();
+    const short = encodeRequest({ opcode: Opcode.PING, id: 1 }).subarray(0, MIN_DATAGRAM_SIZE - 1);
+    const done = rejections(srv.server, 2);
+    await raw.send(short, srv.udpPort);
+    await raw.send(Buffer.from('GET k\r\n and some more bytes to pass the minimum'), srv.udpPort);
+    await done;
+    expect(udpStats(srv.server)).toMatchObject({ udp_rejected: 2, udp_rejected_truncated: 1, udp_rejected_bad_magic: 1, udp_error_replies_sent: 0 });
+    // The server still answers, and nothing came back for the two refused datagrams.
+    const pong = decodeReply(await raw.roundTrip(encodeRequest({ opcode: Opcode.PING, id: 2 }), srv.udpPort));
+    expect(pong).toMatchObject({ id: 2, status: Status.OK });
+    expect(raw.received).toHaveLength(1);
+  });
+
+  it('refuses a datagram over --max-datagram-size with TOO_LARGE', async () => {
+    srv = await startTestServer({ udp: { maxDatagramSize: 200 } });
+    raw = await RawUdp.open();
+    const big = encodeRequest({ opcode: Opcode.PUT, id: 3, key: 'k', value: 'x'.repeat(300) });
+    const r = decodeReply(await raw.roundTrip(big, srv.udpPort));
+    expect(r.status).toBe(Status.TOO_LARGE);
+    expect(r.value.toString()).toMatch(/^DATAGRAM_TOO_LARGE .*use TCP/);
+    expect(stat(srv.server, 'udp_rejected_oversize')).toBe(1);
+    expect(srv.server.store.size).toBe(0);
+  });
+
+  it('answers a GET whose value does not fit in a datagram with TOO_LARGE, pointing to TCP', async () => {
+    srv = await startTestServer({ udp: { maxDatagramSize: 200 } });
+    srv.server.store.put('big', 'y'.repeat(500));
+    const c = await connect();
+    await expect(c.get('big')).rejects.toMatchObject({ code: 'DATAGRAM_TOO_LARGE', status: Status.TOO_LARGE });
+    expect(stat(srv.server, 'udp_replies_too_large')).toBe(1);
+  });
+
+  it('passes command errors through with their code: a key over --max-key-size', async () => {
+    srv = await startTestServer({ limits: { maxKeySize: 4 } });
+    const c = await connect();
+    await expect(c.put('too-long', 'v')).rejects.toMatchObject({ code: 'KEY_TOO_LARGE', status: Status.COMMAND_ERROR });
+    expect(srv.server.store.size).toBe(0);
+  });
+
+  it('fits STATS into one datagram by naming the sections it leaves out, and allStats fetches them', async () => {
+    srv = await startTestServer({ udp: { maxDatagramSize: 1000 } });
+    const c = await connect();
+    const first = await c.stats();
+    expect(first.length).toBeLessThanOrEqual(1000 - MIN_DATAGRAM_SIZE);
+    expect(first).toMatch(/# Omitted: [a-z,]*udp[a-z,]*\r\n$/);
+    const all = await c.allStats();
+    expect(all).toContain('# Server');
+    expect(all).toContain('udp_rejected:0');
+    expect(all).not.toContain('Omitted');
+  });
+
+  it('rate-limits the warn lines about refused datagrams, and counts every one', async () => {
+    srv = await startTestServer({ udp: { rejectLogPerSecond: 3 } });
+    raw = await RawUdp.open();
+    const done = rejections(srv.server, 50);
+    for (let i = 0; i < 50; i++) await raw.send(Buffer.alloc(30, i), srv.udpPort);
+    await done;
+    expect(stat(srv.server, 'udp_rejected')).toBe(50);
+    const lines = srv.logs.find('datagram rejected').length;
+    expect(lines).toBeGreaterThanOrEqual(3);
+    expect(lines).toBeLessThan(50);
+    expect(stat(srv.server, 'udp_reject_logs_suppressed')).toBe(50 - lines);
+  });
+
+  it('logs nothing per op with --no-log-ops, and still counts the commands', async () => {
+    srv = await startTestServer({ logOps: false });
+    const c = await connect();
+    await c.put('k', 'v');
+    expect(srv.logs.find('op')).toHaveLength(0);
+    expect(srv.server.ctx.info().commandstats?.cmdstat_put).toMatch(/^calls=1,/);
+  });
+});
