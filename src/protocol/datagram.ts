@@ -293,40 +293,41 @@ interface Frame {
 function decodeFrame(buf: Buffer, wantReply: boolean, maxSize: number): Frame {
   const n = buf.length;
   const magicOk = n >= 2 && buf[0] === MAGIC_0 && buf[1] === MAGIC_1;
-  const header: PartialHeader | null = magicOk && n >= OFF_ID + 4 ? { id: buf.readUInt32BE(OFF_ID), opcode: buf[OFF_OPCODE] as number } : null;
-  if (n < MIN_DATAGRAM_SIZE) fail(RejectReason.TRUNCATED, `datagram of ${n} bytes is shorter than the ${MIN_DATAGRAM_SIZE}-byte minimum`, header);
-  if (n > maxSize) fail(RejectReason.OVERSIZE, `datagram of ${n} bytes is over the ${maxSize}-byte limit; use TCP for large values`, header);
+  // The header a refusal reports; built only on the way out, off the hot path.
+  const h = (): PartialHeader | null => (magicOk && n >= OFF_ID + 4 ? { id: buf.readUInt32BE(OFF_ID), opcode: buf[OFF_OPCODE] as number } : null);
+  if (n < MIN_DATAGRAM_SIZE) fail(RejectReason.TRUNCATED, `datagram of ${n} bytes is shorter than the ${MIN_DATAGRAM_SIZE}-byte minimum`, h());
+  if (n > maxSize) fail(RejectReason.OVERSIZE, `datagram of ${n} bytes is over the ${maxSize}-byte limit; use TCP for large values`, h());
   if (!magicOk) fail(RejectReason.BAD_MAGIC, 'datagram does not start with the magic "DK"');
-  const h = header as PartialHeader;
   const crc = buf.readUInt32BE(n - CRC_SIZE);
-  if (datagramCrc(buf, n - CRC_SIZE) !== crc) fail(RejectReason.BAD_CHECKSUM, 'CRC-32 mismatch: the datagram was damaged in transit; resend it', h);
+  if (datagramCrc(buf, n - CRC_SIZE) !== crc) fail(RejectReason.BAD_CHECKSUM, 'CRC-32 mismatch: the datagram was damaged in transit; resend it', h());
   const version = buf[OFF_VERSION] as number;
   const flags = buf[OFF_FLAGS] as number;
   const status = buf[OFF_STATUS] as number;
   const isReply = (flags & Flag.REPLY) !== 0;
   // docs/PROTOCOL.md, udp: a BAD_VERSION reply keeps the v1 layout but names the server's own version.
   if (version !== VERSION && !(wantReply && isReply && status === Status.BAD_VERSION)) {
-    fail(RejectReason.BAD_VERSION, `protocol version ${version} is not supported; this side speaks version ${VERSION}`, h);
+    fail(RejectReason.BAD_VERSION, `protocol version ${version} is not supported; this side speaks version ${VERSION}`, h());
   }
-  if (isReply !== wantReply) fail(RejectReason.WRONG_DIRECTION, wantReply ? 'a request where a reply was expected' : 'a reply where a request was expected', h);
-  if ((flags & RESERVED_FLAGS) !== 0) fail(RejectReason.BAD_HEADER, `reserved flag bits 0x${(flags & RESERVED_FLAGS).toString(16)} are set`, h);
-  if (!wantReply && status !== 0) fail(RejectReason.BAD_HEADER, `a request must carry status 0, not 0x${status.toString(16)}`, h);
+  if (isReply !== wantReply) fail(RejectReason.WRONG_DIRECTION, wantReply ? 'a request where a reply was expected' : 'a reply where a request was expected', h());
+  if ((flags & RESERVED_FLAGS) !== 0) fail(RejectReason.BAD_HEADER, `reserved flag bits 0x${(flags & RESERVED_FLAGS).toString(16)} are set`, h());
+  if (!wantReply && status !== 0) fail(RejectReason.BAD_HEADER, `a request must carry status 0, not 0x${status.toString(16)}`, h());
   const extLen = buf.readUInt16BE(OFF_EXT_LEN);
   const keyLen = buf.readUInt16BE(OFF_KEY_LEN);
   const valueLen = buf.readUInt32BE(OFF_VALUE_LEN);
   const expected = MIN_DATAGRAM_SIZE + extLen + keyLen + valueLen;
-  if (expected > n) fail(RejectReason.TRUNCATED, `the header's lengths need ${expected} bytes but the datagram has ${n}`, h);
-  if (expected < n) fail(RejectReason.TRAILING, `${n - expected} bytes follow the value; the header's lengths account for ${expected}`, h);
+  if (expected > n) fail(RejectReason.TRUNCATED, `the header's lengths need ${expected} bytes but the datagram has ${n}`, h());
+  if (expected < n) fail(RejectReason.TRAILING, `${n - expected} bytes follow the value; the header's lengths account for ${expected}`, h());
   const opcode = buf[OFF_OPCODE] as number;
-  if (!wantReply && !KNOWN_OPCODES.has(opcode)) fail(RejectReason.UNKNOWN_OPCODE, `opcode 0x${opcode.toString(16)} is not known`, h);
+  if (!wantReply && !KNOWN_OPCODES.has(opcode)) fail(RejectReason.UNKNOWN_OPCODE, `opcode 0x${opcode.toString(16)} is not known`, h());
+  const id = buf.readUInt32BE(OFF_ID);
   const keyStart = HEADER_SIZE + extLen;
   const valueStart = keyStart + keyLen;
   return {
     version,
     opcode,
     status,
-    id: h.id,
-    extensions: parseExtensions(buf, HEADER_SIZE, keyStart, h),
+    id,
+    extensions: extLen === 0 ? NO_EXTENSIONS : parseExtensions(buf, HEADER_SIZE, keyStart, { id, opcode }),
     key: buf.subarray(keyStart, valueStart),
     value: buf.subarray(valueStart, valueStart + valueLen),
     crc,
