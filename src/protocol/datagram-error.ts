@@ -46,12 +46,19 @@ export interface PartialHeader {
  * replies to IDs it has not sent).
  */
 export class DatagramError extends KvError {
-  constructor(
-    readonly reason: RejectReason,
-    message: string,
-    readonly header: PartialHeader | null = null,
-  ) {
+  readonly reason: RejectReason;
+  readonly header: PartialHeader | null;
+
+  constructor(reason: RejectReason, message: string, header: PartialHeader | null = null) {
+    // A refusal is an expected outcome, made at the rate datagrams arrive (a
+    // flood included), and its stack says nothing: skip capturing one, which is
+    // most of the cost of an Error.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super('BAD_DATAGRAM', message);
+    Error.stackTraceLimit = limit;
     this.name = 'DatagramError';
+    this.reason = reason;
+    this.header = header;
   }
 }
