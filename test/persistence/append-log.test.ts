@@ -1,0 +1,146 @@
+import { once, EventEmitter } from 'node:events';
+import { open, type FileHandle } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AppendLog, type LogFailure, type LogFileOps } from '../../src/persistence/append-log.js';
+import { readRecordFile } from '../../src/persistence/file-reader.js';
+import { segmentPath } from '../../src/persistence/files.js';
+import { FileKind, type DecodedRecord } from '../../src/persistence/formats.js';
+import type { FsyncPolicy } from '../../src/config.js';
+import type { KvError } from '../../src/errors.js';
+import { LogCapture } from '../helpers/server.js';
+import { puts } from './files.js';
+import { tempDir } from './helpers.js';
+
+/**
+ * Wraps the log's file handles: counts write() calls and, while `fail` is set, makes
+ * them fail as a full disk does, optionally after writing part of the buffer first.
+ */
+class FaultyDisk extends EventEmitter implements LogFileOps {
+  writes = 0;
+  fail: null | { partial: number } = null;
+
+  async open(p: string, flags: string): Promise<FileHandle> {
+    const fh = await open(p, flags);
+    return new Proxy(fh, {
+      get: (target, prop) => {
+        if (prop === 'write') {
+          return async (buf: Buffer, offset: number, length: number, position: number) => {
+            this.writes++;
+            if (this.fail) {
+              if (this.fail.partial > 0) await target.write(buf, offset, Math.min(this.fail.partial, length), position);
+              throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+            }
+            return target.write(buf, offset, length, position);
+          };
+        }
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+  }
+}
+
+describe('the append-only log writer', () => {
+  let dir: string;
+  let disk: FaultyDisk;
+  let failures: Array<LogFailure | null>;
+  const events = new EventEmitter();
+
+  async function openLog(policy: FsyncPolicy): Promise<AppendLog> {
+    return AppendLog.open(
+      {
+        dir,
+        policy,
+        log: pino({ level: 'debug' }, new LogCapture()),
+        fileOps: disk,
+        onFailureChange: (f) => {
+          failures.push(f);
+          events.emit('failure', f);
+        },
+      },
+      1,
+      0,
+    );
+  }
+
+  function readBack(): DecodedRecord[] {
+    const got: DecodedRecord[] = [];
+    const out = readRecordFile(segmentPath(dir, 1), FileKind.LOG, (r) => got.push(r));
+    expect(out.problem).toBeNull();
+    return got;
+  }
+
+  beforeEach(() => {
+    dir = tempDir();
+    disk = new FaultyDisk();
+    failures = [];
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('group-commits: mutations applied in one turn leave in one write, in order, and settle after the fsync', async () => {
+    const log = await openLog('always');
+    const before = disk.writes;
+    const ms = puts('k', 1000);
+    const waits = ms.map((m) => log.append(m));
+    expect(waits.every((w) => w instanceof Promise)).toBe(true);
+    expect(new Set(waits).size).toBe(1); // one shared promise per batch
+    await Promise.all(waits);
+    expect(disk.writes - before).toBe(1);
+    expect(readBack().map((r) => ('key' in r ? r.key : ''))).toEqual(ms.map((m) => m.key));
+    await log.close();
+  });
+
+  it('with everysec and no, the reply does not wait: append returns undefined', async () => {
+    for (const policy of ['everysec', 'no'] as const) {
+      rmSync(segmentPath(dir, 1), { force: true });
+      const log = await openLog(policy);
+      expect(log.append({ kind: 'put', key: 'a', value: '1' })).toBeUndefined();
+      await log.close();
+      expect(readBack()).toHaveLength(1);
+    }
+  });
+
+  it('a failed write rejects its waiters with READ_ONLY, refuses writes, and recovers by itself once the disk has room', async () => {
+    const log = await openLog('always');
+    await log.append({ kind: 'put', key: 'ok', value: 'before' });
+    disk.fail = { partial: 5 }; // a short write, then ENOSPC: the file ends in half a record
+    const failed = once(events, 'failure');
+    const p = log.append({ kind: 'put', key: 'lost?', value: 'during' });
+    await expect(p).rejects.toMatchObject({ code: 'READ_ONLY' });
+    await failed;
+    expect(log.failure?.err.code).toBe('ENOSPC');
+    const refusal: KvError = log.refusal();
+    expect(refusal.code).toBe('READ_ONLY');
+    expect(refusal.respPrefix).toBe('MISCONF');
+    expect(refusal.message).toMatch(/could not be written \(ENOSPC.*free disk space/);
+
+    const recovered = once(events, 'failure');
+    disk.fail = null;
+    const [after] = (await recovered) as [LogFailure | null];
+    expect(after).toBeNull();
+    expect(log.failure).toBeNull();
+    // The partial write was cut and the refused record written after all: the file matches memory.
+    expect(readBack().map((r) => ('key' in r ? r.key : ''))).toEqual(['ok', 'lost?']);
+    await log.append({ kind: 'put', key: 'again', value: 'after' });
+    await log.close();
+    expect(readBack()).toHaveLength(3);
+    expect(failures.map((f) => (f === null ? null : f.op))).toEqual(['write', null]);
+  });
+
+  it('rotation closes the segment and continues in the next one', async () => {
+    const log = await openLog('always');
+    await log.append({ kind: 'put', key: 'a', value: '1' });
+    log.append({ kind: 'put', key: 'b', value: '2' });
+    const closed = await log.rotate();
+    expect(closed.seq).toBe(1);
+    expect(closed.appended).toBe(2);
+    await log.append({ kind: 'put', key: 'c', value: '3' });
+    await log.close();
+    expect(readBack()).toHaveLength(2);
+    const next: DecodedRecord[] = [];
+    expect(readRecordFile(segmentPath(dir, 2), FileKind.LOG, (r) => next.push(r)).problem).toBeNull();
+    expect(next.map((r) => ('key' in r ? r.key : ''))).toEqual(['c']);
+  });
+});

@@ -1,0 +1,173 @@
+/**
+ * Helpers for the persistence tests: a kv-server run as a real process (so it can be
+ * killed with SIGKILL), a check that dist/ is built from the current sources, and
+ * small RESP utilities.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const MAIN = path.join(ROOT, 'dist/src/main.js');
+
+/**
+ * The kill -9 tests run the built server, and the snapshot worker always runs from
+ * dist/ (see src/persistence/snapshot-runner.ts). A stale build would test old code,
+ * so fail early and say what to do.
+ */
+export function requireFreshBuild(): void {
+  const stale: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const full = path.join(dir, name);
+      if (statSync(full).isDirectory()) walk(full);
+      else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) {
+        const built = path.join(ROOT, 'dist', path.relative(ROOT, full)).replace(/\.ts$/, '.js');
+        if (!existsSync(built) || statSync(built).mtimeMs < statSync(full).mtimeMs) stale.push(path.relative(ROOT, full));
+      }
+    }
+  };
+  walk(path.join(ROOT, 'src'));
+  if (stale.length > 0) {
+    throw new Error(`dist/ is older than ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}: run npm run build first`);
+  }
+}
+
+export function tempDir(prefix = 'dualkv-persist-'): string {
+  return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly tcpPort: number;
+  /** Parsed JSON log lines from stdout so far. */
+  readonly lines: Array<Record<string, unknown>>;
+  /** Resolves with the first log line whose msg is `msg` (already seen or still to come). */
+  waitFor(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+  kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+}
+
+/** Starts `node dist/src/main.js` on port 0 with the given data dir. Rejects (with stderr) if it exits first. */
+export async function spawnServer(dataDir: string, args: string[] = []): Promise<ServerProcess> {
+  const logDir = path.join(path.dirname(dataDir), `logs-${path.basename(dataDir)}`);
+  const child = spawn(process.execPath, [MAIN, '--port', '0', '--data-dir', dataDir, '--log-dir', logDir, '--no-log-ops', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ msg: string; resolve: (l: Record<string, unknown>) => void }> = [];
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (text) => {
+    let line: Record<string, unknown>;
+    try {
+      line = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    lines.push(line);
+    for (const w of [...waiters]) {
+      if (w.msg === line.msg) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  });
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null, stderr }));
+  const waitFor = (msg: string, timeoutMs = 60_000) => {
+    const seen = lines.find((l) => l.msg === msg);
+    if (seen) return Promise.resolve(seen);
+    return new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "${msg}" log line within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+      waiters.push({
+        msg,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+      void exited.then((e) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited (${e.code ?? e.signal}) before "${msg}": ${e.stderr}`));
+      });
+    });
+  };
+  const listening = await waitFor('listening');
+  return {
+    child,
+    pid: child.pid as number,
+    tcpPort: listening.tcpPort as number,
+    lines,
+    waitFor,
+    exited,
+    kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Runs the server expecting it to refuse to start; resolves with its exit code and stderr. */
+export async function spawnExpectingFailure(dataDir: string, args: string[] = []): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  const logDir = path.join(path.dirname(dataDir), `logs-${path.basename(dataDir)}`);
+  const child = spawn(process.execPath, [MAIN, '--port', '0', '--data-dir', dataDir, '--log-dir', logDir, '--no-log-ops', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  let stdout = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { code, stderr, stdout };
+}
+
+export function connect(port: number): Redis {
+  const r = new Redis({
+    host: '127.0.0.1',
+    port,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+    lazyConnect: false,
+  });
+  // A killed server resets the connection: the commands in flight fail, which the tests expect.
+  r.on('error', () => undefined);
+  return r;
+}
+
+export async function ready(r: Redis): Promise<Redis> {
+  if (r.status !== 'ready') await once(r, 'ready');
+  return r;
+}
+
+/** A field of INFO persistence, as a string. */
+export async function infoField(r: Redis, field: string): Promise<string | undefined> {
+  const text = await r.info('persistence');
+  return new RegExp(`^${field}:(.*)\\r?$`, 'm').exec(text)?.[1]?.trim();
+}
+
+/** A small deterministic PRNG (mulberry32), so a failing run can be repeated from its seed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomBytes(next: () => number, len: number): Buffer {
+  const b = Buffer.allocUnsafe(len);
+  for (let i = 0; i < len; i++) b[i] = Math.floor(next() * 256);
+  return b;
+}

@@ -1,0 +1,140 @@
+/**
+ * A data directory that stops taking writes. The tests run as root, and chmod does not
+ * stop root, so the failures here come from the kernel for real:
+ *
+ * - RLIMIT_FSIZE, set on the running server with prlimit(1): a write past the limit is
+ *   cut short and the next one fails with EFBIG (Node ignores SIGXFSZ, so the process
+ *   lives on). Needs no privilege, so it runs everywhere prlimit exists.
+ * - A small tmpfs mounted as the data directory and filled to capacity: a true "disk
+ *   full" (ENOSPC). Needs CAP_SYS_ADMIN, so it is skipped where mount is not allowed.
+ *
+ * Fault injection in-process (test/persistence/append-log.test.ts) covers the same
+ * paths deterministically; these check that the real thing behaves as promised.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, openSync, closeSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { segmentPath } from '../../src/persistence/files.js';
+import { connect, infoField, ready, requireFreshBuild, spawnServer, tempDir, type ServerProcess } from './helpers.js';
+
+function hasPrlimit(): boolean {
+  return spawnSync('prlimit', ['--version']).status === 0;
+}
+
+function canMountTmpfs(): boolean {
+  if (process.platform !== 'linux') return false;
+  const probe = tempDir('dualkv-mount-probe-');
+  const ok = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe]).status === 0;
+  if (ok) spawnSync('umount', [probe]);
+  rmSync(probe, { recursive: true, force: true });
+  return ok;
+}
+
+/** Sends SETs one at a time until one is refused; returns the keys acknowledged and the first errors. */
+async function writeUntilRefused(r: Redis, prefix: string, max = 2000): Promise<{ acked: string[]; errors: string[] }> {
+  const acked: string[] = [];
+  const errors: string[] = [];
+  for (let i = 0; i < max && errors.length < 2; i++) {
+    const key = `${prefix}${i}`;
+    try {
+      await r.set(key, 'x'.repeat(200));
+      acked.push(key);
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+  }
+  return { acked, errors };
+}
+
+describe('when the data directory stops taking writes', () => {
+  let dir: string;
+  let server: ServerProcess | null = null;
+  const clients: Redis[] = [];
+
+  beforeAll(() => requireFreshBuild());
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.disconnect();
+    await server?.kill('SIGKILL');
+    server = null;
+    spawnSync('umount', [path.join(dir, 'data')]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.runIf(hasPrlimit())('refuses writes with MISCONF, keeps serving reads, shows it in INFO, and acknowledged nothing that is not on disk (EFBIG via prlimit)', async () => {
+    const data = path.join(dir, 'data');
+    server = await spawnServer(data, ['--fsync', 'always', '--snapshot-interval', '0']);
+    const r = await ready(connect(server.tcpPort));
+    clients.push(r);
+    for (let i = 0; i < 200; i++) await r.set(`before${i}`, `v${i}`.padEnd(1000, '.'));
+    const size = statSync(segmentPath(data, 1)).size;
+    // The limit holds for every file the process writes, its own log file too; that one
+    // stays far smaller (--no-log-ops), so only the append-only log hits the limit.
+    // Soft limit only ("N:"), a little past the current end of the log.
+    execFileSync('prlimit', ['--pid', String(server.pid), `--fsize=${size + 1000}:`]);
+
+    const { acked, errors } = await writeUntilRefused(r, 'during');
+    expect(errors[0]).toMatch(/^MISCONF write not acknowledged: the append-only log .*log-000000000001\.kvlog could not be written \(EFBIG/);
+    expect(errors[1]).toMatch(/^MISCONF writes are refused: .*EFBIG.*Reads still work/);
+    expect(await r.get('before3')).toBe('v3'.padEnd(1000, '.'));
+    expect(await infoField(r, 'aof_last_write_status')).toBe('err');
+    expect(await infoField(r, 'last_error')).toMatch(/EFBIG/);
+    const failedLine = await server.waitFor('append-only log write failed; refusing writes until it can be written again');
+    expect(failedLine.level).toBe('error');
+
+    // kill -9 while refusing: every acknowledged write is on disk; the half-written record is a torn tail.
+    await server.kill('SIGKILL');
+    server = await spawnServer(data, ['--fsync', 'always']);
+    const torn = await server.waitFor('data loaded');
+    expect(torn.keys).toBeGreaterThanOrEqual(200 + acked.length);
+    const again = await ready(connect(server.tcpPort));
+    clients.push(again);
+    for (const k of [...acked, 'before0', 'before199']) expect(await again.exists(k), k).toBe(1);
+  });
+
+  it.runIf(canMountTmpfs())('on a full disk (ENOSPC on a tmpfs): refuses writes, then accepts them again by itself once space is freed', async () => {
+    const data = path.join(dir, 'data');
+    mkdirSync(data);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', data]);
+    server = await spawnServer(data, ['--fsync', 'always', '--snapshot-interval', '0']);
+    const r = await ready(connect(server.tcpPort));
+    clients.push(r);
+    await r.set('before', '1');
+    // Fill the filesystem to the last byte.
+    const filler = path.join(data, 'filler');
+    const fd = openSync(filler, 'w');
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    try {
+      for (let i = 0; i < 100; i++) writeSync(fd, chunk);
+    } catch (err) {
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    }
+    try {
+      for (let i = 0; i < 100; i++) writeSync(fd, chunk, 0, 1);
+    } catch {
+      // Full to the byte.
+    }
+    closeSync(fd);
+
+    const { acked, errors } = await writeUntilRefused(r, 'during');
+    expect(errors[0]).toMatch(/^MISCONF .*could not be written \(ENOSPC/);
+    expect(await r.get('before')).toBe('1');
+    expect(await infoField(r, 'aof_last_write_status')).toBe('err');
+
+    const recovered = server.waitFor('append-only log writes recovered; accepting writes again');
+    unlinkSync(filler);
+    await recovered;
+    expect(await r.set('after', '2')).toBe('OK');
+    expect(await infoField(r, 'aof_last_write_status')).toBe('ok');
+
+    expect((await server.kill('SIGTERM')).code).toBe(0);
+    server = await spawnServer(data, ['--fsync', 'always']);
+    const again = await ready(connect(server.tcpPort));
+    clients.push(again);
+    for (const k of ['before', 'after', ...acked]) expect(await again.exists(k), k).toBe(1);
+  });
+});
