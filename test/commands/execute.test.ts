@@ -1,0 +1,148 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { executeCommand } from '../../src/commands/execute.js';
+import type { CommandContext, Dialect, Session } from '../../src/commands/types.js';
+import { DEFAULT_LIMITS } from '../../src/config.js';
+import { KvError } from '../../src/errors.js';
+import type { Reply } from '../../src/protocol/reply.js';
+import { ServerStats } from '../../src/stats.js';
+import { Store } from '../../src/store/store.js';
+import { LogCapture } from '../helpers/server.js';
+
+/** The command table with no server around it: a store, counters, and one session. */
+function setup(dialect: Dialect = 'resp', limits: Partial<CommandContext['limits']> = {}) {
+  const store = new Store();
+  const stats = new ServerStats();
+  const ctx: CommandContext = {
+    store,
+    stats,
+    limits: { ...DEFAULT_LIMITS, ...limits },
+    configParams: () => ({ port: '7379', maxclients: '10000' }),
+    info: () => stats.snapshot({ keys: store.size }),
+  };
+  const logs = new LogCapture();
+  const session: Session = {
+    transport: 'tcp',
+    dialect,
+    client: '127.0.0.1:1',
+    opLog: pino({ level: 'info' }, logs),
+    closing: false,
+    name: '',
+    id: 1,
+  };
+  const run = (...args: string[]) => executeCommand(ctx, session, args) as Reply;
+  return { store, stats, ctx, session, logs, run };
+}
+
+function code(r: Reply): string | undefined {
+  return r.t === 'error' ? r.err.code : undefined;
+}
+
+describe('the command table', () => {
+  it('reads command names in any case, and knows DELETE as DEL', () => {
+    const { run } = setup();
+    expect(run('set', 'k', 'v')).toEqual({ t: 'ok' });
+    expect(run('GeT', 'k')).toEqual({ t: 'bulk', v: 'v' });
+    expect(run('DELETE', 'k')).toMatchObject({ t: 'int', n: 1 });
+  });
+
+  it('answers a command of another dialect as unknown', () => {
+    expect(code(setup('text').run('INFO'))).toBe('UNKNOWN_COMMAND');
+    expect(code(setup('text').run('CONFIG', 'GET', 'port'))).toBe('UNKNOWN_COMMAND');
+    expect(code(setup('resp').run('HELP'))).toBe('UNKNOWN_COMMAND');
+    expect(code(setup('udp').run('QUIT'))).toBe('UNKNOWN_COMMAND');
+  });
+
+  it('checks arity, showing the usage in the text dialect only', () => {
+    const text = setup('text').run('GET', 'a', 'b');
+    expect(text).toMatchObject({ t: 'error', err: { code: 'WRONG_ARITY', message: "wrong number of arguments for 'get' command; usage: GET key" } });
+    const resp = setup('resp').run('DEL');
+    expect(resp).toMatchObject({ t: 'error', err: { code: 'WRONG_ARITY', message: "wrong number of arguments for 'del' command" } });
+  });
+
+  it('checks the size of every key of a multi-key command before running it', () => {
+    const { run, store } = setup('resp', { maxKeySize: 4 });
+    store.put('a', '1');
+    expect(code(run('DEL', 'a', 'toolong'))).toBe('KEY_TOO_LARGE');
+    expect(store.has('a')).toBe(true);
+    expect(code(run('EXISTS', 'toolong'))).toBe('KEY_TOO_LARGE');
+    expect(run('EXISTS', 'a', 'a')).toMatchObject({ t: 'int', n: 2 });
+  });
+
+  it('checks the value size in SET and PUT', () => {
+    const { run, store } = setup('resp', { maxValueSize: 3 });
+    expect(code(run('SET', 'k', 'four'))).toBe('VALUE_TOO_LARGE');
+    expect(code(run('PUT', 'k', 'four'))).toBe('VALUE_TOO_LARGE');
+    expect(run('PUT', 'k', 'thr')).toEqual({ t: 'ok' });
+    expect(store.get('k')).toBe('thr');
+  });
+
+  it("refuses writes with the store's write blocker while reads go on", () => {
+    const { run, store } = setup();
+    store.put('k', 'v');
+    store.setSink({ writeBlocker: () => new KvError('READ_ONLY', 'writes are refused: disk full. Reads still work'), record: () => undefined });
+    expect(code(run('SET', 'k', 'w'))).toBe('READ_ONLY');
+    expect(code(run('DEL', 'k'))).toBe('READ_ONLY');
+    expect(run('GET', 'k')).toEqual({ t: 'bulk', v: 'v' });
+  });
+
+  it('answers a write only once the sink says it is durable, and a failed write as an error', async () => {
+    const { ctx, session, store } = setup();
+    let release = () => {};
+    store.setSink({ writeBlocker: () => null, record: () => new Promise<void>((resolve) => (release = resolve)) });
+    const pending = executeCommand(ctx, session, ['SET', 'k', 'v']);
+    expect(pending).toBeInstanceOf(Promise);
+    let settled = false;
+    void (pending as Promise<Reply>).then(() => (settled = true));
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    release();
+    expect(await pending).toEqual({ t: 'ok' });
+
+    store.setSink({ writeBlocker: () => null, record: () => Promise.reject(new Error('EIO')) });
+    const failed = await executeCommand(ctx, session, ['PUT', 'k', 'w']);
+    expect(code(failed)).toBe('SERVER');
+  });
+
+  it('answers SAVE (and BGSAVE) without persistence as NOT_SUPPORTED', () => {
+    const { run } = setup();
+    expect(code(run('SAVE'))).toBe('NOT_SUPPORTED');
+    expect(code(run('BGSAVE'))).toBe('NOT_SUPPORTED');
+  });
+
+  it('counts every command, failed ones too, for INFO', () => {
+    const { run, stats, store } = setup();
+    run('SET', 'k', 'v');
+    run('GET', 'k');
+    run('GET');
+    run('NOPE');
+    const info = stats.snapshot({ keys: store.size });
+    expect(info.commandstats).toMatchObject({
+      cmdstat_set: expect.stringMatching(/^calls=1,.*failed_calls=0$/),
+      cmdstat_get: expect.stringMatching(/^calls=2,.*failed_calls=1$/),
+      cmdstat_unknown: expect.stringMatching(/^calls=1,.*failed_calls=1$/),
+    });
+    expect(info.stats?.total_commands_processed).toBe(4);
+  });
+
+  it('writes one op line per command with the key and value size, never the value', () => {
+    const { run, logs } = setup();
+    run('SET', 'k', 'secret');
+    run('GET', 'k');
+    run('GET', 'missing');
+    const ops = logs.find('op');
+    expect(ops.map((l) => [l.cmd, l.key, l.vsize, l.outcome])).toEqual([
+      ['SET', 'k', 6, 'ok'],
+      ['GET', 'k', 6, 'ok'],
+      ['GET', 'missing', undefined, 'not_found'],
+    ]);
+    expect(JSON.stringify(ops)).not.toContain('secret');
+  });
+
+  it('answers CONFIG GET by glob, and COMMAND INFO for known and unknown names', () => {
+    const { run } = setup();
+    expect(run('CONFIG', 'GET', 'max*')).toEqual({ t: 'array', items: [{ t: 'bulk', v: 'maxclients' }, { t: 'bulk', v: '10000' }] });
+    expect(run('COMMAND', 'INFO', 'nosuch')).toEqual({ t: 'array', items: [{ t: 'nil' }] });
+    expect(code(run('CONFIG', 'SET', 'port', '1'))).toBe('NOT_SUPPORTED');
+  });
+});

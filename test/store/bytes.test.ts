@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { byteStringToUtf8, bytesToString, describeKey, stringToBytes, utf8ToByteString } from '../../src/store/bytes.js';
+
+describe('describeKey (keys as they appear in log lines and error messages)', () => {
+  const table: Array<[string, string, number | undefined, string]> = [
+    ['a short printable key as it is', 'greeting', undefined, 'greeting'],
+    ['spaces are printable', 'a b', undefined, 'a b'],
+    ['non-printable bytes as \\xHH', 'a\x00\xffb\n', undefined, 'a\\x00\\xffb\\x0a'],
+    ['a backslash escaped, so that it cannot pass for an escape', 'a\\x00', undefined, 'a\\\\x00'],
+    ['a key of exactly the limit, whole', 'k'.repeat(64), undefined, 'k'.repeat(64)],
+    ['a longer key cut, its full length kept, in ASCII', 'k'.repeat(65), undefined, `${'k'.repeat(64)}...(65 bytes)`],
+    ['a custom limit', 'abcdef', 3, 'abc...(6 bytes)'],
+    ['the empty key', '', undefined, ''],
+  ];
+  for (const [name, key, max, shown] of table) {
+    it(`shows ${name}`, () => {
+      expect(describeKey(key, max)).toBe(shown);
+    });
+  }
+
+  it('only ever produces printable ASCII (error replies are written as latin1)', () => {
+    const every = String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i));
+    expect(describeKey(every, 300)).toMatch(/^[\x20-\x7e]*$/);
+    expect(describeKey(every.repeat(2), 16)).toMatch(/^[\x20-\x7e]*$/);
+  });
+});
+
+describe('byte strings', () => {
+  it('convert to and from Buffers without loss, for every byte', () => {
+    const buf = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const s = bytesToString(buf);
+    expect(s.length).toBe(256);
+    expect(stringToBytes(s).equals(buf)).toBe(true);
+    expect(bytesToString(buf, 10, 12)).toBe('\x0a\x0b');
+  });
+
+  it('read a view into a larger buffer from its own offset', () => {
+    const big = Buffer.from('xxhelloxx');
+    expect(bytesToString(big.subarray(2, 7))).toBe('hello');
+  });
+
+  it('carry UTF-8 text as its bytes', () => {
+    const bytes = utf8ToByteString('café');
+    expect(bytes).toBe('caf\xc3\xa9');
+    expect(byteStringToUtf8(bytes)).toBe('café');
+  });
+});
