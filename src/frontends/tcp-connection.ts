@@ -33,6 +33,7 @@ export class TcpConnection implements CommandSink, Session {
   private readonly writer = new ReplyWriter();
   private readonly queue: Pending[] = [];
   private dead = false;
+  private shuttingDown = false;
   private drainWaiters: Array<() => void> = [];
 
   constructor(
@@ -174,8 +175,9 @@ export class TcpConnection implements CommandSink, Session {
     if (this.dead) return;
     this.dead = true;
     this.socket.end();
-    // A peer that never reads must not keep the socket open forever.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
+    // After QUIT or a protocol error, a peer that never reads must not keep the socket
+    // open forever. At shutdown the front-end's --shutdown-timeout governs instead.
+    if (!this.shuttingDown) setTimeout(() => this.socket.destroy(), 2000).unref();
   }
 
   /** Stops reading; resolves once every reply already owed has been written. */
@@ -187,6 +189,7 @@ export class TcpConnection implements CommandSink, Session {
 
   /** Closes after the replies owed (shutdown). */
   shutdown(): void {
+    this.shuttingDown = true;
     this.closing = true;
     if (this.queue.length === 0) this.end();
   }
