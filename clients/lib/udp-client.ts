@@ -76,7 +76,9 @@ export type UdpClientEvent =
   /** A valid reply for no request in flight: `late` when its request was already answered or given up. */
   | { readonly type: 'unknown-reply'; readonly id: number; readonly late: boolean }
   /** The OS reported ICMP port unreachable for the server's address. */
-  | { readonly type: 'unreachable' };
+  | { readonly type: 'unreachable' }
+  /** The answer to a request arrived. */
+  | { readonly type: 'reply'; readonly id: number; readonly status: string; readonly attempts: number; readonly elapsedMs: number };
 
 /** The outcome of one request: the reply's status and value, and what it took. */
 export interface UdpResult {
@@ -372,7 +374,9 @@ export class UdpClient {
       return;
     }
     this.finish(p);
-    p.resolve({ id: p.id, status: reply.status, value: reply.value, attempts: p.attempts, elapsedMs: performance.now() - p.startedAt });
+    const elapsedMs = performance.now() - p.startedAt;
+    this.onEvent?.({ type: 'reply', id: p.id, status: STATUS_NAMES[reply.status] ?? `0x${reply.status.toString(16)}`, attempts: p.attempts, elapsedMs });
+    p.resolve({ id: p.id, status: reply.status, value: reply.value, attempts: p.attempts, elapsedMs });
   }
 
   /** Takes a request off the wire and lets a waiting one on. */
