@@ -4,6 +4,7 @@
  * and kv-server as real processes.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -134,4 +135,55 @@ export function printTable(header: string[], rows: string[][]): void {
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) console.log(line(r));
+}
+
+/** A UDP port free on 127.0.0.1 right now. */
+export function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const port = s.address().port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sends memcached's UDP `version` (request ID 1) until it answers, or gives up. */
+function waitForMemcachedUdp(port: number, child: ChildProcess, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const probe = Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 1, 0, 0]), Buffer.from('version\r\n')]);
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    let timer: NodeJS.Timeout | null = null;
+    const end = (err?: Error) => {
+      if (timer) clearTimeout(timer);
+      s.close();
+      if (err) reject(err);
+      else resolve();
+    };
+    s.on('error', () => undefined); // ICMP unreachable until it listens
+    s.on('message', (msg) => {
+      if (msg.subarray(8).toString('latin1').startsWith('VERSION ')) end();
+    });
+    const attempt = () => {
+      if (child.exitCode !== null) return end(new Error(`memcached exited with ${child.exitCode} before answering on UDP ${port}`));
+      if (Date.now() > deadline) return end(new Error(`memcached did not answer on UDP ${port} after ${timeoutMs} ms`));
+      s.send(probe, port, '127.0.0.1');
+      timer = setTimeout(attempt, 100);
+    };
+    attempt();
+  });
+}
+
+/**
+ * memcached with UDP on (`-U`) and TCP off (`-p 0`), on 127.0.0.1. `port` is the
+ * UDP port. As root it runs as nobody, since memcached refuses to run as root.
+ */
+export async function startMemcached(extraArgs: string[] = []): Promise<Proc> {
+  const port = await freeUdpPort();
+  const args = ['-U', String(port), '-p', '0', '-l', '127.0.0.1', ...(process.getuid?.() === 0 ? ['-u', 'nobody'] : []), ...extraArgs];
+  const child = spawn('memcached', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForMemcachedUdp(port, child);
+  return { child, port, stop: stopper(child) };
 }

@@ -1,0 +1,108 @@
+/**
+ * Issue 3's benchmark: kv-server's UDP front-end against memcached's UDP
+ * protocol, on the same machine, in the same run, driven by the same engine
+ * (kv-bench's, clients/lib/bench) with the same number of requests in flight:
+ * GETs of preloaded keys, then PUTs (memcached: `set`), each for a fixed time.
+ * Prints ops/s, p50, p99 and max, and the ratio ours/memcached.
+ *
+ *   npm run bench:udp -- [--duration 10] [--inflight 64] [--threads N] [--keys 10000] [--value-size 100]
+ *
+ * Every request counts, retries included: both transports retry with the same
+ * timing (clients/lib/udp-client.ts DEFAULT_RETRY). Figures only: nothing here
+ * passes or fails on time.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { resolveOptions, type TransportName } from '../clients/lib/bench/options.js';
+import { formatUs } from '../clients/lib/bench/report.js';
+import { runBench, type BenchResult } from '../clients/lib/bench/run.js';
+import { ensureDebianPackages, fmt, printTable, startKvServer, startMemcached, type Proc } from './lib/procs.js';
+
+const argv = await yargs(hideBin(process.argv))
+  .option('duration', { type: 'number', default: 10, describe: 'measured seconds per run' })
+  .option('warmup', { type: 'number', default: 1, describe: 'seconds of load before each run is measured' })
+  .option('inflight', { type: 'number', default: 64, describe: 'requests in flight, the same for both servers' })
+  .option('threads', { type: 'number', describe: 'load threads (default: kv-bench\'s, min(cores, inflight))' })
+  .option('keys', { type: 'number', default: 10_000, describe: 'keys, preloaded in both before the GET runs' })
+  .option('value-size', { type: 'number', default: 100 })
+  .option('memcached-threads', { type: 'number', default: 4, describe: 'memcached -t (4 is its own default)' })
+  .option('quiet-server', { type: 'boolean', default: true, describe: 'also measure kv-server --no-log-ops (--no-quiet-server skips it)' })
+  .strict()
+  .parse();
+
+ensureDebianPackages({ memcached: 'memcached' });
+
+interface Target {
+  readonly name: string;
+  readonly transport: TransportName;
+  readonly proc: Proc;
+}
+
+async function measure(t: Target, op: 'GET' | 'PUT', preload: boolean): Promise<BenchResult> {
+  const options = resolveOptions({
+    transport: t.transport,
+    port: t.proc.port,
+    inflight: argv.inflight,
+    threads: argv.threads,
+    ratio: op === 'GET' ? '1:0:0' : '0:1:0',
+    keys: argv.keys,
+    valueSize: argv['value-size'],
+    duration: argv.duration,
+    warmup: argv.warmup,
+    preload,
+  });
+  const r = await runBench(options, { stallMs: 10_000 });
+  if (r.aborted) console.error(`  ${t.name} ${op}: stopped early: ${r.aborted.message}`);
+  return r;
+}
+
+const memcached = await startMemcached(['-t', String(argv['memcached-threads'])]);
+const ours = await startKvServer();
+const quiet = argv['quiet-server'] ? await startKvServer(['--no-log-ops']) : null;
+const targets: Target[] = [
+  { name: `memcached -U (-t ${argv['memcached-threads']})`, transport: 'memcached-udp', proc: memcached },
+  { name: 'kv-server (default: every op logged)', transport: 'udp', proc: ours },
+  ...(quiet ? [{ name: 'kv-server --no-log-ops', transport: 'udp' as const, proc: quiet }] : []),
+];
+
+const results = new Map<string, BenchResult>();
+try {
+  console.log(
+    `# UDP: ${argv.inflight} requests in flight, ${argv.duration} s per run after ${argv.warmup} s warm-up, ` +
+      `${fmt(argv.keys)} keys (preloaded), ${argv['value-size']}-byte values\n`,
+  );
+  for (const op of ['GET', 'PUT'] as const) {
+    for (const t of targets) {
+      console.error(`running ${t.name} ${op} …`);
+      results.set(`${t.name}/${op}`, await measure(t, op, op === 'GET'));
+    }
+  }
+} finally {
+  await Promise.all([memcached.stop(), ours.stop(), quiet?.stop()]);
+}
+
+const rows: string[][] = [];
+for (const op of ['GET', 'PUT'] as const) {
+  const base = results.get(`${targets[0]?.name}/${op}`) as BenchResult;
+  for (const t of targets) {
+    const r = results.get(`${t.name}/${op}`) as BenchResult;
+    const l = r.latencyUs;
+    rows.push([
+      `${t.name} ${op}`,
+      fmt(r.opsPerSec),
+      t === targets[0] ? '1.00' : fmt(r.opsPerSec / base.opsPerSec, 2),
+      formatUs(l.p50),
+      formatUs(l.p99),
+      formatUs(l.max),
+      fmt(r.errors),
+      fmt(r.udp?.retries ?? 0),
+    ]);
+  }
+}
+printTable(['server / op', 'ops/s', 'x memcached', 'p50', 'p99', 'max', 'errors', 'retries'], rows);
+
+const mcPut = results.get(`${targets[0]?.name}/PUT`);
+if (mcPut && mcPut.ok === 0) {
+  console.log(`\nmemcached answered no set over UDP (${JSON.stringify(mcPut.errorKinds)}): its PUT row is not a comparison.`);
+}
+console.log('\nTarget: kv-server (default config) >= 0.85x memcached.');
