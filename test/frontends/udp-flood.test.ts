@@ -51,9 +51,11 @@ function badDatagram(r: Random, keys: string[]): Buffer {
     case 5:
       w[3] = [0, 6, 7, 0x7f, 0xff][randomInt(r, 5)] as number; // unknown opcode
       return withCrc(w);
-    case 6:
-      w[r() < 0.5 ? 4 : 5] |= 0x02 << randomInt(r, 6); // reserved flag bit, or a status in a request
+    case 6: {
+      const at = r() < 0.5 ? 4 : 5; // a reserved flag bit, or a status in a request
+      w[at] = (w[at] as number) | (0x02 << randomInt(r, 6));
       return withCrc(w);
+    }
     case 7: // lengths that do not add up
       w.writeUInt16BE(w.readUInt16BE(12) + (r() < 0.5 ? 1 : 200), 12);
       return withCrc(w);
