@@ -7,6 +7,7 @@ import { startChaosProxy, type ChaosProxy } from '../../clients/lib/chaos-proxy.
 import { ExitCode } from '../../clients/lib/cli-exit-codes.js';
 import { TcpClient } from '../../clients/lib/tcp-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startMemcached, type Proc } from '../../bench/lib/procs.js';
 import { freePort } from './tcp-helpers.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -24,12 +25,15 @@ beforeAll(() => {
 
 let server: TestServer | null = null;
 let proxy: ChaosProxy | null = null;
+let memcached: Proc | null = null;
 const children: ChildProcess[] = [];
 
 afterEach(async () => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill();
   await proxy?.close();
   await server?.stop();
+  await memcached?.stop();
+  memcached = null;
   proxy = null;
   server = null;
 });
@@ -215,6 +219,23 @@ describe('kv-bench through a lossy UDP path', () => {
     expect(r.errorKinds.timeout).toBe(r.udp?.timeouts);
     expect(r.ok).toBeGreaterThan(0);
     expect(proxy.stats().toServer.dropped).toBeGreaterThan(0);
+  });
+});
+
+/** memcached is the UDP benchmark's peer; the machines that run bench:udp have it, others skip this. */
+const HAVE_MEMCACHED = (process.env.PATH ?? '').split(':').some((dir) => existsSync(path.join(dir, 'memcached')));
+
+describe('kv-bench against memcached', () => {
+  it.skipIf(!HAVE_MEMCACHED)('drives memcached -U with the same engine: sets, then gets that hit', async () => {
+    memcached = await startMemcached(['-t', '1']);
+    const r = parseResult(
+      await kvBench(['--transport', 'memcached-udp', '--port', String(memcached.port), '--inflight', '8', '--keys', '50', '--preload', '--ratio', '1:0:0', '--requests', '300', '--warmup', '0', '--json']),
+    );
+    expect(r.transport).toBe('memcached-udp');
+    expect(r.preload).toEqual({ keys: 50, errors: 0 });
+    expect(r.ops.get.ok).toBe(300);
+    expect(r.notFound).toBe(0);
+    expect(r.udp?.timeouts).toBe(0);
   });
 });
 
