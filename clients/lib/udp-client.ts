@@ -293,11 +293,11 @@ export class UdpClient {
     });
   }
 
-  private start(p: Pending): void {
+  private start(p: Pending, reason?: 'new-id'): void {
     p.id = this.takeId();
     p.datagram = encodeRequest({ opcode: p.opcode, id: p.id, key: p.key, value: p.value });
     this.inFlight.set(p.id, p);
-    this.transmit(p);
+    this.transmit(p, reason);
   }
 
   /** The next ID not in flight. At most inFlight.size + 1 tries. */
@@ -353,7 +353,7 @@ export class UdpClient {
     const p = this.inFlight.get(reply.id);
     if (p === undefined || (reply.opcode !== p.opcode && !isRefusedStatus(reply.status))) {
       const back = (this.nextId - reply.id) >>> 0;
-      this.onEvent?.({ type: 'unknown-reply', id: reply.id, late: back > 0 && back <= this.issued });
+      this.onEvent?.({ type: 'unknown-reply', id: reply.id, late: p === undefined && back > 0 && back <= this.issued });
       return;
     }
     if (reply.status === Status.BAD_CHECKSUM || reply.status === Status.ID_CONFLICT) {
@@ -367,7 +367,7 @@ export class UdpClient {
       if (p.timer) clearTimeout(p.timer);
       if (reply.status === Status.ID_CONFLICT) {
         this.inFlight.delete(p.id);
-        this.start(p);
+        this.start(p, 'new-id');
         return;
       }
       this.transmit(p, 'refused');

@@ -1,0 +1,180 @@
+import dgram from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TimeoutError, UdpClient, type UdpClientEvent } from '../../clients/lib/udp-client.js';
+import { decodeRequest, encodeReply, encodeRequest, Opcode, Status, type DatagramRequest } from '../../src/protocol/datagram.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+interface Fake {
+  readonly port: number;
+  /** Every datagram received, in order. */
+  readonly received: Buffer[];
+  send(b: Buffer): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A stand-in server: `answer` sees each request (and how many came before it)
+ * and returns the datagrams to send back.
+ */
+async function fakeServer(answer: (req: DatagramRequest, n: number, raw: Buffer) => Buffer[]): Promise<Fake> {
+  const s = dgram.createSocket('udp4');
+  const received: Buffer[] = [];
+  let peer: dgram.RemoteInfo | null = null;
+  s.on('message', (msg, rinfo) => {
+    peer = rinfo;
+    received.push(msg);
+    for (const b of answer(decodeRequest(msg), received.length - 1, msg)) s.send(b, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  return {
+    port: s.address().port,
+    received,
+    send: (b) => {
+      if (peer) s.send(b, peer.port, peer.address);
+    },
+    close: () => new Promise((resolve) => s.close(() => resolve())),
+  };
+}
+
+const ok = (req: DatagramRequest, value?: string) => encodeReply({ opcode: req.opcode, id: req.id, status: Status.OK, value });
+
+describe('UdpClient', () => {
+  const open: Array<{ close(): Promise<void> }> = [];
+  let srv: TestServer | null = null;
+  afterEach(async () => {
+    for (const o of open.splice(0).reverse()) await o.close();
+    await srv?.stop();
+    srv = null;
+  });
+
+  async function client(port: number, opts: Parameters<typeof UdpClient.connect>[0] = {}, events?: UdpClientEvent[]): Promise<UdpClient> {
+    const c = await UdpClient.connect({ port, onEvent: events ? (e) => events.push(e) : undefined, ...opts });
+    open.push(c);
+    return c;
+  }
+
+  it('counts request IDs up from the first one, wrapping at 2^32', async () => {
+    const fake = await fakeServer((req) => [ok(req)]);
+    open.push(fake);
+    const c = await client(fake.port, { initialId: 0xfffffffe });
+    await Promise.all([c.ping(), c.ping(), c.ping(), c.ping()]);
+    expect(fake.received.map((b) => decodeRequest(b).id)).toEqual([0xfffffffe, 0xffffffff, 0, 1]);
+  });
+
+  it('starts at a random ID', async () => {
+    const fake = await fakeServer((req) => [ok(req)]);
+    open.push(fake);
+    for (let i = 0; i < 3; i++) await (await client(fake.port)).ping();
+    expect(new Set(fake.received.map((b) => decodeRequest(b).id)).size).toBe(3);
+  });
+
+  it('resends the very same bytes, same ID, until a reply comes', async () => {
+    const fake = await fakeServer((req, n) => (n < 2 ? [] : [ok(req, 'v')]));
+    open.push(fake);
+    const c = await client(fake.port, { timeoutMs: 10, retries: 5 });
+    const r = await c.request(Opcode.GET, Buffer.from('k'));
+    expect(r).toMatchObject({ status: Status.OK, attempts: 3 });
+    expect(r.value.toString()).toBe('v');
+    expect(fake.received).toHaveLength(3);
+    expect(new Set(fake.received.map((b) => b.toString('hex'))).size).toBe(1);
+  });
+
+  it('waits timeout × [1, randomFactor] first, then doubles each wait up to maxTimeoutMs, then fails with TimeoutError', async () => {
+    const fake = await fakeServer(() => []);
+    open.push(fake);
+    const events: UdpClientEvent[] = [];
+    const c = await client(fake.port, { timeoutMs: 10, retries: 4, maxTimeoutMs: 50, random: () => 0 }, events);
+    const err = await c.get('k').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(err).toMatchObject({ code: 'TIMEOUT', attempts: 5, refused: false });
+    expect((err as TimeoutError).elapsedMs).toBeGreaterThan(0);
+    expect(events.filter((e) => e.type === 'send').map((e) => (e.type === 'send' ? e.waitMs : 0))).toEqual([10, 20, 40, 50, 50]);
+    const jitterEvents: UdpClientEvent[] = [];
+    const jittered = await client(fake.port, { timeoutMs: 100, retries: 0, random: () => 0.999 }, jitterEvents);
+    await jittered.ping().catch(() => undefined);
+    expect(jitterEvents[0]).toMatchObject({ type: 'send', waitMs: 150 });
+    expect(c.maxSpanMs).toBe(15 + 30 + 50 + 50 + 50); // the worst case: every wait at x1.5, capped at 50
+  });
+
+  it('resends at once on BAD_CHECKSUM, and with a new ID on ID_CONFLICT', async () => {
+    const fake = await fakeServer((req, n) => {
+      if (n === 0) return [encodeReply({ opcode: req.opcode, id: req.id, status: Status.BAD_CHECKSUM })];
+      if (n === 1) return [encodeReply({ opcode: req.opcode, id: req.id, status: Status.ID_CONFLICT })];
+      return [ok(req)];
+    });
+    open.push(fake);
+    const events: UdpClientEvent[] = [];
+    const c = await client(fake.port, { timeoutMs: 20_000 }, events); // a timeout would fail the test on time
+    await c.put('k', 'v');
+    const sends = events.filter((e) => e.type === 'send');
+    expect(sends.map((e) => (e.type === 'send' ? e.reason : null))).toEqual([undefined, 'refused', 'new-id']);
+    const ids = fake.received.map((b) => decodeRequest(b).id);
+    expect(ids[0]).toBe(ids[1]);
+    expect(ids[2]).not.toBe(ids[1]);
+    expect(events.filter((e) => e.type === 'refused').map((e) => (e.type === 'refused' ? e.status : ''))).toEqual(['BAD_CHECKSUM', 'ID_CONFLICT']);
+  });
+
+  it('ignores damaged replies, requests, replies for other IDs or opcodes, and late duplicates', async () => {
+    const fake = await fakeServer((req) => {
+      const good = ok(req, 'right');
+      const damaged = Buffer.from(good);
+      damaged[damaged.length - 6] = (damaged[damaged.length - 6] as number) ^ 1;
+      return [
+        damaged,
+        encodeRequest({ opcode: Opcode.GET, id: req.id, key: 'k' }), // a request, not a reply
+        encodeReply({ opcode: req.opcode, id: (req.id + 1000) >>> 0, status: Status.OK, value: 'other id' }),
+        encodeReply({ opcode: Opcode.DEL, id: req.id, status: Status.OK, value: 'other opcode' }),
+        good,
+        good, // a duplicate, after the answer
+      ];
+    });
+    open.push(fake);
+    const events: UdpClientEvent[] = [];
+    const c = await client(fake.port, {}, events);
+    expect((await c.get('k'))?.toString()).toBe('right');
+    const deadline = Date.now() + 10_000;
+    while (!events.some((e) => e.type === 'unknown-reply' && e.late && e.id === decodeRequest(fake.received[0] as Buffer).id)) {
+      if (Date.now() > deadline) throw new Error('the late duplicate never showed');
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    const kinds = events.filter((e) => e.type !== 'send' && e.type !== 'reply').map((e) => (e.type === 'bad-reply' ? `bad:${e.reason}` : e.type));
+    expect(kinds).toEqual(['bad:bad_checksum', 'bad:wrong_direction', 'unknown-reply', 'unknown-reply', 'unknown-reply']);
+  });
+
+  it('keeps thousands of requests in flight on one socket, at most maxInFlight on the wire', async () => {
+    srv = await startTestServer({ logOps: false });
+    let most = 0;
+    const c: UdpClient = await client(srv.udpPort, {
+      maxInFlight: 64,
+      timeoutMs: 1000,
+      onEvent: (e) => {
+        if (e.type === 'send') most = Math.max(most, c.inFlightCount);
+      },
+    });
+    const n = 3000;
+    await Promise.all(Array.from({ length: n }, (_, i) => c.put(`k${i}`, `v${i}`)));
+    const values = await Promise.all(Array.from({ length: n }, (_, i) => c.get(`k${i}`)));
+    expect(values.every((v, i) => v?.toString() === `v${i}`)).toBe(true);
+    expect(srv.server.store.size).toBe(n);
+    expect(most).toBe(64);
+  });
+
+  it('refuses locally a request too large for a datagram, sending nothing', async () => {
+    const fake = await fakeServer((req) => [ok(req)]);
+    open.push(fake);
+    const c = await client(fake.port, { maxDatagramSize: 100 });
+    await expect(c.put('k', 'x'.repeat(100))).rejects.toMatchObject({ code: 'DATAGRAM_TOO_LARGE' });
+    await c.ping();
+    expect(fake.received).toHaveLength(1);
+  });
+
+  it('fails what is in flight with CONNECTION when closed', async () => {
+    const fake = await fakeServer(() => []);
+    open.push(fake);
+    const c = await UdpClient.connect({ port: fake.port, timeoutMs: 10_000 });
+    const pending = c.get('k');
+    await c.close();
+    await expect(pending).rejects.toMatchObject({ code: 'CONNECTION' });
+    await expect(c.ping()).rejects.toMatchObject({ code: 'CONNECTION' });
+  });
+});
