@@ -33,7 +33,7 @@ export interface LoopResult {
   /** Wall-clock ms (performance.timeOrigin-based) when measuring began and when the last measured operation ended. */
   readonly measureFrom: number;
   readonly lastDone: number;
-  /** Open loop: operations the schedule called for that never left, because every slot was busy. */
+  /** Open loop with --duration: operations the schedule called for that never left, because every slot was busy. */
   readonly unsent: number;
 }
 
@@ -138,7 +138,7 @@ export class LoadLoop {
     this.timers = [];
     if (this.ticker) clearTimeout(this.ticker);
     this.ticker = null;
-    if (this.cfg.rate !== null) {
+    if (this.cfg.rate !== null && this.cfg.durationMs !== null) {
       // Operations the schedule called for, within the measured time, that never left.
       const until = Math.min(performance.now(), this.endAt);
       const firstDue = Math.max(this.nextDue, this.measureFrom);

@@ -50,6 +50,12 @@ async function main(): Promise<void> {
       p.fail();
     };
     preload = await p.run();
+    if (fatal === null && preload.firstError !== null) {
+      fatal = new KvError(
+        preload.firstError === ErrorKind.TIMEOUT ? 'TIMEOUT' : 'CONNECTION',
+        `--preload: a PUT failed (${preload.firstError}), so the run was not started; check that the server takes writes of --value-size ${o.valueSize} bytes`,
+      );
+    }
     if (fatal !== null) {
       post({ t: 'fatal', ...describe(fatal) });
       await transport.close(ErrorKind.CONNECTION);
