@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { UdpClient } from '../../clients/lib/udp-client.js';
 import { decodeReply, encodeRequest, MIN_DATAGRAM_SIZE, Opcode, Status } from '../../src/protocol/datagram.js';
+import type { Mutation, MutationSink } from '../../src/store/store.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { RawUdp, rejections, stat, udpStats } from './udp-helpers.js';
 
@@ -185,5 +186,51 @@ describe('UDP front-end', () => {
     await c.put('k', 'v');
     expect(srv.logs.find('op')).toHaveLength(0);
     expect(srv.server.ctx.info().commandstats?.cmdstat_put).toMatch(/^calls=1,/);
+  });
+
+  /** A log that holds every write until the test releases it, as --fsync always does until fsync. */
+  function heldSink(): { sink: MutationSink; records: Mutation[]; release(): void } {
+    const records: Mutation[] = [];
+    let release!: () => void;
+    const durable = new Promise<void>((resolve) => (release = resolve));
+    return { sink: { writeBlocker: () => null, record: (m) => (records.push(m), durable) }, records, release: () => release() };
+  }
+
+  it('drops a retry that arrives while the first copy waits for the log; the one reply answers both', async () => {
+    srv = await startTestServer();
+    const held = heldSink();
+    srv.server.store.setSink(held.sink);
+    raw = await RawUdp.open();
+    const put = encodeRequest({ opcode: Opcode.PUT, id: 77, key: 'k', value: 'v' });
+    await raw.send(put, srv.udpPort);
+    const c = await connect(); // a PING round trip proves the server has read the PUT and its copy
+    await raw.send(put, srv.udpPort);
+    await c.ping();
+    expect(held.records).toHaveLength(1);
+    expect(stat(srv.server, 'udp_retries_while_running')).toBe(1);
+    expect(raw.received).toHaveLength(0); // not acknowledged before the log says so
+    held.release();
+    const [reply] = await raw.waitFor(1);
+    expect(decodeReply(reply as Buffer)).toMatchObject({ id: 77, status: Status.OK });
+    // A later retry gets the cached reply.
+    expect((await raw.roundTrip(put, srv.udpPort)).equals(reply as Buffer)).toBe(true);
+    expect(held.records).toHaveLength(1);
+  });
+
+  it('on stop, sends the replies still waiting for the log before closing the socket', async () => {
+    srv = await startTestServer();
+    const held = heldSink();
+    srv.server.store.setSink(held.sink);
+    raw = await RawUdp.open();
+    await raw.send(encodeRequest({ opcode: Opcode.PUT, id: 6, key: 'k', value: 'v' }), srv.udpPort);
+    const c = await connect();
+    await c.ping();
+    await c.close();
+    client = null;
+    const stopped = srv.stop();
+    held.release();
+    await stopped;
+    const [reply] = await raw.waitFor(1);
+    expect(decodeReply(reply as Buffer)).toMatchObject({ id: 6, status: Status.OK });
   });
 });
