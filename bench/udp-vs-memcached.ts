@@ -67,8 +67,9 @@ const targets: Target[] = [
 
 const results = new Map<string, BenchResult>();
 try {
+  const threads = resolveOptions({ transport: 'udp', inflight: argv.inflight, threads: argv.threads }).threads;
   console.log(
-    `# UDP: ${argv.inflight} requests in flight, ${argv.duration} s per run after ${argv.warmup} s warm-up, ` +
+    `# UDP: ${argv.inflight} requests in flight on ${threads} load thread${threads === 1 ? '' : 's'}, ${argv.duration} s per run after ${argv.warmup} s warm-up, ` +
       `${fmt(argv.keys)} keys (preloaded), ${argv['value-size']}-byte values\n`,
   );
   for (const op of ['GET', 'PUT'] as const) {
