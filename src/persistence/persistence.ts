@@ -21,7 +21,7 @@ import { FILE_HEADER_SIZE } from './formats.js';
 import { acquireDataDirLock, type DataDirLock } from './lock.js';
 import { recoverDataDir, type RecoveryResult } from './recovery.js';
 import type { SnapshotJob, SnapshotResult } from './snapshot-build.js';
-import { runSnapshotWorker } from './snapshot-runner.js';
+import { runSnapshotWorker, SnapshotWorkerError } from './snapshot-runner.js';
 
 /** A snapshot also starts when the log reaches this size and twice the last snapshot's (as Redis's auto-aof-rewrite). */
 export const LOG_SNAPSHOT_MIN_BYTES = 64 * 1024 * 1024;
@@ -62,6 +62,8 @@ export class Persistence implements MutationSink {
   private lastSnapshot: LastSnapshot | null = null;
   private lastAttemptAt = Date.now();
   private lastSnapshotFailed = false;
+  /** A snapshot failed on a damaged input file: retrying cannot help, so only SAVE tries again. */
+  private damagedInput = false;
   private lastError = '';
   private saves = 0;
   private recovery: RecoveryResult | null = null;
@@ -189,7 +191,7 @@ export class Persistence implements MutationSink {
   private tick(): void {
     if (this.running || this.stopping || this.log === null || this.log.failure) return;
     const now = Date.now();
-    if (this.lastSnapshotFailed && now - this.lastAttemptAt < SNAPSHOT_RETRY_MS) return;
+    if (this.lastSnapshotFailed && (this.damagedInput || now - this.lastAttemptAt < SNAPSHOT_RETRY_MS)) return;
     const interval = this.opts.snapshotIntervalSec * 1000;
     const dueByTime = interval > 0 && now - this.lastAttemptAt >= interval && (this.changes > 0 || this.closed.size > 0);
     const threshold = Math.max(LOG_SNAPSHOT_MIN_BYTES, LOG_SNAPSHOT_GROWTH * (this.lastSnapshot?.bytes ?? 0));
@@ -236,16 +238,23 @@ export class Persistence implements MutationSink {
     this.lastAttemptAt = Date.now();
     this.runningSince = Date.now();
     let appendedAtRotation: number;
-    let job: SnapshotJob;
-    try {
-      const closed = await log.rotate();
-      appendedAtRotation = closed.appended;
-      this.closed.set(closed.seq, closed.size);
-      job = { dir: this.opts.dir, base: this.base, segments: [...this.closed.keys()].sort((a, b) => a - b), seq: closed.seq + 1 };
-    } catch (err) {
-      this.noteSnapshotFailure(err, reason);
-      throw err;
+    let seq: number;
+    if (log.currentSize <= FILE_HEADER_SIZE) {
+      // Nothing in the current segment: fold the closed ones and keep appending where we are.
+      appendedAtRotation = log.appended;
+      seq = log.segment;
+    } else {
+      try {
+        const closed = await log.rotate();
+        appendedAtRotation = closed.appended;
+        this.closed.set(closed.seq, closed.size);
+        seq = closed.seq + 1;
+      } catch (err) {
+        this.noteSnapshotFailure(err, reason);
+        throw err;
+      }
     }
+    const job: SnapshotJob = { dir: this.opts.dir, base: this.base, segments: [...this.closed.keys()].sort((a, b) => a - b), seq };
     this.logger.info({ reason, base: job.base, segments: job.segments, seq: job.seq }, 'snapshot started');
     let result: SnapshotResult;
     try {
@@ -264,6 +273,7 @@ export class Persistence implements MutationSink {
     this.appendedAtSnapshot = appendedAtRotation;
     this.saves++;
     this.lastSnapshotFailed = false;
+    this.damagedInput = false;
     this.lastSnapshot = { at: new Date(), ms: result.ms, bytes: result.bytes, keys: result.keys, file: result.file };
     this.logger.info(
       { reason, file: result.file, keys: result.keys, bytes: result.bytes, ms: Math.round(result.ms), totalMs: Date.now() - this.runningSince },
@@ -274,6 +284,7 @@ export class Persistence implements MutationSink {
 
   private noteSnapshotFailure(err: unknown, reason: string): void {
     this.lastSnapshotFailed = true;
+    this.damagedInput = err instanceof SnapshotWorkerError && err.file !== undefined;
     this.lastError = `snapshot: ${(err as Error).message}`;
     this.logger.error({ err, reason }, 'snapshot failed; the log still holds every write, and the snapshot is tried again later');
   }

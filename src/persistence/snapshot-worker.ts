@@ -2,6 +2,7 @@
  * The snapshot worker thread's entry point: one job in (workerData), one message out.
  * The work itself is in snapshot-build.ts, which tests can also call directly.
  */
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { buildSnapshot, SnapshotInputError, type SnapshotJob, type SnapshotResult } from './snapshot-build.js';
 
@@ -9,7 +10,23 @@ export type WorkerReply =
   | { readonly ok: true; readonly result: SnapshotResult }
   | { readonly ok: false; readonly message: string; readonly code?: string; readonly file?: string; readonly offset?: number };
 
+/**
+ * The worker's CPU niceness. On Linux the nice value belongs to a thread and
+ * setPriority(0, …) names the calling thread, so this lowers the worker alone: on a
+ * busy machine the snapshot yields the CPU to the thread serving clients, and takes
+ * longer instead of slowing requests down. Elsewhere it may apply to the whole process,
+ * so it is only done on Linux.
+ */
+export const WORKER_NICE = 10;
+
 if (parentPort) {
+  if (process.platform === 'linux') {
+    try {
+      setPriority(0, WORKER_NICE);
+    } catch {
+      // Not allowed (e.g. a seccomp profile): run at normal priority.
+    }
+  }
   let reply: WorkerReply;
   try {
     reply = { ok: true, result: buildSnapshot(workerData as SnapshotJob) };

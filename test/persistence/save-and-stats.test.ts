@@ -1,6 +1,7 @@
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { segmentPath } from '../../src/persistence/files.js';
 import { RawClient } from '../helpers/socket.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { connect, infoField, ready, requireFreshBuild, tempDir } from './helpers.js';
@@ -78,6 +79,19 @@ describe('SAVE and the persistence section of INFO/STATS', () => {
     } finally {
       second.disconnect();
     }
+  });
+
+  it('a snapshot that fails (a damaged log segment) answers SAVE with SNAPSHOT_FAILED and shows it in INFO; writes go on', async () => {
+    for (let i = 0; i < 10; i++) await redis.set(`key${i}`, `value${i}`);
+    const file = segmentPath(dir, 1);
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 30] = (bytes[bytes.length - 30] as number) ^ 0xff;
+    writeFileSync(file, bytes);
+    await expect(redis.save()).rejects.toThrow(/^ERR snapshot failed: .*log-000000000001\.kvlog cannot be read at offset \d+/);
+    expect(await infoField(redis, 'rdb_last_bgsave_status')).toBe('err');
+    expect(await infoField(redis, 'last_error')).toMatch(/snapshot: .*log-000000000001\.kvlog/);
+    expect(await redis.set('still', 'writable')).toBe('OK');
+    expect(await infoField(redis, 'aof_last_write_status')).toBe('ok');
   });
 
   it('a restart loads the snapshot plus the log after it', async () => {
