@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UdpClient } from '../../clients/lib/udp-client.js';
 import { decodeReply, encodeRequest, MIN_DATAGRAM_SIZE, Opcode, Status } from '../../src/protocol/datagram.js';
@@ -232,5 +235,24 @@ describe('UDP front-end', () => {
     await stopped;
     const [reply] = await raw.waitFor(1);
     expect(decodeReply(reply as Buffer)).toMatchObject({ id: 6, status: Status.OK });
+  });
+
+  it('acknowledges a PUT under --fsync always only once it is on disk: it survives a restart', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-udp-'));
+    try {
+      srv = await startTestServer({ dataDir: dir, persistence: { enabled: true, fsync: 'always' } });
+      const c = await connect();
+      await c.put('durable', 'yes');
+      expect(await c.del('durable')).toBe(true);
+      await c.put('durable', 'again');
+      await c.close();
+      client = null;
+      await srv.stop();
+      srv = await startTestServer({ dataDir: dir, persistence: { enabled: true, fsync: 'always' } });
+      expect(srv.server.store.get('durable')).toBe('again');
+    } finally {
+      await srv?.stop(); // stop is idempotent: afterEach's second call does nothing
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
