@@ -95,7 +95,8 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
     .epilogue(
       `With the defaults a request gives up after at most ${Math.round(r.timeoutMs * r.randomFactor * (2 ** (r.retries + 1) - 1))} ms: ` +
         'timeout x 1.5 x (2^(retries+1) - 1).\n' +
-        'Exit codes: 0 success, 1 key not found (get, del), 2 usage error, 3 no reply (timeout; nothing listening), 4 error reply from the server. ' +
+        'A port where nothing listens fails at once when the OS reports it (ICMP port unreachable), as a refused TCP connection does.\n' +
+        'Exit codes: 0 success, 1 key not found (get, del), 2 usage error, 3 nothing listening, or no reply after the retries, 4 error reply from the server. ' +
         'Messages go to stderr.\nValues are one datagram: for large ones use kv-tcp. A value that starts with "-" goes after "--": kv-udp put KEY -- -5',
     )
     .strict()
@@ -132,6 +133,8 @@ async function run(flags: Flags, chosen: Chosen): Promise<number> {
     timeoutMs: flags.timeout,
     retries: flags.retries,
     maxDatagramSize: flags.maxDatagramSize,
+    // Like kv-tcp's "connection refused": a port where nothing listens fails at once.
+    failOnUnreachable: true,
     onEvent: flags.verbose ? (e) => process.stderr.write(`${NAME}: ${describeEvent(e)}\n`) : undefined,
   });
   try {

@@ -64,6 +64,13 @@ export interface UdpClientOptions {
   readonly initialId?: number;
   /** Called for every send, retry and ignored reply: what --verbose prints. */
   readonly onEvent?: (event: UdpClientEvent) => void;
+  /**
+   * Fail every request at once (CONNECTION) when the OS reports ICMP port
+   * unreachable, instead of retrying: right for a one-shot CLI, as TCP's
+   * "connection refused" is. Off by default, since a server that is restarting
+   * would answer a later retry.
+   */
+  readonly failOnUnreachable?: boolean;
 }
 
 export type UdpClientEvent =
@@ -143,6 +150,7 @@ export class UdpClient {
   private nextId: number;
   private issued = 0;
   private unreachable = false;
+  private readonly failOnUnreachable: boolean;
   private closed = false;
 
   private constructor(
@@ -160,6 +168,7 @@ export class UdpClient {
     this.maxInFlight = positive('maxInFlight', opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
     this.random = opts.random ?? Math.random;
     this.onEvent = opts.onEvent;
+    this.failOnUnreachable = opts.failOnUnreachable ?? false;
     this.nextId = (opts.initialId ?? randomBytes(4).readUInt32BE(0)) >>> 0;
     socket.on('message', (msg) => this.onMessage(msg));
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -168,6 +177,7 @@ export class UdpClient {
       if (err.code === 'ECONNREFUSED') {
         this.unreachable = true;
         this.onEvent?.({ type: 'unreachable' });
+        if (this.failOnUnreachable) this.failAll(new KvError('CONNECTION', `nothing is listening on ${this.address} (the OS reported ICMP port unreachable); is the server running, and is this its UDP port?`));
       }
     });
   }
@@ -388,17 +398,22 @@ export class UdpClient {
     if (next !== undefined) this.start(next);
   }
 
+  private failAll(err: KvError): void {
+    const all = [...this.inFlight.values(), ...this.waiting];
+    this.inFlight.clear();
+    this.waiting.length = 0;
+    for (const p of all) {
+      if (p.timer) clearTimeout(p.timer);
+      p.timer = null;
+      p.reject(err);
+    }
+  }
+
   /** Fails everything in flight or waiting with CONNECTION, and closes the socket. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const err = new KvError('CONNECTION', `the UDP client for ${this.address} was closed with the request in flight`);
-    for (const p of [...this.inFlight.values(), ...this.waiting]) {
-      if (p.timer) clearTimeout(p.timer);
-      p.reject(err);
-    }
-    this.inFlight.clear();
-    this.waiting.length = 0;
+    this.failAll(new KvError('CONNECTION', `the UDP client for ${this.address} was closed with the request in flight`));
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
 }

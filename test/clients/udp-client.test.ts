@@ -177,4 +177,21 @@ describe('UdpClient', () => {
     await expect(pending).rejects.toMatchObject({ code: 'CONNECTION' });
     await expect(c.ping()).rejects.toMatchObject({ code: 'CONNECTION' });
   });
+
+  it('takes ICMP port unreachable as a hint by default, and as the answer with failOnUnreachable', async () => {
+    // The OS's report is simulated: real ICMP errors are rate-limited by the kernel, so a test cannot count on one.
+    const refused = (c: UdpClient) => (c as unknown as { socket: dgram.Socket }).socket.emit('error', Object.assign(new Error('recvmsg ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+    const fake = await fakeServer(() => []);
+    open.push(fake);
+    const patient = await client(fake.port, { timeoutMs: 5, retries: 2 });
+    const first = patient.ping();
+    refused(patient);
+    await expect(first).rejects.toMatchObject({ code: 'TIMEOUT', attempts: 3, refused: true });
+    expect(((await first.catch((e: unknown) => e)) as Error).message).toContain('nothing is listening on that port');
+    const hasty = await client(fake.port, { timeoutMs: 10_000, failOnUnreachable: true });
+    const both = Promise.all([hasty.ping(), hasty.get('k')]);
+    refused(hasty);
+    await expect(both).rejects.toMatchObject({ code: 'CONNECTION', message: expect.stringContaining('nothing is listening') });
+    expect(hasty.inFlightCount).toBe(0);
+  });
 });
