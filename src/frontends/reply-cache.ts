@@ -1,6 +1,6 @@
 /**
  * The UDP reply cache: at-most-once execution for retried requests
- * (docs/PROTOCOL.md, udp "Retries and the reply cache").
+ * (docs/PROTOCOL.md, udp "Reply cache: at most once").
  *
  * An entry is keyed by (client address, client port, request ID) and holds the
  * encoded reply, so a retry is answered with the very same bytes and never

@@ -137,11 +137,16 @@ export class UdpFrontend extends EventEmitter {
       return;
     }
     this.requests++;
-    if (req.opcode === Opcode.PUT || req.opcode === Opcode.DEL) this.runWrite(req, rinfo);
-    else this.run(req, rinfo, null);
+    try {
+      if (req.opcode === Opcode.PUT || req.opcode === Opcode.DEL) this.runWrite(req, rinfo);
+      else this.run(req, rinfo, null);
+    } catch (err) {
+      // A bug here must cost one request, never the server.
+      this.log.error({ err, transport: 'udp', client: `${rinfo.address}:${rinfo.port}` }, 'request failed; no reply sent');
+    }
   }
 
-  /** docs/PROTOCOL.md, udp "Retries and the reply cache": at most once per (address, port, ID). */
+  /** docs/PROTOCOL.md, udp "Reply cache: at most once": once per (address, port, ID). */
   private runWrite(req: DatagramRequest, rinfo: dgram.RemoteInfo): void {
     const key = ReplyCache.key(rinfo.address, rinfo.port, req.id);
     const entry = this.cache.get(key);

@@ -5,7 +5,7 @@ import type { Reply } from './reply.js';
 
 /**
  * Turns a command's Reply into a datagram's status and value (docs/PROTOCOL.md,
- * udp "Replies"). Pure, like the other codecs.
+ * udp "Opcodes" and "Status codes"). Pure, like the other codecs.
  */
 
 export interface ReplyBody {
@@ -63,7 +63,7 @@ export function commandArgs(opcode: Opcode, key: ByteString, value: ByteString):
 }
 
 /**
- * docs/PROTOCOL.md, udp "STATS": a statistics text that does not fit in one
+ * docs/PROTOCOL.md, udp "Limits" (STATS): a statistics text that does not fit in one
  * datagram keeps the leading whole sections that fit, and ends with a line
  * `# Omitted: name,name` naming the others, which the client asks for one by one.
  * Returns null when not even the notice fits.

@@ -263,7 +263,7 @@ function parseExtensions(buf: Buffer, start: number, end: number, header: Partia
     const type = buf[off] as number;
     const len = buf[off + 1] as number;
     if (off + 2 + len > end) fail(RejectReason.BAD_EXTENSION, `extension 0x${type.toString(16)} runs past the extension list`, header);
-    // docs/PROTOCOL.md, udp "Extensions": v1 defines none; an unknown critical one must refuse the datagram.
+    // docs/PROTOCOL.md, udp "Extensions and versions": v1 defines none; an unknown critical one must refuse the datagram.
     if (type & CRITICAL_EXTENSION) {
       fail(RejectReason.UNSUPPORTED_EXTENSION, `critical extension 0x${type.toString(16)} is not supported by this version`, header);
     }
