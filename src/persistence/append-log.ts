@@ -5,9 +5,14 @@
  * Group commit: mutations applied during one turn of the event loop are encoded into
  * one buffer and leave in one write (then, with `always`, one fdatasync). While that
  * write is in flight the next batch gathers, so under load each disk round trip
- * carries many records. Every file operation (write, sync, rotate, close) runs on one
- * promise chain, so records reach the file, and become durable, in the order they
- * were applied.
+ * carries many records.
+ *
+ * Writes, rotation and close run on one promise chain, so records reach the file in
+ * the order they were applied and the file is always a prefix of the history (at worst
+ * with a torn last write). With `always`, one fdatasync at a time runs beside that
+ * chain: batches written while it runs wait for the next one, which covers them all.
+ * So the disk is kept busy with one write and one fdatasync, and a batch is acknowledged
+ * once an fdatasync that started after its write has finished; batches settle in order.
  */
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -78,6 +83,10 @@ export class AppendLog {
   private writeScheduled = false;
   private chain: Promise<void> = Promise.resolve();
   private unsynced = 0;
+  /** The fdatasync in flight, if any; it covers everything written before it started. */
+  private syncing: Promise<void> | null = null;
+  /** `always`: batches written and waiting for an fdatasync to start after them. */
+  private awaitingSync: Array<Deferred | null> = [];
   private failure_: LogFailure | null = null;
   /** Records that could not be written after a failure: written first when the log recovers. */
   private backlog: Buffer[] = [];
@@ -206,31 +215,54 @@ export class AppendLog {
     }
     this.size += data.length;
     this.unsynced += data.length;
-    if (this.opts.policy === 'always') {
-      try {
-        await this.fh.datasync();
-        this.unsynced = 0;
-      } catch (err) {
-        this.fail('fsync', err, false);
-        batch?.reject(this.unacknowledged());
-        return;
-      }
+    if (this.opts.policy !== 'always') {
+      batch?.resolve();
+      return;
     }
-    batch?.resolve();
+    // The chain moves on to the next write now; this batch settles after an fdatasync that starts after it.
+    this.awaitingSync.push(batch);
+    this.kickSync(false);
+  }
+
+  /**
+   * Starts an fdatasync unless one is running (when it ends, it starts the next one
+   * itself). `force`: also when no batch waits but bytes are unsynced (everysec).
+   */
+  private kickSync(force: boolean): void {
+    if (this.syncing !== null || this.failure_ !== null) return;
+    if (this.awaitingSync.length === 0 && !(force && this.unsynced > 0)) return;
+    const covered = this.awaitingSync;
+    this.awaitingSync = [];
+    const bytes = this.unsynced;
+    const fh = this.fh;
+    this.syncing = fh.datasync().then(
+      () => {
+        this.unsynced -= bytes;
+        this.syncing = null;
+        for (const b of covered) b?.resolve();
+        this.kickSync(false);
+      },
+      (err: unknown) => {
+        this.syncing = null;
+        this.fail('fsync', err, false);
+        const unack = this.unacknowledged();
+        for (const b of [...covered, ...this.awaitingSync]) b?.reject(unack);
+        this.awaitingSync = [];
+      },
+    );
+  }
+
+  /** Waits until every byte written so far is fdatasynced and every written batch settled. */
+  private async syncAll(): Promise<void> {
+    while (this.syncing !== null) await this.syncing;
+    if (this.failure_ === null && (this.awaitingSync.length > 0 || this.unsynced > 0)) {
+      this.kickSync(true);
+      while (this.syncing !== null) await this.syncing;
+    }
   }
 
   private syncIfDirty(): void {
-    if (this.unsynced === 0 || this.failure_ !== null || this.closed) return;
-    void this.enqueue(async () => {
-      if (this.unsynced === 0 || this.failure_ !== null) return;
-      const covered = this.unsynced;
-      try {
-        await this.fh.datasync();
-        this.unsynced -= covered;
-      } catch (err) {
-        this.fail('fsync', err, false);
-      }
-    });
+    if (!this.closed) this.kickSync(true);
   }
 
   private fail(op: LogFailure['op'], err: unknown, retryable: boolean): void {
@@ -243,6 +275,12 @@ export class AppendLog {
     };
     const changed = this.failure_ === null || this.failure_.op !== op;
     this.failure_ = failure;
+    // Batches written but not yet fdatasynced cannot be acknowledged now.
+    if (this.awaitingSync.length > 0) {
+      const unack = this.unacknowledged();
+      for (const b of this.awaitingSync) b?.reject(unack);
+      this.awaitingSync = [];
+    }
     if (!changed) return;
     this.opts.log.error(
       { err, op, file: failure.file, retryable },
@@ -251,7 +289,8 @@ export class AppendLog {
         : 'append-only log fsync failed; refusing writes until the server is restarted',
     );
     this.opts.onFailureChange?.(failure);
-    if (retryable && this.retryTimer === null && !this.closed) {
+    if (!retryable) this.clearRetry();
+    else if (this.retryTimer === null && !this.closed) {
       this.retryTimer = setInterval(() => void this.enqueue(() => this.retryBacklog()), WRITE_RETRY_MS);
       this.retryTimer.unref();
     }
@@ -313,19 +352,14 @@ export class AppendLog {
 
   /** Writes everything gathered so far and fdatasyncs it, whatever the policy. */
   flushAndSync(): Promise<void> {
-    return this.enqueue(async () => {
-      await this.writeBatch();
-      if (this.failure_) throw this.refusal();
-      if (this.unsynced > 0) {
-        try {
-          await this.fh.datasync();
-          this.unsynced = 0;
-        } catch (err) {
-          this.fail('fsync', err, false);
-          throw this.refusal();
-        }
-      }
-    });
+    return this.enqueue(() => this.flushAndSyncNow());
+  }
+
+  /** (On the chain.) Writes the gathered batch and waits until everything written is fdatasynced. */
+  private async flushAndSyncNow(): Promise<void> {
+    await this.writeBatch();
+    await this.syncAll();
+    if (this.failure_) throw this.refusal();
   }
 
   /**
@@ -337,14 +371,11 @@ export class AppendLog {
   rotate(): Promise<{ seq: number; size: number; appended: number }> {
     let closed = { seq: 0, size: 0, appended: 0 };
     return this.enqueue(async () => {
-      await this.writeBatch();
-      if (this.failure_) throw this.refusal();
+      await this.flushAndSyncNow();
       const next = this.seq + 1;
       const file = segmentPath(this.opts.dir, next);
       let fh: FileHandle;
       try {
-        await this.fh.datasync();
-        this.unsynced = 0;
         fh = await this.ops.open(file, 'wx');
       } catch (err) {
         // The old segment stays current; the snapshot fails and is tried again later.
@@ -359,11 +390,13 @@ export class AppendLog {
         await unlink(file).catch(() => undefined);
         throw new Error(`could not start log segment ${file}: ${(err as Error).message}`, { cause: err });
       }
-      await this.fh.close();
+      const old = this.fh;
       closed = { seq: this.seq, size: this.size, appended: this.appended };
       this.fh = fh;
       this.seq = next;
       this.size = FILE_HEADER_SIZE;
+      this.unsynced = 0;
+      await old.close();
     }).then(() => closed);
   }
 
@@ -378,7 +411,10 @@ export class AppendLog {
     this.closed = true;
     this.clearRetry();
     if (this.syncTimer) clearInterval(this.syncTimer);
-    await this.enqueue(() => this.fh.close());
+    await this.enqueue(async () => {
+      await this.syncAll();
+      await this.fh.close();
+    });
   }
 }
 

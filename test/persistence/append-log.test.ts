@@ -92,6 +92,21 @@ describe('the append-only log writer', () => {
     await log.close();
   });
 
+  it('batches from successive turns settle in the order they were appended, while writes and fdatasyncs overlap', async () => {
+    const log = await openLog('always');
+    const settled: number[] = [];
+    const waits: Array<Promise<void>> = [];
+    for (let turn = 0; turn < 20; turn++) {
+      const p = log.append({ kind: 'put', key: `k${turn}`, value: 'v' }) as Promise<void>;
+      waits.push(p.then(() => void settled.push(turn)));
+      await new Promise((r) => setImmediate(r)); // the next append lands in a new batch
+    }
+    await Promise.all(waits);
+    expect(settled).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await log.close();
+    expect(readBack()).toHaveLength(20);
+  });
+
   it('with everysec and no, the reply does not wait: append returns undefined', async () => {
     for (const policy of ['everysec', 'no'] as const) {
       rmSync(segmentPath(dir, 1), { force: true });
