@@ -5,7 +5,7 @@
  *
  * - `log-<n>.kvlog`       log segment n. Segments are numbered 1, 2, 3, … without gaps.
  * - `snapshot-<s>.kvsnap` every mutation in segments < s, folded into one record per key.
- * - `*.tmp`               a snapshot being written; never read, deleted at start.
+ * - `snapshot-<s>.kvsnap.tmp` a snapshot being written; never read, deleted at start.
  * - `LOCK`                the pid of the server using the directory.
  * - `repair-backup-*`     copies kept by --repair.
  *
@@ -20,6 +20,7 @@ import path from 'node:path';
 const DIGITS = 12;
 const SEGMENT_RE = /^log-(\d{12})\.kvlog$/;
 const SNAPSHOT_RE = /^snapshot-(\d{12})\.kvsnap$/;
+const SNAPSHOT_TMP_RE = /^snapshot-\d{12}\.kvsnap\.tmp$/;
 
 export const LOCK_FILE = 'LOCK';
 
@@ -36,7 +37,7 @@ export interface DataDirListing {
   readonly segments: number[];
   /** Snapshot numbers, ascending. */
   readonly snapshots: number[];
-  /** Left-over temporary files (names). */
+  /** Snapshots a crash left half written (names). */
   readonly temps: string[];
 }
 
@@ -55,7 +56,7 @@ export function listDataDir(dir: string): DataDirListing {
       snapshots.push(Number(m[1]));
       continue;
     }
-    if (name.endsWith('.tmp')) temps.push(name);
+    if (SNAPSHOT_TMP_RE.test(name)) temps.push(name);
   }
   segments.sort((a, b) => a - b);
   snapshots.sort((a, b) => a - b);

@@ -193,7 +193,8 @@ export class Persistence implements MutationSink {
     const now = Date.now();
     if (this.lastSnapshotFailed && (this.damagedInput || now - this.lastAttemptAt < SNAPSHOT_RETRY_MS)) return;
     const interval = this.opts.snapshotIntervalSec * 1000;
-    const dueByTime = interval > 0 && now - this.lastAttemptAt >= interval && (this.changes > 0 || this.closed.size > 0);
+    const unsaved = this.closed.size > 0 || this.log.currentSize > FILE_HEADER_SIZE; // records not in a snapshot yet
+    const dueByTime = interval > 0 && now - this.lastAttemptAt >= interval && unsaved;
     const threshold = Math.max(LOG_SNAPSHOT_MIN_BYTES, LOG_SNAPSHOT_GROWTH * (this.lastSnapshot?.bytes ?? 0));
     const dueBySize = this.logBytes() >= threshold;
     if (dueByTime || dueBySize || (this.lastSnapshotFailed && this.closed.size > 0)) {
