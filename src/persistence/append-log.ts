@@ -14,13 +14,16 @@
  * So the disk is kept busy with one write and one fdatasync, and a batch is acknowledged
  * once an fdatasync that started after its write has finished; batches settle in order.
  */
-import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { unlink, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { FsyncPolicy } from '../config.js';
 import { KvError } from '../errors.js';
 import type { Mutation } from '../store/store.js';
 import { fsyncDir, segmentPath } from './files.js';
 import { encodeFileHeader, encodeMutation, FILE_HEADER_SIZE, FileKind, recordSize } from './formats.js';
+import { defer, describeFailure, realFileOps, writeAll, type Deferred, type LogFailure, type LogFileOps } from './log-io.js';
+
+export type { LogFailure, LogFileOps } from './log-io.js';
 
 const INITIAL_BUFFER = 64 * 1024;
 /** How often a failed write is tried again (after truncating what it left behind). */
@@ -28,40 +31,6 @@ export const WRITE_RETRY_MS = 1000;
 /** `everysec`: the fdatasync period. */
 export const EVERYSEC_MS = 1000;
 
-/** The file operations the log uses; tests may wrap them to inject failures. */
-export interface LogFileOps {
-  open(path: string, flags: string): Promise<FileHandle>;
-}
-
-export const realFileOps: LogFileOps = { open: (p, f) => open(p, f) };
-
-interface Deferred {
-  readonly promise: Promise<void>;
-  resolve(): void;
-  reject(err: unknown): void;
-}
-
-function defer(): Deferred {
-  let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // A write that nobody waits on (e.g. its client went away) must not be an unhandled rejection.
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
-}
-
-/** What broke, for the error message, STATS and the log. */
-export interface LogFailure {
-  readonly op: 'write' | 'fsync' | 'rotate';
-  readonly err: NodeJS.ErrnoException;
-  readonly file: string;
-  readonly at: Date;
-  /** A write failure is retried; after an fsync failure the page cache cannot be trusted. */
-  readonly retryable: boolean;
-}
 
 export interface AppendLogOptions {
   readonly dir: string;
@@ -163,7 +132,7 @@ export class AppendLog {
     if (!this.writeScheduled) {
       this.writeScheduled = true;
       // setImmediate, not nextTick: every command read in this I/O phase joins the batch.
-      setImmediate(() => void this.enqueue(() => this.writeBatch()));
+      setImmediate(() => this.enqueue(() => this.writeBatch()).catch((err: unknown) => this.opts.log.error({ err }, 'log write failed unexpectedly')));
     }
     if (this.opts.policy !== 'always') return undefined;
     this.batch ??= defer();
@@ -291,7 +260,10 @@ export class AppendLog {
     this.opts.onFailureChange?.(failure);
     if (!retryable) this.clearRetry();
     else if (this.retryTimer === null && !this.closed) {
-      this.retryTimer = setInterval(() => void this.enqueue(() => this.retryBacklog()), WRITE_RETRY_MS);
+      this.retryTimer = setInterval(
+        () => this.enqueue(() => this.retryBacklog()).catch((err: unknown) => this.opts.log.error({ err }, 'log retry failed unexpectedly')),
+        WRITE_RETRY_MS,
+      );
       this.retryTimer.unref();
     }
   }
@@ -418,20 +390,3 @@ export class AppendLog {
   }
 }
 
-/** Writes all of `data` at `position`: a short write (e.g. the disk filling up) is continued, or fails. */
-export async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
-    if (bytesWritten === 0) throw Object.assign(new Error('write wrote nothing'), { code: 'EIO' });
-    done += bytesWritten;
-  }
-}
-
-function describeFailure(f: LogFailure | null): string {
-  if (f === null) return 'the append-only log failed';
-  const reason = f.err.code && !f.err.message.startsWith(f.err.code) ? `${f.err.code}: ${f.err.message}` : f.err.message;
-  return f.retryable
-    ? `the append-only log ${f.file} could not be written (${reason}); free disk space or fix the disk, and writes resume by themselves`
-    : `the append-only log ${f.file} could not be fsynced (${reason}); writes since the last fsync may not be on disk, so restart the server to reload from the files`;
-}

@@ -1,0 +1,58 @@
+/**
+ * The append-only log's small pieces of file I/O and failure reporting, kept apart
+ * from the group-commit logic in append-log.ts.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+
+/** The file operations the log uses; tests may wrap them to inject failures. */
+export interface LogFileOps {
+  open(path: string, flags: string): Promise<FileHandle>;
+}
+
+export const realFileOps: LogFileOps = { open: (p, f) => open(p, f) };
+
+export interface Deferred {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+export function defer(): Deferred {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // A write that nobody waits on (e.g. its client went away) must not be an unhandled rejection.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+/** What broke, for the error message, STATS and the log. */
+export interface LogFailure {
+  readonly op: 'write' | 'fsync';
+  readonly err: NodeJS.ErrnoException;
+  readonly file: string;
+  readonly at: Date;
+  /** A write failure is retried; after an fsync failure the page cache cannot be trusted. */
+  readonly retryable: boolean;
+}
+
+/** Writes all of `data` at `position`: a short write (e.g. the disk filling up) is continued, or fails. */
+export async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    if (bytesWritten === 0) throw Object.assign(new Error('write wrote nothing'), { code: 'EIO' });
+    done += bytesWritten;
+  }
+}
+
+export function describeFailure(f: LogFailure | null): string {
+  if (f === null) return 'the append-only log failed';
+  const reason = f.err.code && !f.err.message.startsWith(f.err.code) ? `${f.err.code}: ${f.err.message}` : f.err.message;
+  return f.retryable
+    ? `the append-only log ${f.file} could not be written (${reason}); free disk space or fix the disk, and writes resume by themselves`
+    : `the append-only log ${f.file} could not be fsynced (${reason}); writes since the last fsync may not be on disk, so restart the server to reload from the files`;
+}
