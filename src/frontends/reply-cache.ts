@@ -10,8 +10,10 @@
  * entry's window early: that is the one case where a late retry could be applied
  * twice, so evictions are counted apart from expirations, for operators to see.
  *
- * Map keeps insertion order, and a hit moves its entry to the end, so the first
- * entry is always the least recently used one.
+ * The recency order is a doubly linked list through the entries (head: least
+ * recently used), so taking the oldest entry is O(1). Iterating a Map from its
+ * start would not be: a Map that has entries deleted at the front keeps holes
+ * there until it is rehashed, and every new iterator walks over them.
  */
 
 export interface ReplyCacheOptions {
@@ -34,13 +36,21 @@ export interface CacheEntry {
   live: boolean;
 }
 
+interface Node extends CacheEntry {
+  readonly key: string;
+  prev: Node | null;
+  next: Node | null;
+}
+
 /** Map and object overhead charged per entry on top of the key and reply bytes. */
 export const ENTRY_OVERHEAD_BYTES = 96;
 /** Expired entries dropped per insert, so a single insert never does unbounded work. */
 const SWEEP_PER_INSERT = 16;
 
 export class ReplyCache {
-  private readonly map = new Map<string, CacheEntry>();
+  private readonly map = new Map<string, Node>();
+  private head: Node | null = null;
+  private tail: Node | null = null;
   private readonly now: () => number;
   private bytesUsed = 0;
   hits = 0;
@@ -67,28 +77,40 @@ export class ReplyCache {
 
   /** The live entry for `key`, now the most recently used; undefined when absent or expired. */
   get(key: string): CacheEntry | undefined {
-    const entry = this.map.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAt <= this.now()) {
-      this.remove(key, entry);
+    const node = this.map.get(key);
+    if (node === undefined) return undefined;
+    if (node.expiresAt <= this.now()) {
+      this.remove(node);
       this.expirations++;
       return undefined;
     }
-    this.map.delete(key);
-    this.map.set(key, entry);
-    return entry;
+    if (node !== this.tail) {
+      this.unlink(node);
+      this.append(node);
+    }
+    return node;
   }
 
   /** Records that a request is being executed: retries that arrive meanwhile find it pending. */
   reserve(key: string, fingerprint: number): CacheEntry {
     this.sweep(SWEEP_PER_INSERT);
     const old = this.map.get(key);
-    if (old !== undefined) this.remove(key, old);
-    const entry: CacheEntry = { fingerprint, reply: null, expiresAt: this.now() + this.options.ttlMs, size: key.length + ENTRY_OVERHEAD_BYTES, live: true };
-    this.map.set(key, entry);
-    this.bytesUsed += entry.size;
+    if (old !== undefined) this.remove(old);
+    const node: Node = {
+      key,
+      fingerprint,
+      reply: null,
+      expiresAt: this.now() + this.options.ttlMs,
+      size: key.length + ENTRY_OVERHEAD_BYTES,
+      live: true,
+      prev: null,
+      next: null,
+    };
+    this.map.set(key, node);
+    this.append(node);
+    this.bytesUsed += node.size;
     this.evictToLimits();
-    return entry;
+    return node;
   }
 
   /** Stores the reply of a reserved entry (unless it was evicted meanwhile). */
@@ -109,9 +131,8 @@ export class ReplyCache {
   sweep(max = Number.MAX_SAFE_INTEGER): number {
     const now = this.now();
     let n = 0;
-    for (const [key, entry] of this.map) {
-      if (n >= max || entry.expiresAt > now) break;
-      this.remove(key, entry);
+    while (this.head !== null && n < max && this.head.expiresAt <= now) {
+      this.remove(this.head);
       this.expirations++;
       n++;
     }
@@ -119,27 +140,44 @@ export class ReplyCache {
   }
 
   clear(): void {
-    for (const entry of this.map.values()) entry.live = false;
+    for (const node of this.map.values()) node.live = false;
     this.map.clear();
+    this.head = this.tail = null;
     this.bytesUsed = 0;
   }
 
   private evictToLimits(): void {
     const { maxEntries, maxBytes } = this.options;
-    if (this.map.size <= maxEntries && this.bytesUsed <= maxBytes) return;
     const now = this.now();
-    for (const [key, entry] of this.map) {
-      if (this.map.size <= maxEntries && this.bytesUsed <= maxBytes) break;
-      if (this.map.size === 1) break; // never evict the entry just added
-      this.remove(key, entry);
-      if (entry.expiresAt > now) this.evictions++;
+    // Never the entry just added (the tail), even when it alone is over the byte limit.
+    while ((this.map.size > maxEntries || this.bytesUsed > maxBytes) && this.head !== null && this.head !== this.tail) {
+      const oldest = this.head;
+      this.remove(oldest);
+      if (oldest.expiresAt > now) this.evictions++;
       else this.expirations++;
     }
   }
 
-  private remove(key: string, entry: CacheEntry): void {
-    this.map.delete(key);
-    entry.live = false;
-    this.bytesUsed -= entry.size;
+  private append(node: Node): void {
+    node.prev = this.tail;
+    node.next = null;
+    if (this.tail !== null) this.tail.next = node;
+    else this.head = node;
+    this.tail = node;
+  }
+
+  private unlink(node: Node): void {
+    if (node.prev !== null) node.prev.next = node.next;
+    else this.head = node.next;
+    if (node.next !== null) node.next.prev = node.prev;
+    else this.tail = node.prev;
+    node.prev = node.next = null;
+  }
+
+  private remove(node: Node): void {
+    this.map.delete(node.key);
+    this.unlink(node);
+    node.live = false;
+    this.bytesUsed -= node.size;
   }
 }

@@ -43,7 +43,7 @@ function lookupLiteral(host: string, options: dns.LookupOneOptions | number, cb:
   else dns.lookup(host, typeof options === 'number' ? { family: options } : options, cb);
 }
 
-/** Sessions (and their op loggers) kept for recent clients; the oldest is dropped past this. */
+/** Sessions (and their op loggers) kept for recent clients; past this many, the map starts afresh. */
 const MAX_SESSIONS = 4096;
 /** Asked of the kernel so a burst is queued rather than dropped; it may grant less. */
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -269,8 +269,9 @@ export class UdpFrontend extends EventEmitter {
     let s = this.sessions.get(client);
     if (s === undefined) {
       if (this.sessions.size >= MAX_SESSIONS) {
-        const oldest = this.sessions.keys().next();
-        if (!oldest.done) this.sessions.delete(oldest.value);
+        // Start over rather than evict one by one: a session is cheap to make again,
+        // and this keeps the cost of a flood of new source ports flat.
+        this.sessions.clear();
         this.sessionByPort.clear();
       }
       s = {
