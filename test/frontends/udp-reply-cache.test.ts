@@ -91,4 +91,14 @@ describe('UDP reply cache', () => {
     expect(c.expirations).toBe(5);
     expect(c.evictions).toBe(0);
   });
+
+  it('stays within its limits under steady churn, keeping exactly the most recent entries', () => {
+    const { c } = cache({ maxEntries: 1000, ttlMs: 60_000 });
+    for (let i = 0; i < 200_000; i++) store(c, `client/1/${i}`);
+    expect(c.size).toBe(1000);
+    expect(c.evictions).toBe(199_000);
+    expect(c.get('client/1/198999')).toBeUndefined();
+    expect(c.get('client/1/199000')).toBeDefined();
+    expect(c.get('client/1/199999')).toBeDefined();
+  });
 });
