@@ -94,7 +94,9 @@ export class UdpClient {
   private readonly random: () => number;
   private readonly onEvent: ((e: UdpClientEvent) => void) | undefined;
   private readonly inFlight = new Map<number, Pending>();
-  private readonly waiting: Pending[] = [];
+  /** Requests beyond maxInFlight, in order; `waitingHead` is the next to go (no O(n) shift). */
+  private waiting: Array<Pending | undefined> = [];
+  private waitingHead = 0;
   private nextId: number;
   private issued = 0;
   private unreachable = false;
@@ -342,14 +344,25 @@ export class UdpClient {
     if (p.timer) clearTimeout(p.timer);
     p.timer = null;
     this.inFlight.delete(p.id);
-    const next = this.waiting.shift();
-    if (next !== undefined) this.start(next);
+    if (this.waitingHead < this.waiting.length) {
+      const next = this.waiting[this.waitingHead] as Pending;
+      this.waiting[this.waitingHead++] = undefined; // let it be collected
+      if (this.waitingHead === this.waiting.length) {
+        this.waiting = [];
+        this.waitingHead = 0;
+      } else if (this.waitingHead >= 1024 && this.waitingHead * 2 >= this.waiting.length) {
+        this.waiting = this.waiting.slice(this.waitingHead);
+        this.waitingHead = 0;
+      }
+      this.start(next);
+    }
   }
 
   private failAll(err: KvError): void {
-    const all = [...this.inFlight.values(), ...this.waiting];
+    const all = [...this.inFlight.values(), ...(this.waiting.slice(this.waitingHead) as Pending[])];
     this.inFlight.clear();
-    this.waiting.length = 0;
+    this.waiting = [];
+    this.waitingHead = 0;
     for (const p of all) {
       if (p.timer) clearTimeout(p.timer);
       p.timer = null;
