@@ -3,16 +3,19 @@
  * event loop never waits on the disk.
  *
  * Group commit: mutations applied during one turn of the event loop are encoded into
- * one buffer and leave in one write (then, with `always`, one fdatasync). While that
- * write is in flight the next batch gathers, so under load each disk round trip
- * carries many records.
+ * one buffer and leave in one write. While that write is in flight the next batch
+ * gathers, so under load each disk round trip carries many records.
  *
  * Writes, rotation and close run on one promise chain, so records reach the file in
  * the order they were applied and the file is always a prefix of the history (at worst
- * with a torn last write). With `always`, one fdatasync at a time runs beside that
- * chain: batches written while it runs wait for the next one, which covers them all.
- * So the disk is kept busy with one write and one fdatasync, and a batch is acknowledged
- * once an fdatasync that started after its write has finished; batches settle in order.
+ * with a torn last write), and batches are acknowledged in order.
+ *
+ * - `always`: the segment is opened O_DSYNC (see segmentFlags), so a write returns once
+ *   its batch is durable, and the batch's waiters are settled then. One system call per
+ *   batch instead of a write and an fdatasync: in a smoke run under load this answered
+ *   about half again as many SETs as separate write + fdatasync calls.
+ * - `everysec`: an fdatasync once a second, beside the chain (one at a time).
+ * - `no`: never an fdatasync, except at rotation and close.
  */
 import { unlink, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -21,11 +24,13 @@ import { KvError } from '../errors.js';
 import type { Mutation } from '../store/store.js';
 import { fsyncDir, segmentPath } from './files.js';
 import { encodeFileHeader, encodeMutation, FILE_HEADER_SIZE, FileKind, recordSize } from './formats.js';
-import { defer, describeFailure, realFileOps, writeAll, type Deferred, type LogFailure, type LogFileOps } from './log-io.js';
+import { defer, describeFailure, realFileOps, segmentFlags, writeAll, type Deferred, type LogFailure, type LogFileOps } from './log-io.js';
 
 export type { LogFailure, LogFileOps } from './log-io.js';
 
 const INITIAL_BUFFER = 64 * 1024;
+/** Buffers up to this size are kept for reuse; a batch that needed more gets a fresh one next time. */
+const MAX_RECYCLED = 1024 * 1024;
 /** How often a failed write is tried again (after truncating what it left behind). */
 export const WRITE_RETRY_MS = 1000;
 /** `everysec`: the fdatasync period. */
@@ -46,7 +51,8 @@ export class AppendLog {
   private seq: number;
   /** Bytes of the current segment known to be in the file (header included). */
   private size: number;
-  private buf = Buffer.allocUnsafe(INITIAL_BUFFER);
+  private buf: Buffer = Buffer.allocUnsafe(INITIAL_BUFFER);
+  private readonly spare: Buffer[] = [];
   private bufLen = 0;
   private batch: Deferred | null = null;
   private writeScheduled = false;
@@ -54,8 +60,6 @@ export class AppendLog {
   private unsynced = 0;
   /** The fdatasync in flight, if any; it covers everything written before it started. */
   private syncing: Promise<void> | null = null;
-  /** `always`: batches written and waiting for an fdatasync to start after them. */
-  private awaitingSync: Array<Deferred | null> = [];
   private failure_: LogFailure | null = null;
   /** Records that could not be written after a failure: written first when the log recovers. */
   private backlog: Buffer[] = [];
@@ -91,13 +95,13 @@ export class AppendLog {
     const file = segmentPath(opts.dir, seq);
     let fh: FileHandle;
     if (size < FILE_HEADER_SIZE) {
-      fh = await ops.open(file, 'w');
+      fh = await ops.open(file, segmentFlags('create', opts.policy));
       await writeAll(fh, encodeFileHeader(FileKind.LOG, seq), 0);
       await fh.datasync();
       await fsyncDir(opts.dir);
       size = FILE_HEADER_SIZE;
     } else {
-      fh = await ops.open(file, 'r+');
+      fh = await ops.open(file, segmentFlags('append', opts.policy));
     }
     return new AppendLog(opts, fh, seq, size);
   }
@@ -151,24 +155,33 @@ export class AppendLog {
     return p;
   }
 
-  /** Takes the gathered batch: its bytes and its waiters. */
-  private takeBatch(): { data: Buffer; batch: Deferred | null } {
-    const data = this.buf.subarray(0, this.bufLen);
+  /** Takes the gathered batch: its bytes (a view of `owner`) and its waiters. */
+  private takeBatch(): { data: Buffer; owner: Buffer; batch: Deferred | null } {
+    const owner = this.buf;
+    const data = owner.subarray(0, this.bufLen);
     const batch = this.batch;
-    this.buf = Buffer.allocUnsafe(Math.max(INITIAL_BUFFER, Math.min(this.bufLen, 16 * 1024 * 1024)));
+    this.buf = this.spare.pop() ?? Buffer.allocUnsafe(INITIAL_BUFFER);
     this.bufLen = 0;
     this.batch = null;
     this.writeScheduled = false;
-    return { data, batch };
+    return { data, owner, batch };
   }
 
-  /** One group commit: write the batch, fdatasync per policy, then settle its waiters. */
+  /**
+   * A written batch's buffer is used again for a later one: a fresh 64 KiB buffer per
+   * batch, thousands of times a second, kept the garbage collector busy.
+   */
+  private recycle(owner: Buffer): void {
+    if (this.spare.length < 2 && owner.length <= MAX_RECYCLED) this.spare.push(owner);
+  }
+
+  /** One group commit: write the batch (durable when the write returns, with `always`), then settle its waiters. */
   private async writeBatch(): Promise<void> {
     if (this.bufLen === 0) {
       this.writeScheduled = false;
       return;
     }
-    const { data, batch } = this.takeBatch();
+    const { data, owner, batch } = this.takeBatch();
     if (this.failure_ !== null) {
       this.backlog.push(data);
       batch?.reject(this.unacknowledged());
@@ -183,55 +196,37 @@ export class AppendLog {
       return;
     }
     this.size += data.length;
-    this.unsynced += data.length;
-    if (this.opts.policy !== 'always') {
-      batch?.resolve();
-      return;
-    }
-    // The chain moves on to the next write now; this batch settles after an fdatasync that starts after it.
-    this.awaitingSync.push(batch);
-    this.kickSync(false);
+    // With `always` the write was O_DSYNC: the batch is durable now.
+    if (this.opts.policy !== 'always') this.unsynced += data.length;
+    this.recycle(owner);
+    batch?.resolve();
   }
 
-  /**
-   * Starts an fdatasync unless one is running (when it ends, it starts the next one
-   * itself). `force`: also when no batch waits but bytes are unsynced (everysec).
-   */
-  private kickSync(force: boolean): void {
-    if (this.syncing !== null || this.failure_ !== null) return;
-    if (this.awaitingSync.length === 0 && !(force && this.unsynced > 0)) return;
-    const covered = this.awaitingSync;
-    this.awaitingSync = [];
+  /** Starts an fdatasync of everything written so far, unless one is running or nothing is unsynced. */
+  private kickSync(): void {
+    if (this.syncing !== null || this.failure_ !== null || this.unsynced === 0) return;
     const bytes = this.unsynced;
-    const fh = this.fh;
-    this.syncing = fh.datasync().then(
+    this.syncing = this.fh.datasync().then(
       () => {
         this.unsynced -= bytes;
         this.syncing = null;
-        for (const b of covered) b?.resolve();
-        this.kickSync(false);
       },
       (err: unknown) => {
         this.syncing = null;
         this.fail('fsync', err, false);
-        const unack = this.unacknowledged();
-        for (const b of [...covered, ...this.awaitingSync]) b?.reject(unack);
-        this.awaitingSync = [];
       },
     );
   }
 
-  /** Waits until every byte written so far is fdatasynced and every written batch settled. */
+  /** Waits until every byte written so far is fdatasynced. */
   private async syncAll(): Promise<void> {
     while (this.syncing !== null) await this.syncing;
-    if (this.failure_ === null && (this.awaitingSync.length > 0 || this.unsynced > 0)) {
-      this.kickSync(true);
-      while (this.syncing !== null) await this.syncing;
-    }
+    this.kickSync();
+    while (this.syncing !== null) await this.syncing;
   }
 
   private syncIfDirty(): void {
-    if (!this.closed) this.kickSync(true);
+    if (!this.closed) this.kickSync();
   }
 
   private fail(op: LogFailure['op'], err: unknown, retryable: boolean): void {
@@ -244,12 +239,6 @@ export class AppendLog {
     };
     const changed = this.failure_ === null || this.failure_.op !== op;
     this.failure_ = failure;
-    // Batches written but not yet fdatasynced cannot be acknowledged now.
-    if (this.awaitingSync.length > 0) {
-      const unack = this.unacknowledged();
-      for (const b of this.awaitingSync) b?.reject(unack);
-      this.awaitingSync = [];
-    }
     if (!changed) return;
     this.opts.log.error(
       { err, op, file: failure.file, retryable },
@@ -348,7 +337,7 @@ export class AppendLog {
       const file = segmentPath(this.opts.dir, next);
       let fh: FileHandle;
       try {
-        fh = await this.ops.open(file, 'wx');
+        fh = await this.ops.open(file, segmentFlags('exclusive', this.opts.policy));
       } catch (err) {
         // The old segment stays current; the snapshot fails and is tried again later.
         throw new Error(`could not start log segment ${file}: ${(err as Error).message}`, { cause: err });

@@ -2,14 +2,28 @@
  * The append-only log's small pieces of file I/O and failure reporting, kept apart
  * from the group-commit logic in append-log.ts.
  */
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import type { FsyncPolicy } from '../config.js';
 
 /** The file operations the log uses; tests may wrap them to inject failures. */
 export interface LogFileOps {
-  open(path: string, flags: string): Promise<FileHandle>;
+  open(path: string, flags: number): Promise<FileHandle>;
 }
 
 export const realFileOps: LogFileOps = { open: (p, f) => open(p, f) };
+
+/**
+ * open(2) flags for a log segment: `append` an existing one, `create` (or empty) one, or
+ * `exclusive`ly create a new one. With `always` the file is opened O_DSYNC: each write
+ * returns only once its data (and the file size) are on disk, which is what write and
+ * fdatasync do together, in one system call and one trip through the thread pool.
+ */
+export function segmentFlags(how: 'append' | 'create' | 'exclusive', policy: FsyncPolicy): number {
+  const { O_RDWR, O_CREAT, O_TRUNC, O_EXCL, O_DSYNC } = constants;
+  const base = how === 'append' ? O_RDWR : how === 'create' ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR | O_CREAT | O_EXCL;
+  return policy === 'always' ? base | O_DSYNC : base;
+}
 
 export interface Deferred {
   readonly promise: Promise<void>;
