@@ -54,9 +54,12 @@ export interface ServerProcess {
   kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
 
-/** Starts `node dist/src/main.js` on port 0 with the given data dir. Rejects (with stderr) if it exits first. */
-export async function spawnServer(dataDir: string, args: string[] = []): Promise<ServerProcess> {
-  const logDir = path.join(path.dirname(dataDir), `logs-${path.basename(dataDir)}`);
+/**
+ * Starts `node dist/src/main.js` on port 0 with the given data dir. Rejects (with stderr)
+ * if it exits first. Its log files go in `logDir` (default: inside the data dir, so the
+ * test's cleanup removes them; the server ignores files it does not know there).
+ */
+export async function spawnServer(dataDir: string, args: string[] = [], logDir = path.join(dataDir, 'logs')): Promise<ServerProcess> {
   const child = spawn(process.execPath, [MAIN, '--port', '0', '--data-dir', dataDir, '--log-dir', logDir, '--no-log-ops', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -114,8 +117,11 @@ export async function spawnServer(dataDir: string, args: string[] = []): Promise
 }
 
 /** Runs the server expecting it to refuse to start; resolves with its exit code and stderr. */
-export async function spawnExpectingFailure(dataDir: string, args: string[] = []): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  const logDir = path.join(path.dirname(dataDir), `logs-${path.basename(dataDir)}`);
+export async function spawnExpectingFailure(
+  dataDir: string,
+  args: string[] = [],
+  logDir = path.join(dataDir, 'logs'),
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const child = spawn(process.execPath, [MAIN, '--port', '0', '--data-dir', dataDir, '--log-dir', logDir, '--no-log-ops', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -67,7 +67,7 @@ describe('when the data directory stops taking writes', () => {
 
   it.runIf(hasPrlimit())('refuses writes with MISCONF, keeps serving reads, shows it in INFO, and acknowledged nothing that is not on disk (EFBIG via prlimit)', async () => {
     const data = path.join(dir, 'data');
-    server = await spawnServer(data, ['--fsync', 'always', '--snapshot-interval', '0']);
+    server = await spawnServer(data, ['--fsync', 'always', '--snapshot-interval', '0'], path.join(dir, 'logs'));
     const r = await ready(connect(server.tcpPort));
     clients.push(r);
     for (let i = 0; i < 200; i++) await r.set(`before${i}`, `v${i}`.padEnd(1000, '.'));
@@ -88,7 +88,7 @@ describe('when the data directory stops taking writes', () => {
 
     // kill -9 while refusing: every acknowledged write is on disk; the half-written record is a torn tail.
     await server.kill('SIGKILL');
-    server = await spawnServer(data, ['--fsync', 'always']);
+    server = await spawnServer(data, ['--fsync', 'always'], path.join(dir, 'logs'));
     const torn = await server.waitFor('data loaded');
     expect(torn.keys).toBeGreaterThanOrEqual(200 + acked.length);
     const again = await ready(connect(server.tcpPort));
@@ -100,7 +100,8 @@ describe('when the data directory stops taking writes', () => {
     const data = path.join(dir, 'data');
     mkdirSync(data);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', data]);
-    server = await spawnServer(data, ['--fsync', 'always', '--snapshot-interval', '0']);
+    // Log files outside the small filesystem, so that only the append-only log meets the full disk.
+    server = await spawnServer(data, ['--fsync', 'always', '--snapshot-interval', '0'], path.join(dir, 'logs'));
     const r = await ready(connect(server.tcpPort));
     clients.push(r);
     await r.set('before', '1');
@@ -132,7 +133,7 @@ describe('when the data directory stops taking writes', () => {
     expect(await infoField(r, 'aof_last_write_status')).toBe('ok');
 
     expect((await server.kill('SIGTERM')).code).toBe(0);
-    server = await spawnServer(data, ['--fsync', 'always']);
+    server = await spawnServer(data, ['--fsync', 'always'], path.join(dir, 'logs'));
     const again = await ready(connect(server.tcpPort));
     clients.push(again);
     for (const k of ['before', 'after', ...acked]) expect(await again.exists(k), k).toBe(1);
