@@ -4,7 +4,7 @@
  * driving both. Prints requests/s and the ratio ours/Redis, then memory per key
  * for 1M keys (16-byte keys, 100-byte values).
  *
- *   npm run bench:tcp -- [--requests 200000] [--pipelined-requests 1000000] [--keys 1000000]
+ *   npm run bench:tcp -- [--requests 200000] [--pipelined-requests 1000000] [--rounds 3] [--keys 1000000]
  */
 import { execFileSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -29,6 +29,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('pipelined-requests', { type: 'number', default: 1_000_000, describe: 'requests per -P 16 run' })
   .option('clients', { type: 'number', default: 50 })
   .option('keys', { type: 'number', default: 1_000_000, describe: 'keys for the memory measurement (0 skips it)' })
+  .option('rounds', { type: 'number', default: 3, describe: 'rounds per server, interleaved; the median is shown' })
   .option('skip-throughput', { type: 'boolean', default: false })
   .strict()
   .parse();
@@ -46,23 +47,48 @@ interface Row {
   pipelined: Record<string, number>;
 }
 
-async function measure(name: string, start: () => Promise<Proc>): Promise<Row> {
+/** One round of redis-benchmark against a fresh server: plain, then -P 16. */
+async function measureOnce(start: () => Promise<Proc>): Promise<Omit<Row, 'name'>> {
   const proc = await start();
   try {
     const common = ['-c', String(argv.clients), '-t', 'set,get', '-r', '100000'];
     const plain = redisBenchmark(proc.port, [...common, '-n', String(argv.requests)]);
     const pipelined = redisBenchmark(proc.port, [...common, '-n', String(argv['pipelined-requests']), '-P', '16']);
-    return { name, plain, pipelined };
+    return { plain, pipelined };
   } finally {
     await proc.stop();
   }
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+}
+
+/**
+ * Runs every server `rounds` times, interleaved (A B C A B C …) so that a slow
+ * patch of the machine hits all of them alike, and keeps the median of each figure.
+ */
+async function measureAll(servers: Array<[string, () => Promise<Proc>]>): Promise<Row[]> {
+  const results = servers.map(() => [] as Array<Omit<Row, 'name'>>);
+  for (let round = 0; round < argv.rounds; round++) {
+    for (const [i, [, start]] of servers.entries()) results[i]?.push(await measureOnce(start));
+  }
+  return servers.map(([name], i) => {
+    const runs = results[i] ?? [];
+    const pick = (kind: 'plain' | 'pipelined') =>
+      Object.fromEntries(['SET', 'GET'].map((t) => [t, median(runs.map((r) => r[kind][t] ?? NaN))]));
+    return { name, plain: pick('plain'), pipelined: pick('pipelined') };
+  });
+}
+
 if (!argv['skip-throughput']) {
-  console.log(`# Throughput: redis-benchmark -c ${argv.clients} -t set,get (plain: -n ${argv.requests}; pipelined: -P 16 -n ${argv['pipelined-requests']})\n`);
-  const redis = await measure('redis-server (AOF everysec)', () => startRedis(REDIS_AOF));
-  const ours = await measure('kv-server (default: every op logged)', () => startKvServer());
-  const quiet = await measure('kv-server --no-log-ops', () => startKvServer(['--no-log-ops']));
+  console.log(`# Throughput: redis-benchmark -c ${argv.clients} -t set,get (plain: -n ${argv.requests}; pipelined: -P 16 -n ${argv['pipelined-requests']}); median of ${argv.rounds} interleaved rounds\n`);
+  const [redis, ours, quiet] = (await measureAll([
+    ['redis-server (AOF everysec)', () => startRedis(REDIS_AOF)],
+    ['kv-server (default: every op logged)', () => startKvServer()],
+    ['kv-server --no-log-ops', () => startKvServer(['--no-log-ops'])],
+  ])) as [Row, Row, Row];
   const rows: string[][] = [];
   for (const r of [redis, ours, quiet]) {
     for (const t of ['SET', 'GET']) {
