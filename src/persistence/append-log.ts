@@ -13,7 +13,11 @@
  * - `always`: the segment is opened O_DSYNC (see segmentFlags), so a write returns once
  *   its batch is durable, and the batch's waiters are settled then. One system call per
  *   batch instead of a write and an fdatasync: in a smoke run under load this answered
- *   about half again as many SETs as separate write + fdatasync calls.
+ *   about half again as many SETs as separate write + fdatasync calls. That write is
+ *   made on the main thread, once per event-loop turn, as Redis does for
+ *   `appendfsync always`: no reply can leave before it anyway, and a trip through the
+ *   thread pool and back cost more than the write itself (bench/persistence-throughput).
+ *   Reads wait for it too; `everysec` and `no` never block the event loop.
  * - `everysec`: an fdatasync once a second, beside the chain (one at a time).
  * - `no`: never an fdatasync, except at rotation and close.
  */
@@ -24,7 +28,7 @@ import { KvError } from '../errors.js';
 import type { Mutation } from '../store/store.js';
 import { fsyncDir, segmentPath } from './files.js';
 import { encodeFileHeader, encodeMutation, FILE_HEADER_SIZE, FileKind, recordSize } from './formats.js';
-import { defer, describeFailure, realFileOps, segmentFlags, writeAll, type Deferred, type LogFailure, type LogFileOps } from './log-io.js';
+import { defer, describeFailure, realFileOps, segmentFlags, writeAll, type Deferred, type LogFailure, type LogFileOps, writeAllSync } from './log-io.js';
 
 export type { LogFailure, LogFileOps } from './log-io.js';
 
@@ -188,7 +192,8 @@ export class AppendLog {
       return;
     }
     try {
-      await writeAll(this.fh, data, this.size);
+      if (this.opts.policy === 'always') writeAllSync(this.ops, this.fh, data, this.size);
+      else await writeAll(this.fh, data, this.size);
     } catch (err) {
       this.backlog.push(data);
       this.fail('write', err, true);

@@ -2,16 +2,21 @@
  * The append-only log's small pieces of file I/O and failure reporting, kept apart
  * from the group-commit logic in append-log.ts.
  */
-import { constants } from 'node:fs';
+import { constants, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { FsyncPolicy } from '../config.js';
 
 /** The file operations the log uses; tests may wrap them to inject failures. */
 export interface LogFileOps {
   open(path: string, flags: number): Promise<FileHandle>;
+  /** A blocking write(2) on the handle's descriptor (the `always` policy's group commit). */
+  writeSync(fh: FileHandle, data: Buffer, offset: number, length: number, position: number): number;
 }
 
-export const realFileOps: LogFileOps = { open: (p, f) => open(p, f) };
+export const realFileOps: LogFileOps = {
+  open: (p, f) => open(p, f),
+  writeSync: (fh, data, offset, length, position) => writeSync(fh.fd, data, offset, length, position),
+};
 
 /**
  * open(2) flags for a log segment: `append` an existing one, `create` (or empty) one, or
@@ -60,6 +65,16 @@ export async function writeAll(fh: FileHandle, data: Buffer, position: number): 
     const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
     if (bytesWritten === 0) throw Object.assign(new Error('write wrote nothing'), { code: 'EIO' });
     done += bytesWritten;
+  }
+}
+
+/** writeAll's blocking twin, for the `always` policy (see AppendLog.writeBatch). */
+export function writeAllSync(ops: LogFileOps, fh: FileHandle, data: Buffer, position: number): void {
+  let done = 0;
+  while (done < data.length) {
+    const n = ops.writeSync(fh, data, done, data.length - done, position + done);
+    if (n === 0) throw Object.assign(new Error('write wrote nothing'), { code: 'EIO' });
+    done += n;
   }
 }
 

@@ -4,6 +4,7 @@ import { constants, rmSync } from 'node:fs';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppendLog, type LogFailure, type LogFileOps } from '../../src/persistence/append-log.js';
+import { realFileOps } from '../../src/persistence/log-io.js';
 import { readRecordFile } from '../../src/persistence/file-reader.js';
 import { segmentPath } from '../../src/persistence/files.js';
 import { FileKind, type DecodedRecord } from '../../src/persistence/formats.js';
@@ -41,6 +42,16 @@ class FaultyDisk extends EventEmitter implements LogFileOps {
         return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },
     });
+  }
+
+  /** The `always` policy writes synchronously: the same counting and the same failures. */
+  writeSync(fh: FileHandle, data: Buffer, offset: number, length: number, position: number): number {
+    this.writes++;
+    if (this.fail) {
+      if (this.fail.partial > 0) realFileOps.writeSync(fh, data, offset, Math.min(this.fail.partial, length), position);
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    }
+    return realFileOps.writeSync(fh, data, offset, length, position);
   }
 }
 
