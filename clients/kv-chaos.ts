@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ExitCode, UsageError } from './lib/cli-exit-codes.js';
+import { ExitCode, UsageError, withCliDefaults } from './lib/cli-exit-codes.js';
 import { writeOut } from './lib/cli-output.js';
 import { startChaosProxy, type ChaosEvent, type ChaosStats, type DirectionStats } from './lib/chaos-proxy.js';
 
@@ -35,39 +35,31 @@ function describe(e: ChaosEvent, json: boolean): string {
 async function main(): Promise<number> {
   let a;
   try {
-    a = await yargs(hideBin(process.argv))
-      .scriptName(NAME)
-      .usage(
-        '$0 --target-host HOST --target-port PORT [options]\n\nA UDP proxy that damages traffic on purpose, to test clients and servers: it drops, corrupts\n' +
-          '(flips 1 to 3 bits anywhere in the datagram), duplicates, reorders and delays datagrams in both directions.\n' +
-          'Point clients at the listen address; each client gets its own upstream socket to the target.',
-      )
-      .parserConfiguration({ 'parse-numbers': false, 'parse-positional-numbers': false })
-      .option('target-host', { type: 'string', demandOption: true, describe: 'Address of the UDP server to forward to' })
-      .option('target-port', { type: 'string', demandOption: true, describe: 'Its port' })
-      .option('listen-host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })
-      .option('listen-port', { type: 'string', default: '0', describe: 'Port to listen on (0: a free port, printed at start)' })
-      .option('drop', { type: 'string', default: '0', describe: 'Probability (0..1) that a datagram is dropped' })
-      .option('corrupt', { type: 'string', default: '0', describe: 'Probability that a datagram has bits flipped' })
-      .option('duplicate', { type: 'string', default: '0', describe: 'Probability that a datagram is sent twice' })
-      .option('reorder', { type: 'string', default: '0', describe: 'Probability that a datagram is held back until the next one has passed' })
-      .option('delay-ms', { type: 'string', default: '0', describe: 'Each datagram waits a random 0..N ms more' })
-      .option('seed', { type: 'string', describe: 'Seed for the random choices (default: random, printed at start), to repeat a run' })
-      .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'One line per datagram: what was done to it' })
-      .option('interval', { type: 'string', default: '5', describe: 'Seconds between summary lines (0: only the final one)' })
-      .option('json', { type: 'boolean', default: false, describe: 'Print JSON lines instead of text' })
-      .example('$0 --target-host 127.0.0.1 --target-port 7379 --listen-port 7380 --drop 0.2 --corrupt 0.05', 'then: kv-udp --port 7380 get k')
-      .epilogue('Rates apply independently to each datagram, in each direction. A final summary is printed on SIGINT or SIGTERM.')
-      .strict()
-      .version(false)
-      .help()
-      .alias('help', 'h')
-      .wrap(Math.min(110, process.stdout.columns || 110))
-      .fail((msg, err) => {
-        if (err) throw err;
-        throw new UsageError(msg);
-      })
-      .parseAsync();
+    a = await withCliDefaults(
+      yargs(hideBin(process.argv))
+        .scriptName(NAME)
+        .usage(
+          '$0 --target-host HOST --target-port PORT [options]\n\nA UDP proxy that damages traffic on purpose, to test clients and servers: it drops, corrupts\n' +
+            '(flips 1 to 3 bits anywhere in the datagram), duplicates, reorders and delays datagrams in both directions.\n' +
+            'Point clients at the listen address; each client gets its own upstream socket to the target.',
+        )
+        .parserConfiguration({ 'parse-numbers': false, 'parse-positional-numbers': false })
+        .option('target-host', { type: 'string', demandOption: true, describe: 'Address of the UDP server to forward to' })
+        .option('target-port', { type: 'string', demandOption: true, describe: 'Its port' })
+        .option('listen-host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })
+        .option('listen-port', { type: 'string', default: '0', describe: 'Port to listen on (0: a free port, printed at start)' })
+        .option('drop', { type: 'string', default: '0', describe: 'Probability (0..1) that a datagram is dropped' })
+        .option('corrupt', { type: 'string', default: '0', describe: 'Probability that a datagram has bits flipped' })
+        .option('duplicate', { type: 'string', default: '0', describe: 'Probability that a datagram is sent twice' })
+        .option('reorder', { type: 'string', default: '0', describe: 'Probability that a datagram is held back until the next one has passed' })
+        .option('delay-ms', { type: 'string', default: '0', describe: 'Each datagram waits a random 0..N ms more' })
+        .option('seed', { type: 'string', describe: 'Seed for the random choices (default: random, printed at start), to repeat a run' })
+        .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'One line per datagram: what was done to it' })
+        .option('interval', { type: 'string', default: '5', describe: 'Seconds between summary lines (0: only the final one)' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print JSON lines instead of text' })
+        .example('$0 --target-host 127.0.0.1 --target-port 7379 --listen-port 7380 --drop 0.2 --corrupt 0.05', 'then: kv-udp --port 7380 get k')
+        .epilogue('Rates apply independently to each datagram, in each direction. A final summary is printed on SIGINT or SIGTERM.'),
+      ).parseAsync();
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     await writeOut(process.stderr, `${NAME}: ${err.message}\nRun '${NAME} --help' for the options.\n`);

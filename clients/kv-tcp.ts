@@ -2,7 +2,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isKvError } from '../src/errors.js';
-import { ExitCode, exitCodeFor, UsageError } from './lib/cli-exit-codes.js';
+import { ExitCode, exitCodeFor, UsageError, withCliDefaults } from './lib/cli-exit-codes.js';
 import { formatJson, readAll, toJsonError, writeOut } from './lib/cli-output.js';
 import { runPrompt } from './lib/cli-prompt.js';
 import { CLI_COMMANDS, runTcpAction, type ActionResult } from './lib/tcp-cli-actions.js';
@@ -64,46 +64,39 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
     const strings = rest.map(unshield);
     chosen = { args: [name, ...strings].map((s) => Buffer.from(s, 'utf8')), stdinValue: name === 'put' && rest[1] === STDIN_WORD };
   };
-  const parsed = await yargs(shieldArgv(argv))
-    .scriptName(NAME)
-    .usage(
-      `$0 [options] [command]\n\nTalks to a dualkv (or Redis) server over TCP, in RESP2. With no command, opens an interactive prompt\n` +
-        `that takes the same commands (and any other the server knows), quoted like redis-cli; quit with 'quit' or Ctrl-D.`,
-    )
-    .parserConfiguration({ 'parse-numbers': false, 'parse-positional-numbers': false, 'dot-notation': false, 'duplicate-arguments-array': false })
-    .option('host', { type: 'string', default: process.env.KV_HOST || DEFAULT_HOST, describe: 'Server address [env KV_HOST]' })
-    .option('port', { type: 'string', default: process.env.KV_PORT || String(DEFAULT_PORT), describe: 'Server TCP port [env KV_PORT]' })
-    .option('timeout', { type: 'string', default: String(DEFAULT_TIMEOUT_MS), describe: 'Milliseconds to connect, and then for each reply (0: wait forever)' })
-    .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per command on stdout' })
-    .command(['put <key> <value>', 'set'], 'Store VALUE under KEY; a VALUE of - reads it from stdin, bytes as they are', (y) =>
-      y.positional('key', { type: 'string' }).positional('value', { type: 'string' }),
-      (a) => pick('put', a.key, a.value),
-    )
-    .command('get <key>', "Print KEY's value: raw bytes, with no newline added unless stdout is a terminal", (y) => y.positional('key', { type: 'string' }), (a) =>
-      pick('get', a.key),
-    )
-    .command(['del <key>', 'delete'], 'Delete KEY', (y) => y.positional('key', { type: 'string' }), (a) => pick('del', a.key))
-    .command('ping', 'Check that the server answers', {}, () => pick('ping'))
-    .command(['stats', 'info'], "Print the server's counters (INFO)", {}, () => pick('stats'))
-    .command('$0', 'Interactive prompt (when no command is given)', {}, () => undefined)
-    .example('$0 put greeting "hello world"', 'store a value')
-    .example('$0 put photo - < photo.jpg', 'store a file, byte for byte')
-    .example('$0 get photo > copy.jpg', 'fetch it back')
-    .example('$0 --json get greeting', '{"command":"get","key":"greeting","found":true,"value":"hello world","encoding":"utf8"}')
-    .epilogue(
-      'Exit codes: 0 success, 1 key not found (get, del), 2 usage error, 3 cannot connect / connection lost / timeout, ' +
-        '4 error reply from the server. Messages go to stderr.\nA value that starts with "-" goes after "--": kv-tcp put KEY -- -5 (and kv-tcp put KEY -- - stores a dash)',
-    )
-    .strict()
-    .version(false)
-    .help()
-    .alias('help', 'h')
-    .wrap(Math.min(110, process.stdout.columns || 110))
-    .fail((msg, err) => {
-      if (err) throw err;
-      throw new UsageError(msg.replaceAll(SHIELD, ''));
-    })
-    .parseAsync();
+  const parsed = await withCliDefaults(
+    yargs(shieldArgv(argv))
+      .scriptName(NAME)
+      .usage(
+        `$0 [options] [command]\n\nTalks to a dualkv (or Redis) server over TCP, in RESP2. With no command, opens an interactive prompt\n` +
+          `that takes the same commands (and any other the server knows), quoted like redis-cli; quit with 'quit' or Ctrl-D.`,
+      )
+      .parserConfiguration({ 'parse-numbers': false, 'parse-positional-numbers': false, 'dot-notation': false, 'duplicate-arguments-array': false })
+      .option('host', { type: 'string', default: process.env.KV_HOST || DEFAULT_HOST, describe: 'Server address [env KV_HOST]' })
+      .option('port', { type: 'string', default: process.env.KV_PORT || String(DEFAULT_PORT), describe: 'Server TCP port [env KV_PORT]' })
+      .option('timeout', { type: 'string', default: String(DEFAULT_TIMEOUT_MS), describe: 'Milliseconds to connect, and then for each reply (0: wait forever)' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per command on stdout' })
+      .command(['put <key> <value>', 'set'], 'Store VALUE under KEY; a VALUE of - reads it from stdin, bytes as they are', (y) =>
+        y.positional('key', { type: 'string' }).positional('value', { type: 'string' }),
+        (a) => pick('put', a.key, a.value),
+      )
+      .command('get <key>', "Print KEY's value: raw bytes, with no newline added unless stdout is a terminal", (y) => y.positional('key', { type: 'string' }), (a) =>
+        pick('get', a.key),
+      )
+      .command(['del <key>', 'delete'], 'Delete KEY', (y) => y.positional('key', { type: 'string' }), (a) => pick('del', a.key))
+      .command('ping', 'Check that the server answers', {}, () => pick('ping'))
+      .command(['stats', 'info'], "Print the server's counters (INFO)", {}, () => pick('stats'))
+      .command('$0', 'Interactive prompt (when no command is given)', {}, () => undefined)
+      .example('$0 put greeting "hello world"', 'store a value')
+      .example('$0 put photo - < photo.jpg', 'store a file, byte for byte')
+      .example('$0 get photo > copy.jpg', 'fetch it back')
+      .example('$0 --json get greeting', '{"command":"get","key":"greeting","found":true,"value":"hello world","encoding":"utf8"}')
+      .epilogue(
+        'Exit codes: 0 success, 1 key not found (get, del), 2 usage error, 3 cannot connect / connection lost / timeout, ' +
+          '4 error reply from the server. Messages go to stderr.\nA value that starts with "-" goes after "--": kv-tcp put KEY -- -5 (and kv-tcp put KEY -- - stores a dash)',
+      ),
+      (m) => m.replaceAll(SHIELD, ''),
+    ).parseAsync();
 
   const port = wholeNumber(parsed.port, '--port (or KV_PORT)', 1, 65535);
   const timeout = wholeNumber(parsed.timeout, '--timeout (milliseconds; 0 waits forever)', 0, 2 ** 31 - 1);

@@ -2,7 +2,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isKvError } from '../src/errors.js';
-import { ExitCode, exitCodeFor, UsageError } from './lib/cli-exit-codes.js';
+import { ExitCode, exitCodeFor, UsageError, withCliDefaults } from './lib/cli-exit-codes.js';
 import { formatJson, readAll, toJsonError, writeOut } from './lib/cli-output.js';
 import { checkFits, describeEvent, runUdpAction, type UdpActionResult, type UdpCommand } from './lib/udp-cli-actions.js';
 import { DEFAULT_HOST, DEFAULT_MAX_DATAGRAM_SIZE, DEFAULT_PORT, DEFAULT_RETRY, TimeoutError, UdpClient } from './lib/udp-client.js';
@@ -55,60 +55,53 @@ const utf8 = (v: unknown) => Buffer.from(unshield(v), 'utf8');
 async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen }> {
   let chosen: Chosen | null = null;
   const r = DEFAULT_RETRY;
-  const parsed = await yargs(shieldArgv(argv))
-    .scriptName(NAME)
-    .usage(
-      '$0 [options] <command>\n\nTalks to a dualkv server over UDP: one checksummed datagram per request, resent with the same\n' +
-        'request ID (randomised exponential backoff) until a reply comes; the server applies a resent PUT or DEL once.',
-    )
-    .parserConfiguration({ 'parse-numbers': false, 'parse-positional-numbers': false, 'dot-notation': false, 'duplicate-arguments-array': false })
-    .option('host', { type: 'string', default: process.env.KV_HOST || DEFAULT_HOST, describe: 'Server address [env KV_HOST]' })
-    .option('port', { type: 'string', default: process.env.KV_PORT || String(DEFAULT_PORT), describe: 'Server UDP port [env KV_PORT]' })
-    .option('timeout', { type: 'string', default: String(r.timeoutMs), describe: 'Milliseconds to wait for the first reply; each retry waits twice as long as the one before (x1 to x1.5 at random)' })
-    .option('retries', { type: 'string', default: String(r.retries), describe: 'Resends after the first send before giving up' })
-    .option('max-datagram-size', { type: 'string', default: String(DEFAULT_MAX_DATAGRAM_SIZE), describe: "Largest datagram to send (the server's --max-datagram-size)" })
-    .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object on stdout, with the attempts made and the time taken' })
-    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Show every send, retry and rejected reply on stderr' })
-    .command(['put <key> <value>', 'set'], 'Store VALUE under KEY; a VALUE of - reads it from stdin, bytes as they are', (y) =>
-      y.positional('key', { type: 'string' }).positional('value', { type: 'string' }),
-      (a) => {
-        chosen = { cmd: { name: 'put', key: utf8(a.key), value: utf8(a.value) }, stdinValue: unshield(a.value) === '-' };
-      },
-    )
-    .command('get <key>', "Print KEY's value: raw bytes, with a newline only when stdout is a terminal", (y) => y.positional('key', { type: 'string' }), (a) => {
-      chosen = { cmd: { name: 'get', key: utf8(a.key) }, stdinValue: false };
-    })
-    .command(['del <key>', 'delete'], 'Delete KEY', (y) => y.positional('key', { type: 'string' }), (a) => {
-      chosen = { cmd: { name: 'del', key: utf8(a.key) }, stdinValue: false };
-    })
-    .command('ping', 'Check that the server answers', {}, () => {
-      chosen = { cmd: { name: 'ping' }, stdinValue: false };
-    })
-    .command(['stats [section]', 'info'], "Print the server's counters; all sections, or one (e.g. udp)", (y) => y.positional('section', { type: 'string' }), (a) => {
-      chosen = { cmd: { name: 'stats', section: a.section === undefined ? undefined : unshield(a.section) }, stdinValue: false };
-    })
-    .demandCommand(1, 'a command is needed: put, get, del, ping or stats')
-    .example('$0 put greeting "hello world"', 'store a value')
-    .example('$0 get greeting', 'print it')
-    .example('$0 --verbose --timeout 50 --retries 8 get greeting', 'show each retry on a lossy network')
-    .example('$0 --json stats udp', '{"command":"stats","sections":{"udp":{"udp_rejected":0,...}}}')
-    .epilogue(
-      `With the defaults a request gives up after at most ${Math.round(r.timeoutMs * r.randomFactor * (2 ** (r.retries + 1) - 1))} ms: ` +
-        'timeout x 1.5 x (2^(retries+1) - 1).\n' +
-        'A port where nothing listens fails at once when the OS reports it (ICMP port unreachable), as a refused TCP connection does.\n' +
-        'Exit codes: 0 success, 1 key not found (get, del), 2 usage error, 3 nothing listening, or no reply after the retries, 4 error reply from the server. ' +
-        'Messages go to stderr.\nValues are one datagram: for large ones use kv-tcp. A value that starts with "-" goes after "--": kv-udp put KEY -- -5',
-    )
-    .strict()
-    .version(false)
-    .help()
-    .alias('help', 'h')
-    .wrap(Math.min(110, process.stdout.columns || 110))
-    .fail((msg, err) => {
-      if (err) throw err;
-      throw new UsageError(msg.replaceAll(SHIELD, ''));
-    })
-    .parseAsync();
+  const parsed = await withCliDefaults(
+    yargs(shieldArgv(argv))
+      .scriptName(NAME)
+      .usage(
+        '$0 [options] <command>\n\nTalks to a dualkv server over UDP: one checksummed datagram per request, resent with the same\n' +
+          'request ID (randomised exponential backoff) until a reply comes; the server applies a resent PUT or DEL once.',
+      )
+      .parserConfiguration({ 'parse-numbers': false, 'parse-positional-numbers': false, 'dot-notation': false, 'duplicate-arguments-array': false })
+      .option('host', { type: 'string', default: process.env.KV_HOST || DEFAULT_HOST, describe: 'Server address [env KV_HOST]' })
+      .option('port', { type: 'string', default: process.env.KV_PORT || String(DEFAULT_PORT), describe: 'Server UDP port [env KV_PORT]' })
+      .option('timeout', { type: 'string', default: String(r.timeoutMs), describe: 'Milliseconds to wait for the first reply; each retry waits twice as long as the one before (x1 to x1.5 at random)' })
+      .option('retries', { type: 'string', default: String(r.retries), describe: 'Resends after the first send before giving up' })
+      .option('max-datagram-size', { type: 'string', default: String(DEFAULT_MAX_DATAGRAM_SIZE), describe: "Largest datagram to send (the server's --max-datagram-size)" })
+      .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object on stdout, with the attempts made and the time taken' })
+      .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Show every send, retry and rejected reply on stderr' })
+      .command(['put <key> <value>', 'set'], 'Store VALUE under KEY; a VALUE of - reads it from stdin, bytes as they are', (y) =>
+        y.positional('key', { type: 'string' }).positional('value', { type: 'string' }),
+        (a) => {
+          chosen = { cmd: { name: 'put', key: utf8(a.key), value: utf8(a.value) }, stdinValue: unshield(a.value) === '-' };
+        },
+      )
+      .command('get <key>', "Print KEY's value: raw bytes, with a newline only when stdout is a terminal", (y) => y.positional('key', { type: 'string' }), (a) => {
+        chosen = { cmd: { name: 'get', key: utf8(a.key) }, stdinValue: false };
+      })
+      .command(['del <key>', 'delete'], 'Delete KEY', (y) => y.positional('key', { type: 'string' }), (a) => {
+        chosen = { cmd: { name: 'del', key: utf8(a.key) }, stdinValue: false };
+      })
+      .command('ping', 'Check that the server answers', {}, () => {
+        chosen = { cmd: { name: 'ping' }, stdinValue: false };
+      })
+      .command(['stats [section]', 'info'], "Print the server's counters; all sections, or one (e.g. udp)", (y) => y.positional('section', { type: 'string' }), (a) => {
+        chosen = { cmd: { name: 'stats', section: a.section === undefined ? undefined : unshield(a.section) }, stdinValue: false };
+      })
+      .demandCommand(1, 'a command is needed: put, get, del, ping or stats')
+      .example('$0 put greeting "hello world"', 'store a value')
+      .example('$0 get greeting', 'print it')
+      .example('$0 --verbose --timeout 50 --retries 8 get greeting', 'show each retry on a lossy network')
+      .example('$0 --json stats udp', '{"command":"stats","sections":{"udp":{"udp_rejected":0,...}}}')
+      .epilogue(
+        `With the defaults a request gives up after at most ${Math.round(r.timeoutMs * r.randomFactor * (2 ** (r.retries + 1) - 1))} ms: ` +
+          'timeout x 1.5 x (2^(retries+1) - 1).\n' +
+          'A port where nothing listens fails at once when the OS reports it (ICMP port unreachable), as a refused TCP connection does.\n' +
+          'Exit codes: 0 success, 1 key not found (get, del), 2 usage error, 3 nothing listening, or no reply after the retries, 4 error reply from the server. ' +
+          'Messages go to stderr.\nValues are one datagram: for large ones use kv-tcp. A value that starts with "-" goes after "--": kv-udp put KEY -- -5',
+      ),
+      (m) => m.replaceAll(SHIELD, ''),
+    ).parseAsync();
   if (chosen === null) throw new UsageError('a command is needed: put, get, del, ping or stats');
   if (parsed.host === '') throw new UsageError('--host (or KV_HOST) must not be empty');
   const flags: Flags = {

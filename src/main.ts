@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { hideBin } from 'yargs/helpers';
 import { buildConfig, serverArgs } from './config.js';
-import { ConfigError } from './errors.js';
+import { KvError } from './errors.js';
 import { createRootLogger } from './logger.js';
 import { KvServer } from './server.js';
 
@@ -22,7 +22,8 @@ async function main(): Promise<number> {
     const ports = await server.start();
     log.info({ host: config.host, tcpPort: ports.tcpPort, udpPort: ports.udpPort }, 'listening');
   } catch (err) {
-    const message = err instanceof ConfigError ? err.message : `could not start: ${(err as Error).message}`;
+    // Our own errors (bad config, corrupt data files, a locked data dir) already say what to do.
+    const message = err instanceof KvError ? err.message : `could not start: ${(err as Error).message}`;
     log.fatal({ err }, message);
     await server.stop().catch(() => undefined);
     await root.close();

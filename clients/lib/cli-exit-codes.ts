@@ -1,3 +1,4 @@
+import type { Argv } from 'yargs';
 import { isKvError } from '../../src/errors.js';
 
 /**
@@ -41,4 +42,22 @@ export function exitCodeFor(err: unknown): ExitCode {
       // SERVER (error replies), PROTOCOL (unreadable replies) and the server's own codes.
       return ExitCode.SERVER;
   }
+}
+
+/**
+ * What every dualkv client CLI shares: unknown flags are errors, `-h`/`--help`, no
+ * `--version`, output as wide as the terminal, and a usage problem reported as a
+ * UsageError (exit 2) after `clean` tidies yargs' message.
+ */
+export function withCliDefaults<T>(y: Argv<T>, clean: (msg: string) => string = (m) => m): Argv<T> {
+  return y
+    .strict()
+    .version(false)
+    .help()
+    .alias('help', 'h')
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UsageError(clean(msg));
+    });
 }

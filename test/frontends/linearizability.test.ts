@@ -5,6 +5,7 @@ import { checkRegisterHistory, describeFailure, type HistoryEntry, type Register
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { RawClient } from '../helpers/socket.js';
 import { multibulk, respReplies } from './resp-reader.js';
+import { seededRandom } from '../../clients/lib/chaos-random.js';
 
 const put = (value: string, invoke: number, response: number): HistoryEntry => ({ op: { kind: 'put', value }, invoke, response });
 const get = (value: string | null, invoke: number, response: number): HistoryEntry => ({ op: { kind: 'get', value }, invoke, response });
@@ -83,17 +84,6 @@ describe('the register linearizability checker', () => {
   });
 });
 
-/** A small seeded PRNG (mulberry32), so that every run makes the same choices. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Kind = RegisterOp['kind'];
 
@@ -161,7 +151,7 @@ describe('single-key operations over real connections', () => {
       clients.push(c);
       const dialect = n % 2 === 0 ? 'text' : 'resp';
       const run = dialect === 'text' ? textRunner(c) : respRunner(c);
-      const random = prng(1000 + n);
+      const random = seededRandom(1000 + n);
       for (let i = 0; i < OPS_PER_CONNECTION && performance.now() < deadline; i++) {
         const key = KEYS[Math.floor(random() * KEYS.length)] as string;
         const r = random();
