@@ -41,7 +41,10 @@ ensureDebianPackages({ 'redis-cli': 'redis-tools' });
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const work = tempDir('dualkv-bench-stall-');
-const child: ChildProcess = fork(path.join(here, 'persistence-stall-server.js'), [path.join(work, 'data'), argv.fsync], { stdio: 'inherit' });
+const child: ChildProcess = fork(path.join(here, 'persistence-stall-server.js'), [path.join(work, 'data'), argv.fsync], {
+  stdio: 'inherit',
+  execArgv: process.env.KV_NODE_FLAGS?.split(' ').filter(Boolean) ?? [],
+});
 
 function next(type: StallMessage['type']): Promise<StallMessage> {
   return new Promise((resolve, reject) => {
