@@ -127,6 +127,21 @@ export function serverArgs(argv: string[]) {
     .wrap(Math.min(110, process.stdout.columns || 110));
 }
 
+/**
+ * A flag given twice is refused: yargs adds repeated number flags up
+ * (`--port 7000 --port 1` gave 7001), which no one means.
+ */
+export function rejectRepeatedFlags(argv: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const arg of argv) {
+    if (arg === '--') break;
+    if (!arg.startsWith('--')) continue;
+    const name = arg.slice(2).split('=')[0]?.replace(/^no-/, '') ?? '';
+    if (seen.has(name)) throw new ConfigError(`--${name} is given more than once; give it once`);
+    seen.add(name);
+  }
+}
+
 type ParsedArgs = Awaited<ReturnType<ReturnType<typeof serverArgs>['parse']>>;
 
 function port(name: string, v: unknown): number {

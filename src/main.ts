@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { hideBin } from 'yargs/helpers';
-import { buildConfig, serverArgs } from './config.js';
+import { buildConfig, rejectRepeatedFlags, serverArgs } from './config.js';
 import { KvError } from './errors.js';
 import { createRootLogger } from './logger.js';
 import { KvServer } from './server.js';
@@ -9,7 +9,9 @@ import { KvServer } from './server.js';
 async function main(): Promise<number> {
   let config;
   try {
-    config = buildConfig(await serverArgs(hideBin(process.argv)).parse());
+    const argv = hideBin(process.argv);
+    rejectRepeatedFlags(argv);
+    config = buildConfig(await serverArgs(argv).parse());
   } catch (err) {
     process.stderr.write(`kv-server: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;

@@ -200,6 +200,15 @@ describe('kv-server process', () => {
       expect(proc.find('listening')).toHaveLength(0);
     });
 
+    it('a flag given twice (yargs would add the numbers up)', async () => {
+      const dir = tempDir();
+      const proc = spawnServer(['--port', '0', '--port', '1', '--data-dir', dir, '--log-dir', dir, '--no-persistence']);
+      const { code } = await proc.exit();
+      expect(code).toBe(2);
+      expect(proc.stderr).toContain('--port is given more than once');
+      expect(proc.find('listening')).toHaveLength(0);
+    });
+
     it('--data-dir naming a file', async () => {
       const dir = tempDir();
       const file = path.join(dir, 'not-a-dir');
