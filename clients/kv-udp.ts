@@ -3,7 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isKvError } from '../src/errors.js';
 import { ExitCode, exitCodeFor, UsageError, withCliDefaults } from './lib/cli-exit-codes.js';
-import { formatJson, readAll, toJsonError, writeOut } from './lib/cli-output.js';
+import { formatJson, readAll, runCli, toJsonError, writeOut } from './lib/cli-output.js';
 import { checkFits, describeEvent, runUdpAction, type UdpActionResult, type UdpCommand } from './lib/udp-cli-actions.js';
 import { DEFAULT_HOST, DEFAULT_MAX_DATAGRAM_SIZE, DEFAULT_PORT, DEFAULT_RETRY, TimeoutError, UdpClient } from './lib/udp-client.js';
 
@@ -184,10 +184,4 @@ async function main(): Promise<number> {
   }
 }
 
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code !== 'EPIPE') throw err;
-});
-process.exitCode = await main().catch(async (err: unknown) => {
-  await writeOut(process.stderr, `${NAME}: internal error (please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  return ExitCode.INTERNAL;
-});
+await runCli(NAME, main);

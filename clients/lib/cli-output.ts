@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { isKvError } from '../../src/errors.js';
-import { UsageError } from './cli-exit-codes.js';
+import { ExitCode, UsageError } from './cli-exit-codes.js';
 
 /** A value in --json output: text when the bytes are valid UTF-8, base64 otherwise. */
 export interface JsonValue {
@@ -90,4 +90,18 @@ export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const chunk of stream) parts.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
   return Buffer.concat(parts);
+}
+
+/**
+ * Runs a CLI's main and sets the exit code: a closed stdout (e.g. `| head`) is not an
+ * error, and anything main did not expect is reported as an internal error.
+ */
+export async function runCli(name: string, main: () => Promise<number>): Promise<void> {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+  process.exitCode = await main().catch(async (err: unknown) => {
+    await writeOut(process.stderr, `${name}: internal error (please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return ExitCode.INTERNAL;
+  });
 }
