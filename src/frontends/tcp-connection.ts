@@ -22,6 +22,13 @@ const SCRATCH = new ReplyWriter();
 interface Pending {
   reply: Reply | null;
   bytes: Buffer | null;
+  /** About how many bytes it will encode to, counted against --max-output-buffer while queued. */
+  size: number;
+}
+
+/** A reply's encoded size, near enough for the output-buffer limit. */
+function sizeHint(r: Reply): number {
+  return r.t === 'bulk' ? r.v.length + 16 : r.t === 'array' ? r.items.reduce((n, it) => n + sizeHint(it), 16) : 32;
 }
 
 /**
@@ -43,6 +50,8 @@ export class TcpConnection implements CommandSink, Session {
   private dead = false;
   private shuttingDown = false;
   private drainWaiters: Array<() => void> = [];
+  /** Bytes of the replies waiting in `queue`. */
+  private queuedBytes = 0;
 
   constructor(
     readonly id: number,
@@ -105,25 +114,36 @@ export class TcpConnection implements CommandSink, Session {
       if (this.queue.length === 0) {
         this.encode(this.writer, reply);
         this.checkOutputLimit();
-        return;
+      } else {
+        this.enqueue({ reply, bytes: null, size: sizeHint(reply) });
       }
-      const p: Pending = { reply, bytes: null };
-      this.queue.push(p);
       return;
     }
-    if (this.writer.length > 0) this.queue.push({ reply: null, bytes: this.writer.take() });
-    const p: Pending = { reply: null, bytes: null };
+    // Sync replies already encoded go ahead of this one; the writer is empty while the queue is not.
+    if (this.writer.length > 0) {
+      const bytes = this.writer.take();
+      this.enqueue({ reply: null, bytes, size: bytes.length });
+    }
+    const p: Pending = { reply: null, bytes: null, size: 0 };
     this.queue.push(p);
     reply.then(
-      (r) => {
-        p.reply = r;
-        this.flush();
-      },
-      (err: unknown) => {
-        p.reply = errorReply(err instanceof KvError ? err : new KvError('SERVER', 'write failed; see the server log', { cause: err }));
-        this.flush();
-      },
+      (r) => this.settle(p, r),
+      (err: unknown) =>
+        this.settle(p, errorReply(err instanceof KvError ? err : new KvError('SERVER', 'write failed; see the server log', { cause: err }))),
     );
+  }
+
+  private enqueue(p: Pending): void {
+    this.queue.push(p);
+    this.queuedBytes += p.size;
+    this.checkOutputLimit();
+  }
+
+  private settle(p: Pending, r: Reply): void {
+    p.reply = r;
+    p.size = sizeHint(r);
+    this.queuedBytes += p.size;
+    this.flush();
   }
 
   /** Writes every reply that is ready, in order, in as few writes as possible. */
@@ -135,26 +155,18 @@ export class TcpConnection implements CommandSink, Session {
         const head = this.queue[0] as Pending;
         if (head.bytes) out.raw(head.bytes);
         else if (head.reply) this.encode(out, head.reply);
-        else break;
+        else break; // still waiting for durability: the replies after it wait too
+        this.queuedBytes -= head.size;
         this.queue.shift();
       }
-      if (this.queue.length > 0) {
-        // Later sync replies stay queued behind the one still waiting.
-        if (this.writer.length > 0) this.queue.push({ reply: null, bytes: this.writer.take() });
-        this.send(out.take());
-        return;
-      }
-      if (this.writer.length > 0) out.raw(this.writer.take());
       this.send(out.take());
-    } else if (this.writer.length > 0) {
-      this.send(this.writer.take());
+      if (this.queue.length > 0) return;
     }
-    if (this.queue.length === 0) {
-      if (this.closing) this.end();
-      const waiters = this.drainWaiters;
-      this.drainWaiters = [];
-      for (const w of waiters) w();
-    }
+    if (this.writer.length > 0) this.send(this.writer.take());
+    if (this.closing) this.end();
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
   }
 
   private send(buf: Buffer): void {
@@ -166,7 +178,7 @@ export class TcpConnection implements CommandSink, Session {
 
   /** As Redis's client-output-buffer-limit: a client that does not read its replies is cut off. */
   private checkOutputLimit(): void {
-    const pending = this.socket.writableLength + this.writer.length;
+    const pending = this.socket.writableLength + this.writer.length + this.queuedBytes;
     if (pending <= this.ctx.limits.maxOutputBuffer || this.dead) return;
     this.ctx.stats.outputLimitDisconnects++;
     this.log.warn(
@@ -175,6 +187,7 @@ export class TcpConnection implements CommandSink, Session {
     );
     this.dead = true;
     this.queue.length = 0;
+    this.queuedBytes = 0;
     this.writer.take();
     this.socket.destroy();
   }

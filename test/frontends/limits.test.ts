@@ -182,6 +182,24 @@ describe('TCP limits', () => {
       expect(s.logs.find('client output buffer limit reached; disconnecting (the client is not reading its replies)')).toHaveLength(1);
     });
 
+    it('counts replies held behind a write waiting for --fsync always, and cuts off before encoding them all', async () => {
+      srv = await startTestServer({ limits: { maxOutputBuffer: 1024 * 1024 }, persistence: { enabled: true, fsync: 'always' } });
+      srv.server.store.put('big', 'b'.repeat(BIG));
+      const slow = await connect();
+      slow.socket.pause();
+      // The SET's reply waits for the log, so the 200 GET replies after it (12.5 MiB) queue behind it.
+      const reqs: Buffer[] = [multibulk('SET', 'x', 'y')];
+      for (let i = 0; i < 200; i++) reqs.push(multibulk('GET', 'big'));
+      slow.write(Buffer.concat(reqs));
+      await slow.waitClosed();
+      const warn = srv.logs.find('client output buffer limit reached; disconnecting (the client is not reading its replies)');
+      expect(warn).toHaveLength(1);
+      // Cut off once the queue passed the limit, not after building all 12.5 MiB of replies.
+      expect(warn[0]?.pendingBytes).toBeGreaterThan(1024 * 1024);
+      expect(warn[0]?.pendingBytes).toBeLessThan(1024 * 1024 + 2 * BIG);
+      expect(srv.server.stats.outputLimitDisconnects).toBe(1);
+    });
+
     it('does not disconnect a client that reads its replies', async () => {
       const s = await start({ maxOutputBuffer: 1024 * 1024 });
       s.server.store.put('big', 'b'.repeat(BIG));
