@@ -3,7 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isKvError } from '../src/errors.js';
 import { ExitCode, exitCodeFor, UsageError, withCliDefaults } from './lib/cli-exit-codes.js';
-import { formatJson, readAll, runCli, toJsonError, writeOut } from './lib/cli-output.js';
+import { formatJson, readAll, runCli, toJsonError, writeOut, writeResult } from './lib/cli-output.js';
 import { runPrompt } from './lib/cli-prompt.js';
 import { CLI_COMMANDS, runTcpAction, type ActionResult } from './lib/tcp-cli-actions.js';
 import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_MS, TcpClient } from './lib/tcp-client.js';
@@ -136,14 +136,7 @@ async function printResult(flags: Flags, r: ActionResult, interactive: boolean):
   if (flags.json) return writeOut(process.stdout, formatJson(r.json));
   if (interactive) return writeOut(process.stdout, `${(r.out ?? r.note ?? '').toString()}\n`);
   if (r.note !== undefined) await writeOut(process.stderr, `${NAME}: ${r.note}\n`);
-  if (r.out === undefined) return;
-  // Raw bytes for pipes and files; a terminal gets a newline so the shell prompt starts on its own line.
-  if (Buffer.isBuffer(r.out)) {
-    await writeOut(process.stdout, r.out);
-    if (process.stdout.isTTY) await writeOut(process.stdout, '\n');
-  } else {
-    await writeOut(process.stdout, r.out + '\n');
-  }
+  if (r.out !== undefined) await writeResult(r.out);
 }
 
 async function printError(flags: Flags, err: unknown, command: string): Promise<void> {

@@ -3,7 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isKvError } from '../src/errors.js';
 import { ExitCode, exitCodeFor, UsageError, withCliDefaults } from './lib/cli-exit-codes.js';
-import { formatJson, readAll, runCli, toJsonError, writeOut } from './lib/cli-output.js';
+import { formatJson, readAll, runCli, toJsonError, writeOut, writeResult } from './lib/cli-output.js';
 import { checkFits, describeEvent, runUdpAction, type UdpActionResult, type UdpCommand } from './lib/udp-cli-actions.js';
 import { DEFAULT_HOST, DEFAULT_MAX_DATAGRAM_SIZE, DEFAULT_PORT, DEFAULT_RETRY, TimeoutError, UdpClient } from './lib/udp-client.js';
 
@@ -142,13 +142,7 @@ async function run(flags: Flags, chosen: Chosen): Promise<number> {
 async function print(flags: Flags, r: UdpActionResult): Promise<void> {
   if (flags.json) return writeOut(process.stdout, formatJson(r.json));
   if (r.note !== undefined) await writeOut(process.stderr, `${NAME}: ${r.note}\n`);
-  if (r.out === undefined) return;
-  if (Buffer.isBuffer(r.out)) {
-    await writeOut(process.stdout, r.out);
-    if (process.stdout.isTTY) await writeOut(process.stdout, '\n');
-  } else {
-    await writeOut(process.stdout, r.out + '\n');
-  }
+  if (r.out !== undefined) await writeResult(r.out);
 }
 
 async function printError(flags: Flags | null, err: unknown, command: string): Promise<void> {

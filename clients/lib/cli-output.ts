@@ -93,6 +93,16 @@ export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
 }
 
 /**
+ * A command's result on stdout: a value as its raw bytes (a terminal also gets a
+ * newline, so the shell prompt starts on its own line), text with a newline.
+ */
+export async function writeResult(out: Buffer | string): Promise<void> {
+  if (typeof out === 'string') return writeOut(process.stdout, out + '\n');
+  await writeOut(process.stdout, out);
+  if (process.stdout.isTTY) await writeOut(process.stdout, '\n');
+}
+
+/**
  * Runs a CLI's main and sets the exit code: a closed stdout (e.g. `| head`) is not an
  * error, and anything main did not expect is reported as an internal error.
  */
