@@ -47,16 +47,6 @@ function account(
   const vsize =
     reply.t === 'bulk' ? reply.v.length : spec?.write && spec.lastKey === 1 && args.length > 2 ? (args[2] as string).length : undefined;
   const outcome = failed ? 'error' : reply.t === 'nil' || (reply.t === 'int' && reply.text === 'NOT_FOUND') ? 'not_found' : 'ok';
-  log.info(
-    {
-      cmd: spec ? name.toUpperCase() : describeKey(args[0] as string, 32),
-      key,
-      vsize,
-      outcome,
-      err: failed ? reply.err.code : undefined,
-      us,
-    },
-    'op',
-  );
+  log.write(spec ? name.toUpperCase() : describeKey(args[0] as string, 32), key, vsize, outcome, failed ? reply.err.code : undefined, us);
   return reply;
 }

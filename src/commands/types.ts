@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { OpLog } from '../op-log.js';
 import type { Reply } from '../protocol/reply.js';
 import type { ServerStats, StatSection } from '../stats.js';
 import type { ByteString } from '../store/bytes.js';
@@ -35,8 +35,8 @@ export interface Session {
   readonly dialect: Dialect;
   /** `address:port` of the peer. */
   readonly client: string;
-  /** Per-connection child logger for op lines; null when --no-log-ops. */
-  readonly opLog: Logger | null;
+  /** Writes this session's op lines; null when --no-log-ops (or the log level is above info). */
+  readonly opLog: OpLog | null;
   /** Set by QUIT: the front-end closes the connection after this reply. */
   closing: boolean;
   /** CLIENT SETNAME. */

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { executeCommand } from '../commands/execute.js';
 import type { CommandContext, Dialect, Session } from '../commands/types.js';
 import { KvError, ProtocolError } from '../errors.js';
+import { createOpLog, type OpLog } from '../op-log.js';
 import { errorReply, type Reply } from '../protocol/reply.js';
 import { ReplyWriter } from '../protocol/reply-writer.js';
 import { encodeRespReply, RespDecoder } from '../protocol/resp.js';
@@ -42,7 +43,7 @@ export class TcpConnection implements CommandSink, Session {
   dialect: Dialect = 'text';
   closing = false;
   name = '';
-  readonly opLog: Logger | null;
+  readonly opLog: OpLog | null;
   private decoder: RespDecoder | TextLineDecoder | null = null;
   private encode: (w: ReplyWriter, r: Reply) => void = encodeTextReply;
   private readonly writer = new ReplyWriter();
@@ -62,7 +63,7 @@ export class TcpConnection implements CommandSink, Session {
     logOps: boolean,
     private readonly decoderLimits: DecoderLimits,
   ) {
-    this.opLog = logOps ? log : null;
+    this.opLog = logOps ? createOpLog(log) : null;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
   }
 

@@ -7,6 +7,7 @@ import { executeCommand } from '../commands/execute.js';
 import type { CommandContext, Session } from '../commands/types.js';
 import type { UdpConfig } from '../config.js';
 import { KvError } from '../errors.js';
+import { createOpLog } from '../op-log.js';
 import { decodeRequest, datagramSize, encodeErrorReply, encodeReply, Opcode, REFUSAL_STATUS, Status, type DatagramRequest } from '../protocol/datagram.js';
 import { DatagramError, REJECT_REASONS, type RejectReason } from '../protocol/datagram-error.js';
 import { commandArgs, errorBody, fitStats, replyBody, type ReplyBody } from '../protocol/datagram-reply.js';
@@ -278,7 +279,7 @@ export class UdpFrontend extends EventEmitter {
         transport: 'udp',
         dialect: 'udp',
         client,
-        opLog: this.options.logOps ? this.log.child({ transport: 'udp', client }) : null,
+        opLog: this.options.logOps ? createOpLog(this.log.child({ transport: 'udp', client })) : null,
         closing: false,
         name: '',
         id: this.nextSessionId++,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { executeCommand } from '../../src/commands/execute.js';
 import type { CommandContext, Dialect, Session } from '../../src/commands/types.js';
 import { DEFAULT_LIMITS } from '../../src/config.js';
+import { createOpLog } from '../../src/op-log.js';
 import { KvError } from '../../src/errors.js';
 import type { Reply } from '../../src/protocol/reply.js';
 import { ServerStats } from '../../src/stats.js';
@@ -25,7 +26,7 @@ function setup(dialect: Dialect = 'resp', limits: Partial<CommandContext['limits
     transport: 'tcp',
     dialect,
     client: '127.0.0.1:1',
-    opLog: pino({ level: 'info' }, logs),
+    opLog: createOpLog(pino({ level: 'info' }, logs)),
     closing: false,
     name: '',
     id: 1,

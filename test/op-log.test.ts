@@ -1,0 +1,73 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRootLogger } from '../src/logger.js';
+import { createOpLog, type OpOutcome } from '../src/op-log.js';
+
+type Op = [cmd: string, key: string | undefined, vsize: number | undefined, outcome: OpOutcome, err: string | undefined, us: number];
+
+const OPS: Op[] = [
+  ['GET', 'key:1', 100, 'ok', undefined, 3],
+  ['GET', 'nothing', undefined, 'not_found', undefined, 0],
+  ['PUT', 'we"ird\\\\key', 5, 'ok', undefined, 1234567],
+  ['SET', 'k', undefined, 'error', 'KEY_TOO_LARGE', 7],
+  ['PING', undefined, undefined, 'ok', undefined, 1],
+  ['FOO\\x00', undefined, undefined, 'error', 'UNKNOWN_COMMAND', 2],
+  // Never made by describeKey, but the escaping must still hold.
+  ['GET', 'tab\there "quoted" \u0001 ключ \u2028', 0, 'ok', undefined, 4],
+];
+
+describe('op lines', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  async function rootLogger(logLevel: 'info' | 'warn' = 'info') {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-oplog-'));
+    dirs.push(dir);
+    const root = await createRootLogger({ logDir: dir, logLevel, logMaxSize: 1 << 20, logFiles: 2 }, { stdout: false });
+    return { root, file: path.join(dir, 'current.log') };
+  }
+
+  it("written directly into the server's log are the lines pino writes for the same fields, byte for byte but the time", async () => {
+    const { root, file } = await rootLogger();
+    const child = root.log.child({ transport: 'udp', client: '127.0.0.1:4000' });
+    const op = createOpLog(child);
+    expect(op?.kind).toBe('direct');
+    for (const [cmd, key, vsize, outcome, err, us] of OPS) {
+      op?.write(cmd, key, vsize, outcome, err, us);
+      child.info({ cmd, key, vsize, outcome, err, us }, 'op');
+    }
+    await root.close();
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    expect(lines).toHaveLength(2 * OPS.length);
+    const noTime = (l: string) => l.replace(/,"time":"[^"]*"/, '');
+    for (let i = 0; i < OPS.length; i++) {
+      const [direct, viaPino] = [lines[2 * i] as string, lines[2 * i + 1] as string];
+      expect(noTime(direct)).toBe(noTime(viaPino));
+      const parsed = JSON.parse(direct) as Record<string, unknown>;
+      expect(parsed.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+      const [cmd, key, vsize, outcome, err, us] = OPS[i] as Op;
+      expect(parsed).toMatchObject({ level: 'info', pid: process.pid, transport: 'udp', client: '127.0.0.1:4000', cmd, outcome, us, msg: 'op' });
+      expect([parsed.key, parsed.vsize, parsed.err]).toEqual([key, vsize, err]);
+    }
+  });
+
+  it('go through pino for any other destination', () => {
+    const lines: string[] = [];
+    // A stand-in for pino-pretty on a terminal, or a test's capture.
+    const op = createOpLog(pino({ level: 'info' }, { write: (l: string) => lines.push(l) }));
+    expect(op?.kind).toBe('pino');
+    op?.write('GET', 'k', 1, 'ok', undefined, 2);
+    expect(JSON.parse(lines[0] as string)).toMatchObject({ level: 30, cmd: 'GET', key: 'k', vsize: 1, outcome: 'ok', us: 2, msg: 'op' });
+  });
+
+  it('are not made at all when the log level is above info', async () => {
+    const { root } = await rootLogger('warn');
+    expect(createOpLog(root.log.child({ transport: 'tcp' }))).toBeNull();
+    await root.close();
+  });
+});
