@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds a stand-in for node:20-bookworm-slim on a machine that cannot pull images from any
 # registry (this one, and CI's): a Debian bookworm minbase root file system from debootstrap, with
-# this machine's own node and npm, and its CA trust store with npm's cafile pointed at it, so that
-# `npm ci` inside `docker build` reaches the npm registry the way npm on this host does.
+# this machine's own node, npm and Node's C headers, and its CA trust store with npm's cafile
+# pointed at it, so that `npm ci` inside `docker build` reaches the npm registry the way npm on
+# this host does.
 #
 #   bash docker/base-image.sh            # builds dualkv-node-base:local
 #   DUALKV_BASE_IMAGE=my/base:tag bash docker/base-image.sh
@@ -24,6 +25,7 @@ node_bin=$(readlink -f "$(command -v node)") || die "node is not on PATH"
 npm_dir=$(npm root -g 2>/dev/null)/npm
 [ -f "$npm_dir/bin/npm-cli.js" ] || die "npm is not at $npm_dir"
 [ -f "$ca_bundle" ] || die "no CA bundle at $ca_bundle"
+node_headers=$(dirname "$(dirname "$node_bin")")/include/node
 
 # The Debian mirror this host's apt uses (deb822 or one-line sources), else the default one.
 mirror=$(grep -hoE '^(URIs:[[:space:]]*|deb[[:space:]]+)https?://[^[:space:]]+/debian/?([[:space:]]|$)' \
@@ -50,6 +52,11 @@ mkdir -p "$rootfs/usr/local/lib/node_modules"
 cp -a "$npm_dir" "$rootfs/usr/local/lib/node_modules/npm"
 ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
 ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
+# Node's C headers, where the official image has them (/usr/local/include/node): node-gyp builds
+# src/frontends/native/udp_batch.c against them instead of downloading them.
+[ -f "$node_headers/node_api.h" ] || die "node's C headers are not at $node_headers (node's installer puts them there)"
+mkdir -p "$rootfs/usr/local/include"
+cp -a "$node_headers" "$rootfs/usr/local/include/node"
 # The host's CA trust store, with npm's cafile pointing at it (NODE_EXTRA_CA_CERTS, set at import
 # below, does the same for node itself, as it is set on this host).
 install -D -m 0644 "$ca_bundle" "$rootfs$ca_bundle"

@@ -154,7 +154,9 @@ trap 'exit 143' TERM
 # ---- 3. the base image
 if [ -z "${NODE_IMAGE:-}" ]; then
   export NODE_IMAGE=dualkv-node-base:local
-  if docker image inspect "$NODE_IMAGE" >/dev/null 2>&1; then
+  # An image from before the native UDP module lacks Node's C headers: built again then.
+  if docker image inspect "$NODE_IMAGE" >/dev/null 2>&1 \
+    && docker run --rm "$NODE_IMAGE" test -f /usr/local/include/node/node_api.h; then
     say "base image $NODE_IMAGE is there"
   else
     command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap

@@ -12,7 +12,13 @@ export type FsyncPolicy = (typeof FSYNC_POLICIES)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** How the UDP socket reads and sends (src/frontends/udp-io.ts). */
+export const UDP_IO_MODES = ['auto', 'batched', 'dgram'] as const;
+export type UdpIoMode = (typeof UDP_IO_MODES)[number];
+
 export interface UdpConfig {
+  /** batched: recvmmsg/sendmmsg (frontends/native/udp_batch.c); dgram: node:dgram; auto: batched when built. */
+  readonly io: UdpIoMode;
   /** Largest datagram accepted or sent, in bytes. */
   readonly maxDatagramSize: number;
   /** How long a reply stays in the reply cache, in ms: at least the clients' whole retry span. */
@@ -58,6 +64,7 @@ export const DEFAULT_LIMITS: Limits = {
 };
 
 export const DEFAULT_UDP: UdpConfig = {
+  io: 'auto',
   maxDatagramSize: 1400,
   replyCacheTtlMs: 60_000,
   replyCacheEntries: 100_000,
@@ -116,7 +123,12 @@ export function serverArgs(argv: string[]) {
     .option('max-line-size', { type: 'number', default: DEFAULT_LIMITS.maxLineSize, describe: 'Longest text-dialect or inline line, in bytes' })
     .option('max-connections', { type: 'number', default: DEFAULT_LIMITS.maxConnections, describe: 'Most TCP clients at once' })
     .option('max-output-buffer', { type: 'number', default: DEFAULT_LIMITS.maxOutputBuffer, describe: 'Unread reply bytes a TCP client may pile up before it is disconnected' })
-    .group(['max-datagram-size', 'reply-cache-ttl', 'reply-cache-entries', 'reply-cache-bytes'], 'UDP:')
+    .group(['udp-io', 'max-datagram-size', 'reply-cache-ttl', 'reply-cache-entries', 'reply-cache-bytes'], 'UDP:')
+    .option('udp-io', {
+      choices: UDP_IO_MODES,
+      default: DEFAULT_UDP.io as UdpIoMode,
+      describe: 'UDP socket I/O: batched (recvmmsg/sendmmsg, Linux, built at install), dgram (node:dgram), auto (batched when built)',
+    })
     .option('max-datagram-size', { type: 'number', default: DEFAULT_UDP.maxDatagramSize, describe: 'Largest UDP datagram accepted or sent, in bytes' })
     .option('reply-cache-ttl', { type: 'number', default: DEFAULT_UDP.replyCacheTtlMs, describe: 'Milliseconds a UDP reply is kept for retries' })
     .option('reply-cache-entries', { type: 'number', default: DEFAULT_UDP.replyCacheEntries, describe: 'Most UDP replies kept for retries' })
@@ -197,6 +209,7 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
       maxOutputBuffer: positive('max-output-buffer', a['max-output-buffer'], 1024),
     },
     udp: {
+      io: a['udp-io'],
       maxDatagramSize: positive('max-datagram-size', a['max-datagram-size'], 64, 65507),
       replyCacheTtlMs: positive('reply-cache-ttl', a['reply-cache-ttl'], 100),
       replyCacheEntries: positive('reply-cache-entries', a['reply-cache-entries'], 1),

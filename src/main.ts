@@ -22,7 +22,7 @@ async function main(): Promise<number> {
   const server = new KvServer(config, log);
   try {
     const ports = await server.start();
-    log.info({ host: config.host, tcpPort: ports.tcpPort, udpPort: ports.udpPort }, 'listening');
+    log.info({ host: config.host, tcpPort: ports.tcpPort, udpPort: ports.udpPort, udpIo: server.udp?.ioKind }, 'listening');
   } catch (err) {
     // Our own errors (bad config, corrupt data files, a locked data dir) already say what to do.
     const message = err instanceof KvError ? err.message : `could not start: ${(err as Error).message}`;

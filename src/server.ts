@@ -79,12 +79,16 @@ export class KvServer {
   /** Prepares the data directory, loads data, then opens the listeners. Returns the bound ports. */
   async start(): Promise<{ tcpPort: number; udpPort: number }> {
     const c = this.config;
+    // First, so that a --udp-io the machine cannot give is refused before recovery runs.
+    this.udp = new UdpFrontend(this.ctx, this.log, { host: c.host, port: c.udpPort, logOps: c.logOps, udp: c.udp });
     if (c.persistence.enabled) prepareDataDir(c.dataDir);
     for (const service of this.services) await service.start();
     this.tcp = new TcpFrontend(this.ctx, this.log, { host: c.host, port: c.tcpPort, logOps: c.logOps });
     this.tcpPort = await this.tcp.listen();
-    this.udp = new UdpFrontend(this.ctx, this.log, { host: c.host, port: c.udpPort, logOps: c.logOps, udp: c.udp });
     this.udpPort = await this.udp.listen();
+    if (this.udp.ioFallbackReason !== null) {
+      this.log.warn({ transport: 'udp', reason: this.udp.ioFallbackReason }, 'UDP runs on node:dgram, which is slower: the batched socket is not available');
+    }
     return { tcpPort: this.tcpPort, udpPort: this.udpPort };
   }
 

@@ -1,7 +1,4 @@
-import dgram from 'node:dgram';
-import dns from 'node:dns';
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
 import type { Logger } from 'pino';
 import { executeCommand } from '../commands/execute.js';
 import type { CommandContext, Session } from '../commands/types.js';
@@ -14,6 +11,7 @@ import { commandArgs, errorBody, fitStats, replyBody, type ReplyBody } from '../
 import type { Reply } from '../protocol/reply.js';
 import type { StatSection } from '../stats.js';
 import { ReplyCache, type CacheEntry } from './reply-cache.js';
+import { createDatagramIo, type DatagramIo, type Peer } from './udp-io.js';
 import { RejectLogLimiter } from './udp-reject-log.js';
 
 export interface UdpFrontendOptions {
@@ -32,26 +30,13 @@ export interface RejectEvent {
   readonly replied: number;
 }
 
-/**
- * Replies go to the address a datagram came from, always an IP literal. Node's
- * default lookup (dns.lookup) answers literals on the next tick; answering at once
- * saves a tick and a closure per reply. Names (only ever the bind host) still go
- * through dns.lookup.
- */
-function lookupLiteral(host: string, options: dns.LookupOneOptions | number, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
-  const family = net.isIP(host);
-  if (family !== 0) cb(null, host, family);
-  else dns.lookup(host, typeof options === 'number' ? { family: options } : options, cb);
-}
-
 /** Sessions (and their op loggers) kept for recent clients; past this many, the map starts afresh. */
 const MAX_SESSIONS = 4096;
-/** Asked of the kernel so a burst is queued rather than dropped; it may grant less. */
-const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 const SWEEP_INTERVAL_MS = 5000;
 
 /**
- * The UDP front-end (docs/PROTOCOL.md, udp section). One socket. Each datagram is
+ * The UDP front-end (docs/PROTOCOL.md, udp section). One socket (udp-io.ts: batched
+ * recvmmsg/sendmmsg, or node:dgram). Each datagram is
  * checked whole by the codec before anything else; a refused one is counted,
  * logged (rate-limited) and, where its header can be read, answered with a small
  * error reply that is never larger than the datagram itself. PUT and DEL pass
@@ -59,7 +44,10 @@ const SWEEP_INTERVAL_MS = 5000;
  * applied twice. GET, PING and STATS have no effect to repeat and simply run again.
  */
 export class UdpFrontend extends EventEmitter {
-  private socket: dgram.Socket | null = null;
+  private readonly io: DatagramIo;
+  /** Why the batched socket is not in use under --udp-io auto, or null. */
+  readonly ioFallbackReason: string | null;
+  private listening = false;
   private readonly cache: ReplyCache;
   private readonly rejectLog: RejectLogLimiter;
   private readonly sessions = new Map<string, Session>();
@@ -94,46 +82,44 @@ export class UdpFrontend extends EventEmitter {
     this.maxSize = u.maxDatagramSize;
     this.cache = new ReplyCache({ ttlMs: u.replyCacheTtlMs, maxEntries: u.replyCacheEntries, maxBytes: u.replyCacheBytes });
     this.rejectLog = new RejectLogLimiter(u.rejectLogPerSecond);
+    const { io, fallbackReason } = createDatagramIo(u.io, options.host, this.maxSize, {
+      datagram: (msg, peer, wireSize) => this.onMessage(msg, peer, wireSize),
+      error: (err) => this.onSocketError(err),
+    });
+    this.io = io;
+    this.ioFallbackReason = fallbackReason;
     ctx.stats.registerSection('udp', () => this.statsSection());
   }
 
-  listen(): Promise<number> {
-    const socket = dgram.createSocket({ type: net.isIPv6(this.options.host) ? 'udp6' : 'udp4', lookup: lookupLiteral });
-    this.socket = socket;
-    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      socket.once('error', onError);
-      socket.bind({ port: this.options.port, address: this.options.host }, () => {
-        socket.off('error', onError);
-        socket.on('error', (err) => {
-          this.sendErrors++;
-          this.log.warn({ transport: 'udp', err: { code: (err as NodeJS.ErrnoException).code, message: err.message } }, 'UDP socket error');
-        });
-        for (const set of [() => socket.setRecvBufferSize(SOCKET_BUFFER_BYTES), () => socket.setSendBufferSize(SOCKET_BUFFER_BYTES)]) {
-          try {
-            set();
-          } catch {
-            // The kernel's cap (net.core.rmem_max) applies; the default buffer still works.
-          }
-        }
-        this.sweepTimer = setInterval(() => this.cache.sweep(), Math.min(SWEEP_INTERVAL_MS, this.options.udp.replyCacheTtlMs));
-        this.sweepTimer.unref();
-        resolve(socket.address().port);
-      });
-    });
+  /** 'batched' (recvmmsg/sendmmsg) or 'dgram' (node:dgram). */
+  get ioKind(): 'batched' | 'dgram' {
+    return this.io.kind;
   }
 
-  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  async listen(): Promise<number> {
+    const port = await this.io.listen(this.options.host, this.options.port);
+    this.listening = true;
+    this.sweepTimer = setInterval(() => this.cache.sweep(), Math.min(SWEEP_INTERVAL_MS, this.options.udp.replyCacheTtlMs));
+    this.sweepTimer.unref();
+    return port;
+  }
+
+  private onSocketError(err: NodeJS.ErrnoException): void {
+    this.sendErrors++;
+    this.log.warn({ transport: 'udp', err: { code: err.code, message: err.message } }, 'UDP socket error');
+  }
+
+  /** `msg` is only valid during this call (udp-io.ts); nothing here keeps it. */
+  private onMessage(msg: Buffer, rinfo: Peer, wireSize: number): void {
     this.datagramsIn++;
-    this.bytesIn += msg.length;
-    this.ctx.stats.bytesIn += msg.length;
+    this.bytesIn += wireSize;
+    this.ctx.stats.bytesIn += wireSize;
     if (this.closing) return;
     let req: DatagramRequest;
     try {
-      req = decodeRequest(msg, this.maxSize);
+      req = decodeRequest(msg, this.maxSize, wireSize);
     } catch (err) {
-      if (err instanceof DatagramError) this.refuse(err, msg.length, rinfo);
+      if (err instanceof DatagramError) this.refuse(err, wireSize, rinfo);
       else this.log.error({ err, transport: 'udp' }, 'datagram decoder failed; datagram dropped');
       return;
     }
@@ -148,7 +134,7 @@ export class UdpFrontend extends EventEmitter {
   }
 
   /** docs/PROTOCOL.md, udp "Reply cache: at most once": once per (address, port, ID). */
-  private runWrite(req: DatagramRequest, rinfo: dgram.RemoteInfo): void {
+  private runWrite(req: DatagramRequest, rinfo: Peer): void {
     const key = ReplyCache.key(rinfo.address, rinfo.port, req.id);
     const entry = this.cache.get(key);
     if (entry === undefined) {
@@ -173,7 +159,7 @@ export class UdpFrontend extends EventEmitter {
     this.send(entry.reply, rinfo);
   }
 
-  private run(req: DatagramRequest, rinfo: dgram.RemoteInfo, entry: CacheEntry | null): void {
+  private run(req: DatagramRequest, rinfo: Peer, entry: CacheEntry | null): void {
     const session = this.session(rinfo);
     const { opcode, id } = req;
     const wholeStats = opcode === Opcode.STATS && req.key.length === 0;
@@ -201,7 +187,7 @@ export class UdpFrontend extends EventEmitter {
       });
   }
 
-  private finish(opcode: Opcode, id: number, wholeStats: boolean, rinfo: dgram.RemoteInfo, entry: CacheEntry | null, reply: Reply): void {
+  private finish(opcode: Opcode, id: number, wholeStats: boolean, rinfo: Peer, entry: CacheEntry | null, reply: Reply): void {
     let body: ReplyBody = replyBody(reply);
     if (wholeStats && body.status === Status.OK) {
       const fitted = fitStats(body.value, this.maxSize);
@@ -221,7 +207,7 @@ export class UdpFrontend extends EventEmitter {
     this.send(buf, rinfo);
   }
 
-  private refuse(err: DatagramError, size: number, rinfo: dgram.RemoteInfo): void {
+  private refuse(err: DatagramError, size: number, rinfo: Peer): void {
     this.rejected++;
     this.rejectedBy[err.reason]++;
     const status = REFUSAL_STATUS[err.reason];
@@ -247,22 +233,16 @@ export class UdpFrontend extends EventEmitter {
     if (this.listenerCount('rejected') > 0) this.emit('rejected', { reason: err.reason, size, client, replied } satisfies RejectEvent);
   }
 
-  private send(buf: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (this.socket === null) return;
+  private send(buf: Buffer, rinfo: Peer): void {
+    if (!this.listening) return;
     this.datagramsOut++;
     this.bytesOut += buf.length;
     this.ctx.stats.bytesOut += buf.length;
-    try {
-      this.socket.send(buf, rinfo.port, rinfo.address);
-    } catch (err) {
-      // The socket closed under a late reply (shutdown timeout passed).
-      this.sendErrors++;
-      this.log.debug({ err, transport: 'udp' }, 'reply not sent');
-    }
+    this.io.send(buf, rinfo);
   }
 
   /** The per-client session, with its op logger: made once per client, not per datagram. */
-  private session(rinfo: dgram.RemoteInfo): Session {
+  private session(rinfo: Peer): Session {
     // Looked up by port first, so the common case builds no string; the address is then checked.
     const byPort = this.sessionByPort.get(rinfo.port);
     if (byPort !== undefined && byPort.address === rinfo.address) return byPort.session;
@@ -292,7 +272,8 @@ export class UdpFrontend extends EventEmitter {
 
   private statsSection(): StatSection {
     const out: StatSection = {
-      udp_port: this.socket ? this.port : 0,
+      udp_port: this.port,
+      udp_io: this.io.kind,
       udp_max_datagram_size: this.maxSize,
       udp_datagrams_received: this.datagramsIn,
       udp_datagrams_sent: this.datagramsOut,
@@ -320,11 +301,7 @@ export class UdpFrontend extends EventEmitter {
   }
 
   get port(): number {
-    try {
-      return this.socket?.address().port ?? 0;
-    } catch {
-      return 0;
-    }
+    return this.listening ? this.io.port : 0;
   }
 
   /**
@@ -348,9 +325,10 @@ export class UdpFrontend extends EventEmitter {
     if (this.rejectLog.pending > 0) {
       this.log.warn({ transport: 'udp', suppressed: this.rejectLog.pending }, 'datagram rejections not logged (rate limit)');
     }
-    const socket = this.socket;
-    this.socket = null;
     this.cache.clear();
-    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+    if (this.listening) {
+      this.listening = false;
+      await this.io.close();
+    }
   }
 }

@@ -290,13 +290,13 @@ interface Frame {
  * so damage anywhere is reported as damage (bad_checksum), and every later
  * refusal describes bytes the sender really sent.
  */
-function decodeFrame(buf: Buffer, wantReply: boolean, maxSize: number): Frame {
+function decodeFrame(buf: Buffer, wantReply: boolean, maxSize: number, wireSize: number): Frame {
   const n = buf.length;
   const magicOk = n >= 2 && buf[0] === MAGIC_0 && buf[1] === MAGIC_1;
   // The header a refusal reports; built only on the way out, off the hot path.
   const h = (): PartialHeader | null => (magicOk && n >= OFF_ID + 4 ? { id: buf.readUInt32BE(OFF_ID), opcode: buf[OFF_OPCODE] as number } : null);
   if (n < MIN_DATAGRAM_SIZE) fail(RejectReason.TRUNCATED, `datagram of ${n} bytes is shorter than the ${MIN_DATAGRAM_SIZE}-byte minimum`, h());
-  if (n > maxSize) fail(RejectReason.OVERSIZE, `datagram of ${n} bytes is over the ${maxSize}-byte limit; use TCP for large values`, h());
+  if (wireSize > maxSize) fail(RejectReason.OVERSIZE, `datagram of ${wireSize} bytes is over the ${maxSize}-byte limit; use TCP for large values`, h());
   if (!magicOk) fail(RejectReason.BAD_MAGIC, 'datagram does not start with the magic "DK"');
   const crc = buf.readUInt32BE(n - CRC_SIZE);
   if (datagramCrc(buf, n - CRC_SIZE) !== crc) fail(RejectReason.BAD_CHECKSUM, 'CRC-32 mismatch: the datagram was damaged in transit; resend it', h());
@@ -336,10 +336,12 @@ function decodeFrame(buf: Buffer, wantReply: boolean, maxSize: number): Frame {
 
 /**
  * Decodes a request, or throws DatagramError saying why it is refused. `maxSize`
- * is the largest datagram accepted (--max-datagram-size).
+ * is the largest datagram accepted (--max-datagram-size). `wireSize` is the
+ * datagram's size on the wire when `buf` holds only its first bytes (a socket
+ * that reads into fixed slots cuts an oversize datagram short).
  */
-export function decodeRequest(buf: Buffer, maxSize: number = MAX_UDP_PAYLOAD): DatagramRequest {
-  const f = decodeFrame(buf, false, maxSize);
+export function decodeRequest(buf: Buffer, maxSize: number = MAX_UDP_PAYLOAD, wireSize: number = buf.length): DatagramRequest {
+  const f = decodeFrame(buf, false, maxSize, wireSize);
   const op = f.opcode as Opcode;
   const h = { id: f.id, opcode: op };
   // The shape of each opcode (docs/PROTOCOL.md, udp "Opcodes").
@@ -352,7 +354,7 @@ export function decodeRequest(buf: Buffer, maxSize: number = MAX_UDP_PAYLOAD): D
 
 /** Decodes a reply, or throws DatagramError. A v1 reply carries no key; one that does is refused. */
 export function decodeReply(buf: Buffer, maxSize: number = MAX_UDP_PAYLOAD): DatagramReply {
-  const f = decodeFrame(buf, true, maxSize);
+  const f = decodeFrame(buf, true, maxSize, buf.length);
   if (f.key.length > 0) fail(RejectReason.BAD_ARGUMENTS, 'a reply carries no key', { id: f.id, opcode: f.opcode });
   return { version: f.version, opcode: f.opcode, id: f.id, status: f.status, value: f.value, extensions: f.extensions };
 }

@@ -5,11 +5,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { UdpClient } from '../../clients/lib/udp-client.js';
 import { decodeReply, encodeRequest, MIN_DATAGRAM_SIZE, Opcode, Status } from '../../src/protocol/datagram.js';
 import type { Mutation, MutationSink } from '../../src/store/store.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startTestServer as startTestServerOn, type TestServer, type TestServerOverrides } from '../helpers/server.js';
 import { RawUdp, rejections, stat, udpStats } from './udp-helpers.js';
 
-describe('UDP front-end', () => {
+// Every case runs on both sockets beneath the front-end (src/frontends/udp-io.ts).
+describe.each(['batched', 'dgram'] as const)('UDP front-end (--udp-io %s)', (io) => {
   let srv: TestServer;
+  const startTestServer = (o: TestServerOverrides = {}) => startTestServerOn({ ...o, udp: { io, ...o.udp } });
   let raw: RawUdp | null = null;
   let client: UdpClient | null = null;
   afterEach(async () => {
@@ -130,6 +132,80 @@ describe('UDP front-end', () => {
     const pong = decodeReply(await raw.roundTrip(encodeRequest({ opcode: Opcode.PING, id: 2 }), srv.udpPort));
     expect(pong).toMatchObject({ id: 2, status: Status.OK });
     expect(raw.received).toHaveLength(1);
+  });
+
+  it('names its socket in STATS (udp_io)', async () => {
+    srv = await startTestServer();
+    expect(udpStats(srv.server).udp_io).toBe(io);
+  });
+
+  it('fails to start with EADDRINUSE, naming the address, when the UDP port is taken', async () => {
+    srv = await startTestServer();
+    const taken = srv.udpPort;
+    await expect(startTestServer({ udpPort: taken })).rejects.toMatchObject({ code: 'EADDRINUSE', message: expect.stringContaining(`EADDRINUSE 127.0.0.1:${taken}`) });
+  });
+
+  it('refuses a datagram far over --max-datagram-size by its size on the wire, with a reply no larger than the limit', async () => {
+    srv = await startTestServer({ udp: { maxDatagramSize: 200 } });
+    raw = await RawUdp.open();
+    const huge = encodeRequest({ opcode: Opcode.PUT, id: 4, key: 'k', value: 'x'.repeat(5000) });
+    const reply = await raw.roundTrip(huge, srv.udpPort);
+    expect(reply.length).toBeLessThanOrEqual(200);
+    expect(decodeReply(reply)).toMatchObject({ id: 4, status: Status.TOO_LARGE });
+    expect(srv.logs.find('datagram rejected')[0]).toMatchObject({ reason: 'oversize', bytes: huge.length });
+    expect(udpStats(srv.server)).toMatchObject({ udp_rejected_oversize: 1, udp_bytes_received: huge.length });
+    expect(srv.server.store.size).toBe(0);
+  });
+
+  it('answers a burst from many clients at once, each reply to its own sender', async () => {
+    srv = await startTestServer();
+    const peers = await Promise.all(Array.from({ length: 100 }, () => RawUdp.open()));
+    try {
+      // 300 requests sent without waiting: the server reads them in batches, and each
+      // batch's replies go back together.
+      await Promise.all(
+        peers.flatMap((p, i) => [
+          p.send(encodeRequest({ opcode: Opcode.PUT, id: 3 * i, key: `k${i}`, value: `v${i}` }), srv.udpPort),
+          p.send(encodeRequest({ opcode: Opcode.PING, id: 3 * i + 1 }), srv.udpPort),
+          p.send(encodeRequest({ opcode: Opcode.GET, id: 3 * i + 2, key: `k${i}` }), srv.udpPort),
+        ]),
+      );
+      for (const [i, p] of peers.entries()) {
+        const replies = (await p.waitFor(3)).map((b) => decodeReply(b));
+        expect(replies.map((r) => r.id).sort((a, b) => a - b)).toEqual([3 * i, 3 * i + 1, 3 * i + 2]);
+        expect(replies.every((r) => r.status === Status.OK)).toBe(true);
+        expect(srv.server.store.get(`k${i}`)).toBe(`v${i}`);
+      }
+      expect(udpStats(srv.server)).toMatchObject({ udp_requests: 300, udp_datagrams_sent: 300, udp_send_errors: 0 });
+    } finally {
+      await Promise.all(peers.map((p) => p.close()));
+    }
+  });
+
+  it('answers, each to its sender, a burst of PUTs that all waited for the log', async () => {
+    srv = await startTestServer();
+    const held = heldSink();
+    srv.server.store.setSink(held.sink);
+    const peers = await Promise.all(Array.from({ length: 100 }, () => RawUdp.open()));
+    try {
+      await Promise.all(peers.map((p, i) => p.send(encodeRequest({ opcode: Opcode.PUT, id: 1000 + i, key: `k${i}`, value: 'v' }), srv.udpPort)));
+      const c = await connect(); // a PING round trip: every PUT has been read by now
+      await c.ping();
+      expect(held.records).toHaveLength(100);
+      held.release(); // all 100 replies are made at once, more than one send batch holds
+      for (const [i, p] of peers.entries()) expect(decodeReply((await p.waitFor(1))[0] as Buffer)).toMatchObject({ id: 1000 + i, status: Status.OK });
+      expect(stat(srv.server, 'udp_send_errors')).toBe(0);
+    } finally {
+      await Promise.all(peers.map((p) => p.close()));
+    }
+  });
+
+  it('serves IPv6 clients on ::1 and logs their address', async () => {
+    srv = await startTestServer({ host: '::1' });
+    client = await UdpClient.connect({ host: '::1', port: srv.udpPort, timeoutMs: 500, retries: 3 });
+    await client.put('six', 'v6');
+    expect((await client.get('six'))?.toString()).toBe('v6');
+    expect(srv.logs.find('op')[0]).toMatchObject({ client: `::1:${client.localPort}`, cmd: 'PUT' });
   });
 
   it('refuses a datagram over --max-datagram-size with TOO_LARGE', async () => {

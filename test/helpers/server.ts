@@ -61,7 +61,15 @@ export async function startTestServer(overrides: TestServerOverrides = {}): Prom
   const logs = new LogCapture();
   const log = pino({ level: config.logLevel === 'silent' ? 'silent' : 'debug', timestamp: pino.stdTimeFunctions.isoTime }, logs);
   const server = new KvServer(config, log);
-  const ports = await server.start();
+  let ports: { tcpPort: number; udpPort: number };
+  try {
+    ports = await server.start();
+  } catch (err) {
+    // Whatever did open (a TCP listener, say) is closed again.
+    await server.stop();
+    if (overrides.dataDir === undefined) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   let stopped = false;
   return {
     server,

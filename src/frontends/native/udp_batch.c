@@ -1,0 +1,552 @@
+/*
+ * udp_batch: the UDP front-end's socket I/O, batched (Linux).
+ *
+ * Why this is hand-written: node:dgram makes one recvmsg and one JS callback
+ * (with a fresh Buffer and a fresh address object) per datagram, and one sendmsg
+ * per reply. At tens of thousands of small requests a second that per-datagram
+ * overhead, not the server's own work, was most of the UDP front-end's CPU
+ * (bench/udp-vs-memcached.ts; node --cpu-prof). Here one recvmmsg reads up to a
+ * whole batch, JS is entered once per batch, and the batch's replies leave with
+ * one sendmmsg.
+ *
+ * Memory is owned by JS: the caller allocates the buffers below and passes them
+ * to open(); this file keeps references so they stay alive, and never allocates
+ * per datagram.
+ *
+ *   in_data   batch × slot bytes: datagram i is at i × slot
+ *   in_len    Int32Array(batch): the datagram's size on the wire (it may be
+ *             larger than slot: MSG_TRUNC reports the real size, so an oversize
+ *             datagram is still refused by its true size)
+ *   in_addr   batch × 20 bytes: the sender of datagram i (address record)
+ *   out_data  reply bytes, packed
+ *   out_meta  Int32Array(2 × out_max): [offset, length] of reply i in out_data
+ *   out_addr  out_max × 20 bytes: the destination of reply i (address record)
+ *
+ * An address record is [family 4|6][0][port, big-endian u16][4 or 16 address bytes].
+ *
+ * The JS side is src/frontends/udp-io.ts; a machine without this module (not
+ * Linux, or no compiler at install) uses node:dgram instead. build.mjs, beside
+ * this file, builds it at `npm ci`.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#define ADDR_RECORD 20
+/* recvmmsg rounds per readable event before other work (TCP, timers) gets a turn. */
+#define MAX_ROUNDS 8
+#define N_REFS 7
+
+typedef struct {
+  napi_env env;
+  uv_poll_t poll;
+  int fd;
+  int polling;
+  int closing;     /* close() was called */
+  int closed;      /* the poll handle is closed and fd released */
+  int finalized;   /* the JS handle was collected */
+  int last_errno;
+  napi_ref on_batch;
+  napi_ref refs[N_REFS];
+  napi_async_context async_ctx;
+
+  uint32_t batch;
+  uint32_t slot;
+  uint8_t *in_data;
+  int32_t *in_len;
+  uint8_t *in_addr;
+  struct mmsghdr *rmsgs;
+  struct iovec *riov;
+  struct sockaddr_storage *raddrs;
+
+  uint8_t *out_data;
+  size_t out_cap;
+  int32_t *out_meta;
+  uint8_t *out_addr;
+  uint32_t out_max;
+  struct mmsghdr *smsgs;
+  struct iovec *siov;
+  struct sockaddr_storage *saddrs;
+} Sock;
+
+#define CHECK(env, call)                                   \
+  do {                                                     \
+    if ((call) != napi_ok) {                               \
+      napi_throw_error((env), "EINTERNAL", #call " failed"); \
+      return NULL;                                         \
+    }                                                      \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_value code, message, error;
+  const char *name = err == EADDRINUSE ? "EADDRINUSE" : err == EACCES ? "EACCES" : err == EADDRNOTAVAIL ? "EADDRNOTAVAIL" : err == EINVAL ? "EINVAL" : "ESOCKET";
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, code, message, &error);
+  napi_set_named_property(env, error, "code", code);
+  napi_value errno_value;
+  napi_create_int32(env, -err, &errno_value);
+  napi_set_named_property(env, error, "errno", errno_value);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static void free_sock(Sock *s) {
+  free(s->rmsgs);
+  free(s->riov);
+  free(s->raddrs);
+  free(s->smsgs);
+  free(s->siov);
+  free(s->saddrs);
+  free(s);
+}
+
+static void release_refs(Sock *s) {
+  if (s->on_batch) napi_delete_reference(s->env, s->on_batch);
+  s->on_batch = NULL;
+  for (int i = 0; i < N_REFS; i++) {
+    if (s->refs[i]) napi_delete_reference(s->env, s->refs[i]);
+    s->refs[i] = NULL;
+  }
+  if (s->async_ctx) napi_async_destroy(s->env, s->async_ctx);
+  s->async_ctx = NULL;
+}
+
+static void on_closed(uv_handle_t *h) {
+  Sock *s = (Sock *)h->data;
+  /* Here, not in close(): close() may be called from inside the batch callback,
+   * while the async context and the callback reference are still in use. */
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(s->env, &scope) == napi_ok) {
+    release_refs(s);
+    napi_close_handle_scope(s->env, scope);
+  }
+  close(s->fd);
+  s->fd = -1;
+  s->closed = 1;
+  if (s->finalized) free_sock(s);
+}
+
+static void start_close(Sock *s) {
+  if (s->closing) return;
+  s->closing = 1;
+  if (s->polling) uv_poll_stop(&s->poll);
+  s->polling = 0;
+  uv_close((uv_handle_t *)&s->poll, on_closed);
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  Sock *s = (Sock *)data;
+  s->finalized = 1;
+  /* An open socket is kept (like an unclosed dgram socket) until close(). */
+  if (s->closed) free_sock(s);
+}
+
+static void write_record(uint8_t *rec, const struct sockaddr_storage *ss) {
+  memset(rec, 0, ADDR_RECORD);
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+    rec[0] = 4;
+    memcpy(rec + 2, &a->sin_port, 2);
+    memcpy(rec + 4, &a->sin_addr, 4);
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+    rec[0] = 6;
+    memcpy(rec + 2, &a->sin6_port, 2);
+    memcpy(rec + 4, &a->sin6_addr, 16);
+  }
+}
+
+/* Returns the sockaddr length, or 0 for a record that names no address. */
+static socklen_t read_record(const uint8_t *rec, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (rec[0] == 4) {
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    a->sin_family = AF_INET;
+    memcpy(&a->sin_port, rec + 2, 2);
+    memcpy(&a->sin_addr, rec + 4, 4);
+    return sizeof *a;
+  }
+  if (rec[0] == 6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+    a->sin6_family = AF_INET6;
+    memcpy(&a->sin6_port, rec + 2, 2);
+    memcpy(&a->sin6_addr, rec + 4, 16);
+    return sizeof *a;
+  }
+  return 0;
+}
+
+static void deliver(Sock *s, int32_t n) {
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[1], result;
+  if (napi_get_reference_value(env, s->on_batch, &cb) == napi_ok && cb != NULL) {
+    /* napi_make_callback needs an object receiver. */
+    napi_get_global(env, &recv);
+    napi_create_int32(env, n, &argv[0]);
+    napi_status st = napi_make_callback(env, s->async_ctx, recv, cb, 1, argv, &result);
+    if (st == napi_pending_exception) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env, &err);
+      napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events) {
+  (void)events;
+  Sock *s = (Sock *)h->data;
+  if (s->closing) return;
+  if (status < 0) {
+    deliver(s, status);
+    return;
+  }
+  for (int round = 0; round < MAX_ROUNDS && !s->closing; round++) {
+    for (uint32_t i = 0; i < s->batch; i++) {
+      s->rmsgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+      s->rmsgs[i].msg_hdr.msg_flags = 0;
+      s->rmsgs[i].msg_len = 0;
+    }
+    int n = recvmmsg(s->fd, s->rmsgs, s->batch, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      s->last_errno = errno;
+      deliver(s, -errno);
+      break;
+    }
+    if (n == 0) break;
+    for (int i = 0; i < n; i++) {
+      s->in_len[i] = (int32_t)s->rmsgs[i].msg_len;
+      write_record(s->in_addr + (size_t)i * ADDR_RECORD, &s->raddrs[i]);
+    }
+    deliver(s, n);
+    if ((uint32_t)n < s->batch) break;
+  }
+}
+
+static Sock *get_sock(napi_env env, napi_value v) {
+  void *data = NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "EINVAL", "not a udp_batch handle");
+    return NULL;
+  }
+  return (Sock *)data;
+}
+
+static int get_bytes(napi_env env, napi_value v, void **data, size_t *len) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+    napi_typedarray_type type;
+    size_t length, offset;
+    napi_value ab;
+    if (napi_get_typedarray_info(env, v, &type, &length, data, &ab, &offset) != napi_ok) return 0;
+    size_t elem = type == napi_int32_array || type == napi_uint32_array ? 4 : 1;
+    *len = length * elem;
+    return 1;
+  }
+  return 0;
+}
+
+/*
+ * open(family, address, port, rcvbuf, sndbuf, batch, slot,
+ *      inData, inLen, inAddr, outData, outMeta, outAddr, onBatch) -> handle
+ */
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 14;
+  napi_value argv[14];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 14) {
+    napi_throw_type_error(env, "EINVAL", "open() takes 14 arguments");
+    return NULL;
+  }
+  int32_t family, port, rcvbuf, sndbuf, batch, slot;
+  char address[INET6_ADDRSTRLEN + 1];
+  size_t address_len;
+  CHECK(env, napi_get_value_int32(env, argv[0], &family));
+  CHECK(env, napi_get_value_string_utf8(env, argv[1], address, sizeof address, &address_len));
+  CHECK(env, napi_get_value_int32(env, argv[2], &port));
+  CHECK(env, napi_get_value_int32(env, argv[3], &rcvbuf));
+  CHECK(env, napi_get_value_int32(env, argv[4], &sndbuf));
+  CHECK(env, napi_get_value_int32(env, argv[5], &batch));
+  CHECK(env, napi_get_value_int32(env, argv[6], &slot));
+  if ((family != 4 && family != 6) || port < 0 || port > 65535 || batch < 1 || batch > 1024 || slot < 1) {
+    napi_throw_range_error(env, "EINVAL", "open(): bad family, port, batch or slot");
+    return NULL;
+  }
+
+  void *bufs[6];
+  size_t lens[6];
+  for (int i = 0; i < 6; i++) {
+    if (!get_bytes(env, argv[7 + i], &bufs[i], &lens[i])) {
+      napi_throw_type_error(env, "EINVAL", "open(): buffers must be typed arrays");
+      return NULL;
+    }
+  }
+  size_t out_max = lens[4] / 8;
+  if (lens[0] < (size_t)batch * slot || lens[1] < (size_t)batch * 4 || lens[2] < (size_t)batch * ADDR_RECORD ||
+      out_max < 1 || lens[5] < out_max * ADDR_RECORD) {
+    napi_throw_range_error(env, "EINVAL", "open(): a buffer is too small for the batch");
+    return NULL;
+  }
+  napi_valuetype cbtype;
+  CHECK(env, napi_typeof(env, argv[13], &cbtype));
+  if (cbtype != napi_function) {
+    napi_throw_type_error(env, "EINVAL", "open(): onBatch must be a function");
+    return NULL;
+  }
+
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  socklen_t sslen;
+  if (family == 4) {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, address, &a->sin_addr) != 1) return throw_errno(env, "bad IPv4 address", EINVAL);
+    sslen = sizeof *a;
+  } else {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, address, &a->sin6_addr) != 1) return throw_errno(env, "bad IPv6 address", EINVAL);
+    sslen = sizeof *a;
+  }
+
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  /* The kernel may grant less than asked (net.core.rmem_max); the default still works. */
+  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (sndbuf > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  if (bind(fd, (struct sockaddr *)&ss, sslen) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "bind", err);
+  }
+
+  Sock *s = (Sock *)calloc(1, sizeof(Sock));
+  if (s == NULL) {
+    close(fd);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  s->env = env;
+  s->fd = fd;
+  s->batch = (uint32_t)batch;
+  s->slot = (uint32_t)slot;
+  s->in_data = (uint8_t *)bufs[0];
+  s->in_len = (int32_t *)bufs[1];
+  s->in_addr = (uint8_t *)bufs[2];
+  s->out_data = (uint8_t *)bufs[3];
+  s->out_cap = lens[3];
+  s->out_meta = (int32_t *)bufs[4];
+  s->out_addr = (uint8_t *)bufs[5];
+  s->out_max = (uint32_t)out_max;
+  s->rmsgs = calloc((size_t)batch, sizeof(struct mmsghdr));
+  s->riov = calloc((size_t)batch, sizeof(struct iovec));
+  s->raddrs = calloc((size_t)batch, sizeof(struct sockaddr_storage));
+  s->smsgs = calloc(out_max, sizeof(struct mmsghdr));
+  s->siov = calloc(out_max, sizeof(struct iovec));
+  s->saddrs = calloc(out_max, sizeof(struct sockaddr_storage));
+  if (!s->rmsgs || !s->riov || !s->raddrs || !s->smsgs || !s->siov || !s->saddrs) {
+    close(fd);
+    free_sock(s);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  for (int32_t i = 0; i < batch; i++) {
+    s->riov[i].iov_base = s->in_data + (size_t)i * (size_t)slot;
+    s->riov[i].iov_len = (size_t)slot;
+    s->rmsgs[i].msg_hdr.msg_iov = &s->riov[i];
+    s->rmsgs[i].msg_hdr.msg_iovlen = 1;
+    s->rmsgs[i].msg_hdr.msg_name = &s->raddrs[i];
+  }
+  for (size_t i = 0; i < out_max; i++) {
+    s->smsgs[i].msg_hdr.msg_iov = &s->siov[i];
+    s->smsgs[i].msg_hdr.msg_iovlen = 1;
+    s->smsgs[i].msg_hdr.msg_name = &s->saddrs[i];
+  }
+  for (int i = 0; i < 6; i++) napi_create_reference(env, argv[7 + i], 1, &s->refs[i]);
+  napi_create_reference(env, argv[13], 1, &s->on_batch);
+  napi_value resource_name;
+  napi_create_string_utf8(env, "dualkv:udp_batch", NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, NULL, resource_name, &s->async_ctx);
+
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &s->poll, fd) != 0) {
+    release_refs(s);
+    close(fd);
+    free_sock(s);
+    napi_throw_error(env, "EINTERNAL", "open(): cannot watch the socket");
+    return NULL;
+  }
+  s->poll.data = s;
+  if (uv_poll_start(&s->poll, UV_READABLE, on_readable) != 0) {
+    /* Close through libuv: the handle is initialised and must be closed by it (on_closed frees). */
+    s->finalized = 1;
+    start_close(s);
+    napi_throw_error(env, "EINTERNAL", "open(): cannot watch the socket");
+    return NULL;
+  }
+  s->polling = 1;
+
+  napi_value handle;
+  if (napi_create_external(env, s, finalize, NULL, &handle) != napi_ok) {
+    s->finalized = 1;
+    start_close(s);
+    napi_throw_error(env, "EINTERNAL", "open(): cannot create the handle");
+    return NULL;
+  }
+  return handle;
+}
+
+/* flush(handle, n) -> replies not sent (0 when all went); lastErrno() says why. */
+static napi_value js_flush(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  int32_t n;
+  CHECK(env, napi_get_value_int32(env, argv[1], &n));
+  if (n < 0 || (uint32_t)n > s->out_max) {
+    napi_throw_range_error(env, "EINVAL", "flush(): count out of range");
+    return NULL;
+  }
+  int32_t failed = 0;
+  if (s->closing) {
+    failed = n;
+    s->last_errno = EBADF;
+  } else {
+    int32_t m = 0;
+    for (int32_t i = 0; i < n; i++) {
+      int32_t off = s->out_meta[2 * i];
+      int32_t len = s->out_meta[2 * i + 1];
+      socklen_t alen = read_record(s->out_addr + (size_t)i * ADDR_RECORD, &s->saddrs[m]);
+      if (off < 0 || len < 0 || (size_t)off + (size_t)len > s->out_cap || alen == 0) {
+        failed++;
+        s->last_errno = EINVAL;
+        continue;
+      }
+      s->siov[m].iov_base = s->out_data + off;
+      s->siov[m].iov_len = (size_t)len;
+      s->smsgs[m].msg_hdr.msg_namelen = alen;
+      s->smsgs[m].msg_hdr.msg_iov = &s->siov[m];
+      s->smsgs[m].msg_hdr.msg_name = &s->saddrs[m];
+      m++;
+    }
+    int32_t i = 0;
+    while (i < m) {
+      int r = sendmmsg(s->fd, s->smsgs + i, (unsigned)(m - i), 0);
+      if (r > 0) {
+        i += r;
+        continue;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      s->last_errno = r < 0 ? errno : EIO;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+        /* The send buffer is full: these replies are dropped (the clients resend). */
+        failed += m - i;
+        break;
+      }
+      /* This one reply cannot go (say, EPERM from a firewall); the rest still can. */
+      failed++;
+      i++;
+    }
+  }
+  napi_value out;
+  napi_create_int32(env, failed, &out);
+  return out;
+}
+
+static napi_value js_last_errno(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  napi_value out;
+  const char *name = s->last_errno == 0 ? "" : s->last_errno == EAGAIN ? "EAGAIN" : s->last_errno == ENOBUFS ? "ENOBUFS" : s->last_errno == EPERM ? "EPERM" : s->last_errno == EINVAL ? "EINVAL" : s->last_errno == EBADF ? "EBADF" : "EIO";
+  char msg[200];
+  snprintf(msg, sizeof msg, "%s%s%s", name, *name ? ": " : "", s->last_errno ? strerror(s->last_errno) : "");
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+/* localPort(handle) -> the bound port. */
+static napi_value js_local_port(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  if (s->closing) return throw_errno(env, "localPort", EBADF);
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(s->fd, (struct sockaddr *)&ss, &len) != 0) return throw_errno(env, "getsockname", errno);
+  int port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port) : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  napi_value out;
+  napi_create_int32(env, port, &out);
+  return out;
+}
+
+/* addressString(record: Uint8Array) -> "127.0.0.1" or "::1": used once per new peer, not per datagram. */
+static napi_value js_address_string(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data;
+  size_t len;
+  if (!get_bytes(env, argv[0], &data, &len) || len < ADDR_RECORD) {
+    napi_throw_type_error(env, "EINVAL", "addressString(): expected a 20-byte record");
+    return NULL;
+  }
+  const uint8_t *rec = (const uint8_t *)data;
+  char text[INET6_ADDRSTRLEN] = "";
+  if (rec[0] == 4) inet_ntop(AF_INET, rec + 4, text, sizeof text);
+  else if (rec[0] == 6) inet_ntop(AF_INET6, rec + 4, text, sizeof text);
+  napi_value out;
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+/* close(handle): stops reading at once; the descriptor is released on the next loop turn. */
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  start_close(s);
+  return NULL;
+}
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  napi_property_descriptor props[] = {
+      {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"flush", NULL, js_flush, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lastErrno", NULL, js_last_errno, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"localPort", NULL, js_local_port, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"addressString", NULL, js_address_string, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_value v;
+  napi_create_int32(env, ADDR_RECORD, &v);
+  napi_set_named_property(env, exports, "ADDR_RECORD", v);
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
