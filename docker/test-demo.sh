@@ -6,7 +6,7 @@
 #   3. builds the offline base image (docker/base-image.sh) if it is missing;
 #   4. docker-compose up --build -d, and waits for the server to be healthy;
 #   5. checks the demo clients' output: TCP put/get/del, and UDP put/get/del through kv-chaos
-#      with retries, and udp_rejected > 0 in the server's STATS;
+#      with retries, and udp_rejected > 0 and udp_io=batched in the server's STATS;
 #   6. replaces the server container and checks the data survived in its volume;
 #   7. checks the logs volume holds timestamped operation lines;
 #   8. always tears everything down (down -v, from a trap), printing the logs when it fails.
@@ -257,6 +257,10 @@ rejected=$(node -e '
 [ "$rejected" != missing ] || { cat "$work/stats.json"; fail "the server's STATS has no udp_rejected"; }
 [ "$rejected" -gt 0 ] || { cat "$work/stats.json"; fail "udp_rejected is 0: no corrupted datagram was rejected"; }
 say "the server's STATS: udp_rejected=$rejected"
+# The image builds the batched UDP socket (KV_REQUIRE_NATIVE=1), so the server must be using it.
+grep -qE '"?udp_io"?\s*[:=]\s*"?batched' "$work/stats.json" \
+  || { cat "$work/stats.json"; fail "the server in the container is not on the batched UDP socket (udp_io)"; }
+say "the server's STATS: udp_io=batched"
 
 # From the host, through the published ports on 127.0.0.1: a helper container from the same
 # image in the host's network namespace runs the clients (so the host needs no build of its own).

@@ -45,7 +45,7 @@ function findNodeGyp() {
 const gyp = findNodeGyp();
 if (gyp === null) give('node-gyp was not found (it ships with npm)');
 
-const args = [gyp, 'rebuild', '--directory', here];
+const args = [gyp, 'rebuild', '--loglevel=warn', '--directory', here];
 const prefix = path.dirname(path.dirname(process.execPath));
 const nodedir = process.env.npm_config_nodedir || (existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : null);
 if (nodedir) args.push(`--nodedir=${nodedir}`);
