@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { fstatSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger, type StreamEntry } from 'pino';
 import pretty from 'pino-pretty';
@@ -48,7 +48,7 @@ export async function createRootLogger(
   let stdout: StdoutStream | null = null;
   let destination: pino.DestinationStream;
   let batcher: LineBatcher;
-  if (options.stdout === false) {
+  if (options.stdout === false || stdoutIsDevNull()) {
     destination = batcher = new LineBatcher([file]);
   } else if (process.stdout.isTTY) {
     stdout = pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
@@ -88,6 +88,21 @@ export async function createRootLogger(
         file.end();
       }),
   };
+}
+
+/**
+ * True when stdout is /dev/null (a service manager's StandardOutput=null,
+ * `> /dev/null`, a spawner's stdio 'ignore'): lines are then not written there
+ * at all, which saves a write per batch.
+ */
+function stdoutIsDevNull(): boolean {
+  try {
+    const out = fstatSync(1);
+    const devNull = statSync('/dev/null');
+    return out.isCharacterDevice() && out.rdev === devNull.rdev;
+  } catch {
+    return false;
+  }
 }
 
 /** What LineBatcher hands its lines to: SonicBoom streams in buffer mode. */

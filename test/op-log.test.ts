@@ -1,8 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { UdpClient } from '../clients/lib/udp-client.js';
 import { createRootLogger } from '../src/logger.js';
 import { createOpLog, type OpOutcome } from '../src/op-log.js';
 
@@ -69,5 +71,40 @@ describe('op lines', () => {
     const { root } = await rootLogger('warn');
     expect(createOpLog(root.log.child({ transport: 'tcp' }))).toBeNull();
     await root.close();
+  });
+
+  it('reach the log file of a kv-server whose stdout is /dev/null', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-oplog-'));
+    dirs.push(dir);
+    const main = path.resolve('dist/src/main.js');
+    expect(existsSync(main)).toBe(true);
+    const child = spawn(process.execPath, [main, '--port', '0', '--no-persistence', '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs')], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const file = path.join(dir, 'logs', 'current.log');
+    const lines = () => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : []);
+    const until = async (what: string, found: () => Record<string, unknown> | undefined) => {
+      for (let i = 0; i < 200; i++) {
+        const line = found();
+        if (line) return line;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no ${what} line in ${file}`);
+    };
+    try {
+      const listening = await until('listening', () => lines().find((l) => l.msg === 'listening'));
+      const client = await UdpClient.connect({ port: Number(listening.udpPort), timeoutMs: 500, retries: 3 });
+      await client.put('k', 'v');
+      await client.close();
+      const op = await until('op', () => lines().find((l) => l.msg === 'op'));
+      expect(op).toMatchObject({ level: 'info', transport: 'udp', cmd: 'PUT', key: 'k', vsize: 1, outcome: 'ok' });
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      clearTimeout(killer);
+      child.kill('SIGKILL');
+    }
   });
 });
