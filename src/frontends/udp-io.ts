@@ -165,7 +165,8 @@ interface BatchPeer extends Peer {
 
 /**
  * recvmmsg/sendmmsg through native/udp_batch.c: one system call and one entry
- * into JS per batch of datagrams, and one system call for the batch's replies.
+ * into JS per batch of datagrams, and one system call for the batch's replies,
+ * made on the module's sender thread.
  * Replies made while a batch runs go out together when it ends; replies made
  * later (a PUT waiting for fsync) go out at the end of the current microtask
  * checkpoint, together with any others made in it.
