@@ -10,13 +10,17 @@
  * Every request counts, retries included: both transports retry with the same
  * timing (clients/lib/udp-client.ts DEFAULT_RETRY). Figures only: nothing here
  * passes or fails on time.
+ *
+ * On a virtual machine the hypervisor can take CPU away mid-run (steal time in
+ * /proc/stat). A round in which any run lost more than --max-steal percent is
+ * run again (at most --reruns times in all), and the table shows each run's steal.
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { resolveOptions, type TransportName } from '../clients/lib/bench/options.js';
 import { formatUs } from '../clients/lib/bench/report.js';
 import { runBench, type BenchResult } from '../clients/lib/bench/run.js';
-import { ensureDebianPackages, fmt, printTable, startKvServer, startMemcached, type Proc } from './lib/procs.js';
+import { cpuTimes, ensureDebianPackages, fmt, printTable, startKvServer, startMemcached, stealPercent, type Proc } from './lib/procs.js';
 
 const argv = await yargs(hideBin(process.argv))
   .option('duration', { type: 'number', default: 10, describe: 'measured seconds per run' })
@@ -28,6 +32,8 @@ const argv = await yargs(hideBin(process.argv))
   .option('memcached-threads', { type: 'number', default: 4, describe: 'memcached -t (4 is its own default)' })
   .option('rounds', { type: 'number', default: 3, describe: 'rounds, interleaved across servers; the run with the median ops/s is shown' })
   .option('quiet-server', { type: 'boolean', default: true, describe: 'also measure kv-server --no-log-ops (--no-quiet-server skips it)' })
+  .option('max-steal', { type: 'number', default: 5, describe: 'percent of CPU time lost to the hypervisor (steal) above which a round is run again' })
+  .option('reruns', { type: 'number', default: 3, describe: 'most rounds run again for steal, in all' })
   .strict()
   .parse();
 
@@ -39,7 +45,13 @@ interface Target {
   readonly proc: Proc;
 }
 
-async function measure(t: Target, op: 'GET' | 'PUT', preload: boolean): Promise<BenchResult> {
+interface Run {
+  readonly result: BenchResult;
+  /** Percent of the machine's CPU time stolen by the hypervisor during the run; null off Linux. */
+  readonly steal: number | null;
+}
+
+async function measure(t: Target, op: 'GET' | 'PUT', preload: boolean): Promise<Run> {
   const options = resolveOptions({
     transport: t.transport,
     port: t.proc.port,
@@ -52,9 +64,11 @@ async function measure(t: Target, op: 'GET' | 'PUT', preload: boolean): Promise<
     warmup: argv.warmup,
     preload,
   });
+  const before = cpuTimes();
   const r = await runBench(options, { stallMs: 10_000 });
+  const steal = stealPercent(before, cpuTimes());
   if (r.aborted) console.error(`  ${t.name} ${op}: stopped early: ${r.aborted.message}`);
-  return r;
+  return { result: r, steal };
 }
 
 const memcached = await startMemcached(['-t', String(argv['memcached-threads'])]);
@@ -66,7 +80,8 @@ const targets: Target[] = [
   ...(quiet ? [{ name: 'kv-server --no-log-ops', transport: 'udp' as const, proc: quiet }] : []),
 ];
 
-const runs = new Map<string, BenchResult[]>();
+const runs = new Map<string, Run[]>();
+const rerunNotes: string[] = [];
 try {
   const threads = resolveOptions({ transport: 'udp', inflight: argv.inflight, threads: argv.threads }).threads;
   console.log(
@@ -75,31 +90,46 @@ try {
       `${fmt(argv.keys)} keys (preloaded), ${argv['value-size']}-byte values\n`,
   );
   // Interleaved (A B C A B C …) so that a slow patch of a shared machine hits every server alike.
+  let reruns = 0;
+  let preloaded = false;
   for (let round = 1; round <= argv.rounds; round++) {
+    const got = new Map<string, Run>();
+    let worst: { steal: number; what: string } | null = null;
     for (const op of ['GET', 'PUT'] as const) {
       for (const t of targets) {
         console.error(`round ${round}/${argv.rounds}: ${t.name} ${op} …`);
-        const key = `${t.name}/${op}`;
-        runs.set(key, [...(runs.get(key) ?? []), await measure(t, op, op === 'GET' && round === 1)]);
+        const run = await measure(t, op, op === 'GET' && !preloaded);
+        got.set(`${t.name}/${op}`, run);
+        if (run.steal !== null && run.steal > (worst?.steal ?? argv['max-steal'])) worst = { steal: run.steal, what: `${t.name} ${op}` };
       }
+      preloaded = true;
     }
+    if (worst !== null && reruns < argv.reruns) {
+      reruns++;
+      rerunNotes.push(`round ${round} was run again: ${fmt(worst.steal, 1)}% of the CPU time was stolen during ${worst.what}`);
+      console.error(rerunNotes.at(-1));
+      round--;
+      continue;
+    }
+    for (const [key, run] of got) runs.set(key, [...(runs.get(key) ?? []), run]);
   }
 } finally {
   await Promise.all([memcached.stop(), ours.stop(), quiet?.stop()]);
 }
 
 /** The run with the median throughput, so its latencies are from one real run. */
-function medianRun(key: string): BenchResult {
-  const sorted = [...(runs.get(key) ?? [])].sort((a, b) => a.opsPerSec - b.opsPerSec);
-  return sorted[Math.floor(sorted.length / 2)] as BenchResult;
+function medianRun(key: string): Run {
+  const sorted = [...(runs.get(key) ?? [])].sort((a, b) => a.result.opsPerSec - b.result.opsPerSec);
+  return sorted[Math.floor(sorted.length / 2)] as Run;
 }
 const results = new Map([...runs.keys()].map((k) => [k, medianRun(k)]));
 
 const rows: string[][] = [];
 for (const op of ['GET', 'PUT'] as const) {
-  const base = results.get(`${targets[0]?.name}/${op}`) as BenchResult;
+  const base = (results.get(`${targets[0]?.name}/${op}`) as Run).result;
   for (const t of targets) {
-    const r = results.get(`${t.name}/${op}`) as BenchResult;
+    const run = results.get(`${t.name}/${op}`) as Run;
+    const r = run.result;
     const l = r.latencyUs;
     rows.push([
       `${t.name} ${op}`,
@@ -110,12 +140,21 @@ for (const op of ['GET', 'PUT'] as const) {
       formatUs(l.max),
       fmt(r.errors),
       fmt(r.udp?.retries ?? 0),
+      run.steal === null ? '-' : `${fmt(run.steal, 1)}%`,
     ]);
   }
 }
-printTable(['server / op', 'ops/s', 'x memcached', 'p50', 'p99', 'max', 'errors', 'retries'], rows);
+printTable(['server / op', 'ops/s', 'x memcached', 'p50', 'p99', 'max', 'errors', 'retries', 'steal'], rows);
+for (const note of rerunNotes) console.log(note);
+const ratios = (name: string) =>
+  (['GET', 'PUT'] as const).map((op) => {
+    const all = runs.get(`${name}/${op}`) ?? [];
+    const base = runs.get(`${targets[0]?.name}/${op}`) ?? [];
+    return `${op} ${all.map((r, i) => fmt(r.result.opsPerSec / (base[i]?.result.opsPerSec ?? NaN), 2)).join(' ')}`;
+  });
+for (const t of targets.slice(1)) console.log(`per-round ratios, ${t.name}: ${ratios(t.name).join('; ')}`);
 
-const mcPut = results.get(`${targets[0]?.name}/PUT`);
+const mcPut = results.get(`${targets[0]?.name}/PUT`)?.result;
 if (mcPut && mcPut.ok === 0) {
   console.log(`\nmemcached answered no set over UDP (${JSON.stringify(mcPut.errorKinds)}): its PUT row is not a comparison.`);
 }

@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -70,28 +70,33 @@ function waitForPort(port: number, child: ChildProcess, timeoutMs = 20_000): Pro
   });
 }
 
-function stopper(child: ChildProcess): () => Promise<void> {
-  return () =>
-    new Promise((resolve) => {
+/** Stops the process; then removes `ownDir`, a temp directory made for it (its logs run to hundreds of MB). */
+function stopper(child: ChildProcess, ownDir: string | null = null): () => Promise<void> {
+  return async () => {
+    await new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
       setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
     });
+    if (ownDir !== null) rmSync(ownDir, { recursive: true, force: true });
+  };
 }
 
 /** redis-server on 127.0.0.1 with the given extra config lines, e.g. ['appendonly', 'yes']. */
-export async function startRedis(config: string[][] = [], dir = tempDir('dualkv-bench-redis-')): Promise<Proc> {
+export async function startRedis(config: string[][] = [], givenDir?: string): Promise<Proc> {
+  const dir = givenDir ?? tempDir('dualkv-bench-redis-');
   const port = await freePort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...config.flatMap(([k, ...v]) => [`--${k}`, ...v])];
   const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, child);
-  return { child, port, stop: stopper(child) };
+  return { child, port, stop: stopper(child, givenDir === undefined ? dir : null) };
 }
 
 /** kv-server (the built dist/) on free ports, with data and logs in a temp directory. */
-export async function startKvServer(extraArgs: string[] = [], dir = tempDir('dualkv-bench-kv-')): Promise<Proc & { dir: string }> {
+export async function startKvServer(extraArgs: string[] = [], givenDir?: string): Promise<Proc & { dir: string }> {
   if (!existsSync(KV_SERVER)) throw new Error(`${KV_SERVER} is missing: run npm run build first`);
+  const dir = givenDir ?? tempDir('dualkv-bench-kv-');
   const port = await freePort();
   const args = [KV_SERVER, '--port', String(port), '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), ...extraArgs];
   const child = spawn(process.execPath, [...(process.env.KV_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...args], {
@@ -100,7 +105,7 @@ export async function startKvServer(extraArgs: string[] = [], dir = tempDir('dua
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitForPort(port, child);
-  return { child, port, dir, stop: stopper(child) };
+  return { child, port, dir, stop: stopper(child, givenDir === undefined ? dir : null) };
 }
 
 /** Runs redis-benchmark -q and returns requests/s per test (e.g. { SET: 81234.5, GET: 90210.1 }). */
@@ -186,4 +191,26 @@ export async function startMemcached(extraArgs: string[] = []): Promise<Proc> {
   const child = spawn('memcached', args, { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForMemcachedUdp(port, child);
   return { child, port, stop: stopper(child) };
+}
+
+/** The machine's CPU time so far, from /proc/stat (Linux), in clock ticks; null elsewhere. */
+export function cpuTimes(): { steal: number; total: number } | null {
+  try {
+    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { steal: fields[7] ?? 0, total };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Percent of the CPU time between two cpuTimes() readings that the hypervisor
+ * gave to other guests (steal): a run that lost much of it measured the host,
+ * not the server.
+ */
+export function stealPercent(before: ReturnType<typeof cpuTimes>, after: ReturnType<typeof cpuTimes>): number | null {
+  if (before === null || after === null || after.total <= before.total) return null;
+  return (100 * (after.steal - before.steal)) / (after.total - before.total);
 }
