@@ -78,9 +78,15 @@ class FastOpLog implements OpLog {
   }
 }
 
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
-
-/** A JSON string literal. Keys and command names in op lines are printable ASCII (describeKey), so the check is the common path. */
+/**
+ * A JSON string literal. Keys and command names in op lines are short and
+ * printable ASCII (describeKey), so they are checked char by char (cheaper than
+ * a regular expression at these lengths) and quoted as they are.
+ */
 function jsonString(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return JSON.stringify(s);
+  }
+  return `"${s}"`;
 }

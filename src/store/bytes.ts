@@ -25,15 +25,23 @@ export function byteStringToUtf8(s: ByteString): string {
   return Buffer.from(s, 'latin1').toString('utf8');
 }
 
-// Printable ASCII but the backslash, which the slow path escapes so that escapes stay unambiguous.
-const PRINTABLE_SHORT = /^[\x20-\x5b\x5d-\x7e]{0,64}$/;
+/** Printable ASCII but the backslash, which the slow path escapes so that escapes stay unambiguous. */
+function printableShort(s: string, max: number): boolean {
+  if (s.length > max) return false;
+  // A loop, not a regular expression: this runs for every logged op, on short keys.
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x5c) return false;
+  }
+  return true;
+}
 
 /**
  * A key as it may appear in a log line: non-printable bytes escaped as \xHH and
  * anything past `max` bytes cut, with the full length kept.
  */
 export function describeKey(key: ByteString, max = 64): string {
-  if (key.length <= max && PRINTABLE_SHORT.test(key)) return key;
+  if (printableShort(key, max)) return key;
   const head = key.length > max ? key.slice(0, max) : key;
   let out = '';
   for (let i = 0; i < head.length; i++) {
