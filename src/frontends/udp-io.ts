@@ -268,29 +268,21 @@ class BatchedIo implements DatagramIo {
   private peer(at: number): BatchPeer {
     const a = this.inAddr;
     const port = a.readUInt16BE(at + 2);
-    if (a[at] === 4) {
-      const key = a.readUInt32BE(at + 4) * 65536 + port;
-      let p = this.peers4.get(key);
-      if (p === undefined) {
-        if (this.peers4.size >= MAX_PEERS) this.peers4.clear();
-        p = this.newPeer(at, port);
-        this.peers4.set(key, p);
-      }
-      return p;
-    }
-    const key = a.toString('latin1', at + 2, at + this.record);
-    let p = this.peers6.get(key);
-    if (p === undefined) {
-      if (this.peers6.size >= MAX_PEERS) this.peers6.clear();
-      p = this.newPeer(at, port);
-      this.peers6.set(key, p);
-    }
-    return p;
+    // IPv4: address and port as one number; IPv6: the record's bytes as a string.
+    return a[at] === 4
+      ? this.cachedPeer(this.peers4, a.readUInt32BE(at + 4) * 65536 + port, at, port)
+      : this.cachedPeer(this.peers6, a.toString('latin1', at + 2, at + this.record), at, port);
   }
 
-  private newPeer(at: number, port: number): BatchPeer {
-    const record = Buffer.from(this.inAddr.subarray(at, at + this.record));
-    return { address: this.native.addressString(record), port, record };
+  private cachedPeer<K>(peers: Map<K, BatchPeer>, key: K, at: number, port: number): BatchPeer {
+    let p = peers.get(key);
+    if (p === undefined) {
+      if (peers.size >= MAX_PEERS) peers.clear();
+      const record = Buffer.from(this.inAddr.subarray(at, at + this.record));
+      p = { address: this.native.addressString(record), port, record };
+      peers.set(key, p);
+    }
+    return p;
   }
 
   send(buf: Buffer, peer: Peer): void {

@@ -119,8 +119,8 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[256];
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
   napi_value code, message, error;
-  const char *name = err == EADDRINUSE ? "EADDRINUSE" : err == EACCES ? "EACCES" : err == EADDRNOTAVAIL ? "EADDRNOTAVAIL" : err == EINVAL ? "EINVAL" : "ESOCKET";
-  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+  /* libuv's codes are the negated errno values on Unix: its names are Node's error codes. */
+  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &code);
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
   napi_create_error(env, code, message, &error);
   napi_set_named_property(env, error, "code", code);
@@ -607,9 +607,8 @@ static napi_value js_last_errno(napi_env env, napi_callback_info info) {
   Sock *s = get_sock(env, argv[0]);
   if (s == NULL) return NULL;
   napi_value out;
-  const char *name = s->last_errno == 0 ? "" : s->last_errno == EAGAIN ? "EAGAIN" : s->last_errno == ENOBUFS ? "ENOBUFS" : s->last_errno == EPERM ? "EPERM" : s->last_errno == EINVAL ? "EINVAL" : s->last_errno == EBADF ? "EBADF" : "EIO";
-  char msg[200];
-  snprintf(msg, sizeof msg, "%s%s%s", name, *name ? ": " : "", s->last_errno ? strerror(s->last_errno) : "");
+  char msg[200] = "";
+  if (s->last_errno != 0) snprintf(msg, sizeof msg, "%s: %s", uv_err_name(-s->last_errno), strerror(s->last_errno));
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &out);
   return out;
 }
