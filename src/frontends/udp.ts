@@ -234,7 +234,12 @@ export class UdpFrontend extends EventEmitter {
   }
 
   private send(buf: Buffer, rinfo: Peer): void {
-    if (!this.listening) return;
+    if (!this.listening) {
+      // The socket closed under a late reply (the shutdown timeout passed).
+      this.sendErrors++;
+      this.log.debug({ transport: 'udp', client: `${rinfo.address}:${rinfo.port}` }, 'reply not sent: the socket is closed');
+      return;
+    }
     this.datagramsOut++;
     this.bytesOut += buf.length;
     this.ctx.stats.bytesOut += buf.length;
