@@ -123,7 +123,8 @@ interface ByteSink {
  */
 export class LineBatcher {
   private chunk = Buffer.allocUnsafe(BATCH_BYTES);
-  private used = 0;
+  /** Bytes of `chunk` written so far. */
+  used = 0;
   private readonly sinks: ByteSink[];
   private readonly timer: NodeJS.Timeout;
 
@@ -146,6 +147,19 @@ export class LineBatcher {
     }
     this.used += this.chunk.write(line, this.used);
     return true;
+  }
+
+  /**
+   * The chunk, with room for `bytes` more at `used` (a full chunk is handed over
+   * first). The caller writes there and then moves `used` past what it wrote:
+   * op-log.ts writes op lines byte by byte this way, with no string to flatten.
+   */
+  reserve(bytes: number): Buffer {
+    if (this.used + bytes > this.chunk.length) {
+      this.flush();
+      if (bytes > this.chunk.length) this.chunk = Buffer.allocUnsafe(bytes);
+    }
+    return this.chunk;
   }
 
   /**
