@@ -104,7 +104,7 @@ class DgramIo implements DatagramIo {
   }
 }
 
-/** native/udp_batch.c, as built by `npm ci` (native/build.mjs). */
+/** native/udp_batch.c, as built by `npm ci` (native/build.mjs, beside it). */
 interface UdpBatchModule {
   readonly ADDR_RECORD: number;
   open(
