@@ -99,7 +99,9 @@ export function parseTextLine(line: string): string[] | KvError | null {
   const name = line.slice(i, nameEnd);
   if (!REST_OF_LINE.has(name.toUpperCase())) {
     const args = splitArgs(line);
-    return args === null ? badQuoting() : args;
+    if (args === null) return badQuoting();
+    // Only separators splitArgs skips (\v, \f): as blank as an empty line.
+    return args.length === 0 ? null : args;
   }
   let k = nameEnd;
   while (k < line.length && isSpace(line.charCodeAt(k))) k++;

@@ -81,8 +81,8 @@ const fixtures: Array<{ name: string; bytes: Buffer; out: Decoded[] }> = [
     out: [['DEL', 'a', 'b c', 'x']],
   },
   {
-    name: 'blank lines, which are not commands',
-    bytes: bytes('\n', '   \n', '\r\n', 'PING\n'),
+    name: 'blank lines, which are not commands, also when blank with \\v or \\f (fast-check found \\v\\r\\n)',
+    bytes: bytes('\n', '   \n', '\r\n', '\x0b\r\n', ' \x0c\t\n', 'PING\n'),
     out: [['PING']],
   },
   {
