@@ -99,6 +99,10 @@ export function serverArgs(argv: string[]) {
     .usage('$0 [options]\n\nStarts dualkv: one in-memory store served over TCP (text and RESP2) and UDP.\nEvery option can also be set as an environment variable KV_<OPTION>, e.g. KV_TCP_PORT=7000.')
     .env('KV')
     .strict()
+    // An unknown flag or a value outside a flag's choices: exit 2 with the reason (main.ts), not the whole help.
+    .fail((msg, err) => {
+      throw err ?? new ConfigError(`${msg.replace(/\s+/g, ' ').trim()} (see kv-server --help)`);
+    })
     .version(false)
     .group(['host', 'port', 'tcp-port', 'udp-port'], 'Network:')
     .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on (0.0.0.0 or :: to expose the server)' })

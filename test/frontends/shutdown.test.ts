@@ -209,6 +209,20 @@ describe('kv-server process', () => {
       expect(proc.find('listening')).toHaveLength(0);
     });
 
+    it('a value outside a flag\'s choices, or an unknown flag: exit 2 and the reason, not the whole help', async () => {
+      const dir = tempDir();
+      for (const [args, reason] of [
+        [['--udp-io', 'bogus'], 'Argument: udp-io, Given: "bogus", Choices: "auto", "batched", "dgram"'],
+        [['--bogus'], 'Unknown argument: bogus'],
+      ] as const) {
+        const proc = spawnServer([...args, '--port', '0', '--data-dir', dir, '--log-dir', dir, '--no-persistence']);
+        const { code } = await proc.exit();
+        expect(code).toBe(2);
+        expect(proc.stderr).toContain(reason);
+        expect(proc.stderr).not.toContain('Options:');
+      }
+    });
+
     it('--data-dir naming a file', async () => {
       const dir = tempDir();
       const file = path.join(dir, 'not-a-dir');
