@@ -1,7 +1,9 @@
 import dgram from 'node:dgram';
 import dns from 'node:dns';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import type { UdpIoMode } from '../config.js';
 import { ConfigError } from '../errors.js';
@@ -140,11 +142,12 @@ export function loadUdpBatch(): { module: UdpBatchModule | null; why: string } {
     return loaded;
   }
   const require = createRequire(import.meta.url);
-  // node-gyp builds into src/frontends/native/build/. This file runs from dist/src/frontends/
-  // (built), or from src/frontends/ (under vitest).
-  const inDist = new URL('../../../src/frontends/native/build/Release/udp_batch.node', import.meta.url).pathname;
-  const inSrc = new URL('./native/build/Release/udp_batch.node', import.meta.url).pathname;
-  const path = import.meta.url.includes('/dist/src/') ? inDist : inSrc;
+  // node-gyp builds into src/frontends/native/build/. This file runs from src/frontends/
+  // (under vitest) or from dist/src/frontends/ (built): the first of the two that exists.
+  const candidates = ['./native/build/Release/udp_batch.node', '../../../src/frontends/native/build/Release/udp_batch.node'].map((p) =>
+    fileURLToPath(new URL(p, import.meta.url)),
+  );
+  const path = candidates.find((p) => existsSync(p)) ?? (candidates[1] as string);
   try {
     loaded = { module: require(path) as UdpBatchModule, why: '' };
   } catch (err) {

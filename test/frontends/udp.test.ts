@@ -157,6 +157,15 @@ describe.each(['batched', 'dgram'] as const)('UDP front-end (--udp-io %s)', (io)
     expect(srv.server.store.size).toBe(0);
   });
 
+  it('carries a datagram near the UDP limit when --max-datagram-size is raised to it', async () => {
+    srv = await startTestServer({ udp: { maxDatagramSize: 65507 } });
+    client = await UdpClient.connect({ port: srv.udpPort, timeoutMs: 500, retries: 3, maxDatagramSize: 65507 });
+    const value = Buffer.alloc(65000, 0xab);
+    await client.put('big', value);
+    expect((await client.get('big'))?.equals(value)).toBe(true);
+    expect(udpStats(srv.server)).toMatchObject({ udp_rejected: 0, udp_replies_too_large: 0 });
+  });
+
   it('answers a burst from many clients at once, each reply to its own sender', async () => {
     srv = await startTestServer();
     const peers = await Promise.all(Array.from({ length: 100 }, () => RawUdp.open()));

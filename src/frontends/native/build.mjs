@@ -13,9 +13,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 // This directory: binding.gyp is here, and node-gyp builds into build/ beside it.
-const here = path.dirname(new URL(import.meta.url).pathname);
+const here = path.dirname(fileURLToPath(import.meta.url));
 const required = process.env.KV_REQUIRE_NATIVE === '1';
 
 function give(why) {
