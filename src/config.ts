@@ -1,8 +1,10 @@
 import { statSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import yargs from 'yargs';
 import { ConfigError } from './errors.js';
 import type { Limits } from './commands/types.js';
+import { sizeFlag } from './sizes.js';
 
 /** The port TCP and UDP listen on unless told otherwise. */
 export const DEFAULT_PORT = 7379;
@@ -27,6 +29,18 @@ export interface UdpConfig {
   readonly replyCacheBytes: number;
   /** Warn lines about malformed datagrams, at most this many a second. */
   readonly rejectLogPerSecond: number;
+  /**
+   * Peers that may get a reply larger than their request: `loopback`, `any`, or
+   * addresses and CIDR blocks (`10.0.0.0/8`, `fd00::/8`). Others get a small refusal.
+   */
+  readonly largeRepliesTo: readonly string[];
+}
+
+export interface MemoryConfig {
+  /** Bytes of keys, values and buffers the server may hold before writes are refused; 0: no limit; 'auto': derived at start. */
+  readonly maxmemory: number | 'auto';
+  /** Query and reply bytes all TCP clients together may hold; a percentage is of the memory limit. */
+  readonly maxmemoryClients: number | { readonly percent: number };
 }
 
 export interface PersistenceConfig {
@@ -49,7 +63,10 @@ export interface ServerConfig {
   /** Rotate the log file at this size (bytes), keeping `logFiles` old files. */
   readonly logMaxSize: number;
   readonly logFiles: number;
+  /** Log bytes each destination (file, stdout) may have waiting to be written; past it lines are dropped and counted. */
+  readonly logMaxBacklog: number;
   readonly shutdownTimeoutMs: number;
+  readonly memory: MemoryConfig;
   readonly limits: Limits;
   readonly udp: UdpConfig;
   readonly persistence: PersistenceConfig;
@@ -61,7 +78,14 @@ export const DEFAULT_LIMITS: Limits = {
   maxLineSize: 64 * 1024,
   maxConnections: 10_000,
   maxOutputBuffer: 64 * 1024 * 1024,
+  maxQueryBuffer: 64 * 1024 * 1024,
+  idleTimeoutSec: 0,
 };
+
+export const DEFAULT_MEMORY: MemoryConfig = { maxmemory: 'auto', maxmemoryClients: { percent: 10 } };
+
+/** Room an unfinished request needs beyond its largest argument (headers, the command name, a key). */
+const QUERY_BUFFER_SLACK = 1024 * 1024;
 
 export const DEFAULT_UDP: UdpConfig = {
   io: 'auto',
@@ -70,6 +94,7 @@ export const DEFAULT_UDP: UdpConfig = {
   replyCacheEntries: 100_000,
   replyCacheBytes: 64 * 1024 * 1024,
   rejectLogPerSecond: 10,
+  largeRepliesTo: ['loopback'],
 };
 
 /** The embedded defaults, as a config for a server started in-process (tests use this). */
@@ -84,7 +109,9 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     logOps: true,
     logMaxSize: 100 * 1024 * 1024,
     logFiles: 5,
+    logMaxBacklog: 8 * 1024 * 1024,
     shutdownTimeoutMs: 5000,
+    memory: DEFAULT_MEMORY,
     limits: DEFAULT_LIMITS,
     udp: DEFAULT_UDP,
     persistence: { enabled: true, fsync: 'everysec', snapshotIntervalSec: 300, repair: false },
@@ -119,15 +146,29 @@ export function serverArgs(argv: string[]) {
     .option('log-dir', { type: 'string', default: 'logs', describe: 'Directory for JSON log files' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, describe: 'Least severe level logged' })
     .option('log-ops', { type: 'boolean', default: true, describe: 'Log every operation (--no-log-ops: server events only)' })
-    .option('log-max-size', { type: 'number', default: 100 * 1024 * 1024, describe: 'Rotate the log file at this many bytes' })
+    .option('log-max-size', { type: 'string', default: '100mb', describe: 'Rotate the log file at this size' })
     .option('log-files', { type: 'number', default: 5, describe: 'Rotated log files kept' })
-    .group(['max-key-size', 'max-value-size', 'max-line-size', 'max-connections', 'max-output-buffer'], 'Limits:')
-    .option('max-key-size', { type: 'number', default: DEFAULT_LIMITS.maxKeySize, describe: 'Largest key, in bytes' })
-    .option('max-value-size', { type: 'number', default: DEFAULT_LIMITS.maxValueSize, describe: 'Largest value, in bytes' })
-    .option('max-line-size', { type: 'number', default: DEFAULT_LIMITS.maxLineSize, describe: 'Longest text-dialect or inline line, in bytes' })
-    .option('max-connections', { type: 'number', default: DEFAULT_LIMITS.maxConnections, describe: 'Most TCP clients at once' })
-    .option('max-output-buffer', { type: 'number', default: DEFAULT_LIMITS.maxOutputBuffer, describe: 'Unread reply bytes a TCP client may pile up before it is disconnected' })
-    .group(['udp-io', 'max-datagram-size', 'reply-cache-ttl', 'reply-cache-entries', 'reply-cache-bytes'], 'UDP:')
+    .option('log-max-backlog', { type: 'string', default: '8mb', describe: 'Log bytes each destination may have waiting; past it, lines are dropped and counted' })
+    .group(['maxmemory', 'maxmemory-clients'], 'Memory:')
+    .option('maxmemory', {
+      type: 'string',
+      default: 'auto',
+      describe: 'Memory for keys, values and buffers; at the limit writes get OOM (auto: a third of the memory the process may use; 0: no limit)',
+    })
+    .option('maxmemory-clients', { type: 'string', default: '10%', describe: 'Query and reply bytes of all TCP clients together; past it the largest is disconnected (N% of --maxmemory, at least 32mb)' })
+    .group(['max-key-size', 'max-value-size', 'max-line-size', 'max-query-buffer', 'max-connections', 'max-output-buffer', 'timeout'], 'Limits:')
+    .option('max-key-size', { type: 'string', default: String(DEFAULT_LIMITS.maxKeySize), describe: 'Largest key' })
+    .option('max-value-size', { type: 'string', default: String(DEFAULT_LIMITS.maxValueSize), describe: 'Largest value' })
+    .option('max-line-size', { type: 'string', default: String(DEFAULT_LIMITS.maxLineSize), describe: 'Longest text-dialect or inline line' })
+    .option('max-query-buffer', {
+      type: 'string',
+      default: 'auto',
+      describe: 'Bytes of one unfinished request a TCP client may send; past it the client gets an error and is disconnected (auto: 64mb, or more for a larger --max-value-size)',
+    })
+    .option('max-connections', { type: 'number', default: DEFAULT_LIMITS.maxConnections, describe: 'Most TCP clients at once (lowered to fit the open-files limit)' })
+    .option('max-output-buffer', { type: 'string', default: String(DEFAULT_LIMITS.maxOutputBuffer), describe: 'Unread reply bytes a TCP client may pile up before it is disconnected' })
+    .option('timeout', { type: 'number', default: 0, describe: 'Seconds a TCP client may stay idle before it is closed (0: never)' })
+    .group(['udp-io', 'max-datagram-size', 'reply-cache-ttl', 'reply-cache-entries', 'reply-cache-bytes', 'udp-large-replies-to'], 'UDP:')
     .option('udp-io', {
       choices: UDP_IO_MODES,
       default: DEFAULT_UDP.io as UdpIoMode,
@@ -136,7 +177,12 @@ export function serverArgs(argv: string[]) {
     .option('max-datagram-size', { type: 'number', default: DEFAULT_UDP.maxDatagramSize, describe: 'Largest UDP datagram accepted or sent, in bytes' })
     .option('reply-cache-ttl', { type: 'number', default: DEFAULT_UDP.replyCacheTtlMs, describe: 'Milliseconds a UDP reply is kept for retries' })
     .option('reply-cache-entries', { type: 'number', default: DEFAULT_UDP.replyCacheEntries, describe: 'Most UDP replies kept for retries' })
-    .option('reply-cache-bytes', { type: 'number', default: DEFAULT_UDP.replyCacheBytes, describe: 'Most bytes of UDP replies kept for retries' })
+    .option('reply-cache-bytes', { type: 'string', default: String(DEFAULT_UDP.replyCacheBytes), describe: 'Most bytes of UDP replies kept for retries' })
+    .option('udp-large-replies-to', {
+      type: 'string',
+      default: 'loopback',
+      describe: 'Peers that may get a UDP reply larger than their request: loopback, any, or addresses and CIDR blocks, comma-separated',
+    })
     .option('shutdown-timeout', { type: 'number', default: 5000, describe: 'Milliseconds to finish in-flight work on SIGTERM/SIGINT' })
     .help()
     .alias('help', 'h')
@@ -193,7 +239,14 @@ function directory(name: string, v: unknown): string {
 /** Checks parsed flags and builds the config; throws ConfigError with a message for the user. */
 export function buildConfig(a: ParsedArgs): ServerConfig {
   const basePort = port('port', a.port);
-  const maxValueSize = positive('max-value-size', a['max-value-size'], 1, 512 * 1024 * 1024);
+  const maxKeySize = sizeFlag('max-key-size', a['max-key-size'], 1, 512 * 1024 * 1024);
+  const maxValueSize = sizeFlag('max-value-size', a['max-value-size'], 1, 512 * 1024 * 1024);
+  // An unfinished request must have room for its largest argument and the words around it.
+  const minQuery = Math.max(maxKeySize, maxValueSize) + QUERY_BUFFER_SLACK;
+  const maxQueryBuffer =
+    a['max-query-buffer'] === 'auto'
+      ? Math.max(DEFAULT_LIMITS.maxQueryBuffer, minQuery)
+      : sizeFlag('max-query-buffer', a['max-query-buffer'], minQuery, 4 * 1024 ** 3);
   return {
     host: a.host,
     tcpPort: a['tcp-port'] === undefined ? basePort : port('tcp-port', a['tcp-port']),
@@ -202,23 +255,31 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
     logDir: directory('log-dir', a['log-dir']),
     logLevel: a['log-level'],
     logOps: a['log-ops'],
-    logMaxSize: positive('log-max-size', a['log-max-size'], 1024),
+    logMaxSize: sizeFlag('log-max-size', a['log-max-size'], 1024),
     logFiles: positive('log-files', a['log-files'], 1, 1000),
+    logMaxBacklog: sizeFlag('log-max-backlog', a['log-max-backlog'], 64 * 1024),
     shutdownTimeoutMs: positive('shutdown-timeout', a['shutdown-timeout'], 100),
+    memory: {
+      maxmemory: a.maxmemory === 'auto' ? 'auto' : sizeFlag('maxmemory', a.maxmemory, 0, Number.MAX_SAFE_INTEGER, ' (or auto; 0 for no limit)'),
+      maxmemoryClients: sizeOrPercent('maxmemory-clients', a['maxmemory-clients']),
+    },
     limits: {
-      maxKeySize: positive('max-key-size', a['max-key-size'], 1, 512 * 1024 * 1024),
+      maxKeySize,
       maxValueSize,
-      maxLineSize: positive('max-line-size', a['max-line-size'], 64),
+      maxLineSize: sizeFlag('max-line-size', a['max-line-size'], 64, 512 * 1024 * 1024),
       maxConnections: positive('max-connections', a['max-connections'], 1),
-      maxOutputBuffer: positive('max-output-buffer', a['max-output-buffer'], 1024),
+      maxOutputBuffer: sizeFlag('max-output-buffer', a['max-output-buffer'], 1024),
+      maxQueryBuffer,
+      idleTimeoutSec: positive('timeout', a.timeout, 0, 365 * 24 * 3600),
     },
     udp: {
       io: a['udp-io'],
       maxDatagramSize: positive('max-datagram-size', a['max-datagram-size'], 64, 65507),
       replyCacheTtlMs: positive('reply-cache-ttl', a['reply-cache-ttl'], 100),
       replyCacheEntries: positive('reply-cache-entries', a['reply-cache-entries'], 1),
-      replyCacheBytes: positive('reply-cache-bytes', a['reply-cache-bytes'], 1024),
+      replyCacheBytes: sizeFlag('reply-cache-bytes', a['reply-cache-bytes'], 1024),
       rejectLogPerSecond: DEFAULT_UDP.rejectLogPerSecond,
+      largeRepliesTo: peerList('udp-large-replies-to', a['udp-large-replies-to']),
     },
     persistence: {
       enabled: a.persistence,
@@ -227,4 +288,33 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
       repair: a.repair,
     },
   };
+}
+
+/** `N%` or a size. */
+function sizeOrPercent(name: string, v: unknown): number | { percent: number } {
+  const m = typeof v === 'string' ? /^\s*(\d{1,3})\s*%\s*$/.exec(v) : null;
+  if (m === null) return sizeFlag(name, v, 1024 * 1024);
+  const percent = Number(m[1]);
+  if (percent < 1 || percent > 100) throw new ConfigError(`--${name} as a percentage must be from 1% to 100%; got ${String(v)}`);
+  return { percent };
+}
+
+/** `loopback`, `any`, or addresses and CIDR blocks, comma-separated: each item checked. */
+function peerList(name: string, v: unknown): string[] {
+  const items = String(v ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '');
+  if (items.length === 0) throw new ConfigError(`--${name} must name at least one of loopback, any, an address or a CIDR block`);
+  for (const item of items) {
+    if (item === 'loopback' || item === 'any') continue;
+    const [addr, prefix, extra] = item.split('/');
+    const family = net.isIP(addr ?? '');
+    const bits = family === 4 ? 32 : 128;
+    const okPrefix = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+    if (family === 0 || !okPrefix || extra !== undefined) {
+      throw new ConfigError(`--${name}: ${item} is not loopback, any, an IP address or a CIDR block such as 10.0.0.0/8`);
+    }
+  }
+  return items;
 }

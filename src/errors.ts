@@ -16,10 +16,16 @@ export const ErrorCodes = {
   BAD_QUOTING: { resp: 'ERR' },
   NOT_SUPPORTED: { resp: 'ERR' },
   READ_ONLY: { resp: 'MISCONF' },
+  /** A write refused at the memory limit (--maxmemory); reads and DEL go on. */
+  OOM: { resp: 'OOM' },
   // Connection level: the reply is sent, then the connection closes.
   PROTOCOL: { resp: 'ERR' },
   TOO_MANY_CONNECTIONS: { resp: 'ERR' },
   OUTPUT_BUFFER_LIMIT: { resp: 'ERR' },
+  /** An unfinished request over --max-query-buffer. */
+  QUERY_BUFFER_LIMIT: { resp: 'ERR' },
+  /** All clients together over --maxmemory-clients: the largest is disconnected. */
+  CLIENT_MEMORY_LIMIT: { resp: 'ERR' },
   SHUTTING_DOWN: { resp: 'ERR' },
   // UDP datagrams (docs/PROTOCOL.md, udp section): the datagram is dropped, never applied.
   BAD_DATAGRAM: { resp: 'ERR' },

@@ -14,6 +14,10 @@ export interface Limits {
   readonly maxLineSize: number;
   readonly maxConnections: number;
   readonly maxOutputBuffer: number;
+  /** Bytes of one unfinished request (its arguments included) a TCP client may send (Redis: client-query-buffer-limit). */
+  readonly maxQueryBuffer: number;
+  /** Seconds a TCP client may stay idle before it is closed; 0: never (Redis: timeout). */
+  readonly idleTimeoutSec: number;
 }
 
 /** What the commands can reach: the store and the server's shared services. */

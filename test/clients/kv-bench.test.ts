@@ -7,6 +7,7 @@ import { startChaosProxy, type ChaosProxy } from '../../clients/lib/chaos-proxy.
 import { ExitCode } from '../../clients/lib/cli-exit-codes.js';
 import { TcpClient } from '../../clients/lib/tcp-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { havePeer } from '../helpers/peers.js';
 import { startMemcached, type Proc } from '../../bench/lib/procs.js';
 import { freePort } from './tcp-helpers.js';
 
@@ -223,7 +224,7 @@ describe('kv-bench through a lossy UDP path', () => {
 });
 
 /** memcached is the UDP benchmark's peer; the machines that run bench:udp have it, others skip this. */
-const HAVE_MEMCACHED = (process.env.PATH ?? '').split(':').some((dir) => existsSync(path.join(dir, 'memcached')));
+const HAVE_MEMCACHED = havePeer('memcached', 'memcached');
 
 describe('kv-bench against memcached', () => {
   it.skipIf(!HAVE_MEMCACHED)('drives memcached -U with the same engine: sets, then gets that hit', async () => {

@@ -1,19 +1,10 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { havePeer } from '../helpers/peers.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const REDIS_CLI = '/usr/bin/redis-cli';
 const REDIS_BENCHMARK = '/usr/bin/redis-benchmark';
-
-function found(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Runs redis-cli and collects its output. Asynchronous on purpose: the server runs
@@ -36,8 +27,7 @@ function redisCli(port: number, args: string[], stdin?: string | Buffer, bin = R
   });
 }
 
-// redis-cli comes from the OS (redis-tools); a machine without it skips these tests rather than install anything.
-describe.skipIf(!found(REDIS_CLI))('redis-cli against the RESP2 dialect', () => {
+describe.skipIf(!havePeer('redis-cli', 'redis-tools'))('redis-cli against the RESP2 dialect', () => {
   let srv: TestServer;
   beforeEach(async () => {
     srv = await startTestServer();
@@ -76,7 +66,7 @@ describe.skipIf(!found(REDIS_CLI))('redis-cli against the RESP2 dialect', () => 
   });
 });
 
-describe.skipIf(!found(REDIS_BENCHMARK))('redis-benchmark against the RESP2 dialect', () => {
+describe.skipIf(!havePeer('redis-benchmark', 'redis-tools'))('redis-benchmark against the RESP2 dialect', () => {
   let srv: TestServer;
   beforeEach(async () => {
     srv = await startTestServer({ logOps: false });
