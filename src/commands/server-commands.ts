@@ -2,6 +2,7 @@ import { KvError } from '../errors.js';
 import { EMPTY_ARRAY, errorReply, NIL, OK, PONG, type Reply } from '../protocol/reply.js';
 import type { StatSection } from '../stats.js';
 import type { ByteString } from '../store/bytes.js';
+import { compileGlob } from './glob.js';
 import type { CommandContext, CommandSpec, Dialect } from './types.js';
 
 const ALL = ['text', 'resp', 'udp'] as const;
@@ -29,27 +30,6 @@ export function renderStatsLine(sections: Record<string, StatSection>): string {
     for (const [k, v] of Object.entries(fields)) out += ` ${k}=${String(v).replace(/\s+/g, '_')}`;
   }
   return out;
-}
-
-/** Redis's glob (stringmatch) for CONFIG GET patterns: `*`, `?` and `[...]`. */
-function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i] as string;
-    if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 1);
-      if (end < 0) re += '\\[';
-      else {
-        const body = glob.slice(i + 1, end).replace(/\\/g, '\\\\');
-        re += '[' + (body.startsWith('^') ? '^' + body.slice(1) : body) + ']';
-        i = end;
-      }
-    } else if (c === '\\' && i + 1 < glob.length) re += '\\' + glob[++i];
-    else re += c.replace(/[.+^${}()|\]\\/]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 'i');
 }
 
 function bulk(v: string): Reply {
@@ -229,9 +209,9 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
         const items: Reply[] = [];
         const seen = new Set<string>();
         for (const pattern of args.slice(2) as ByteString[]) {
-          const re = globToRegExp(pattern);
+          const matches = compileGlob(pattern, true);
           for (const [k, v] of Object.entries(params)) {
-            if (!seen.has(k) && re.test(k)) {
+            if (!seen.has(k) && matches(k)) {
               seen.add(k);
               items.push(bulk(k), bulk(v));
             }
