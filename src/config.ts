@@ -166,7 +166,11 @@ export function serverArgs(argv: string[]) {
       describe: 'Bytes of one unfinished request a TCP client may send; past it the client gets an error and is disconnected (auto: 64mb, or more for a larger --max-value-size)',
     })
     .option('max-connections', { type: 'number', default: DEFAULT_LIMITS.maxConnections, describe: 'Most TCP clients at once (lowered to fit the open-files limit)' })
-    .option('max-output-buffer', { type: 'string', default: String(DEFAULT_LIMITS.maxOutputBuffer), describe: 'Unread reply bytes a TCP client may pile up before it is disconnected' })
+    .option('max-output-buffer', {
+      type: 'string',
+      default: 'auto',
+      describe: 'Reply bytes one TCP client may be owed before it is disconnected; reading pauses at 1mb (auto: 64mb, or twice a larger --max-value-size)',
+    })
     .option('timeout', { type: 'number', default: 0, describe: 'Seconds a TCP client may stay idle before it is closed (0: never)' })
     .group(['udp-io', 'max-datagram-size', 'reply-cache-ttl', 'reply-cache-entries', 'reply-cache-bytes', 'udp-large-replies-to'], 'UDP:')
     .option('udp-io', {
@@ -268,7 +272,10 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
       maxValueSize,
       maxLineSize: sizeFlag('max-line-size', a['max-line-size'], 64, 512 * 1024 * 1024),
       maxConnections: positive('max-connections', a['max-connections'], 1),
-      maxOutputBuffer: sizeFlag('max-output-buffer', a['max-output-buffer'], 1024),
+      maxOutputBuffer:
+        a['max-output-buffer'] === 'auto'
+          ? Math.max(DEFAULT_LIMITS.maxOutputBuffer, 2 * maxValueSize)
+          : sizeFlag('max-output-buffer', a['max-output-buffer'], minQuery, Number.MAX_SAFE_INTEGER, ' (room for the largest value)'),
       maxQueryBuffer,
       idleTimeoutSec: positive('timeout', a.timeout, 0, 365 * 24 * 3600),
     },

@@ -59,10 +59,10 @@ export class KvError extends Error {
   }
 }
 
-/** Bad bytes on the wire: the codec cannot go on reading this stream or datagram. */
+/** Bad bytes on the wire, or a request too large to hold: the codec cannot go on reading this stream. */
 export class ProtocolError extends KvError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('PROTOCOL', message, options);
+  constructor(message: string, options?: { cause?: unknown; code?: 'PROTOCOL' | 'QUERY_BUFFER_LIMIT' }) {
+    super(options?.code ?? 'PROTOCOL', message, options);
     this.name = 'ProtocolError';
   }
 }

@@ -5,7 +5,9 @@ import type { ServerConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { TcpFrontend } from './frontends/tcp.js';
 import { UdpFrontend } from './frontends/udp.js';
+import { MemoryBudget, resolveMemoryLimits } from './memory.js';
 import { Persistence } from './persistence/persistence.js';
+import { formatSize } from './sizes.js';
 import { ServerStats } from './stats.js';
 import { Store } from './store/store.js';
 
@@ -23,6 +25,7 @@ export interface Service {
 export class KvServer {
   readonly store = new Store();
   readonly stats = new ServerStats();
+  readonly memory: MemoryBudget;
   readonly ctx: CommandContext;
   private tcp: TcpFrontend | null = null;
   /** The UDP front-end; public so that tests can wait on its 'rejected' events. */
@@ -38,10 +41,16 @@ export class KvServer {
   ) {
     const store = this.store;
     const stats = this.stats;
+    this.memory = new MemoryBudget(resolveMemoryLimits(config.memory, config.persistence.enabled), store, (fields, msg) => log.warn(fields, msg));
+    this.memory.register({ name: 'mem_clients_normal', bytes: () => this.tcp?.clientMemoryBytes ?? 0 });
+    this.memory.register({ name: 'mem_udp_reply_cache', bytes: () => this.udp?.replyCacheBytes ?? 0 });
+    stats.registerSection('memory', () => this.memory.section());
     this.ctx = {
       store,
       stats,
       limits: config.limits,
+      memory: this.memory,
+      reportInternalError: (err, command) => log.error({ err, cmd: command.toUpperCase() }, 'internal error while running a command; the client got an error reply'),
       configParams: () => this.configParams(),
       info: () => stats.snapshot({ keys: store.size }),
     };
@@ -62,17 +71,20 @@ export class KvServer {
       'udp-port': String(this.udpPort),
       dir: c.dataDir,
       databases: '1',
-      maxclients: String(c.limits.maxConnections),
+      maxclients: String(this.tcp?.maxConnections ?? c.limits.maxConnections),
       'proto-max-bulk-len': String(c.limits.maxValueSize),
       'max-key-size': String(c.limits.maxKeySize),
       'max-value-size': String(c.limits.maxValueSize),
       'max-line-size': String(c.limits.maxLineSize),
       'client-output-buffer-limit': `normal ${c.limits.maxOutputBuffer} ${c.limits.maxOutputBuffer} 0`,
+      'client-query-buffer-limit': String(c.limits.maxQueryBuffer),
       appendonly: c.persistence.enabled ? 'yes' : 'no',
       appendfsync: c.persistence.fsync,
       save: c.persistence.enabled && c.persistence.snapshotIntervalSec > 0 ? `${c.persistence.snapshotIntervalSec} 1` : '',
-      maxmemory: '0',
-      timeout: '0',
+      maxmemory: String(this.memory.limits.maxmemory),
+      'maxmemory-clients': String(this.memory.limits.maxmemoryClients),
+      'maxmemory-policy': 'noeviction',
+      timeout: String(c.limits.idleTimeoutSec),
     };
   }
 
@@ -82,8 +94,20 @@ export class KvServer {
     // First, so that a --udp-io the machine cannot give is refused before recovery runs.
     this.udp = new UdpFrontend(this.ctx, this.log, { host: c.host, port: c.udpPort, logOps: c.logOps, udp: c.udp });
     if (c.persistence.enabled) prepareDataDir(c.dataDir);
+    const m = this.memory.limits;
+    this.log.info(
+      {
+        maxmemory: m.maxmemory,
+        maxmemoryHuman: m.maxmemory > 0 ? formatSize(m.maxmemory) : 'no limit',
+        how: m.how,
+        maxmemoryClients: m.maxmemoryClients,
+        heapSizeLimit: this.memory.section().heap_size_limit,
+      },
+      'memory limit',
+    );
+    this.memory.start();
     for (const service of this.services) await service.start();
-    this.tcp = new TcpFrontend(this.ctx, this.log, { host: c.host, port: c.tcpPort, logOps: c.logOps });
+    this.tcp = new TcpFrontend(this.ctx, this.log, { host: c.host, port: c.tcpPort, logOps: c.logOps, maxClientMemory: m.maxmemoryClients });
     this.tcpPort = await this.tcp.listen();
     this.udpPort = await this.udp.listen();
     if (this.udp.ioFallbackReason !== null) {
@@ -103,6 +127,7 @@ export class KvServer {
           this.log.error({ err, service: service.name }, 'service failed to stop cleanly');
         }
       }
+      this.memory.stop();
     })();
     return this.stopping;
   }

@@ -15,6 +15,10 @@ export class ServerStats {
   connectionsTotal = 0;
   connectionsRejected = 0;
   outputLimitDisconnects = 0;
+  queryBufferDisconnects = 0;
+  /** Clients cut by --maxmemory-clients (Redis: evicted_clients). */
+  evictedClients = 0;
+  idleDisconnects = 0;
   protocolErrors = 0;
   bytesIn = 0;
   bytesOut = 0;
@@ -39,7 +43,6 @@ export class ServerStats {
 
   /** Every section, in a stable order: server, clients, stats, commandstats, then the registered ones. */
   snapshot(extra: { keys: number }): Record<string, StatSection> {
-    const mem = process.memoryUsage();
     const out: Record<string, StatSection> = {
       server: {
         dualkv_version: VERSION,
@@ -52,11 +55,11 @@ export class ServerStats {
         total_connections_received: this.connectionsTotal,
         rejected_connections: this.connectionsRejected,
         output_buffer_limit_disconnects: this.outputLimitDisconnects,
+        query_buffer_limit_disconnects: this.queryBufferDisconnects,
+        evicted_clients: this.evictedClients,
+        idle_timeout_disconnects: this.idleDisconnects,
       },
-      memory: {
-        used_memory: mem.heapUsed + mem.external + mem.arrayBuffers,
-        used_memory_rss: mem.rss,
-      },
+      memory: this.providers.get('memory')?.() ?? processMemory(),
       stats: {
         total_commands_processed: this.totalCalls(),
         total_net_input_bytes: this.bytesIn,
@@ -71,7 +74,7 @@ export class ServerStats {
         `calls=${c.calls},usec=${c.usec},usec_per_call=${(c.calls ? c.usec / c.calls : 0).toFixed(2)},failed_calls=${c.errors}`;
     }
     out.commandstats = cmd;
-    for (const [name, provider] of this.providers) out[name] = provider();
+    for (const [name, provider] of this.providers) if (!(name in out)) out[name] = provider();
     return out;
   }
 
@@ -80,6 +83,12 @@ export class ServerStats {
     for (const c of this.commands.values()) n += c.calls;
     return n;
   }
+}
+
+/** The memory section when no budget registered its own (a bare context in tests). */
+function processMemory(): StatSection {
+  const mem = process.memoryUsage();
+  return { used_memory: mem.heapUsed + mem.external + mem.arrayBuffers, used_memory_rss: mem.rss };
 }
 
 export const VERSION = '0.1.0';

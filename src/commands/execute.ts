@@ -17,7 +17,10 @@ export function executeCommand(ctx: CommandContext, session: Session, args: Byte
   if (reply instanceof Promise) {
     return reply.then(
       (r) => account(ctx, session, spec, args, r, start),
-      (err: unknown) => account(ctx, session, spec, args, errorReply(asKvError(err)), start),
+      (err: unknown) => {
+        if (!(err instanceof KvError)) ctx.reportInternalError(err, spec?.name ?? 'unknown');
+        return account(ctx, session, spec, args, errorReply(asKvError(err)), start);
+      },
     );
   }
   return account(ctx, session, spec, args, reply, start);

@@ -81,9 +81,15 @@ export function dispatchCommand(
     const blocked = ctx.store.writeBlocker();
     if (blocked) return errorReply(blocked);
   }
+  if (spec.denyOom) {
+    const oom = ctx.memory.writeRefusal();
+    if (oom) return errorReply(oom);
+  }
   try {
     return spec.run(ctx, session, args);
   } catch (err) {
-    return errorReply(err instanceof KvError ? err : new KvError('SERVER', 'internal error; see the server log', { cause: err }));
+    if (err instanceof KvError) return errorReply(err);
+    ctx.reportInternalError(err, spec.name);
+    return errorReply(new KvError('SERVER', 'internal error; see the server log', { cause: err }));
   }
 }

@@ -1,3 +1,4 @@
+import type { KvError } from '../errors.js';
 import type { OpLog } from '../op-log.js';
 import type { Reply } from '../protocol/reply.js';
 import type { ServerStats, StatSection } from '../stats.js';
@@ -20,11 +21,20 @@ export interface Limits {
   readonly idleTimeoutSec: number;
 }
 
+/** The memory limit as the commands see it (src/memory.ts implements it). */
+export interface MemoryGuard {
+  /** Null when a write that grows the data may go ahead, else the OOM error that refuses it. */
+  writeRefusal(): KvError | null;
+}
+
 /** What the commands can reach: the store and the server's shared services. */
 export interface CommandContext {
   readonly store: Store;
   readonly stats: ServerStats;
   readonly limits: Limits;
+  readonly memory: MemoryGuard;
+  /** A command failed with an error of ours we did not expect (a bug): logged with its cause. */
+  readonly reportInternalError: (err: unknown, command: string) => void;
   /** Parameters shown by CONFIG GET, by their Redis-style lower-case names. */
   readonly configParams: () => Record<string, string>;
   /** Every STATS/INFO section, the keyspace included. */
@@ -55,6 +65,8 @@ export interface CommandSpec {
   readonly arity: number;
   /** Writes must pass the store's write check (e.g. the log is healthy). */
   readonly write: boolean;
+  /** May grow the data: refused with OOM at the memory limit (Redis's `denyoom` flag). DEL has it not. */
+  readonly denyOom?: boolean;
   /** Position of the first key, or 0 for none; keys run to `lastKey` (-1: to the end). */
   readonly firstKey: number;
   readonly lastKey: number;

@@ -7,7 +7,7 @@ import { createOpLog, type OpLog } from '../op-log.js';
 import { errorReply, type Reply } from '../protocol/reply.js';
 import { ReplyWriter } from '../protocol/reply-writer.js';
 import { encodeRespReply, RespDecoder } from '../protocol/resp.js';
-import type { CommandSink, DecoderLimits } from '../protocol/sink.js';
+import { ARG_OVERHEAD_BYTES, type CommandSink, type DecoderLimits } from '../protocol/sink.js';
 import { encodeTextReply, TextLineDecoder } from '../protocol/text.js';
 import type { ByteString } from '../store/bytes.js';
 
@@ -19,6 +19,14 @@ import type { ByteString } from '../store/bytes.js';
  */
 const SCRATCH = new ReplyWriter();
 
+/**
+ * Reads stop while more than this many reply bytes are owed to the client (written to
+ * the socket but not yet taken by the kernel, or waiting in the queue), and commands
+ * already read wait in the backlog: a client that reads slowly is slowed down instead
+ * of piling up replies until --max-output-buffer cuts it off.
+ */
+export const OUTPUT_PAUSE_BYTES = 1024 * 1024;
+
 /** A reply waiting for durability, kept in order with the replies around it. */
 interface Pending {
   reply: Reply | null;
@@ -27,9 +35,31 @@ interface Pending {
   size: number;
 }
 
+/** A request read but not yet run, because the client's replies are not being read. */
+type Deferred = { readonly args: ByteString[] } | { readonly err: KvError };
+/** What a run backlog slot is left holding, so that its arguments can be collected. */
+const DONE: Deferred = { args: [] };
+
 /** A reply's encoded size, near enough for the output-buffer limit. */
 function sizeHint(r: Reply): number {
   return r.t === 'bulk' ? r.v.length + 16 : r.t === 'array' ? r.items.reduce((n, it) => n + sizeHint(it), 16) : 32;
+}
+
+function argsSize(args: readonly ByteString[]): number {
+  let n = 0;
+  for (const a of args) n += a.length + ARG_OVERHEAD_BYTES;
+  return n;
+}
+
+/** What a connection tells its front-end: how much memory it holds, and that it went away. */
+export interface ConnectionOwner {
+  /** Called after the connection's buffers change size (the global client-memory cap). */
+  memoryChanged(conn: TcpConnection): void;
+}
+
+export interface ConnectionLimits extends DecoderLimits {
+  /** Unread reply bytes before the client is disconnected (--max-output-buffer). */
+  readonly maxOutputBuffer: number;
 }
 
 /**
@@ -37,6 +67,8 @@ function sizeHint(r: Reply): number {
  * anything else: text). Commands decoded from one read run in order, and their
  * replies leave in one write. A reply that must wait for the log (--fsync always)
  * holds back the replies after it, so replies always leave in request order.
+ * While the client owes more than OUTPUT_PAUSE_BYTES of replies, reading stops and
+ * requests already read wait in a backlog, so every reply still leaves in order.
  */
 export class TcpConnection implements CommandSink, Session {
   readonly transport = 'tcp' as const;
@@ -48,11 +80,21 @@ export class TcpConnection implements CommandSink, Session {
   private encode: (w: ReplyWriter, r: Reply) => void = encodeTextReply;
   private readonly writer = new ReplyWriter();
   private readonly queue: Pending[] = [];
+  private readonly backlog: Deferred[] = [];
+  /** Index of the backlog's first entry still to run. */
+  private backlogHead = 0;
+  private backlogBytes = 0;
+  private readPaused = false;
+  /** The decoder threw: nothing more is read from this client. */
+  private failed = false;
   private dead = false;
   private shuttingDown = false;
   private drainWaiters: Array<() => void> = [];
   /** Bytes of the replies waiting in `queue`. */
   private queuedBytes = 0;
+  private readonly pauseBytes: number;
+  /** The memory this connection last reported to its owner. */
+  reportedMemory = 0;
 
   constructor(
     readonly id: number,
@@ -61,14 +103,31 @@ export class TcpConnection implements CommandSink, Session {
     private readonly ctx: CommandContext,
     private readonly log: Logger,
     logOps: boolean,
-    private readonly decoderLimits: DecoderLimits,
+    private readonly limits: ConnectionLimits,
+    private readonly owner: ConnectionOwner,
   ) {
     this.opLog = logOps ? createOpLog(log) : null;
+    this.pauseBytes = Math.min(OUTPUT_PAUSE_BYTES, Math.floor(limits.maxOutputBuffer / 2));
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+  }
+
+  /** Query bytes (an unfinished request, requests waiting in the backlog) plus reply bytes owed. */
+  get memory(): number {
+    return (this.decoder?.pendingBytes ?? 0) + this.backlogBytes + this.outputBytes;
+  }
+
+  /** Reply bytes owed: in the socket's buffer, encoded and not yet written, or queued for durability. */
+  get outputBytes(): number {
+    return this.socket.writableLength + this.writer.length + this.queuedBytes;
+  }
+
+  get isDead(): boolean {
+    return this.dead;
   }
 
   private onData(chunk: Buffer): void {
-    if (this.dead) return;
+    if (this.dead || this.failed) return;
     this.ctx.stats.bytesIn += chunk.length;
     if (this.decoder === null) this.chooseDialect(chunk);
     try {
@@ -76,38 +135,124 @@ export class TcpConnection implements CommandSink, Session {
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.ctx.stats.protocolErrors++;
-      this.log.warn({ err: { code: err.code, message: err.message } }, 'protocol error; closing the connection');
-      this.push(errorReply(err));
-      this.closing = true;
+      if (err.code === 'QUERY_BUFFER_LIMIT') this.ctx.stats.queryBufferDisconnects++;
+      this.log.warn(
+        { err: { code: err.code, message: err.message } },
+        err.code === 'QUERY_BUFFER_LIMIT' ? 'client query buffer limit reached; closing the connection' : 'protocol error; closing the connection',
+      );
+      this.failed = true;
+      // Its error reply goes after the replies to everything read before it.
+      if (this.backlogHead < this.backlog.length) this.defer({ err });
+      else this.failWith(err);
     }
-    this.flush();
+    this.pump();
+    this.owner.memoryChanged(this);
   }
 
   private chooseDialect(first: Buffer): void {
     if (first[0] === 0x2a /* * */) {
       this.dialect = 'resp';
       this.encode = encodeRespReply;
-      this.decoder = new RespDecoder(this, this.decoderLimits);
+      this.decoder = new RespDecoder(this, this.limits);
     } else {
       this.dialect = 'text';
       this.encode = encodeTextReply;
-      this.decoder = new TextLineDecoder(this, this.decoderLimits);
+      this.decoder = new TextLineDecoder(this, this.limits);
     }
     this.log.debug({ dialect: this.dialect }, 'dialect chosen');
   }
 
   command(args: ByteString[]): boolean {
     if (this.closing || this.dead) return false;
+    if (this.backlogHead < this.backlog.length || this.outputBytes > this.pauseBytes) {
+      this.defer({ args });
+      return true;
+    }
     this.push(executeCommand(this.ctx, this, args));
     return !this.closing && !this.dead;
   }
 
   reject(err: KvError): boolean {
     if (this.closing || this.dead) return false;
+    if (this.backlogHead < this.backlog.length || this.outputBytes > this.pauseBytes) {
+      this.defer({ err });
+      return true;
+    }
+    this.refuse(err);
+    return !this.dead;
+  }
+
+  private refuse(err: KvError): void {
     this.log.warn({ err: { code: err.code, message: err.message } }, 'request rejected');
     this.ctx.stats.countCommand('rejected', true, 0);
     this.push(errorReply(err));
-    return !this.dead;
+  }
+
+  /** A connection-level error: its reply is the last one, then the connection closes. */
+  private failWith(err: KvError): void {
+    this.push(errorReply(err));
+    this.closing = true;
+  }
+
+  private defer(d: Deferred): void {
+    this.backlog.push(d);
+    this.backlogBytes += 'args' in d ? argsSize(d.args) : 64;
+  }
+
+  private onDrain(): void {
+    if (this.dead) return;
+    this.pump();
+    this.owner.memoryChanged(this);
+  }
+
+  /**
+   * Runs the requests waiting in the backlog and writes their replies, for as long as
+   * the client owes no more than the pause mark, then reads again or stops reading.
+   * The loop goes on while the kernel takes every byte written at once (loopback often
+   * does): then no 'drain' would come to carry on.
+   */
+  private pump(): void {
+    for (;;) {
+      this.runBacklog();
+      this.flush();
+      if (this.dead || this.backlogHead === this.backlog.length || this.outputBytes > this.pauseBytes) break;
+    }
+    this.updateReading();
+  }
+
+  private runBacklog(): void {
+    while (this.backlogHead < this.backlog.length && this.outputBytes <= this.pauseBytes && !this.dead) {
+      const d = this.backlog[this.backlogHead] as Deferred;
+      this.backlog[this.backlogHead++] = DONE; // let the arguments go
+      this.backlogBytes -= 'args' in d ? argsSize(d.args) : 64;
+      // After a QUIT that ran from here, what was read behind it is dropped, as the decoder would have.
+      if (this.closing) continue;
+      if ('args' in d) this.push(executeCommand(this.ctx, this, d.args));
+      else if (d.err instanceof ProtocolError) this.failWith(d.err);
+      else this.refuse(d.err);
+    }
+    if (this.backlogHead === this.backlog.length) {
+      this.backlog.length = 0;
+      this.backlogHead = 0;
+      this.backlogBytes = 0;
+    }
+  }
+
+  /** Reads while nothing waits and the client takes its replies; stops reading otherwise. */
+  private updateReading(): void {
+    if (this.dead) return;
+    const hold = this.shuttingDown || this.failed || this.backlogHead < this.backlog.length || this.outputBytes > this.pauseBytes;
+    if (hold === this.readPaused) return;
+    this.readPaused = hold;
+    if (hold) {
+      this.socket.pause();
+      if (!this.shuttingDown) {
+        this.log.debug({ owedBytes: this.outputBytes, waiting: this.backlog.length - this.backlogHead }, 'reading paused: the client is not taking its replies');
+      }
+    } else {
+      this.socket.resume();
+      this.log.debug('reading resumed');
+    }
   }
 
   private push(reply: Reply | Promise<Reply>): void {
@@ -144,7 +289,9 @@ export class TcpConnection implements CommandSink, Session {
     p.reply = r;
     p.size = sizeHint(r);
     this.queuedBytes += p.size;
-    this.flush();
+    // Replies that waited for the disk leave now, and may take the output under the pause mark.
+    this.pump();
+    this.owner.memoryChanged(this);
   }
 
   /** Writes every reply that is ready, in order, in as few writes as possible. */
@@ -164,6 +311,7 @@ export class TcpConnection implements CommandSink, Session {
       if (this.queue.length > 0) return;
     }
     if (this.writer.length > 0) this.send(this.writer.take());
+    if (this.backlogHead < this.backlog.length) return; // read but not yet run: the connection stays
     if (this.closing) this.end();
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
@@ -179,18 +327,28 @@ export class TcpConnection implements CommandSink, Session {
 
   /** As Redis's client-output-buffer-limit: a client that does not read its replies is cut off. */
   private checkOutputLimit(): void {
-    const pending = this.socket.writableLength + this.writer.length + this.queuedBytes;
-    if (pending <= this.ctx.limits.maxOutputBuffer || this.dead) return;
+    const pending = this.outputBytes;
+    if (pending <= this.limits.maxOutputBuffer || this.dead) return;
     this.ctx.stats.outputLimitDisconnects++;
     this.log.warn(
-      { pendingBytes: pending, limit: this.ctx.limits.maxOutputBuffer },
+      { pendingBytes: pending, limit: this.limits.maxOutputBuffer },
       'client output buffer limit reached; disconnecting (the client is not reading its replies)',
     );
+    this.kill();
+  }
+
+  /** Drops everything owed and closes at once (a limit was hit). */
+  kill(): void {
+    if (this.dead) return;
     this.dead = true;
     this.queue.length = 0;
     this.queuedBytes = 0;
+    this.backlog.length = 0;
+    this.backlogHead = 0;
+    this.backlogBytes = 0;
     this.writer.take();
     this.socket.destroy();
+    this.releaseWaiters();
   }
 
   private end(): void {
@@ -202,10 +360,17 @@ export class TcpConnection implements CommandSink, Session {
     if (!this.shuttingDown) setTimeout(() => this.socket.destroy(), 2000).unref();
   }
 
-  /** Stops reading; resolves once every reply already owed has been written. */
+  private releaseWaiters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Stops reading; resolves once every request already read has run and its reply is written. */
   drain(): Promise<void> {
-    this.socket.pause();
-    if (this.queue.length === 0 || this.dead) return Promise.resolve();
+    this.shuttingDown = true;
+    this.updateReading();
+    if ((this.queue.length === 0 && this.backlogHead === this.backlog.length) || this.dead) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
@@ -213,15 +378,17 @@ export class TcpConnection implements CommandSink, Session {
   shutdown(): void {
     this.shuttingDown = true;
     this.closing = true;
-    if (this.queue.length === 0) this.end();
+    if (this.queue.length === 0 && this.backlogHead === this.backlog.length) this.end();
   }
 
   markDead(): void {
     this.dead = true;
+    this.releaseWaiters();
   }
 
   destroy(): void {
     this.dead = true;
     this.socket.destroy();
+    this.releaseWaiters();
   }
 }

@@ -2,27 +2,79 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import type { CommandContext } from '../commands/types.js';
 import { RESP_MAX_ARGS } from '../protocol/resp.js';
-import { TcpConnection } from './tcp-connection.js';
+import { ClientMemoryCap } from './client-memory.js';
+import { clampConnections } from './fd-limit.js';
+import { TcpConnection, type ConnectionLimits } from './tcp-connection.js';
+import { RejectLogLimiter } from './udp-reject-log.js';
 
 export interface TcpFrontendOptions {
   readonly host: string;
   readonly port: number;
   readonly logOps: boolean;
+  /** Query and reply bytes all clients together may hold (--maxmemory-clients). */
+  readonly maxClientMemory: number;
 }
+
+/** Warn lines about refused connections and accept errors, at most this many a second. */
+const REFUSAL_LOG_PER_SECOND = 10;
 
 /** Accepts TCP clients and hands each to a TcpConnection. Owns sockets and nothing else. */
 export class TcpFrontend {
   private readonly server: net.Server;
   private readonly connections = new Set<TcpConnection>();
   private nextId = 1;
+  /** --max-connections, lowered to fit the open-files limit. */
+  readonly maxConnections: number;
+  private readonly clientMemory: ClientMemoryCap<TcpConnection>;
+  private readonly refusalLog = new RejectLogLimiter(REFUSAL_LOG_PER_SECOND);
+  private readonly connLimits: ConnectionLimits;
 
   constructor(
     private readonly ctx: CommandContext,
     private readonly log: Logger,
     private readonly options: TcpFrontendOptions,
   ) {
+    const limits = ctx.limits;
+    const clamp = clampConnections(limits.maxConnections);
+    this.maxConnections = clamp.max;
+    if (clamp.reason !== null) {
+      log.warn({ maxConnections: limits.maxConnections, effective: clamp.max, reason: clamp.reason }, '--max-connections lowered to fit the open-files limit');
+    }
+    this.connLimits = {
+      maxArgBytes: Math.max(limits.maxValueSize, limits.maxKeySize),
+      maxArgs: RESP_MAX_ARGS,
+      // A line is an unfinished request too: it may not outgrow the query buffer.
+      maxLineBytes: Math.min(limits.maxLineSize, limits.maxQueryBuffer),
+      maxRequestBytes: limits.maxQueryBuffer,
+      maxOutputBuffer: limits.maxOutputBuffer,
+    };
+    this.clientMemory = new ClientMemoryCap(
+      () => this.connections,
+      options.maxClientMemory,
+      (conn, bytes, total) => {
+        ctx.stats.evictedClients++;
+        this.refusalWarn(
+          { client: conn.client, conn: conn.id, bytes, totalBytes: total, limit: options.maxClientMemory },
+          'client memory limit reached (--maxmemory-clients); disconnecting the client holding the most',
+        );
+      },
+    );
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.server.on('error', (err) => this.log.error({ err }, 'TCP listener error'));
+    this.server.on('error', (err) => {
+      // accept() failing (EMFILE, ENFILE: out of descriptors) drops that client: count it, say so, rate-limited.
+      ctx.stats.connectionsRejected++;
+      this.refusalWarn({ err: { code: (err as NodeJS.ErrnoException).code, message: err.message } }, 'TCP listener error; a client may have been dropped');
+    });
+  }
+
+  /** Bytes all clients hold together, for INFO and the memory limit. */
+  get clientMemoryBytes(): number {
+    return this.clientMemory.total;
+  }
+
+  private refusalWarn(fields: Record<string, unknown>, msg: string): void {
+    const suppressed = this.refusalLog.admit();
+    if (suppressed !== null) this.log.warn({ ...fields, suppressed: suppressed || undefined }, msg);
   }
 
   listen(): Promise<number> {
@@ -43,15 +95,15 @@ export class TcpFrontend {
   private accept(socket: net.Socket): void {
     const stats = this.ctx.stats;
     const client = `${socket.remoteAddress}:${socket.remotePort}`;
-    if (this.connections.size >= this.ctx.limits.maxConnections) {
+    if (this.connections.size >= this.maxConnections) {
       stats.connectionsRejected++;
-      this.log.warn({ client, limit: this.ctx.limits.maxConnections }, 'connection refused: max connections reached');
+      this.refusalWarn({ client, limit: this.maxConnections }, 'connection refused: max connections reached');
       socket.on('error', () => socket.destroy());
       // Read and drop what the client sends, so that its FIN closes the socket at once
       // and unread input does not turn the close into a reset.
       socket.resume();
       // Redis's wording; a text-dialect user reads it as well as a RESP client does.
-      socket.end(`-ERR max number of clients reached (--max-connections ${this.ctx.limits.maxConnections})\r\n`);
+      socket.end(`-ERR max number of clients reached (--max-connections ${this.maxConnections})\r\n`);
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
@@ -60,20 +112,27 @@ export class TcpFrontend {
     socket.setKeepAlive(true, 60_000);
     const id = this.nextId++;
     const log = this.log.child({ transport: 'tcp', client, conn: id });
-    const limits = this.ctx.limits;
-    const conn = new TcpConnection(id, client, socket, this.ctx, log, this.options.logOps, {
-      maxArgBytes: Math.max(limits.maxValueSize, limits.maxKeySize),
-      maxArgs: RESP_MAX_ARGS,
-      maxLineBytes: limits.maxLineSize,
+    const conn = new TcpConnection(id, client, socket, this.ctx, log, this.options.logOps, this.connLimits, {
+      memoryChanged: (c) => this.clientMemory.update(c),
     });
     this.connections.add(conn);
     log.debug('client connected');
+    const idleSec = this.ctx.limits.idleTimeoutSec;
+    if (idleSec > 0) {
+      // As Redis's `timeout`: no bytes either way for that long, and the client is closed.
+      socket.setTimeout(idleSec * 1000, () => {
+        stats.idleDisconnects++;
+        log.info({ idleSec }, 'closing an idle client (--timeout)');
+        conn.kill();
+      });
+    }
     socket.on('error', (err) => {
       log.info({ err: { code: (err as NodeJS.ErrnoException).code, message: err.message } }, 'client socket error');
     });
     socket.on('close', () => {
       conn.markDead();
       this.connections.delete(conn);
+      this.clientMemory.remove(conn);
       stats.connectionsCurrent--;
       log.debug('client disconnected');
     });

@@ -309,6 +309,11 @@ export class UdpFrontend extends EventEmitter {
     return this.listening ? this.io.port : 0;
   }
 
+  /** Bytes the reply cache holds, for the memory limit. */
+  get replyCacheBytes(): number {
+    return this.cache.bytes;
+  }
+
   /**
    * Stops reading new datagrams, waits (up to `timeoutMs`) for commands still
    * running to send their replies, then closes the socket.

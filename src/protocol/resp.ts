@@ -2,7 +2,7 @@ import { KvError, ProtocolError } from '../errors.js';
 import type { ByteString } from '../store/bytes.js';
 import type { Reply } from './reply.js';
 import type { ReplyWriter } from './reply-writer.js';
-import type { CommandSink, DecoderLimits } from './sink.js';
+import { ARG_OVERHEAD_BYTES, type CommandSink, type DecoderLimits } from './sink.js';
 import { splitArgs } from './split-args.js';
 
 /** Redis's hard ceiling on one bulk string (proto-max-bulk-len); larger is a framing error. */
@@ -49,6 +49,8 @@ export class RespDecoder {
   private bulkGot = 0;
   private skipping = false;
   private rejected: KvError | null = null;
+  /** Bytes held for the request being read: its arguments so far and the part of the current one. */
+  private held = 0;
 
   constructor(
     private readonly sink: CommandSink,
@@ -99,15 +101,20 @@ export class RespDecoder {
           if (this.bulkGot === 0 && have >= want && !this.skipping) {
             // The whole argument is in this chunk: the common, copy-free path.
             this.args.push(chunk.toString('latin1', off, off + want));
+            this.hold(want + ARG_OVERHEAD_BYTES);
             off += want;
             this.state = State.BulkCr;
             break;
           }
           const take = have < want ? have : want;
-          if (!this.skipping) this.bulkParts.push(chunk.subarray(off, off + take));
+          if (!this.skipping) {
+            this.bulkParts.push(chunk.subarray(off, off + take));
+            this.hold(take);
+          }
           this.bulkGot += take;
           off += take;
           if (this.bulkGot === this.bulkLen) {
+            if (!this.skipping) this.hold(ARG_OVERHEAD_BYTES);
             if (!this.skipping) this.args.push(Buffer.concat(this.bulkParts, this.bulkLen).toString('latin1'));
             this.bulkParts = [];
             this.state = State.BulkCr;
@@ -132,6 +139,21 @@ export class RespDecoder {
           break;
         }
       }
+    }
+  }
+
+  /** Bytes held for the unfinished request (its arguments so far, and a partial line). */
+  get pendingBytes(): number {
+    return this.held + this.lineLen;
+  }
+
+  private hold(bytes: number): void {
+    this.held += bytes;
+    if (this.held > this.limits.maxRequestBytes) {
+      throw new ProtocolError(
+        `query buffer limit reached: an unfinished request holds more than ${this.limits.maxRequestBytes} bytes (raise --max-query-buffer); closing the connection`,
+        { code: 'QUERY_BUFFER_LIMIT' },
+      );
     }
   }
 
@@ -212,6 +234,7 @@ export class RespDecoder {
     this.argsLeft = count;
     this.args = [];
     this.rejected = null;
+    this.held = 0;
     this.state = State.ArgHeader;
   }
 
@@ -238,7 +261,10 @@ export class RespDecoder {
       );
     }
     this.state = len === 0 ? State.BulkCr : State.Bulk;
-    if (len === 0) this.args.push('');
+    if (len === 0) {
+      this.args.push('');
+      this.hold(ARG_OVERHEAD_BYTES);
+    }
   }
 
   private afterArg(): void {
@@ -250,6 +276,7 @@ export class RespDecoder {
     this.state = State.Start;
     const args = this.args;
     this.args = [];
+    this.held = 0;
     const ok = this.rejected !== null ? this.sink.reject(this.rejected) : this.sink.command(args);
     this.rejected = null;
     if (!ok) this.stopped = true;

@@ -17,4 +17,13 @@ export interface DecoderLimits {
   readonly maxArgs: number;
   /** Longest line (text dialect, RESP inline command), in bytes. */
   readonly maxLineBytes: number;
+  /**
+   * Most bytes an unfinished request may hold, its arguments so far included
+   * (Redis: client-query-buffer-limit). Past it the decoder throws a
+   * QUERY_BUFFER_LIMIT ProtocolError: the connection must close.
+   */
+  readonly maxRequestBytes: number;
 }
+
+/** What one held argument costs beyond its bytes (a string header and an array slot). */
+export const ARG_OVERHEAD_BYTES = 16;

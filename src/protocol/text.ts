@@ -60,6 +60,11 @@ export class TextLineDecoder {
     }
   }
 
+  /** Bytes held for the line being read. */
+  get pendingBytes(): number {
+    return this.len;
+  }
+
   private collect(chunk: Buffer, from: number, to: number): void {
     if (this.discarding || to === from) return;
     this.len += to - from;

@@ -1,5 +1,6 @@
 import type { KvError } from '../errors.js';
 import type { ByteString } from './bytes.js';
+import { ShardedMap } from './sharded-map.js';
 
 /** One change to the store, as handed to durability (the append-only log). */
 export type Mutation =
@@ -34,13 +35,36 @@ export interface WriteResult {
 const UNCHANGED: WriteResult = { changed: false, durable: undefined };
 
 /**
+ * What the store's strings cost, as --maxmemory counts them. Node makes a string
+ * from bytes on V8's heap when it is shorter than EXTERN_APEX, and outside it (an
+ * external string, which --max-old-space-size does not see) when it is longer.
+ */
+export const EXTERNAL_STRING_MIN = 0xfbee9;
+/** A heap string: a 16-byte header, then one byte a char, rounded up to 8. */
+const STRING_HEADER = 16;
+/** An external string's heap object and its malloc'd block's bookkeeping. */
+const EXTERNAL_OVERHEAD = 64;
+/** A Map entry's slots and its share of the hash table (about 30 bytes, measured; the table grows by doubling). */
+export const ENTRY_OVERHEAD = 40;
+
+/** The memory the store holds, split by where it lives. */
+export interface StoreMemory {
+  /** On V8's heap: entries, keys and values shorter than EXTERNAL_STRING_MIN. */
+  readonly heap: number;
+  /** Outside it: long values. */
+  readonly external: number;
+}
+
+/**
  * The single in-memory store shared by every front-end. It knows no socket and
  * no file. All access happens on the main thread, so each single-key operation
  * is atomic: it runs to completion before any other command starts.
  */
 export class Store {
-  private readonly map = new Map<ByteString, ByteString>();
+  private readonly map = new ShardedMap<ByteString>();
   private sink: MutationSink = memorySink;
+  private heapBytes = 0;
+  private externalBytes = 0;
 
   setSink(sink: MutationSink): void {
     this.sink = sink;
@@ -48,6 +72,40 @@ export class Store {
 
   get size(): number {
     return this.map.size;
+  }
+
+  /** Bytes held for keys and values (estimated from their lengths, as measured for V8). */
+  get memory(): StoreMemory {
+    return { heap: this.heapBytes, external: this.externalBytes };
+  }
+
+  get dataBytes(): number {
+    return this.heapBytes + this.externalBytes;
+  }
+
+  private count(s: string, sign: 1 | -1): void {
+    if (s.length >= EXTERNAL_STRING_MIN) this.externalBytes += sign * (s.length + EXTERNAL_OVERHEAD);
+    else this.heapBytes += sign * ((STRING_HEADER + s.length + 7) & ~7);
+  }
+
+  private set(key: ByteString, value: ByteString): void {
+    const old = this.map.set(key, value);
+    if (old === undefined) {
+      this.heapBytes += ENTRY_OVERHEAD;
+      this.count(key, 1);
+    } else {
+      this.count(old, -1);
+    }
+    this.count(value, 1);
+  }
+
+  private remove(key: ByteString): boolean {
+    const old = this.map.delete(key);
+    if (old === undefined) return false;
+    this.heapBytes -= ENTRY_OVERHEAD;
+    this.count(key, -1);
+    this.count(old, -1);
+    return true;
   }
 
   get(key: ByteString): ByteString | undefined {
@@ -64,19 +122,19 @@ export class Store {
   }
 
   put(key: ByteString, value: ByteString): WriteResult {
-    this.map.set(key, value);
+    this.set(key, value);
     return { changed: true, durable: this.sink.record({ kind: 'put', key, value }) };
   }
 
   delete(key: ByteString): WriteResult {
-    if (!this.map.delete(key)) return UNCHANGED;
+    if (!this.remove(key)) return UNCHANGED;
     return { changed: true, durable: this.sink.record({ kind: 'del', key }) };
   }
 
   /** Applies a mutation without recording it: used by recovery when replaying files. */
   apply(mutation: Mutation): void {
-    if (mutation.kind === 'put') this.map.set(mutation.key, mutation.value);
-    else this.map.delete(mutation.key);
+    if (mutation.kind === 'put') this.set(mutation.key, mutation.value);
+    else this.remove(mutation.key);
   }
 
   entries(): IterableIterator<[ByteString, ByteString]> {
@@ -85,5 +143,7 @@ export class Store {
 
   clear(): void {
     this.map.clear();
+    this.heapBytes = 0;
+    this.externalBytes = 0;
   }
 }

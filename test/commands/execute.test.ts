@@ -18,6 +18,8 @@ function setup(dialect: Dialect = 'resp', limits: Partial<CommandContext['limits
     store,
     stats,
     limits: { ...DEFAULT_LIMITS, ...limits },
+    memory: { writeRefusal: () => null },
+    reportInternalError: () => undefined,
     configParams: () => ({ port: '7379', maxclients: '10000' }),
     info: () => stats.snapshot({ keys: store.size }),
   };

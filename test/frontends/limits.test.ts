@@ -142,62 +142,106 @@ describe('TCP limits', () => {
     });
   });
 
-  describe('output buffer (--max-output-buffer)', () => {
+  describe('output buffer (--max-output-buffer) and reads paused for a client that does not read', () => {
     const BIG = 64 * 1024;
+    const LIMIT = 1024 * 1024;
+    const PAUSED = 'reading paused: the client is not taking its replies';
 
-    it('disconnects a client that pipelines GETs of a big value without reading, logs it, and serves the others', async () => {
-      const s = await start({ maxOutputBuffer: 1024 * 1024 });
+    /** Reads exactly `n` bytes from a paused RawClient's socket, chunk by chunk (no copy per chunk). */
+    function readBytes(c: RawClient, n: number): Promise<Buffer> {
+      return new Promise((resolve, reject) => {
+        const chunks: Buffer[] = [Buffer.from(c.received, 'latin1')];
+        let got = chunks[0]?.length ?? 0;
+        c.socket.removeAllListeners('data');
+        const done = () => resolve(Buffer.concat(chunks));
+        if (got >= n) return done();
+        c.socket.on('data', (d: Buffer) => {
+          chunks.push(d);
+          got += d.length;
+          if (got >= n) done();
+        });
+        c.socket.once('close', () => (got >= n ? done() : reject(new Error(`closed after ${got} of ${n} bytes`))));
+        c.socket.resume();
+      });
+    }
+
+    /** Bytes the server holds for its TCP clients (INFO memory: mem_clients_normal). */
+    function clientMemory(s: TestServer): number {
+      return s.server.memory.section().mem_clients_normal as number;
+    }
+
+    it('a client that pipelines GETs of a big value and does not read is slowed down, not cut; once it reads it gets every reply', async () => {
+      const s = await start({ maxOutputBuffer: LIMIT });
       s.server.store.put('big', 'b'.repeat(BIG));
       const other = await connect();
       const slow = await connect();
-      slow.socket.pause(); // never reads
-      // Without Nagle: a paused reader's small writes would otherwise wait on ACKs behind a closed window.
-      slow.socket.setNoDelay(true);
-      // Small batches, so that the server's unsent bytes (not one batch's replies) pass the limit.
-      // Bounded: 2000 GETs would be 128 MiB of replies, far over the 1 MiB limit.
-      for (let i = 0; i < 500 && !slow.closed; i++) {
-        slow.write('GET big\nGET big\nGET big\nGET big\n');
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-      await slow.waitClosed();
-      const warn = s.logs.find('client output buffer limit reached; disconnecting (the client is not reading its replies)');
-      expect(warn).toHaveLength(1);
-      expect(warn[0]).toMatchObject({ level: 40, limit: 1024 * 1024, transport: 'tcp' });
-      expect(warn[0]?.pendingBytes).toBeGreaterThan(1024 * 1024);
-      expect(s.server.stats.outputLimitDisconnects).toBe(1);
+      slow.socket.pause(); // not reading, for now
+      const N = 200; // 12.5 MiB of replies: far over the 1 MiB limit and the socket buffers
+      slow.write('GET big\n'.repeat(N));
+      await s.logs.waitFor(PAUSED);
+      // The server holds less than the limit for it: the GETs it has not run wait as requests, not replies.
+      expect(clientMemory(s)).toBeLessThan(LIMIT);
+      expect(slow.closed).toBe(false);
+      expect(s.server.stats.outputLimitDisconnects).toBe(0);
       // The other client never noticed.
       const [line] = await other.text('GET big');
       expect(line).toBe(`VALUE ${'b'.repeat(BIG)}`);
+      // Now it reads: every reply, whole and in order.
+      const reply = `VALUE ${'b'.repeat(BIG)}\n`;
+      const got = await readBytes(slow, N * reply.length);
+      expect(got.length).toBe(N * reply.length);
+      expect(got.toString('latin1')).toBe(reply.repeat(N));
+      expect(s.logs.find('reading resumed').length).toBeGreaterThan(0);
+      expect(s.server.stats.outputLimitDisconnects).toBe(0);
     });
 
-    it('disconnects a RESP client whose single pipelined burst owes more than the limit', async () => {
-      const s = await start({ maxOutputBuffer: 1024 * 1024 });
-      s.server.store.put('big', 'b'.repeat(BIG));
+    it('a RESP client whose one pipelined burst owes far more than the limit gets every reply, in order', async () => {
+      const s = await start({ maxOutputBuffer: LIMIT });
+      for (let i = 0; i < 10; i++) s.server.store.put(`big${i}`, String.fromCharCode(0x61 + i).repeat(BIG));
       const slow = await connect();
       slow.socket.pause();
-      const reqs: Buffer[] = [];
-      for (let i = 0; i < 100; i++) reqs.push(multibulk('GET', 'big'));
-      slow.write(Buffer.concat(reqs));
-      await slow.waitClosed();
-      expect(s.logs.find('client output buffer limit reached; disconnecting (the client is not reading its replies)')).toHaveLength(1);
+      const N = 100;
+      slow.write(Buffer.concat(Array.from({ length: N }, (_, i) => multibulk('GET', `big${i % 10}`))));
+      await s.logs.waitFor(PAUSED);
+      expect(clientMemory(s)).toBeLessThan(LIMIT);
+      const one = `$${BIG}\r\n`.length + BIG + 2;
+      const { values, end } = readReplies((await readBytes(slow, N * one)).toString('latin1'));
+      expect(end).toBe(N * one);
+      expect(values).toEqual(Array.from({ length: N }, (_, i) => String.fromCharCode(0x61 + (i % 10)).repeat(BIG)));
+      expect(s.server.stats.outputLimitDisconnects).toBe(0);
     });
 
-    it('counts replies held behind a write waiting for --fsync always, and cuts off before encoding them all', async () => {
-      srv = await startTestServer({ limits: { maxOutputBuffer: 1024 * 1024 }, persistence: { enabled: true, fsync: 'always' } });
+    it('replies held behind a write waiting for --fsync always count too: reading pauses, and every reply follows in order', async () => {
+      srv = await startTestServer({ limits: { maxOutputBuffer: LIMIT }, persistence: { enabled: true, fsync: 'always' } });
       srv.server.store.put('big', 'b'.repeat(BIG));
       const slow = await connect();
       slow.socket.pause();
-      // The SET's reply waits for the log, so the 200 GET replies after it (12.5 MiB) queue behind it.
-      const reqs: Buffer[] = [multibulk('SET', 'x', 'y')];
-      for (let i = 0; i < 200; i++) reqs.push(multibulk('GET', 'big'));
-      slow.write(Buffer.concat(reqs));
-      await slow.waitClosed();
-      const warn = srv.logs.find('client output buffer limit reached; disconnecting (the client is not reading its replies)');
+      // The SET's reply waits for the log, so the GET replies after it (12.5 MiB) queue behind it.
+      const N = 200;
+      slow.write(Buffer.concat([multibulk('SET', 'x', 'y'), ...Array.from({ length: N }, () => multibulk('GET', 'big'))]));
+      await srv.logs.waitFor(PAUSED);
+      expect(clientMemory(srv)).toBeLessThan(LIMIT + 2 * BIG);
+      const one = `$${BIG}\r\n`.length + BIG + 2;
+      const { values, end } = readReplies((await readBytes(slow, 5 + N * one)).toString('latin1'));
+      expect(end).toBe(5 + N * one);
+      expect(values[0]).toEqual({ status: 'OK' });
+      expect(values.slice(1)).toEqual(Array.from({ length: N }, () => 'b'.repeat(BIG)));
+      expect(srv.server.stats.outputLimitDisconnects).toBe(0);
+    });
+
+    it('disconnects a client owed one reply larger than the limit, logs it, and serves the others', async () => {
+      const s = await start({ maxOutputBuffer: LIMIT, maxValueSize: 4 * LIMIT });
+      s.server.store.put('huge', 'h'.repeat(2 * LIMIT));
+      const other = await connect();
+      const c = await connect();
+      c.write('GET huge\n');
+      await c.waitClosed();
+      const warn = s.logs.find('client output buffer limit reached; disconnecting (the client is not reading its replies)');
       expect(warn).toHaveLength(1);
-      // Cut off once the queue passed the limit, not after building all 12.5 MiB of replies.
-      expect(warn[0]?.pendingBytes).toBeGreaterThan(1024 * 1024);
-      expect(warn[0]?.pendingBytes).toBeLessThan(1024 * 1024 + 2 * BIG);
-      expect(srv.server.stats.outputLimitDisconnects).toBe(1);
+      expect(warn[0]).toMatchObject({ level: 40, limit: LIMIT, transport: 'tcp' });
+      expect(warn[0]?.pendingBytes).toBeGreaterThan(LIMIT);
+      expect(s.server.stats.outputLimitDisconnects).toBe(1);
+      expect(await other.text('PING')).toEqual(['PONG']);
     });
 
     it('does not disconnect a client that reads its replies', async () => {

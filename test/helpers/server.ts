@@ -9,16 +9,34 @@ import { KvServer } from '../../src/server.js';
 /** Log lines a test server wrote, parsed. */
 export class LogCapture extends Writable {
   readonly lines: Array<Record<string, unknown>> = [];
+  private waiters: Array<() => void> = [];
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
     for (const line of chunk.toString('utf8').split('\n')) {
       if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
     }
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
     cb();
   }
 
   find(msg: string): Array<Record<string, unknown>> {
     return this.lines.filter((l) => l.msg === msg);
+  }
+
+  /** Waits for a line with this msg (as it is written: an event, not a sleep); fails after `timeoutMs`. */
+  async waitFor(msg: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.lines.find((l) => l.msg === msg);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no log line '${msg}' within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 100).unref();
+      });
+    }
   }
 }
 

@@ -8,15 +8,15 @@ import type { DecoderLimits } from '../../src/protocol/sink.js';
 import { bytes, decodeChunks, type Decoded, type DecodeResult, expectEveryChunking, type MakeDecoder, reject } from './feed.js';
 
 // Small limits so that fixtures can cross them in a few bytes.
-const LIMITS: DecoderLimits = { maxArgBytes: 16, maxArgs: 8, maxLineBytes: 64 };
+const LIMITS: DecoderLimits = { maxArgBytes: 16, maxArgs: 8, maxLineBytes: 64, maxRequestBytes: 1024 * 1024 };
 const makeResp: MakeDecoder = (sink) => new RespDecoder(sink, LIMITS);
 
 interface Fixture {
   readonly name: string;
   readonly bytes: Buffer;
   readonly out: Decoded[];
-  /** Set when the bytes are a framing error: the decoder throws ProtocolError (code PROTOCOL). */
-  readonly thrown?: 'PROTOCOL';
+  /** Set when the bytes are a framing error (PROTOCOL) or hold too much (QUERY_BUFFER_LIMIT): the decoder throws. */
+  readonly thrown?: 'PROTOCOL' | 'QUERY_BUFFER_LIMIT';
 }
 
 const SEVENTEEN = '*1\r\n$4\r\nQUIT\r\nxyz'; // 17 bytes that look like a command but are a value
@@ -275,6 +275,50 @@ describe('RespDecoder fixtures (each whole, byte by byte and split at every boun
     );
     expectEveryChunking(makeResp, data, { out: [['QUIT']] }, { stopAfter: 1 });
   });
+});
+
+// Each held argument costs its bytes plus ARG_OVERHEAD_BYTES (16): two 16-byte arguments are 64.
+const SMALL_QUERY: DecoderLimits = { ...LIMITS, maxRequestBytes: 64 };
+const X16 = 'x'.repeat(16);
+
+const queryFixtures: Fixture[] = [
+  {
+    name: 'a request holding exactly the query-buffer limit',
+    bytes: bytes('*2\r\n', `$16\r\n${X16}\r\n`, `$16\r\n${X16}\r\n`), // 2 x (16 + 16) = 64 bytes held
+    out: [[X16, X16]],
+  },
+  {
+    name: 'pipelined requests, each under the limit, that together pass it',
+    bytes: bytes(...Array.from({ length: 4 }, () => `*2\r\n$16\r\n${X16}\r\n$16\r\n${X16}\r\n`)),
+    out: Array.from({ length: 4 }, () => [X16, X16]),
+  },
+  {
+    name: 'an unfinished request past the limit: the connection must close',
+    bytes: bytes(
+      '*1\r\n$4\r\nPING\r\n', // a whole request first, answered
+      '*8\r\n', // eight words promised...
+      `$16\r\n${X16}\r\n`, // 32 held
+      `$16\r\n${X16}\r\n`, // 64 held: at the limit
+      '$16\r\nx', // the 65th byte: over
+    ),
+    out: [['PING']],
+    thrown: 'QUERY_BUFFER_LIMIT',
+  },
+  {
+    name: 'many empty arguments count too',
+    bytes: bytes('*8\r\n', '$0\r\n\r\n'.repeat(5)), // 5 x 16 = 80 held
+    out: [],
+    thrown: 'QUERY_BUFFER_LIMIT',
+  },
+];
+
+describe('RespDecoder query-buffer limit (each whole, byte by byte and split at every boundary)', () => {
+  for (const f of queryFixtures) {
+    it(`decodes ${f.name}`, () => {
+      const expected: DecodeResult = f.thrown ? { out: f.out, thrown: f.thrown } : { out: f.out };
+      expectEveryChunking((sink) => new RespDecoder(sink, SMALL_QUERY), f.bytes, expected);
+    });
+  }
 });
 
 /** Encodes a list of words as one multibulk request. */

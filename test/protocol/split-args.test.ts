@@ -48,7 +48,7 @@ describe('splitArgs (Redis sdssplitargs rules)', () => {
   }
 
   // The same table as RESP inline commands, each line whole, byte by byte and split at every boundary.
-  const makeResp: MakeDecoder = (sink) => new RespDecoder(sink, { maxArgBytes: 1024, maxArgs: 1024, maxLineBytes: 1024 });
+  const makeResp: MakeDecoder = (sink) => new RespDecoder(sink, { maxArgBytes: 1024, maxArgs: 1024, maxLineBytes: 1024, maxRequestBytes: 1024 * 1024 });
   for (const row of table) {
     // A line with CR or LF in it cannot be one inline line; an empty one is no command.
     if (/[\r\n]/.test(row.line)) continue;

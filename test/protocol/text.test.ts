@@ -8,7 +8,7 @@ import { encodeTextReply, formatTextValue, parseTextLine, TextLineDecoder } from
 import { bytes, decodeChunks, type Decoded, expectEveryChunking, type MakeDecoder, reject } from './feed.js';
 
 // A small line limit so that fixtures can cross it in a few bytes.
-const LIMITS: DecoderLimits = { maxArgBytes: 1024, maxArgs: 1024, maxLineBytes: 24 };
+const LIMITS: DecoderLimits = { maxArgBytes: 1024, maxArgs: 1024, maxLineBytes: 24, maxRequestBytes: 1024 * 1024 };
 const makeText: MakeDecoder = (sink) => new TextLineDecoder(sink, LIMITS);
 
 const fixtures: Array<{ name: string; bytes: Buffer; out: Decoded[] }> = [
