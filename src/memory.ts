@@ -41,8 +41,8 @@ export const RUNTIME_RESERVE = 96 * 1024 * 1024;
 const MIN_AUTO_LIMIT = 16 * 1024 * 1024;
 /** A percentage for --maxmemory-clients is at least this much, so that one large reply still fits. */
 const MIN_CLIENTS_LIMIT = 32 * 1024 * 1024;
-/** Share of V8's heap limit the store's heap part may fill: the GC needs room to work. */
-const HEAP_DATA_SHARE = 0.7;
+/** Share of V8's heap limit the store's heap part may fill: the GC needs room, and the snapshot worker, whose heap has the same limit, builds a copy of it. */
+const HEAP_DATA_SHARE = 0.5;
 /** Share of the heap limit past which V8's own figure refuses writes. */
 const HEAP_USED_SHARE = 0.9;
 const HEAP_SAMPLE_MS = 250;

@@ -241,7 +241,7 @@ export class TcpConnection implements CommandSink, Session {
   /** Reads while nothing waits and the client takes its replies; stops reading otherwise. */
   private updateReading(): void {
     if (this.dead) return;
-    const hold = this.shuttingDown || this.failed || this.backlogHead < this.backlog.length || this.outputBytes > this.pauseBytes;
+    const hold = this.shuttingDown || this.backlogHead < this.backlog.length || this.outputBytes > this.pauseBytes;
     if (hold === this.readPaused) return;
     this.readPaused = hold;
     if (hold) {
@@ -354,6 +354,9 @@ export class TcpConnection implements CommandSink, Session {
   private end(): void {
     if (this.dead) return;
     this.dead = true;
+    // Read and drop what the client still sends, so that its FIN closes the socket at once
+    // and unread input does not turn the close into a reset.
+    this.socket.resume();
     this.socket.end();
     // After QUIT or a protocol error, a peer that never reads must not keep the socket
     // open forever. At shutdown the front-end's --shutdown-timeout governs instead.

@@ -11,15 +11,16 @@ import { Store } from '../../src/store/store.js';
 import { LogCapture } from '../helpers/server.js';
 
 /** The command table with no server around it: a store, counters, and one session. */
-function setup(dialect: Dialect = 'resp', limits: Partial<CommandContext['limits']> = {}) {
-  const store = new Store();
+function setup(dialect: Dialect = 'resp', limits: Partial<CommandContext['limits']> = {}, store = new Store()) {
   const stats = new ServerStats();
+  const internalErrors: Array<{ err: unknown; command: string }> = [];
+  let oom: KvError | null = null;
   const ctx: CommandContext = {
     store,
     stats,
     limits: { ...DEFAULT_LIMITS, ...limits },
-    memory: { writeRefusal: () => null },
-    reportInternalError: () => undefined,
+    memory: { writeRefusal: () => oom },
+    reportInternalError: (err, command) => internalErrors.push({ err, command }),
     configParams: () => ({ port: '7379', maxclients: '10000' }),
     info: () => stats.snapshot({ keys: store.size }),
   };
@@ -34,7 +35,8 @@ function setup(dialect: Dialect = 'resp', limits: Partial<CommandContext['limits
     id: 1,
   };
   const run = (...args: string[]) => executeCommand(ctx, session, args) as Reply;
-  return { store, stats, ctx, session, logs, run };
+  const setOom = (err: KvError | null) => (oom = err);
+  return { store, stats, ctx, session, logs, run, internalErrors, setOom };
 }
 
 function code(r: Reply): string | undefined {
@@ -105,6 +107,30 @@ describe('the command table', () => {
     store.setSink({ writeBlocker: () => null, record: () => Promise.reject(new Error('EIO')) });
     const failed = await executeCommand(ctx, session, ['PUT', 'k', 'w']);
     expect(code(failed)).toBe('SERVER');
+  });
+
+  it('refuses SET and PUT at the memory limit, and lets GET, DEL and EXISTS through', () => {
+    const { run, store, setOom } = setup();
+    store.put('k', 'v');
+    setOom(new KvError('OOM', "command not allowed when used memory > 'maxmemory'."));
+    expect(run('SET', 'k', 'w')).toMatchObject({ t: 'error', err: { code: 'OOM' } });
+    expect(run('PUT', 'j', 'w')).toMatchObject({ t: 'error', err: { code: 'OOM' } });
+    expect(run('GET', 'k')).toEqual({ t: 'bulk', v: 'v' });
+    expect(run('EXISTS', 'k')).toMatchObject({ t: 'int', n: 1 });
+    expect(run('DEL', 'k')).toMatchObject({ t: 'int', n: 1 });
+  });
+
+  it('reports an unexpected failure (a bug, such as a V8 Map refusing one more key) with its cause, and answers an error', () => {
+    class FullStore extends Store {
+      override put(): never {
+        throw new RangeError('Map maximum size exceeded');
+      }
+    }
+    const { run, internalErrors } = setup('resp', {}, new FullStore());
+    expect(run('SET', 'k', 'v')).toMatchObject({ t: 'error', err: { code: 'SERVER', message: 'internal error; see the server log' } });
+    expect(internalErrors).toHaveLength(1);
+    expect(internalErrors[0]?.command).toBe('set');
+    expect((internalErrors[0]?.err as Error).message).toBe('Map maximum size exceeded');
   });
 
   it('answers SAVE (and BGSAVE) without persistence as NOT_SUPPORTED', () => {
