@@ -20,12 +20,19 @@
  *   Reads wait for it too; `everysec` and `no` never block the event loop.
  * - `everysec`: an fdatasync once a second, beside the chain (one at a time).
  * - `no`: never an fdatasync, except at rotation and close.
+ *
+ * The log also checks, once a second and at each rotation, that the data directory and
+ * the open segment are still there (file-check.ts), and under `always` that the segment
+ * still has a name before each batch is acknowledged: writes into a deleted file succeed,
+ * but never reach a file the next start reads.
  */
-import { unlink, type FileHandle } from 'node:fs/promises';
+import { stat, unlink, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { FsyncPolicy } from '../config.js';
 import { KvError } from '../errors.js';
 import type { Mutation } from '../store/store.js';
+import { AckLedger } from './ack-ledger.js';
+import { findMissingFiles, identityOf, isUnlinked, type FileIdentity, type MissingFiles } from './file-check.js';
 import { fsyncDir, segmentPath } from './files.js';
 import { encodeFileHeader, encodeMutation, FILE_HEADER_SIZE, FileKind, recordSize } from './formats.js';
 import { defer, describeFailure, realFileOps, segmentFlags, writeAll, type Deferred, type LogFailure, type LogFileOps, writeAllSync } from './log-io.js';
@@ -39,7 +46,8 @@ const MAX_RECYCLED = 1024 * 1024;
 export const WRITE_RETRY_MS = 1000;
 /** `everysec`: the fdatasync period. */
 export const EVERYSEC_MS = 1000;
-
+/** How often the data directory and the open segment are checked (file-check.ts). */
+export const FILE_CHECK_MS = 1000;
 
 export interface AppendLogOptions {
   readonly dir: string;
@@ -58,6 +66,8 @@ export class AppendLog {
   private buf: Buffer = Buffer.allocUnsafe(INITIAL_BUFFER);
   private readonly spare: Buffer[] = [];
   private bufLen = 0;
+  /** Records in `buf`. */
+  private bufRecords = 0;
   private batch: Deferred | null = null;
   private writeScheduled = false;
   private chain: Promise<void> = Promise.resolve();
@@ -67,20 +77,30 @@ export class AppendLog {
   private failure_: LogFailure | null = null;
   /** Records that could not be written after a failure: written first when the log recovers. */
   private backlog: Buffer[] = [];
+  private backlogRecords = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
+  private checkTimer: NodeJS.Timeout | null = null;
+  private checking = false;
+  /** The last error the file check met, so that a check failing every second is logged once. */
+  private checkError: string | null = null;
   private closed = false;
   private readonly ops: LogFileOps;
+  private readonly ledger: AckLedger;
   /** Mutations appended since the log was opened. */
   appended = 0;
+  /** Failed writes, fsyncs, opens, closes and file checks on the log's files (INFO: aof_write_errors). */
+  ioErrors = 0;
 
   private constructor(
     private readonly opts: AppendLogOptions,
     fh: FileHandle,
     seq: number,
     size: number,
+    private readonly dirId: FileIdentity,
   ) {
     this.ops = opts.fileOps ?? realFileOps;
+    this.ledger = new AckLedger(opts.policy !== 'always');
     this.fh = fh;
     this.seq = seq;
     this.size = size;
@@ -88,6 +108,8 @@ export class AppendLog {
       this.syncTimer = setInterval(() => this.syncIfDirty(), EVERYSEC_MS);
       this.syncTimer.unref();
     }
+    this.checkTimer = setInterval(() => this.checkSoon(), FILE_CHECK_MS);
+    this.checkTimer.unref();
   }
 
   /**
@@ -107,7 +129,7 @@ export class AppendLog {
     } else {
       fh = await ops.open(file, segmentFlags('append', opts.policy));
     }
-    return new AppendLog(opts, fh, seq, size);
+    return new AppendLog(opts, fh, seq, size, identityOf(await stat(opts.dir)));
   }
 
   get segment(): number {
@@ -128,6 +150,15 @@ export class AppendLog {
   }
 
   /**
+   * Acknowledged records that are not on disk: under everysec/no those not yet written
+   * or fdatasynced, and under any policy those whose files were deleted (all of them,
+   * when the whole data directory went).
+   */
+  get notOnDisk(): number {
+    return this.ledger.notOnDisk(this.failure_?.missing?.dir === true);
+  }
+
+  /**
    * Encodes a mutation into the current batch. With `always`, returns the batch's
    * promise: it settles after the batch is written and fdatasynced (and rejects if
    * that fails). Otherwise returns undefined: the reply need not wait.
@@ -136,7 +167,9 @@ export class AppendLog {
     const need = recordSize(m);
     if (this.bufLen + need > this.buf.length) this.grow(need);
     this.bufLen = encodeMutation(this.buf, this.bufLen, m);
+    this.bufRecords++;
     this.appended++;
+    this.ledger.applied();
     if (!this.writeScheduled) {
       this.writeScheduled = true;
       // setImmediate, not nextTick: every command read in this I/O phase joins the batch.
@@ -159,16 +192,23 @@ export class AppendLog {
     return p;
   }
 
-  /** Takes the gathered batch: its bytes (a view of `owner`) and its waiters. */
-  private takeBatch(): { data: Buffer; owner: Buffer; batch: Deferred | null } {
+  /** Takes the gathered batch: its bytes (a view of `owner`), its record count and its waiters. */
+  private takeBatch(): { data: Buffer; owner: Buffer; records: number; batch: Deferred | null } {
     const owner = this.buf;
     const data = owner.subarray(0, this.bufLen);
+    const records = this.bufRecords;
     const batch = this.batch;
     this.buf = this.spare.pop() ?? Buffer.allocUnsafe(INITIAL_BUFFER);
     this.bufLen = 0;
+    this.bufRecords = 0;
     this.batch = null;
     this.writeScheduled = false;
-    return { data, owner, batch };
+    return { data, owner, records, batch };
+  }
+
+  private toBacklog(data: Buffer, records: number): void {
+    this.backlog.push(data);
+    this.backlogRecords += records;
   }
 
   /**
@@ -185,9 +225,9 @@ export class AppendLog {
       this.writeScheduled = false;
       return;
     }
-    const { data, owner, batch } = this.takeBatch();
+    const { data, owner, records, batch } = this.takeBatch();
     if (this.failure_ !== null) {
-      this.backlog.push(data);
+      this.toBacklog(data, records);
       batch?.reject(this.unacknowledged());
       return;
     }
@@ -195,25 +235,102 @@ export class AppendLog {
       if (this.opts.policy === 'always') writeAllSync(this.ops, this.fh, data, this.size);
       else await writeAll(this.fh, data, this.size);
     } catch (err) {
-      this.backlog.push(data);
+      this.toBacklog(data, records);
       this.fail('write', err, true);
       batch?.reject(this.unacknowledged());
       return;
     }
     this.size += data.length;
-    // With `always` the write was O_DSYNC: the batch is durable now.
+    // With `always` the write was O_DSYNC: the batch is durable now, if its file still has a name.
+    if (this.opts.policy === 'always' && this.segmentUnlinked()) {
+      await this.verifyFiles();
+      // The check itself may have failed (EIO): the fstat already showed the segment is gone.
+      if (this.failure?.op !== 'gone') this.failGone({ dir: false, what: `the log segment ${segmentPath(this.opts.dir, this.seq)} was deleted` });
+      batch?.reject(this.unacknowledged());
+      return;
+    }
     if (this.opts.policy !== 'always') this.unsynced += data.length;
+    this.ledger.written(records);
     this.recycle(owner);
     batch?.resolve();
+  }
+
+  /** The `always` policy's per-batch check (an fstat); a failing fstat is counted, not fatal. */
+  private segmentUnlinked(): boolean {
+    try {
+      return isUnlinked(this.fh.fd);
+    } catch (err) {
+      this.ioErrors++;
+      this.opts.log.warn({ err, file: segmentPath(this.opts.dir, this.seq) }, 'could not fstat the log segment');
+      return false;
+    }
+  }
+
+  /** Starts a file check on the chain, unless one is waiting there already. */
+  private checkSoon(): void {
+    if (this.checking || this.closed) return;
+    this.checking = true;
+    this.enqueue(() => this.verifyFiles())
+      .catch((err: unknown) => this.opts.log.error({ err }, 'log file check failed unexpectedly'))
+      .finally(() => (this.checking = false));
+  }
+
+  /** (On the chain, so that the segment does not change under it.) Refuses writes if the files are gone. */
+  private async verifyFiles(): Promise<void> {
+    if (this.failure_?.missing?.dir) return; // nothing worse to find
+    const file = segmentPath(this.opts.dir, this.seq);
+    let missing: MissingFiles | null;
+    try {
+      missing = await findMissingFiles(this.opts.dir, this.dirId, file, this.fh);
+    } catch (err) {
+      this.ioErrors++;
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      if (this.checkError !== code) this.opts.log.warn({ err, dir: this.opts.dir, file }, 'could not check that the data directory and the log segment are still there');
+      this.checkError = code;
+      return;
+    }
+    this.checkError = null;
+    if (missing) this.failGone(missing);
+  }
+
+  /** The files went away under us: no write can be made durable, and restarting would lose data. */
+  private failGone(missing: MissingFiles): void {
+    const was = this.failure_;
+    if (was?.op === 'gone' && (was.missing?.dir === true || !missing.dir)) return;
+    if (was?.op !== 'gone') this.ledger.segmentLost();
+    this.unsynced = 0;
+    const file = segmentPath(this.opts.dir, this.seq);
+    const failure: LogFailure = {
+      op: 'gone',
+      err: Object.assign(new Error(missing.what), { code: 'ENOENT' }),
+      file,
+      at: new Date(),
+      retryable: false,
+      missing,
+    };
+    this.failure_ = failure;
+    this.clearRetry();
+    this.opts.log.error(
+      { dir: this.opts.dir, file, missing: missing.what, writesNotOnDisk: this.notOnDisk, rescue: this.rescuePath() },
+      'data files deleted under the server; refusing writes until it is restarted',
+    );
+    this.opts.onFailureChange?.(failure);
+  }
+
+  /** Where the open segment can still be read while this process lives, though its name is gone. */
+  private rescuePath(): string {
+    return `/proc/${process.pid}/fd/${this.fh.fd}`;
   }
 
   /** Starts an fdatasync of everything written so far, unless one is running or nothing is unsynced. */
   private kickSync(): void {
     if (this.syncing !== null || this.failure_ !== null || this.unsynced === 0) return;
     const bytes = this.unsynced;
+    const records = this.ledger.awaitingSync;
     this.syncing = this.fh.datasync().then(
       () => {
-        this.unsynced -= bytes;
+        this.unsynced = Math.max(0, this.unsynced - bytes);
+        if (this.failure_?.op !== 'gone') this.ledger.synced(records);
         this.syncing = null;
       },
       (err: unknown) => {
@@ -234,7 +351,10 @@ export class AppendLog {
     if (!this.closed) this.kickSync();
   }
 
-  private fail(op: LogFailure['op'], err: unknown, retryable: boolean): void {
+  private fail(op: 'write' | 'fsync', err: unknown, retryable: boolean): void {
+    this.ioErrors++;
+    // Deleted files explain every later error: keep saying that.
+    if (this.failure_?.op === 'gone') return;
     const failure: LogFailure = {
       op,
       err: err as NodeJS.ErrnoException,
@@ -274,6 +394,7 @@ export class AppendLog {
       await this.fh.truncate(this.size);
       await writeAll(this.fh, data, this.size);
     } catch (err) {
+      this.ioErrors++;
       this.opts.log.debug({ err }, 'append-only log still cannot be written');
       return;
     }
@@ -286,12 +407,24 @@ export class AppendLog {
     }
     this.size += data.length;
     this.unsynced = 0;
+    this.ledger.backlogWritten(this.backlogRecords);
+    this.ledger.synced(Infinity);
     this.backlog = [];
+    this.backlogRecords = 0;
     const was = this.failure_;
     this.failure_ = null;
     this.clearRetry();
     this.opts.log.warn({ file: was.file, after: was.err.code, bytes: data.length }, 'append-only log writes recovered; accepting writes again');
     this.opts.onFailureChange?.(null);
+  }
+
+  /**
+   * After a failed write, tries once more now instead of at the next retry tick (at
+   * shutdown: the disk may have room by then, and under everysec/no what the log holds
+   * back was acknowledged).
+   */
+  async retryNow(): Promise<void> {
+    if (this.failure_?.retryable) await this.enqueue(() => this.retryBacklog()).catch(() => undefined);
   }
 
   private clearRetry(): void {
@@ -301,17 +434,36 @@ export class AppendLog {
 
   /** The error every write is refused with while the log is failing (RESP: -MISCONF, as Redis). */
   refusal(): KvError {
-    return new KvError('READ_ONLY', `writes are refused: ${describeFailure(this.failure_)}. Reads still work`, {
-      cause: this.failure_?.err,
-    });
+    return new KvError('READ_ONLY', `writes are refused: ${this.refusalReason()}`, { cause: this.failure_?.err });
+  }
+
+  /** What failed and what to do, for MISCONF and for a SAVE that cannot run. */
+  refusalReason(): string {
+    return `${describeFailure(this.failure_)}. Reads still work${this.whatToDo()}`;
+  }
+
+  /** For deleted files: what an operator can still save, since a restart would not bring it back. */
+  private whatToDo(): string {
+    const f = this.failure_;
+    if (f?.op !== 'gone') return '';
+    const rescue = this.rescuePath();
+    if (f.missing?.dir) {
+      return (
+        `. Before stopping this server, read out the keys you need; ${rescue} is the deleted log segment ` +
+        `(the writes since the last snapshot), still open. Then restore ${this.opts.dir} from a backup and restart`
+      );
+    }
+    return `. Before stopping this server, copy ${rescue} (the deleted segment, still open) back to ${f.file}: the restart then loads it`;
   }
 
   /** The error a client gets for a write applied in memory that the log could not make durable. */
   private unacknowledged(): KvError {
+    const after = this.failure_?.retryable
+      ? 'it is written if the log recovers, and lost if the server restarts first'
+      : 'it is lost when the server restarts';
     return new KvError(
       'READ_ONLY',
-      `write not acknowledged: ${describeFailure(this.failure_)}. The change is in memory but not on disk: ` +
-        'it is written if the log recovers, and lost if the server restarts first',
+      `write not acknowledged: ${describeFailure(this.failure_)}. The change is in memory but not on disk: ${after}`,
       { cause: this.failure_?.err },
     );
   }
@@ -345,6 +497,8 @@ export class AppendLog {
         fh = await this.ops.open(file, segmentFlags('exclusive', this.opts.policy));
       } catch (err) {
         // The old segment stays current; the snapshot fails and is tried again later.
+        this.ioErrors++;
+        await this.verifyFiles(); // ENOENT: perhaps the directory went
         throw new Error(`could not start log segment ${file}: ${(err as Error).message}`, { cause: err });
       }
       try {
@@ -352,6 +506,7 @@ export class AppendLog {
         await fh.datasync();
         await fsyncDir(this.opts.dir);
       } catch (err) {
+        this.ioErrors++;
         await fh.close().catch(() => undefined);
         await unlink(file).catch(() => undefined);
         throw new Error(`could not start log segment ${file}: ${(err as Error).message}`, { cause: err });
@@ -362,24 +517,39 @@ export class AppendLog {
       this.seq = next;
       this.size = FILE_HEADER_SIZE;
       this.unsynced = 0;
-      await old.close();
+      this.ledger.segmentClosed();
+      // The old segment was fdatasynced whole above: a failing close loses nothing.
+      await old.close().catch((err: unknown) => {
+        this.ioErrors++;
+        this.opts.log.warn({ err, file: segmentPath(this.opts.dir, closed.seq) }, 'could not close a rotated log segment');
+      });
+      // Before anything is acknowledged into the new segment: is it where the next start will look?
+      await this.verifyFiles();
     }).then(() => closed);
   }
 
-  /** Flushes, fdatasyncs and closes. Pending writes that cannot be made durable are logged. */
+  /**
+   * Flushes, fdatasyncs and closes. Never rejects: what could not be made durable is
+   * logged and stays counted in notOnDisk.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.retryNow();
     try {
       await this.flushAndSync();
     } catch (err) {
-      this.opts.log.error({ err }, 'append-only log could not be flushed at close; the writes it refused are lost');
+      this.opts.log.error({ err, writesNotOnDisk: this.notOnDisk }, 'append-only log could not be flushed at close');
     }
     this.closed = true;
     this.clearRetry();
     if (this.syncTimer) clearInterval(this.syncTimer);
+    if (this.checkTimer) clearInterval(this.checkTimer);
     await this.enqueue(async () => {
       await this.syncAll();
       await this.fh.close();
+    }).catch((err: unknown) => {
+      this.ioErrors++;
+      this.opts.log.error({ err }, 'could not close the append-only log');
     });
   }
 }
