@@ -535,10 +535,12 @@ export class AppendLog {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.retryNow();
+    const known = this.failure_;
     try {
       await this.flushAndSync();
     } catch (err) {
-      this.opts.log.error({ err, writesNotOnDisk: this.notOnDisk }, 'append-only log could not be flushed at close');
+      // A failure already logged and refusing writes needs no second line.
+      if (known === null) this.opts.log.error({ err, writesNotOnDisk: this.notOnDisk }, 'append-only log could not be flushed at close');
     }
     this.closed = true;
     this.clearRetry();
