@@ -29,21 +29,21 @@
 import { stat, unlink, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { FsyncPolicy } from '../config.js';
-import { KvError } from '../errors.js';
+import type { KvError } from '../errors.js';
 import type { Mutation } from '../store/store.js';
 import { AckLedger } from './ack-ledger.js';
 import { findMissingFiles, identityOf, isUnlinked, type FileIdentity, type MissingFiles } from './file-check.js';
 import { fsyncDir, segmentPath } from './files.js';
 import { encodeFileHeader, encodeMutation, FILE_HEADER_SIZE, FileKind, recordSize } from './formats.js';
-import { defer, describeFailure, realFileOps, segmentFlags, writeAll, type Deferred, type LogFailure, type LogFileOps, writeAllSync } from './log-io.js';
+import { LogHealth } from './log-health.js';
+import { defer, realFileOps, segmentFlags, writeAll, type Deferred, type LogFailure, type LogFileOps, writeAllSync } from './log-io.js';
 
 export type { LogFailure, LogFileOps } from './log-io.js';
+export { WRITE_RETRY_MS } from './log-health.js';
 
 const INITIAL_BUFFER = 64 * 1024;
 /** Buffers up to this size are kept for reuse; a batch that needed more gets a fresh one next time. */
 const MAX_RECYCLED = 1024 * 1024;
-/** How often a failed write is tried again (after truncating what it left behind). */
-export const WRITE_RETRY_MS = 1000;
 /** `everysec`: the fdatasync period. */
 export const EVERYSEC_MS = 1000;
 /** How often the data directory and the open segment are checked (file-check.ts). */
@@ -74,11 +74,10 @@ export class AppendLog {
   private unsynced = 0;
   /** The fdatasync in flight, if any; it covers everything written before it started. */
   private syncing: Promise<void> | null = null;
-  private failure_: LogFailure | null = null;
+  private readonly health: LogHealth;
   /** Records that could not be written after a failure: written first when the log recovers. */
   private backlog: Buffer[] = [];
   private backlogRecords = 0;
-  private retryTimer: NodeJS.Timeout | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
   private checkTimer: NodeJS.Timeout | null = null;
   private checking = false;
@@ -89,8 +88,6 @@ export class AppendLog {
   private readonly ledger: AckLedger;
   /** Mutations appended since the log was opened. */
   appended = 0;
-  /** Failed writes, fsyncs, opens, closes and file checks on the log's files (INFO: aof_write_errors). */
-  ioErrors = 0;
 
   private constructor(
     private readonly opts: AppendLogOptions,
@@ -101,6 +98,13 @@ export class AppendLog {
   ) {
     this.ops = opts.fileOps ?? realFileOps;
     this.ledger = new AckLedger(opts.policy !== 'always');
+    this.health = new LogHealth({
+      dir: opts.dir,
+      log: opts.log,
+      onFailureChange: opts.onFailureChange,
+      retry: () => void this.enqueue(() => this.retryBacklog()).catch((err: unknown) => this.opts.log.error({ err }, 'log retry failed unexpectedly')),
+      rescuePath: () => `/proc/${process.pid}/fd/${this.fh.fd}`,
+    });
     this.fh = fh;
     this.seq = seq;
     this.size = size;
@@ -118,16 +122,12 @@ export class AppendLog {
    */
   static async open(opts: AppendLogOptions, seq: number, size: number): Promise<AppendLog> {
     const ops = opts.fileOps ?? realFileOps;
-    const file = segmentPath(opts.dir, seq);
     let fh: FileHandle;
     if (size < FILE_HEADER_SIZE) {
-      fh = await ops.open(file, segmentFlags('create', opts.policy));
-      await writeAll(fh, encodeFileHeader(FileKind.LOG, seq), 0);
-      await fh.datasync();
-      await fsyncDir(opts.dir);
+      fh = await createSegment(ops, opts.dir, seq, opts.policy, 'create');
       size = FILE_HEADER_SIZE;
     } else {
-      fh = await ops.open(file, segmentFlags('append', opts.policy));
+      fh = await ops.open(segmentPath(opts.dir, seq), segmentFlags('append', opts.policy));
     }
     return new AppendLog(opts, fh, seq, size, identityOf(await stat(opts.dir)));
   }
@@ -142,7 +142,12 @@ export class AppendLog {
   }
 
   get failure(): LogFailure | null {
-    return this.failure_;
+    return this.health.failure;
+  }
+
+  /** Failed writes, fsyncs, opens, closes and file checks on the log's files (INFO: aof_write_errors). */
+  get ioErrors(): number {
+    return this.health.ioErrors;
   }
 
   get policy(): FsyncPolicy {
@@ -155,7 +160,7 @@ export class AppendLog {
    * when the whole data directory went).
    */
   get notOnDisk(): number {
-    return this.ledger.notOnDisk(this.failure_?.missing?.dir === true);
+    return this.ledger.notOnDisk(this.failure?.missing?.dir === true);
   }
 
   /**
@@ -226,7 +231,7 @@ export class AppendLog {
       return;
     }
     const { data, owner, records, batch } = this.takeBatch();
-    if (this.failure_ !== null) {
+    if (this.failure !== null) {
       this.toBacklog(data, records);
       batch?.reject(this.unacknowledged());
       return;
@@ -245,7 +250,7 @@ export class AppendLog {
     if (this.opts.policy === 'always' && this.segmentUnlinked()) {
       await this.verifyFiles();
       // The check itself may have failed (EIO): the fstat already showed the segment is gone.
-      if (this.failure?.op !== 'gone') this.failGone({ dir: false, what: `the log segment ${segmentPath(this.opts.dir, this.seq)} was deleted` });
+      if (this.health.failure?.op !== 'gone') this.failGone({ dir: false, what: `the log segment ${segmentPath(this.opts.dir, this.seq)} was deleted` });
       batch?.reject(this.unacknowledged());
       return;
     }
@@ -260,7 +265,7 @@ export class AppendLog {
     try {
       return isUnlinked(this.fh.fd);
     } catch (err) {
-      this.ioErrors++;
+      this.health.ioErrors++;
       this.opts.log.warn({ err, file: segmentPath(this.opts.dir, this.seq) }, 'could not fstat the log segment');
       return false;
     }
@@ -277,13 +282,13 @@ export class AppendLog {
 
   /** (On the chain, so that the segment does not change under it.) Refuses writes if the files are gone. */
   private async verifyFiles(): Promise<void> {
-    if (this.failure_?.missing?.dir) return; // nothing worse to find
+    if (this.failure?.missing?.dir) return; // nothing worse to find
     const file = segmentPath(this.opts.dir, this.seq);
     let missing: MissingFiles | null;
     try {
       missing = await findMissingFiles(this.opts.dir, this.dirId, file, this.fh);
     } catch (err) {
-      this.ioErrors++;
+      this.health.ioErrors++;
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       if (this.checkError !== code) this.opts.log.warn({ err, dir: this.opts.dir, file }, 'could not check that the data directory and the log segment are still there');
       this.checkError = code;
@@ -293,44 +298,23 @@ export class AppendLog {
     if (missing) this.failGone(missing);
   }
 
-  /** The files went away under us: no write can be made durable, and restarting would lose data. */
+  /** The files went away under us: nothing acknowledged into the segment is on disk any more. */
   private failGone(missing: MissingFiles): void {
-    const was = this.failure_;
-    if (was?.op === 'gone' && (was.missing?.dir === true || !missing.dir)) return;
-    if (was?.op !== 'gone') this.ledger.segmentLost();
+    if (!this.health.isNews(missing)) return;
+    if (this.failure?.op !== 'gone') this.ledger.segmentLost();
     this.unsynced = 0;
-    const file = segmentPath(this.opts.dir, this.seq);
-    const failure: LogFailure = {
-      op: 'gone',
-      err: Object.assign(new Error(missing.what), { code: 'ENOENT' }),
-      file,
-      at: new Date(),
-      retryable: false,
-      missing,
-    };
-    this.failure_ = failure;
-    this.clearRetry();
-    this.opts.log.error(
-      { dir: this.opts.dir, file, missing: missing.what, writesNotOnDisk: this.notOnDisk, rescue: this.rescuePath() },
-      'data files deleted under the server; refusing writes until it is restarted',
-    );
-    this.opts.onFailureChange?.(failure);
-  }
-
-  /** Where the open segment can still be read while this process lives, though its name is gone. */
-  private rescuePath(): string {
-    return `/proc/${process.pid}/fd/${this.fh.fd}`;
+    this.health.gone(missing, segmentPath(this.opts.dir, this.seq), () => this.notOnDisk);
   }
 
   /** Starts an fdatasync of everything written so far, unless one is running or nothing is unsynced. */
   private kickSync(): void {
-    if (this.syncing !== null || this.failure_ !== null || this.unsynced === 0) return;
+    if (this.syncing !== null || this.failure !== null || this.unsynced === 0) return;
     const bytes = this.unsynced;
     const records = this.ledger.awaitingSync;
     this.syncing = this.fh.datasync().then(
       () => {
         this.unsynced = Math.max(0, this.unsynced - bytes);
-        if (this.failure_?.op !== 'gone') this.ledger.synced(records);
+        if (this.failure?.op !== 'gone') this.ledger.synced(records);
         this.syncing = null;
       },
       (err: unknown) => {
@@ -352,34 +336,7 @@ export class AppendLog {
   }
 
   private fail(op: 'write' | 'fsync', err: unknown, retryable: boolean): void {
-    this.ioErrors++;
-    // Deleted files explain every later error: keep saying that.
-    if (this.failure_?.op === 'gone') return;
-    const failure: LogFailure = {
-      op,
-      err: err as NodeJS.ErrnoException,
-      file: segmentPath(this.opts.dir, this.seq),
-      at: new Date(),
-      retryable,
-    };
-    const changed = this.failure_ === null || this.failure_.op !== op;
-    this.failure_ = failure;
-    if (!changed) return;
-    this.opts.log.error(
-      { err, op, file: failure.file, retryable },
-      retryable
-        ? 'append-only log write failed; refusing writes until it can be written again'
-        : 'append-only log fsync failed; refusing writes until the server is restarted',
-    );
-    this.opts.onFailureChange?.(failure);
-    if (!retryable) this.clearRetry();
-    else if (this.retryTimer === null && !this.closed) {
-      this.retryTimer = setInterval(
-        () => this.enqueue(() => this.retryBacklog()).catch((err: unknown) => this.opts.log.error({ err }, 'log retry failed unexpectedly')),
-        WRITE_RETRY_MS,
-      );
-      this.retryTimer.unref();
-    }
+    this.health.failed(op, err, segmentPath(this.opts.dir, this.seq), retryable);
   }
 
   /**
@@ -388,13 +345,13 @@ export class AppendLog {
    * and accept writes again.
    */
   private async retryBacklog(): Promise<void> {
-    if (this.failure_ === null || !this.failure_.retryable || this.closed) return;
+    if (this.failure === null || !this.failure.retryable || this.closed) return;
     const data = this.backlog.length === 1 ? (this.backlog[0] as Buffer) : Buffer.concat(this.backlog);
     try {
       await this.fh.truncate(this.size);
       await writeAll(this.fh, data, this.size);
     } catch (err) {
-      this.ioErrors++;
+      this.health.ioErrors++;
       this.opts.log.debug({ err }, 'append-only log still cannot be written');
       return;
     }
@@ -402,7 +359,6 @@ export class AppendLog {
       await this.fh.datasync();
     } catch (err) {
       this.fail('fsync', err, false);
-      this.clearRetry();
       return;
     }
     this.size += data.length;
@@ -411,11 +367,7 @@ export class AppendLog {
     this.ledger.synced(Infinity);
     this.backlog = [];
     this.backlogRecords = 0;
-    const was = this.failure_;
-    this.failure_ = null;
-    this.clearRetry();
-    this.opts.log.warn({ file: was.file, after: was.err.code, bytes: data.length }, 'append-only log writes recovered; accepting writes again');
-    this.opts.onFailureChange?.(null);
+    this.health.recovered(data.length);
   }
 
   /**
@@ -424,48 +376,21 @@ export class AppendLog {
    * back was acknowledged).
    */
   async retryNow(): Promise<void> {
-    if (this.failure_?.retryable) await this.enqueue(() => this.retryBacklog()).catch(() => undefined);
-  }
-
-  private clearRetry(): void {
-    if (this.retryTimer) clearInterval(this.retryTimer);
-    this.retryTimer = null;
+    if (this.failure?.retryable) await this.enqueue(() => this.retryBacklog()).catch(() => undefined);
   }
 
   /** The error every write is refused with while the log is failing (RESP: -MISCONF, as Redis). */
   refusal(): KvError {
-    return new KvError('READ_ONLY', `writes are refused: ${this.refusalReason()}`, { cause: this.failure_?.err });
+    return this.health.refusal();
   }
 
   /** What failed and what to do, for MISCONF and for a SAVE that cannot run. */
   refusalReason(): string {
-    return `${describeFailure(this.failure_)}. Reads still work${this.whatToDo()}`;
+    return this.health.refusalReason();
   }
 
-  /** For deleted files: what an operator can still save, since a restart would not bring it back. */
-  private whatToDo(): string {
-    const f = this.failure_;
-    if (f?.op !== 'gone') return '';
-    const rescue = this.rescuePath();
-    if (f.missing?.dir) {
-      return (
-        `. Before stopping this server, read out the keys you need; ${rescue} is the deleted log segment ` +
-        `(the writes since the last snapshot), still open. Then restore ${this.opts.dir} from a backup and restart`
-      );
-    }
-    return `. Before stopping this server, copy ${rescue} (the deleted segment, still open) back to ${f.file}: the restart then loads it`;
-  }
-
-  /** The error a client gets for a write applied in memory that the log could not make durable. */
   private unacknowledged(): KvError {
-    const after = this.failure_?.retryable
-      ? 'it is written if the log recovers, and lost if the server restarts first'
-      : 'it is lost when the server restarts';
-    return new KvError(
-      'READ_ONLY',
-      `write not acknowledged: ${describeFailure(this.failure_)}. The change is in memory but not on disk: ${after}`,
-      { cause: this.failure_?.err },
-    );
+    return this.health.unacknowledged();
   }
 
   /** Writes everything gathered so far and fdatasyncs it, whatever the policy. */
@@ -477,7 +402,7 @@ export class AppendLog {
   private async flushAndSyncNow(): Promise<void> {
     await this.writeBatch();
     await this.syncAll();
-    if (this.failure_) throw this.refusal();
+    if (this.failure) throw this.refusal();
   }
 
   /**
@@ -491,25 +416,14 @@ export class AppendLog {
     return this.enqueue(async () => {
       await this.flushAndSyncNow();
       const next = this.seq + 1;
-      const file = segmentPath(this.opts.dir, next);
       let fh: FileHandle;
       try {
-        fh = await this.ops.open(file, segmentFlags('exclusive', this.opts.policy));
+        fh = await createSegment(this.ops, this.opts.dir, next, this.opts.policy, 'exclusive');
       } catch (err) {
         // The old segment stays current; the snapshot fails and is tried again later.
-        this.ioErrors++;
+        this.health.ioErrors++;
         await this.verifyFiles(); // ENOENT: perhaps the directory went
-        throw new Error(`could not start log segment ${file}: ${(err as Error).message}`, { cause: err });
-      }
-      try {
-        await writeAll(fh, encodeFileHeader(FileKind.LOG, next), 0);
-        await fh.datasync();
-        await fsyncDir(this.opts.dir);
-      } catch (err) {
-        this.ioErrors++;
-        await fh.close().catch(() => undefined);
-        await unlink(file).catch(() => undefined);
-        throw new Error(`could not start log segment ${file}: ${(err as Error).message}`, { cause: err });
+        throw new Error(`could not start log segment ${segmentPath(this.opts.dir, next)}: ${(err as Error).message}`, { cause: err });
       }
       const old = this.fh;
       closed = { seq: this.seq, size: this.size, appended: this.appended };
@@ -520,7 +434,7 @@ export class AppendLog {
       this.ledger.segmentClosed();
       // The old segment was fdatasynced whole above: a failing close loses nothing.
       await old.close().catch((err: unknown) => {
-        this.ioErrors++;
+        this.health.ioErrors++;
         this.opts.log.warn({ err, file: segmentPath(this.opts.dir, closed.seq) }, 'could not close a rotated log segment');
       });
       // Before anything is acknowledged into the new segment: is it where the next start will look?
@@ -535,7 +449,7 @@ export class AppendLog {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.retryNow();
-    const known = this.failure_;
+    const known = this.failure;
     try {
       await this.flushAndSync();
     } catch (err) {
@@ -543,16 +457,34 @@ export class AppendLog {
       if (known === null) this.opts.log.error({ err, writesNotOnDisk: this.notOnDisk }, 'append-only log could not be flushed at close');
     }
     this.closed = true;
-    this.clearRetry();
+    this.health.stop();
     if (this.syncTimer) clearInterval(this.syncTimer);
     if (this.checkTimer) clearInterval(this.checkTimer);
     await this.enqueue(async () => {
       await this.syncAll();
       await this.fh.close();
     }).catch((err: unknown) => {
-      this.ioErrors++;
+      this.health.ioErrors++;
       this.opts.log.error({ err }, 'could not close the append-only log');
     });
   }
 }
 
+/**
+ * Creates segment `seq` with its header, durable along with its directory entry before
+ * anything is appended to it. A segment made `exclusive`ly is removed again if that fails.
+ */
+async function createSegment(ops: LogFileOps, dir: string, seq: number, policy: FsyncPolicy, how: 'create' | 'exclusive'): Promise<FileHandle> {
+  const file = segmentPath(dir, seq);
+  const fh = await ops.open(file, segmentFlags(how, policy));
+  try {
+    await writeAll(fh, encodeFileHeader(FileKind.LOG, seq), 0);
+    await fh.datasync();
+    await fsyncDir(dir);
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    if (how === 'exclusive') await unlink(file).catch(() => undefined);
+    throw err;
+  }
+  return fh;
+}
