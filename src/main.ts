@@ -1,9 +1,33 @@
 #!/usr/bin/env node
 import { hideBin } from 'yargs/helpers';
 import { buildConfig, rejectRepeatedFlags, serverArgs } from './config.js';
-import { KvError } from './errors.js';
+import { ConfigError, KvError } from './errors.js';
 import { createRootLogger } from './logger.js';
-import { KvServer } from './server.js';
+import { KvServer, type StopReport } from './server.js';
+
+/** kv-server's exit codes (README, "Exit codes"). */
+const ExitCode = {
+  OK: 0,
+  /** Could not start on the data (corrupt, locked, unreadable), an uncaught exception, or a second signal. */
+  FAILED: 1,
+  /** A bad flag or setting, including a data directory that cannot be used. */
+  CONFIG: 2,
+  /** Stopped, but acknowledged writes are not on disk: the error line says how many and why. */
+  WRITES_NOT_ON_DISK: 3,
+  /** Stopped with every acknowledged write on disk, but the stop was incomplete (e.g. no final snapshot). */
+  STOP_INCOMPLETE: 4,
+} as const;
+
+/**
+ * After --shutdown-timeout, this long for the last log lines before the process exits
+ * whatever is still running (a disk that hangs, say).
+ */
+const SHUTDOWN_GRACE_MS = 1000;
+
+function exitCodeOf(report: StopReport): number {
+  if (report.writesNotOnDisk > 0) return ExitCode.WRITES_NOT_ON_DISK;
+  return report.problems.length > 0 ? ExitCode.STOP_INCOMPLETE : ExitCode.OK;
+}
 
 /** kv-server: parse flags, start, and stop cleanly on SIGINT/SIGTERM. */
 async function main(): Promise<number> {
@@ -14,7 +38,7 @@ async function main(): Promise<number> {
     config = buildConfig(await serverArgs(argv).parse());
   } catch (err) {
     process.stderr.write(`kv-server: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 2;
+    return ExitCode.CONFIG;
   }
   const root = await createRootLogger(config);
   const log = root.log;
@@ -27,10 +51,10 @@ async function main(): Promise<number> {
     // Our own errors (bad config, corrupt data files, a locked data dir) already say what to do.
     const message = err instanceof KvError ? err.message : `could not start: ${(err as Error).message}`;
     log.fatal({ err }, message);
-    await server.stop().catch(() => undefined);
+    await server.stop();
     await root.close();
     process.stderr.write(`kv-server: ${message}\n`);
-    return 1;
+    return err instanceof ConfigError ? ExitCode.CONFIG : ExitCode.FAILED;
   }
 
   return new Promise<number>((resolve) => {
@@ -38,36 +62,53 @@ async function main(): Promise<number> {
     const onSignal = (signal: NodeJS.Signals) => {
       if (signalled) {
         log.warn({ signal }, 'second signal: exiting now');
-        void root.close().finally(() => process.exit(1));
+        void root.close().finally(() => process.exit(ExitCode.FAILED));
         return;
       }
       signalled = true;
       log.info({ signal }, 'stopping');
       const started = Date.now();
-      server
-        .stop()
-        .then(
-          () => {
-            log.info({ ms: Date.now() - started }, 'stopped');
-            return 0;
-          },
-          (err: unknown) => {
-            log.error({ err }, 'stop failed');
-            return 1;
-          },
-        )
-        .then(async (code) => {
-          await root.close();
-          resolve(code);
-        });
+      let code: number | null = null;
+      // Ref'd: a paused socket keeps nothing alive, and without this the event loop could
+      // empty mid-stop (Node then exits 13 with nothing flushed). It also bounds the stop.
+      const backstop = setTimeout(() => {
+        if (code === null) {
+          const writesNotOnDisk = server.writesNotOnDisk;
+          code = writesNotOnDisk > 0 ? ExitCode.WRITES_NOT_ON_DISK : ExitCode.STOP_INCOMPLETE;
+          log.error({ ms: Date.now() - started, writesNotOnDisk, exitCode: code }, 'shutdown did not finish within --shutdown-timeout; exiting');
+          process.stderr.write(`kv-server: shutdown did not finish within --shutdown-timeout; ${writesNotOnDisk} acknowledged writes are not on disk\n`);
+        }
+        process.exit(code);
+      }, config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS);
+      void server.stop().then(async (report) => {
+        code = exitCodeOf(report);
+        const fields = { ms: Date.now() - started, exitCode: code, writesNotOnDisk: report.writesNotOnDisk };
+        if (code === ExitCode.OK) {
+          log.info(fields, 'stopped');
+        } else {
+          log.error({ ...fields, problems: report.problems }, 'stopped');
+          const lost = report.writesNotOnDisk > 0 ? `${report.writesNotOnDisk} acknowledged writes are not on disk` : 'every acknowledged write is on disk';
+          process.stderr.write(`kv-server: stopped with errors (exit ${code}): ${lost}; ${report.problems.join('; ')}\n`);
+        }
+        await root.close();
+        clearTimeout(backstop);
+        resolve(code);
+      });
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     process.on('uncaughtException', (err) => {
       log.fatal({ err }, 'uncaught exception; exiting');
-      void root.close().finally(() => process.exit(1));
+      void root.close().finally(() => process.exit(ExitCode.FAILED));
     });
   });
 }
 
-process.exitCode = await main();
+const code = await main();
+process.exitCode = code;
+// The process ends once nothing is left running. Should something linger (a handle
+// nobody closed), it must not hold the exit up for ever.
+setTimeout(() => {
+  process.stderr.write('kv-server: something was still running after the stop; exiting anyway\n');
+  process.exit(code);
+}, SHUTDOWN_GRACE_MS).unref();

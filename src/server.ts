@@ -11,12 +11,30 @@ import { formatSize } from './sizes.js';
 import { ServerStats } from './stats.js';
 import { Store } from './store/store.js';
 
+/** How a stop went: what the exit code is made of (src/main.ts). */
+export interface StopReport {
+  /** Acknowledged writes that are not on disk. */
+  readonly writesNotOnDisk: number;
+  /** What did not complete (a failed flush, the final snapshot, …); empty after a clean stop. */
+  readonly problems: readonly string[];
+}
+
 /** Something the server starts after the store is ready and stops before it exits. */
 export interface Service {
   readonly name: string;
   start(): Promise<void>;
-  stop(): Promise<void>;
+  /** Stops by `deadline` (ms since the epoch). Resolves, even when it fails, with what it could not do. */
+  stop(deadline: number): Promise<{ readonly writesNotOnDisk: number; readonly problem: string | null }>;
+  /** Acknowledged writes not on disk right now (for a stop that runs out of time). */
+  readonly writesNotOnDisk: number;
 }
+
+/**
+ * The share of --shutdown-timeout that clients get to collect their replies; the rest
+ * is for the final flush and snapshot, which must not be starved by a client that
+ * never reads.
+ */
+export const CLIENT_SHUTDOWN_SHARE = 0.5;
 
 /**
  * The wiring: one store, the shared command context, and the front-ends around
@@ -33,7 +51,7 @@ export class KvServer {
   private readonly services: Service[] = [];
   tcpPort = 0;
   udpPort = 0;
-  private stopping: Promise<void> | null = null;
+  private stopping: Promise<StopReport> | null = null;
 
   constructor(
     readonly config: ServerConfig,
@@ -116,20 +134,39 @@ export class KvServer {
     return { tcpPort: this.tcpPort, udpPort: this.udpPort };
   }
 
-  /** Stops accepting, finishes in-flight commands, closes clients and services. Safe to call twice. */
-  stop(): Promise<void> {
+  /**
+   * Stops accepting, finishes in-flight commands, closes clients, then stops the services
+   * (persistence: flush, final snapshot, unlock), all within --shutdown-timeout. Clients
+   * still open after their share of it are cut. Never rejects. Safe to call twice.
+   */
+  stop(): Promise<StopReport> {
     this.stopping ??= (async () => {
-      await Promise.all([this.tcp?.close(this.config.shutdownTimeoutMs), this.udp?.close(this.config.shutdownTimeoutMs)]);
+      const timeout = this.config.shutdownTimeoutMs;
+      const deadline = Date.now() + timeout;
+      const clientsMs = Math.floor(timeout * CLIENT_SHUTDOWN_SHARE);
+      const frontends = await Promise.allSettled([this.tcp?.close(clientsMs), this.udp?.close(clientsMs)]);
+      for (const f of frontends) if (f.status === 'rejected') this.log.error({ err: f.reason as unknown }, 'a front-end failed to close cleanly');
+      let writesNotOnDisk = 0;
+      const problems: string[] = [];
       for (const service of [...this.services].reverse()) {
         try {
-          await service.stop();
+          const r = await service.stop(deadline);
+          writesNotOnDisk += r.writesNotOnDisk;
+          if (r.problem !== null) problems.push(r.problem);
         } catch (err) {
           this.log.error({ err, service: service.name }, 'service failed to stop cleanly');
+          problems.push(`${service.name}: ${(err as Error).message}`);
         }
       }
       this.memory.stop();
+      return { writesNotOnDisk, problems };
     })();
     return this.stopping;
+  }
+
+  /** Acknowledged writes not on disk right now, for a stop that does not finish in time. */
+  get writesNotOnDisk(): number {
+    return this.services.reduce((n, s) => n + s.writesNotOnDisk, 0);
   }
 }
 

@@ -140,23 +140,33 @@ export class TcpFrontend {
 
   /**
    * Stops accepting, lets every connection finish the commands it has read, then
-   * closes them. Connections still open after `timeoutMs` are cut.
+   * closes them. Connections still open after `timeoutMs` are cut: a client that does
+   * not read its replies, or whose unread input keeps its paused socket from seeing the
+   * client's FIN, would otherwise hold the shutdown up for ever.
    */
   async close(timeoutMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const deadline = Date.now() + timeoutMs;
     await withTimeout(Promise.all([...this.connections].map((c) => c.drain())), timeoutMs);
     for (const c of this.connections) c.shutdown();
-    await withTimeout(closed, Math.max(100, deadline - Date.now()));
+    await withTimeout(closed, Math.max(FIN_MIN_MS, deadline - Date.now()));
     for (const c of this.connections) c.destroy();
-    await withTimeout(closed, 1000);
+    await withTimeout(closed, DESTROYED_CLOSE_MS);
   }
 }
 
+/** Time a connection gets to send its FIN once its replies are out, even when draining used the whole timeout. */
+const FIN_MIN_MS = 100;
+/** A destroyed socket closes on the next turn of the event loop; this only bounds the wait. */
+const DESTROYED_CLOSE_MS = 1000;
+
+/**
+ * Resolves when `p` does or after `ms`. The timer is ref'd on purpose: during shutdown
+ * it may be the only thing keeping the event loop alive (a paused socket does not).
+ */
 function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    timer.unref();
     void p.then(() => {
       clearTimeout(timer);
       resolve();

@@ -20,26 +20,34 @@
  *   Reads wait for it too; `everysec` and `no` never block the event loop.
  * - `everysec`: an fdatasync once a second, beside the chain (one at a time).
  * - `no`: never an fdatasync, except at rotation and close.
+ *
+ * The log also checks, once a second and at each rotation, that the data directory and
+ * the open segment are still there (file-check.ts), and under `always` that the segment
+ * still has a name before each batch is acknowledged: writes into a deleted file succeed,
+ * but never reach a file the next start reads.
  */
-import { unlink, type FileHandle } from 'node:fs/promises';
+import { stat, unlink, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { FsyncPolicy } from '../config.js';
-import { KvError } from '../errors.js';
+import type { KvError } from '../errors.js';
 import type { Mutation } from '../store/store.js';
+import { AckLedger } from './ack-ledger.js';
+import { findMissingFiles, identityOf, isUnlinked, type FileIdentity, type MissingFiles } from './file-check.js';
 import { fsyncDir, segmentPath } from './files.js';
 import { encodeFileHeader, encodeMutation, FILE_HEADER_SIZE, FileKind, recordSize } from './formats.js';
-import { defer, describeFailure, realFileOps, segmentFlags, writeAll, type Deferred, type LogFailure, type LogFileOps, writeAllSync } from './log-io.js';
+import { LogHealth } from './log-health.js';
+import { defer, realFileOps, segmentFlags, writeAll, type Deferred, type LogFailure, type LogFileOps, writeAllSync } from './log-io.js';
 
 export type { LogFailure, LogFileOps } from './log-io.js';
+export { WRITE_RETRY_MS } from './log-health.js';
 
 const INITIAL_BUFFER = 64 * 1024;
 /** Buffers up to this size are kept for reuse; a batch that needed more gets a fresh one next time. */
 const MAX_RECYCLED = 1024 * 1024;
-/** How often a failed write is tried again (after truncating what it left behind). */
-export const WRITE_RETRY_MS = 1000;
 /** `everysec`: the fdatasync period. */
 export const EVERYSEC_MS = 1000;
-
+/** How often the data directory and the open segment are checked (file-check.ts). */
+export const FILE_CHECK_MS = 1000;
 
 export interface AppendLogOptions {
   readonly dir: string;
@@ -58,19 +66,26 @@ export class AppendLog {
   private buf: Buffer = Buffer.allocUnsafe(INITIAL_BUFFER);
   private readonly spare: Buffer[] = [];
   private bufLen = 0;
+  /** Records in `buf`. */
+  private bufRecords = 0;
   private batch: Deferred | null = null;
   private writeScheduled = false;
   private chain: Promise<void> = Promise.resolve();
   private unsynced = 0;
   /** The fdatasync in flight, if any; it covers everything written before it started. */
   private syncing: Promise<void> | null = null;
-  private failure_: LogFailure | null = null;
+  private readonly health: LogHealth;
   /** Records that could not be written after a failure: written first when the log recovers. */
   private backlog: Buffer[] = [];
-  private retryTimer: NodeJS.Timeout | null = null;
+  private backlogRecords = 0;
   private syncTimer: NodeJS.Timeout | null = null;
+  private checkTimer: NodeJS.Timeout | null = null;
+  private checking = false;
+  /** The last error the file check met, so that a check failing every second is logged once. */
+  private checkError: string | null = null;
   private closed = false;
   private readonly ops: LogFileOps;
+  private readonly ledger: AckLedger;
   /** Mutations appended since the log was opened. */
   appended = 0;
 
@@ -79,8 +94,17 @@ export class AppendLog {
     fh: FileHandle,
     seq: number,
     size: number,
+    private readonly dirId: FileIdentity,
   ) {
     this.ops = opts.fileOps ?? realFileOps;
+    this.ledger = new AckLedger(opts.policy !== 'always');
+    this.health = new LogHealth({
+      dir: opts.dir,
+      log: opts.log,
+      onFailureChange: opts.onFailureChange,
+      retry: () => void this.enqueue(() => this.retryBacklog()).catch((err: unknown) => this.opts.log.error({ err }, 'log retry failed unexpectedly')),
+      rescuePath: () => `/proc/${process.pid}/fd/${this.fh.fd}`,
+    });
     this.fh = fh;
     this.seq = seq;
     this.size = size;
@@ -88,6 +112,8 @@ export class AppendLog {
       this.syncTimer = setInterval(() => this.syncIfDirty(), EVERYSEC_MS);
       this.syncTimer.unref();
     }
+    this.checkTimer = setInterval(() => this.checkSoon(), FILE_CHECK_MS);
+    this.checkTimer.unref();
   }
 
   /**
@@ -96,18 +122,14 @@ export class AppendLog {
    */
   static async open(opts: AppendLogOptions, seq: number, size: number): Promise<AppendLog> {
     const ops = opts.fileOps ?? realFileOps;
-    const file = segmentPath(opts.dir, seq);
     let fh: FileHandle;
     if (size < FILE_HEADER_SIZE) {
-      fh = await ops.open(file, segmentFlags('create', opts.policy));
-      await writeAll(fh, encodeFileHeader(FileKind.LOG, seq), 0);
-      await fh.datasync();
-      await fsyncDir(opts.dir);
+      fh = await createSegment(ops, opts.dir, seq, opts.policy, 'create');
       size = FILE_HEADER_SIZE;
     } else {
-      fh = await ops.open(file, segmentFlags('append', opts.policy));
+      fh = await ops.open(segmentPath(opts.dir, seq), segmentFlags('append', opts.policy));
     }
-    return new AppendLog(opts, fh, seq, size);
+    return new AppendLog(opts, fh, seq, size, identityOf(await stat(opts.dir)));
   }
 
   get segment(): number {
@@ -120,11 +142,25 @@ export class AppendLog {
   }
 
   get failure(): LogFailure | null {
-    return this.failure_;
+    return this.health.failure;
+  }
+
+  /** Failed writes, fsyncs, opens, closes and file checks on the log's files (INFO: aof_write_errors). */
+  get ioErrors(): number {
+    return this.health.ioErrors;
   }
 
   get policy(): FsyncPolicy {
     return this.opts.policy;
+  }
+
+  /**
+   * Acknowledged records that are not on disk: under everysec/no those not yet written
+   * or fdatasynced, and under any policy those whose files were deleted (all of them,
+   * when the whole data directory went).
+   */
+  get notOnDisk(): number {
+    return this.ledger.notOnDisk(this.failure?.missing?.dir === true);
   }
 
   /**
@@ -136,7 +172,9 @@ export class AppendLog {
     const need = recordSize(m);
     if (this.bufLen + need > this.buf.length) this.grow(need);
     this.bufLen = encodeMutation(this.buf, this.bufLen, m);
+    this.bufRecords++;
     this.appended++;
+    this.ledger.applied();
     if (!this.writeScheduled) {
       this.writeScheduled = true;
       // setImmediate, not nextTick: every command read in this I/O phase joins the batch.
@@ -159,16 +197,23 @@ export class AppendLog {
     return p;
   }
 
-  /** Takes the gathered batch: its bytes (a view of `owner`) and its waiters. */
-  private takeBatch(): { data: Buffer; owner: Buffer; batch: Deferred | null } {
+  /** Takes the gathered batch: its bytes (a view of `owner`), its record count and its waiters. */
+  private takeBatch(): { data: Buffer; owner: Buffer; records: number; batch: Deferred | null } {
     const owner = this.buf;
     const data = owner.subarray(0, this.bufLen);
+    const records = this.bufRecords;
     const batch = this.batch;
     this.buf = this.spare.pop() ?? Buffer.allocUnsafe(INITIAL_BUFFER);
     this.bufLen = 0;
+    this.bufRecords = 0;
     this.batch = null;
     this.writeScheduled = false;
-    return { data, owner, batch };
+    return { data, owner, records, batch };
+  }
+
+  private toBacklog(data: Buffer, records: number): void {
+    this.backlog.push(data);
+    this.backlogRecords += records;
   }
 
   /**
@@ -185,9 +230,9 @@ export class AppendLog {
       this.writeScheduled = false;
       return;
     }
-    const { data, owner, batch } = this.takeBatch();
-    if (this.failure_ !== null) {
-      this.backlog.push(data);
+    const { data, owner, records, batch } = this.takeBatch();
+    if (this.failure !== null) {
+      this.toBacklog(data, records);
       batch?.reject(this.unacknowledged());
       return;
     }
@@ -195,25 +240,81 @@ export class AppendLog {
       if (this.opts.policy === 'always') writeAllSync(this.ops, this.fh, data, this.size);
       else await writeAll(this.fh, data, this.size);
     } catch (err) {
-      this.backlog.push(data);
+      this.toBacklog(data, records);
       this.fail('write', err, true);
       batch?.reject(this.unacknowledged());
       return;
     }
     this.size += data.length;
-    // With `always` the write was O_DSYNC: the batch is durable now.
+    // With `always` the write was O_DSYNC: the batch is durable now, if its file still has a name.
+    if (this.opts.policy === 'always' && this.segmentUnlinked()) {
+      await this.verifyFiles();
+      // The check itself may have failed (EIO): the fstat already showed the segment is gone.
+      if (this.health.failure?.op !== 'gone') this.failGone({ dir: false, what: `the log segment ${segmentPath(this.opts.dir, this.seq)} was deleted` });
+      batch?.reject(this.unacknowledged());
+      return;
+    }
     if (this.opts.policy !== 'always') this.unsynced += data.length;
+    this.ledger.written(records);
     this.recycle(owner);
     batch?.resolve();
   }
 
+  /** The `always` policy's per-batch check (an fstat); a failing fstat is counted, not fatal. */
+  private segmentUnlinked(): boolean {
+    try {
+      return isUnlinked(this.fh.fd);
+    } catch (err) {
+      this.health.ioErrors++;
+      this.opts.log.warn({ err, file: segmentPath(this.opts.dir, this.seq) }, 'could not fstat the log segment');
+      return false;
+    }
+  }
+
+  /** Starts a file check on the chain, unless one is waiting there already. */
+  private checkSoon(): void {
+    if (this.checking || this.closed) return;
+    this.checking = true;
+    this.enqueue(() => this.verifyFiles())
+      .catch((err: unknown) => this.opts.log.error({ err }, 'log file check failed unexpectedly'))
+      .finally(() => (this.checking = false));
+  }
+
+  /** (On the chain, so that the segment does not change under it.) Refuses writes if the files are gone. */
+  private async verifyFiles(): Promise<void> {
+    if (this.failure?.missing?.dir) return; // nothing worse to find
+    const file = segmentPath(this.opts.dir, this.seq);
+    let missing: MissingFiles | null;
+    try {
+      missing = await findMissingFiles(this.opts.dir, this.dirId, file, this.fh);
+    } catch (err) {
+      this.health.ioErrors++;
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      if (this.checkError !== code) this.opts.log.warn({ err, dir: this.opts.dir, file }, 'could not check that the data directory and the log segment are still there');
+      this.checkError = code;
+      return;
+    }
+    this.checkError = null;
+    if (missing) this.failGone(missing);
+  }
+
+  /** The files went away under us: nothing acknowledged into the segment is on disk any more. */
+  private failGone(missing: MissingFiles): void {
+    if (!this.health.isNews(missing)) return;
+    if (this.failure?.op !== 'gone') this.ledger.segmentLost();
+    this.unsynced = 0;
+    this.health.gone(missing, segmentPath(this.opts.dir, this.seq), () => this.notOnDisk);
+  }
+
   /** Starts an fdatasync of everything written so far, unless one is running or nothing is unsynced. */
   private kickSync(): void {
-    if (this.syncing !== null || this.failure_ !== null || this.unsynced === 0) return;
+    if (this.syncing !== null || this.failure !== null || this.unsynced === 0) return;
     const bytes = this.unsynced;
+    const records = this.ledger.awaitingSync;
     this.syncing = this.fh.datasync().then(
       () => {
-        this.unsynced -= bytes;
+        this.unsynced = Math.max(0, this.unsynced - bytes);
+        if (this.failure?.op !== 'gone') this.ledger.synced(records);
         this.syncing = null;
       },
       (err: unknown) => {
@@ -234,32 +335,8 @@ export class AppendLog {
     if (!this.closed) this.kickSync();
   }
 
-  private fail(op: LogFailure['op'], err: unknown, retryable: boolean): void {
-    const failure: LogFailure = {
-      op,
-      err: err as NodeJS.ErrnoException,
-      file: segmentPath(this.opts.dir, this.seq),
-      at: new Date(),
-      retryable,
-    };
-    const changed = this.failure_ === null || this.failure_.op !== op;
-    this.failure_ = failure;
-    if (!changed) return;
-    this.opts.log.error(
-      { err, op, file: failure.file, retryable },
-      retryable
-        ? 'append-only log write failed; refusing writes until it can be written again'
-        : 'append-only log fsync failed; refusing writes until the server is restarted',
-    );
-    this.opts.onFailureChange?.(failure);
-    if (!retryable) this.clearRetry();
-    else if (this.retryTimer === null && !this.closed) {
-      this.retryTimer = setInterval(
-        () => this.enqueue(() => this.retryBacklog()).catch((err: unknown) => this.opts.log.error({ err }, 'log retry failed unexpectedly')),
-        WRITE_RETRY_MS,
-      );
-      this.retryTimer.unref();
-    }
+  private fail(op: 'write' | 'fsync', err: unknown, retryable: boolean): void {
+    this.health.failed(op, err, segmentPath(this.opts.dir, this.seq), retryable);
   }
 
   /**
@@ -268,12 +345,13 @@ export class AppendLog {
    * and accept writes again.
    */
   private async retryBacklog(): Promise<void> {
-    if (this.failure_ === null || !this.failure_.retryable || this.closed) return;
+    if (this.failure === null || !this.failure.retryable || this.closed) return;
     const data = this.backlog.length === 1 ? (this.backlog[0] as Buffer) : Buffer.concat(this.backlog);
     try {
       await this.fh.truncate(this.size);
       await writeAll(this.fh, data, this.size);
     } catch (err) {
+      this.health.ioErrors++;
       this.opts.log.debug({ err }, 'append-only log still cannot be written');
       return;
     }
@@ -281,39 +359,38 @@ export class AppendLog {
       await this.fh.datasync();
     } catch (err) {
       this.fail('fsync', err, false);
-      this.clearRetry();
       return;
     }
     this.size += data.length;
     this.unsynced = 0;
+    this.ledger.backlogWritten(this.backlogRecords);
+    this.ledger.synced(Infinity);
     this.backlog = [];
-    const was = this.failure_;
-    this.failure_ = null;
-    this.clearRetry();
-    this.opts.log.warn({ file: was.file, after: was.err.code, bytes: data.length }, 'append-only log writes recovered; accepting writes again');
-    this.opts.onFailureChange?.(null);
+    this.backlogRecords = 0;
+    this.health.recovered(data.length);
   }
 
-  private clearRetry(): void {
-    if (this.retryTimer) clearInterval(this.retryTimer);
-    this.retryTimer = null;
+  /**
+   * After a failed write, tries once more now instead of at the next retry tick (at
+   * shutdown: the disk may have room by then, and under everysec/no what the log holds
+   * back was acknowledged).
+   */
+  async retryNow(): Promise<void> {
+    if (this.failure?.retryable) await this.enqueue(() => this.retryBacklog()).catch(() => undefined);
   }
 
   /** The error every write is refused with while the log is failing (RESP: -MISCONF, as Redis). */
   refusal(): KvError {
-    return new KvError('READ_ONLY', `writes are refused: ${describeFailure(this.failure_)}. Reads still work`, {
-      cause: this.failure_?.err,
-    });
+    return this.health.refusal();
   }
 
-  /** The error a client gets for a write applied in memory that the log could not make durable. */
+  /** What failed and what to do, for MISCONF and for a SAVE that cannot run. */
+  refusalReason(): string {
+    return this.health.refusalReason();
+  }
+
   private unacknowledged(): KvError {
-    return new KvError(
-      'READ_ONLY',
-      `write not acknowledged: ${describeFailure(this.failure_)}. The change is in memory but not on disk: ` +
-        'it is written if the log recovers, and lost if the server restarts first',
-      { cause: this.failure_?.err },
-    );
+    return this.health.unacknowledged();
   }
 
   /** Writes everything gathered so far and fdatasyncs it, whatever the policy. */
@@ -325,7 +402,7 @@ export class AppendLog {
   private async flushAndSyncNow(): Promise<void> {
     await this.writeBatch();
     await this.syncAll();
-    if (this.failure_) throw this.refusal();
+    if (this.failure) throw this.refusal();
   }
 
   /**
@@ -339,22 +416,14 @@ export class AppendLog {
     return this.enqueue(async () => {
       await this.flushAndSyncNow();
       const next = this.seq + 1;
-      const file = segmentPath(this.opts.dir, next);
       let fh: FileHandle;
       try {
-        fh = await this.ops.open(file, segmentFlags('exclusive', this.opts.policy));
+        fh = await createSegment(this.ops, this.opts.dir, next, this.opts.policy, 'exclusive');
       } catch (err) {
         // The old segment stays current; the snapshot fails and is tried again later.
-        throw new Error(`could not start log segment ${file}: ${(err as Error).message}`, { cause: err });
-      }
-      try {
-        await writeAll(fh, encodeFileHeader(FileKind.LOG, next), 0);
-        await fh.datasync();
-        await fsyncDir(this.opts.dir);
-      } catch (err) {
-        await fh.close().catch(() => undefined);
-        await unlink(file).catch(() => undefined);
-        throw new Error(`could not start log segment ${file}: ${(err as Error).message}`, { cause: err });
+        this.health.ioErrors++;
+        await this.verifyFiles(); // ENOENT: perhaps the directory went
+        throw new Error(`could not start log segment ${segmentPath(this.opts.dir, next)}: ${(err as Error).message}`, { cause: err });
       }
       const old = this.fh;
       closed = { seq: this.seq, size: this.size, appended: this.appended };
@@ -362,25 +431,60 @@ export class AppendLog {
       this.seq = next;
       this.size = FILE_HEADER_SIZE;
       this.unsynced = 0;
-      await old.close();
+      this.ledger.segmentClosed();
+      // The old segment was fdatasynced whole above: a failing close loses nothing.
+      await old.close().catch((err: unknown) => {
+        this.health.ioErrors++;
+        this.opts.log.warn({ err, file: segmentPath(this.opts.dir, closed.seq) }, 'could not close a rotated log segment');
+      });
+      // Before anything is acknowledged into the new segment: is it where the next start will look?
+      await this.verifyFiles();
     }).then(() => closed);
   }
 
-  /** Flushes, fdatasyncs and closes. Pending writes that cannot be made durable are logged. */
+  /**
+   * Flushes, fdatasyncs and closes. Never rejects: what could not be made durable is
+   * logged and stays counted in notOnDisk.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.retryNow();
+    const known = this.failure;
     try {
       await this.flushAndSync();
     } catch (err) {
-      this.opts.log.error({ err }, 'append-only log could not be flushed at close; the writes it refused are lost');
+      // A failure already logged and refusing writes needs no second line.
+      if (known === null) this.opts.log.error({ err, writesNotOnDisk: this.notOnDisk }, 'append-only log could not be flushed at close');
     }
     this.closed = true;
-    this.clearRetry();
+    this.health.stop();
     if (this.syncTimer) clearInterval(this.syncTimer);
+    if (this.checkTimer) clearInterval(this.checkTimer);
     await this.enqueue(async () => {
       await this.syncAll();
       await this.fh.close();
+    }).catch((err: unknown) => {
+      this.health.ioErrors++;
+      this.opts.log.error({ err }, 'could not close the append-only log');
     });
   }
 }
 
+/**
+ * Creates segment `seq` with its header, durable along with its directory entry before
+ * anything is appended to it. A segment made `exclusive`ly is removed again if that fails.
+ */
+async function createSegment(ops: LogFileOps, dir: string, seq: number, policy: FsyncPolicy, how: 'create' | 'exclusive'): Promise<FileHandle> {
+  const file = segmentPath(dir, seq);
+  const fh = await ops.open(file, segmentFlags(how, policy));
+  try {
+    await writeAll(fh, encodeFileHeader(FileKind.LOG, seq), 0);
+    await fh.datasync();
+    await fsyncDir(dir);
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    if (how === 'exclusive') await unlink(file).catch(() => undefined);
+    throw err;
+  }
+  return fh;
+}

@@ -5,6 +5,7 @@
 import { constants, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { FsyncPolicy } from '../config.js';
+import type { MissingFiles } from './file-check.js';
 
 /** The file operations the log uses; tests may wrap them to inject failures. */
 export interface LogFileOps {
@@ -50,12 +51,15 @@ export function defer(): Deferred {
 
 /** What broke, for the error message, STATS and the log. */
 export interface LogFailure {
-  readonly op: 'write' | 'fsync';
+  /** `gone`: the data directory or the open segment was deleted or replaced (see file-check.ts). */
+  readonly op: 'write' | 'fsync' | 'gone';
   readonly err: NodeJS.ErrnoException;
   readonly file: string;
   readonly at: Date;
   /** A write failure is retried; after an fsync failure the page cache cannot be trusted. */
   readonly retryable: boolean;
+  /** With op `gone`: what went missing. */
+  readonly missing?: MissingFiles;
 }
 
 /** Writes all of `data` at `position`: a short write (e.g. the disk filling up) is continued, or fails. */
@@ -80,6 +84,10 @@ export function writeAllSync(ops: LogFileOps, fh: FileHandle, data: Buffer, posi
 
 export function describeFailure(f: LogFailure | null): string {
   if (f === null) return 'the append-only log failed';
+  if (f.op === 'gone') {
+    const held = f.missing?.dir ? 'the snapshot and every log segment' : 'the writes since the last snapshot';
+    return `${f.err.message} while the server was running, so ${held} are no longer on disk and a restart would come up without them`;
+  }
   const reason = f.err.code && !f.err.message.startsWith(f.err.code) ? `${f.err.code}: ${f.err.message}` : f.err.message;
   return f.retryable
     ? `the append-only log ${f.file} could not be written (${reason}); free disk space or fix the disk, and writes resume by themselves`

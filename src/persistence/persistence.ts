@@ -7,6 +7,9 @@
  * log (writes go on into a new segment), let the worker fold the previous snapshot and
  * the closed segments into a new snapshot, then delete what it replaced. The main
  * thread never walks the store.
+ *
+ * At stop, durability comes first: the log is flushed and fdatasynced before the final
+ * snapshot starts, so a snapshot that fails or runs out of time loses nothing.
  */
 import { unlink } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -16,6 +19,7 @@ import { errorReply, OK, type Reply } from '../protocol/reply.js';
 import type { ServerStats, StatSection } from '../stats.js';
 import { memorySink, type Mutation, type MutationSink, type Store } from '../store/store.js';
 import { AppendLog, type LogFileOps, type LogFailure } from './append-log.js';
+import { describeFailure } from './log-io.js';
 import { fsyncDir, segmentPath, snapshotPath } from './files.js';
 import { FILE_HEADER_SIZE } from './formats.js';
 import { acquireDataDirLock, type DataDirLock } from './lock.js';
@@ -37,6 +41,28 @@ export interface PersistenceOptions {
   readonly repair: boolean;
   /** Tests only: wraps the log's file operations to inject failures. */
   readonly fileOps?: LogFileOps;
+}
+
+/** How a stop went, for the exit code (src/main.ts) and the last log lines. */
+export interface PersistenceStopReport {
+  /** Acknowledged writes that are not on disk (see AppendLog.notOnDisk). */
+  readonly writesNotOnDisk: number;
+  /** False when the final snapshot was due but not written. */
+  readonly snapshotWritten: boolean;
+  /** What went wrong, or null after a clean stop. */
+  readonly problem: string | null;
+}
+
+const CLEAN_STOP: PersistenceStopReport = { writesNotOnDisk: 0, snapshotWritten: true, problem: null };
+
+/** Resolves with `p`'s outcome, or with 'timeout' once `signal` aborts. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | 'timeout'> {
+  if (signal.aborted) return Promise.resolve('timeout');
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve('timeout');
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 interface LastSnapshot {
@@ -69,7 +95,12 @@ export class Persistence implements MutationSink {
   private recovery: RecoveryResult | null = null;
   private loadedKeys = 0;
   private readonly startedAt = Date.now();
-  private stopping = false;
+  private stopping: Promise<PersistenceStopReport> | null = null;
+  /** Aborted at stop's deadline: a snapshot still running then is abandoned. */
+  private readonly deadline = new AbortController();
+  /** Aborts the snapshot running now (stop replaces a paced one with one at full speed). */
+  private current: AbortController | null = null;
+  private snapshotFailures = 0;
 
   constructor(
     private readonly opts: PersistenceOptions,
@@ -131,25 +162,73 @@ export class Persistence implements MutationSink {
     if (this.recovery.repaired) void this.requestSnapshot('repair').catch(() => undefined);
   }
 
-  /** Waits for a running snapshot, flushes the log, writes a final snapshot, closes, unlocks. */
-  async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
+  /**
+   * Flushes the log, writes a final snapshot, closes and unlocks, all by `deadline`
+   * (ms since the epoch). Never rejects: the report says what did not work. Safe to call twice.
+   */
+  stop(deadline: number): Promise<PersistenceStopReport> {
+    this.stopping ??= this.stopNow(deadline);
+    return this.stopping;
+  }
+
+  private async stopNow(deadline: number): Promise<PersistenceStopReport> {
     if (this.cron) clearInterval(this.cron);
-    if (this.log === null) return;
-    if (this.log.failure === null) {
-      try {
-        await this.requestSnapshot('shutdown');
-      } catch (err) {
-        this.logger.error({ err }, 'final snapshot failed; the log still holds every write, so nothing is lost');
+    const log = this.log;
+    if (log === null) return CLEAN_STOP;
+    const signal = this.deadline.signal;
+    // Ref'd on purpose: it keeps the process alive until the stop is done or its time is up.
+    const timer = setTimeout(() => this.deadline.abort('the shutdown deadline (--shutdown-timeout) passed'), Math.max(0, deadline - Date.now()));
+    const late = (what: string) => `${what} did not finish within --shutdown-timeout`;
+    let problem: string | null = null;
+    let snapshotWritten = false;
+    try {
+      // A log that failed to write gets one more try first: the disk may have room by now.
+      if ((await untilAborted(log.retryNow(), signal)) === 'timeout') return this.report(log, false, late('writing the append-only log'));
+      if (log.failure === null) {
+        const flushed = await untilAborted(log.flushAndSync().then(() => null, (err: unknown) => err as Error), signal);
+        if (flushed === 'timeout') return this.report(log, false, late('the final flush of the append-only log'));
+        if (flushed !== null) problem = `the final flush of the append-only log failed: ${flushed.message}`;
       }
-    } else {
-      this.logger.warn({ failure: this.log.failure.err.message }, 'no final snapshot: the append-only log is failing');
+      if (log.failure !== null) {
+        problem ??= `no final snapshot: ${describeFailure(log.failure)}`;
+      } else {
+        try {
+          // A snapshot running now yields the CPU to clients; there are none left, and its
+          // segments are folded by the final one, so it is stopped rather than waited for.
+          this.current?.abort('replaced by the final snapshot');
+          await this.requestSnapshot('shutdown');
+          snapshotWritten = true;
+        } catch (err) {
+          problem = `the final snapshot failed: ${(err as Error).message}`;
+        }
+      }
+      // Everything is flushed by now, so this is quick; a disk that hangs here is main.ts's backstop's to deal with.
+      await log.close();
+    } finally {
+      clearTimeout(timer);
     }
-    await this.log.close();
     this.store.setSink(memorySink);
     this.lock?.release();
     this.lock = null;
+    return this.report(log, snapshotWritten, problem);
+  }
+
+  /** Acknowledged writes not on disk right now. */
+  get writesNotOnDisk(): number {
+    return this.log?.notOnDisk ?? 0;
+  }
+
+  /** Logs the outcome of a stop that went wrong, with the count an operator needs first. */
+  private report(log: AppendLog, snapshotWritten: boolean, problem: string | null): PersistenceStopReport {
+    const writesNotOnDisk = log.notOnDisk;
+    if (problem === null && writesNotOnDisk === 0) return CLEAN_STOP;
+    if (writesNotOnDisk > 0) {
+      problem ??= 'the append-only log could not make them durable';
+      this.logger.error({ writesNotOnDisk, reason: problem, keys: this.store.size }, 'shutdown: acknowledged writes are not on disk');
+    } else {
+      this.logger.error({ writesNotOnDisk, reason: problem }, 'shutdown: no final snapshot, but the log holds every acknowledged write');
+    }
+    return { writesNotOnDisk, snapshotWritten, problem };
   }
 
   writeBlocker(): KvError | null {
@@ -189,7 +268,7 @@ export class Persistence implements MutationSink {
   }
 
   private tick(): void {
-    if (this.running || this.stopping || this.log === null || this.log.failure) return;
+    if (this.running || this.stopping !== null || this.log === null || this.log.failure) return;
     const now = Date.now();
     if (this.lastSnapshotFailed && (this.damagedInput || now - this.lastAttemptAt < SNAPSHOT_RETRY_MS)) return;
     const interval = this.opts.snapshotIntervalSec * 1000;
@@ -232,9 +311,7 @@ export class Persistence implements MutationSink {
   private async snapshotOnce(reason: string): Promise<SnapshotResult | null> {
     const log = this.log;
     if (log === null) throw new KvError('SNAPSHOT_FAILED', 'persistence has not started');
-    if (log.failure) {
-      throw new KvError('SNAPSHOT_FAILED', `cannot snapshot while the append-only log is failing: ${log.failure.err.message}`);
-    }
+    if (log.failure) throw new KvError('SNAPSHOT_FAILED', `cannot snapshot while the append-only log is failing: ${log.refusalReason()}`);
     if (this.changes === 0 && this.closed.size === 0 && log.currentSize <= FILE_HEADER_SIZE) return null; // nothing new to fold
     this.lastAttemptAt = Date.now();
     this.runningSince = Date.now();
@@ -255,14 +332,25 @@ export class Persistence implements MutationSink {
         throw err;
       }
     }
-    const job: SnapshotJob = { dir: this.opts.dir, base: this.base, segments: [...this.closed.keys()].sort((a, b) => a - b), seq };
+    const job: SnapshotJob = {
+      dir: this.opts.dir,
+      base: this.base,
+      segments: [...this.closed.keys()].sort((a, b) => a - b),
+      seq,
+      urgent: this.stopping !== null,
+    };
     this.logger.info({ reason, base: job.base, segments: job.segments, seq: job.seq }, 'snapshot started');
     let result: SnapshotResult;
+    const current = new AbortController();
+    this.current = current;
     try {
-      result = await runSnapshotWorker(job);
+      result = await runSnapshotWorker(job, AbortSignal.any([this.deadline.signal, current.signal]));
     } catch (err) {
-      this.noteSnapshotFailure(err, reason);
+      if (current.signal.aborted) this.logger.info({ reason, why: String(current.signal.reason) }, 'snapshot stopped');
+      else this.noteSnapshotFailure(err, reason);
       throw err;
+    } finally {
+      if (this.current === current) this.current = null;
     }
     // The new snapshot is renamed into place and its directory fsynced: what it replaces can go.
     const obsolete = job.segments.map((s) => segmentPath(this.opts.dir, s));
@@ -284,6 +372,7 @@ export class Persistence implements MutationSink {
   }
 
   private noteSnapshotFailure(err: unknown, reason: string): void {
+    this.snapshotFailures++;
     this.lastSnapshotFailed = true;
     this.damagedInput = err instanceof SnapshotWorkerError && err.file !== undefined;
     this.lastError = `snapshot: ${(err as Error).message}`;
@@ -303,6 +392,11 @@ export class Persistence implements MutationSink {
       aof_segments: this.closed.size + (log ? 1 : 0),
       aof_last_write_status: log?.failure ? 'err' : 'ok',
       writes_refused: log?.failure ? 1 : 0,
+      // `missing`: the data directory or the open segment was deleted or replaced (file-check.ts).
+      data_dir_status: log?.failure?.op === 'gone' ? 'missing' : 'ok',
+      aof_write_errors: log?.ioErrors ?? 0,
+      writes_not_on_disk: log?.notOnDisk ?? 0,
+      snapshot_failures: this.snapshotFailures,
       rdb_changes_since_last_save: this.changes,
       rdb_bgsave_in_progress: this.running ? 1 : 0,
       rdb_current_bgsave_time_sec: this.running ? Math.floor((Date.now() - this.runningSince) / 1000) : -1,

@@ -8,7 +8,7 @@
  * (deleted at the next start); a crash after it leaves a complete snapshot, and the
  * segments it folded are then garbage that the next start deletes.
  */
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { readRecordFile, type ReadOutcome } from './file-reader.js';
 import { fsyncDirSync, segmentPath, snapshotPath } from './files.js';
@@ -24,6 +24,11 @@ export interface SnapshotJob {
   readonly seq: number;
   /** --repair: read the base snapshot past damaged records instead of failing. */
   readonly salvageBase?: boolean;
+  /**
+   * The final snapshot at shutdown: nobody is left to serve, so it runs at full speed
+   * and normal priority rather than yielding the CPU (see snapshot-worker.ts).
+   */
+  readonly urgent?: boolean;
 }
 
 export interface SnapshotResult {
@@ -118,8 +123,20 @@ export function buildSnapshot(job: SnapshotJob, pacer: Pick<Pacer, 'tick'> = NO_
   }
   const file = snapshotPath(job.dir, job.seq);
   const tmp = `${file}.tmp`;
-  const { bytes, keys } = writeSnapshotFile(tmp, job.seq, map, pacer);
-  renameSync(tmp, file);
+  let written: { bytes: number; keys: number };
+  try {
+    written = writeSnapshotFile(tmp, job.seq, map, pacer);
+    renameSync(tmp, file);
+  } catch (err) {
+    // On a full disk the half-written file holds the space the log needs to recover.
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Never created, or the directory is gone.
+    }
+    throw err;
+  }
+  const { bytes, keys } = written;
   fsyncDirSync(job.dir);
   return { seq: job.seq, file, keys, bytes, ms: performance.now() - started };
 }

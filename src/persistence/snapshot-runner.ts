@@ -1,9 +1,10 @@
 /**
  * Starts the snapshot worker (worker_threads) for one job and waits for its answer.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, unlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { snapshotPath } from './files.js';
 import type { SnapshotJob, SnapshotResult } from './snapshot-build.js';
 import type { WorkerReply } from './snapshot-worker.js';
 
@@ -34,11 +35,34 @@ export class SnapshotWorkerError extends Error {
   }
 }
 
-/** Runs one snapshot job in a fresh worker thread. Rejects with the worker's error, or if it dies. */
-export function runSnapshotWorker(job: SnapshotJob): Promise<SnapshotResult> {
+/**
+ * Runs one snapshot job in a fresh worker thread. Rejects with the worker's error, if it
+ * dies, or once `signal` aborts (shutdown's deadline): the worker is stopped first, so
+ * nothing writes in the data directory after the promise settles.
+ */
+export function runSnapshotWorker(job: SnapshotJob, signal?: AbortSignal): Promise<SnapshotResult> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new SnapshotWorkerError(`snapshot not started: ${String(signal.reason)}`));
+      return;
+    }
     let settled = false;
     const worker = new Worker(resolveWorkerUrl(), { workerData: job, stdout: false, stderr: false });
+    const onAbort = () => {
+      if (settled) return;
+      settled = true;
+      void worker.terminate().finally(() => {
+        // Its half-written file would hold disk space until the next start deletes it.
+        try {
+          unlinkSync(`${snapshotPath(job.dir, job.seq)}.tmp`);
+        } catch {
+          // Not created yet, or already renamed into place (a complete snapshot, which recovery may use).
+        }
+        reject(new SnapshotWorkerError(`snapshot abandoned: ${String(signal?.reason)}`));
+      });
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    worker.once('exit', () => signal?.removeEventListener('abort', onAbort));
     worker.once('message', (reply: WorkerReply) => {
       settled = true;
       if (reply.ok) resolve(reply.result);

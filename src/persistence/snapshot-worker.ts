@@ -38,7 +38,8 @@ function idleScheduling(): void {
 }
 
 if (parentPort) {
-  if (process.platform === 'linux') {
+  const job = workerData as SnapshotJob;
+  if (process.platform === 'linux' && !job.urgent) {
     try {
       setPriority(0, WORKER_NICE);
     } catch {
@@ -48,7 +49,7 @@ if (parentPort) {
   }
   let reply: WorkerReply;
   try {
-    reply = { ok: true, result: buildSnapshot(workerData as SnapshotJob, new Pacer(WORKER_DUTY)) };
+    reply = { ok: true, result: job.urgent ? buildSnapshot(job) : buildSnapshot(job, new Pacer(WORKER_DUTY)) };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     reply =

@@ -183,6 +183,26 @@ describe('kv-server process', () => {
     expect(proc.find('op')).toHaveLength(0); // --no-log-ops
   });
 
+  it('on SIGTERM cuts a client that never reads once the clients\' share of --shutdown-timeout is up, and still exits 0', async () => {
+    const { proc, port } = await startServer(['--no-log-ops', '--shutdown-timeout', '2000']);
+    const setter = await connect(port);
+    setter.write(multibulk('SET', 'big', 'b'.repeat(1024 * 1024)));
+    expect(await respReplies(setter, 1)).toEqual([{ status: 'OK' }]);
+    // 16 MB of replies owed to a socket that is never read: they can never all be written,
+    // and a paused client never answers the server's FIN either.
+    const stuck = net.connect({ port, host: '127.0.0.1' });
+    await once(stuck, 'connect');
+    stuck.pause();
+    const stuckClosed = once(stuck, 'close');
+    stuck.write(Buffer.concat(Array.from({ length: 16 }, () => multibulk('GET', 'big'))));
+
+    proc.child.kill('SIGTERM');
+    expect(await proc.exit()).toEqual({ code: 0, signal: null });
+    expect(proc.find('stopped')[0]).toMatchObject({ exitCode: 0 });
+    stuck.resume();
+    await stuckClosed;
+  });
+
   it('stops cleanly on SIGINT too', async () => {
     const { proc } = await startServer();
     proc.child.kill('SIGINT');

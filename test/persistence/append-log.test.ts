@@ -1,6 +1,6 @@
 import { once, EventEmitter } from 'node:events';
 import { open, type FileHandle } from 'node:fs/promises';
-import { constants, rmSync } from 'node:fs';
+import { constants, mkdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppendLog, type LogFailure, type LogFileOps } from '../../src/persistence/append-log.js';
@@ -90,7 +90,10 @@ describe('the append-only log writer', () => {
     disk = new FaultyDisk();
     failures = [];
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}-old`, { recursive: true, force: true });
+  });
 
   it('group-commits: mutations applied in one turn leave in one (O_DSYNC) write, in order, and settle after it', async () => {
     const log = await openLog('always');
@@ -172,5 +175,84 @@ describe('the append-only log writer', () => {
     const next: DecodedRecord[] = [];
     expect(readRecordFile(segmentPath(dir, 2), FileKind.LOG, (r) => next.push(r)).problem).toBeNull();
     expect(next.map((r) => ('key' in r ? r.key : ''))).toEqual(['c']);
+  });
+  describe('counts acknowledged writes that are not on disk', () => {
+    it('under everysec, from the reply until the fdatasync; under always, never (the reply waits)', async () => {
+      const everysec = await openLog('everysec');
+      for (const m of puts('e', 5)) everysec.append(m);
+      expect(everysec.notOnDisk).toBe(5);
+      await everysec.flushAndSync();
+      expect(everysec.notOnDisk).toBe(0);
+      await everysec.close();
+      rmSync(segmentPath(dir, 1));
+      const always = await openLog('always');
+      const waits = puts('a', 5).map((m) => always.append(m));
+      expect(always.notOnDisk).toBe(0);
+      await Promise.all(waits);
+      expect(always.notOnDisk).toBe(0);
+      await always.close();
+    });
+
+    it('under everysec, a write the disk refused stays counted until a retry writes it', async () => {
+      const log = await openLog('everysec');
+      log.append({ kind: 'put', key: 'ok', value: '1' });
+      await log.flushAndSync();
+      disk.fail = { partial: 0 };
+      const failed = once(events, 'failure');
+      log.append({ kind: 'put', key: 'held', value: '2' });
+      await failed;
+      expect(log.notOnDisk).toBe(1);
+      expect(log.ioErrors).toBeGreaterThan(0);
+      const recovered = once(events, 'failure');
+      disk.fail = null;
+      await recovered;
+      expect(log.notOnDisk).toBe(0);
+      await log.close();
+      expect(readBack()).toHaveLength(2);
+    });
+  });
+
+  describe('notices its files deleted or replaced under it', () => {
+    it('under always, a batch written after its segment was unlinked is refused, and so is every later write', async () => {
+      const log = await openLog('always');
+      await log.append({ kind: 'put', key: 'a', value: '1' });
+      unlinkSync(segmentPath(dir, 1));
+      await expect(log.append({ kind: 'put', key: 'b', value: '2' })).rejects.toMatchObject({
+        code: 'READ_ONLY',
+        message: expect.stringMatching(/^write not acknowledged: the log segment .*log-000000000001\.kvlog was deleted while the server was running/),
+      });
+      expect(log.failure).toMatchObject({ op: 'gone', retryable: false, missing: { dir: false } });
+      expect(log.refusal().message).toMatch(/Before stopping this server, copy \/proc\/\d+\/fd\/\d+ \(the deleted segment, still open\) back to .*log-000000000001\.kvlog/);
+      expect(log.notOnDisk).toBe(1); // 'a' was acknowledged, and its file is gone
+      await log.close();
+    });
+
+    it('under everysec, the periodic check finds a deleted segment', async () => {
+      const log = await openLog('everysec');
+      for (const m of puts('k', 3)) log.append(m);
+      await log.flushAndSync();
+      const gone = once(events, 'failure');
+      unlinkSync(segmentPath(dir, 1));
+      const [failure] = (await gone) as [LogFailure];
+      expect(failure.op).toBe('gone');
+      expect(failure.err.message).toMatch(/log-000000000001\.kvlog was deleted$/);
+      expect(log.notOnDisk).toBe(3);
+      expect(log.refusal().code).toBe('READ_ONLY');
+      await log.close();
+    });
+
+    it('a data directory moved away and made again is another directory: every acknowledged write counts as lost', async () => {
+      const log = await openLog('everysec');
+      for (const m of puts('k', 4)) log.append(m);
+      await log.flushAndSync();
+      const gone = once(events, 'failure');
+      renameSync(dir, `${dir}-old`);
+      mkdirSync(dir);
+      const [failure] = (await gone) as [LogFailure];
+      expect(failure).toMatchObject({ op: 'gone', missing: { dir: true } });
+      expect(failure.err.message).toBe(`the data directory ${dir} was replaced by another directory`);
+      expect(log.notOnDisk).toBe(4);
+      await log.close();
+    });
   });
 });

@@ -3,15 +3,16 @@
  * killed with SIGKILL), a check that dist/ is built from the current sources, and
  * small RESP utilities.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { seededRandom } from '../../clients/lib/chaos-random.js';
+import { IN_CI } from '../helpers/peers.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAIN = path.join(ROOT, 'dist/src/main.js');
@@ -43,6 +44,38 @@ export function tempDir(prefix = 'dualkv-persist-'): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
 }
 
+let mountable: boolean | null = null;
+
+/**
+ * Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN), for the tests that
+ * need a real full or read-only filesystem. As havePeer (test/helpers/peers.ts): under
+ * CI a refusal fails the run, since CI runs as root; elsewhere the tests skip and say so.
+ */
+export function canMountTmpfs(): boolean {
+  if (mountable !== null) return mountable;
+  const probe = tempDir('dualkv-mount-probe-');
+  try {
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { encoding: 'utf8' });
+    mountable = r.status === 0;
+    if (mountable) {
+      spawnSync('umount', [probe]);
+      return true;
+    }
+    const why = `mount -t tmpfs is not permitted here (${(r.stderr || r.error?.message || `exit ${r.status}`).trim()})`;
+    if (IN_CI) throw new Error(`${why}; under CI these tests may not skip`);
+    process.stderr.write(`skipping the tests that need a tmpfs mount: ${why}\n`);
+    return false;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+}
+
+/** Mounts a tmpfs on `dir` (which must exist); `umount` it in afterEach. */
+export function mountTmpfs(dir: string, options: string): void {
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mount -t tmpfs -o ${options} tmpfs ${dir} failed: ${r.stderr}`);
+}
+
 export interface ServerProcess {
   readonly child: ChildProcess;
   readonly pid: number;
@@ -51,6 +84,8 @@ export interface ServerProcess {
   readonly lines: Array<Record<string, unknown>>;
   /** Resolves with the first log line whose msg is `msg` (already seen or still to come). */
   waitFor(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves with the first log line that `match` accepts (already seen or still to come). */
+  waitForLine(match: (line: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
   kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
@@ -65,7 +100,7 @@ export async function spawnServer(dataDir: string, args: string[] = [], logDir =
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ msg: string; resolve: (l: Record<string, unknown>) => void }> = [];
+  const waiters: Array<{ match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (text) => {
@@ -77,20 +112,20 @@ export async function spawnServer(dataDir: string, args: string[] = [], logDir =
     }
     lines.push(line);
     for (const w of [...waiters]) {
-      if (w.msg === line.msg) {
+      if (w.match(line)) {
         waiters.splice(waiters.indexOf(w), 1);
         w.resolve(line);
       }
     }
   });
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null, stderr }));
-  const waitFor = (msg: string, timeoutMs = 60_000) => {
-    const seen = lines.find((l) => l.msg === msg);
+  const waitForLine = (match: (l: Record<string, unknown>) => boolean, what: string, timeoutMs = 60_000) => {
+    const seen = lines.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise<Record<string, unknown>>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "${msg}" log line within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`no ${what} log line within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
       waiters.push({
-        msg,
+        match,
         resolve: (l) => {
           clearTimeout(timer);
           resolve(l);
@@ -98,10 +133,11 @@ export async function spawnServer(dataDir: string, args: string[] = [], logDir =
       });
       void exited.then((e) => {
         clearTimeout(timer);
-        reject(new Error(`server exited (${e.code ?? e.signal}) before "${msg}": ${e.stderr}`));
+        reject(new Error(`server exited (${e.code ?? e.signal}) before ${what}: ${e.stderr}`));
       });
     });
   };
+  const waitFor = (msg: string, timeoutMs?: number) => waitForLine((l) => l.msg === msg, `"${msg}"`, timeoutMs);
   const listening = await waitFor('listening');
   return {
     child,
@@ -109,6 +145,7 @@ export async function spawnServer(dataDir: string, args: string[] = [], logDir =
     tcpPort: listening.tcpPort as number,
     lines,
     waitFor,
+    waitForLine,
     exited,
     kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

@@ -26,7 +26,18 @@ describe('SAVE and the persistence section of INFO/STATS', () => {
   it('shows the Redis fields clients know, the fsync policy and the log size', async () => {
     const info = await redis.info('persistence');
     expect(info).toMatch(/^# Persistence\r\n/);
-    for (const field of ['loading:0', 'aof_enabled:1', 'fsync_policy:always', 'rdb_bgsave_in_progress:0', 'aof_last_write_status:ok', 'last_error:']) {
+    for (const field of [
+      'loading:0',
+      'aof_enabled:1',
+      'fsync_policy:always',
+      'rdb_bgsave_in_progress:0',
+      'aof_last_write_status:ok',
+      'data_dir_status:ok',
+      'aof_write_errors:0',
+      'writes_not_on_disk:0',
+      'snapshot_failures:0',
+      'last_error:',
+    ]) {
       expect(info).toContain(`\r\n${field}`);
     }
     const before = Number(await infoField(redis, 'aof_current_size'));
@@ -89,6 +100,7 @@ describe('SAVE and the persistence section of INFO/STATS', () => {
     writeFileSync(file, bytes);
     await expect(redis.save()).rejects.toThrow(/^ERR snapshot failed: .*log-000000000001\.kvlog cannot be read at offset \d+/);
     expect(await infoField(redis, 'rdb_last_bgsave_status')).toBe('err');
+    expect(await infoField(redis, 'snapshot_failures')).toBe('1');
     expect(await infoField(redis, 'last_error')).toMatch(/snapshot: .*log-000000000001\.kvlog/);
     expect(await redis.set('still', 'writable')).toBe('OK');
     expect(await infoField(redis, 'aof_last_write_status')).toBe('ok');

@@ -6,40 +6,46 @@
  *   cut short and the next one fails with EFBIG (Node ignores SIGXFSZ, so the process
  *   lives on). Needs no privilege, so it runs everywhere prlimit exists.
  * - A small tmpfs mounted as the data directory and filled to capacity: a true "disk
- *   full" (ENOSPC). Needs CAP_SYS_ADMIN, so it is skipped where mount is not allowed.
+ *   full" (ENOSPC). Needs CAP_SYS_ADMIN: skipped where mount is not allowed, except
+ *   under CI (see canMountTmpfs). A read-only tmpfs is how root meets a data directory
+ *   it cannot write (chmod does not stop root).
  *
  * Fault injection in-process (test/persistence/append-log.test.ts) covers the same
  * paths deterministically; these check that the real thing behaves as promised.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, mkdirSync, openSync, closeSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { segmentPath } from '../../src/persistence/files.js';
-import { connect, infoField, ready, requireFreshBuild, spawnServer, tempDir, type ServerProcess } from './helpers.js';
+import {
+  canMountTmpfs,
+  connect,
+  infoField,
+  mountTmpfs,
+  ready,
+  requireFreshBuild,
+  spawnExpectingFailure,
+  spawnServer,
+  tempDir,
+  type ServerProcess,
+} from './helpers.js';
 
 function hasPrlimit(): boolean {
   return spawnSync('prlimit', ['--version']).status === 0;
 }
 
-function canMountTmpfs(): boolean {
-  if (process.platform !== 'linux') return false;
-  const probe = tempDir('dualkv-mount-probe-');
-  const ok = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe]).status === 0;
-  if (ok) spawnSync('umount', [probe]);
-  rmSync(probe, { recursive: true, force: true });
-  return ok;
-}
+const isRoot = process.getuid?.() === 0;
 
 /** Sends SETs one at a time until one is refused; returns the keys acknowledged and the first errors. */
-async function writeUntilRefused(r: Redis, prefix: string, max = 2000): Promise<{ acked: string[]; errors: string[] }> {
+async function writeUntilRefused(r: Redis, prefix: string, max = 2000, valueSize = 200): Promise<{ acked: string[]; errors: string[] }> {
   const acked: string[] = [];
   const errors: string[] = [];
   for (let i = 0; i < max && errors.length < 2; i++) {
     const key = `${prefix}${i}`;
     try {
-      await r.set(key, 'x'.repeat(200));
+      await r.set(key, 'x'.repeat(valueSize));
       acked.push(key);
     } catch (err) {
       errors.push((err as Error).message);
@@ -99,7 +105,7 @@ describe('when the data directory stops taking writes', () => {
   it.runIf(canMountTmpfs())('on a full disk (ENOSPC on a tmpfs): refuses writes, then accepts them again by itself once space is freed', async () => {
     const data = path.join(dir, 'data');
     mkdirSync(data);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', data]);
+    mountTmpfs(data, 'size=1m');
     // Log files outside the small filesystem, so that only the append-only log meets the full disk.
     server = await spawnServer(data, ['--fsync', 'always', '--snapshot-interval', '0'], path.join(dir, 'logs'));
     const r = await ready(connect(server.tcpPort));
@@ -137,5 +143,60 @@ describe('when the data directory stops taking writes', () => {
     const again = await ready(connect(server.tcpPort));
     clients.push(again);
     for (const k of ['before', 'after', ...acked]) expect(await again.exists(k), k).toBe(1);
+  });
+  for (const policy of ['everysec', 'always'] as const) {
+    const code = policy === 'always' ? 4 : 3;
+    it.runIf(canMountTmpfs())(`--fsync ${policy}: writes that fill the data volume are refused with MISCONF, and SIGTERM exits ${code} with the count`, async () => {
+      const data = path.join(dir, 'data');
+      mkdirSync(data);
+      mountTmpfs(data, 'size=1m');
+      server = await spawnServer(data, ['--fsync', policy, '--snapshot-interval', '0'], path.join(dir, 'logs'));
+      const r = await ready(connect(server.tcpPort));
+      clients.push(r);
+      // 1 KiB values: about a thousand fill the megabyte. Bounded in count, whatever happens.
+      const { acked, errors } = await writeUntilRefused(r, 'fill', 5000, 1024);
+      expect(errors[0]).toMatch(/^MISCONF .*could not be written \(ENOSPC/);
+      expect(acked.length).toBeGreaterThan(100);
+      expect(await infoField(r, 'aof_last_write_status')).toBe('err');
+      expect(Number(await infoField(r, 'aof_write_errors'))).toBeGreaterThan(0);
+
+      const exit = await server.kill('SIGTERM');
+      expect(exit.code, exit.stderr).toBe(code);
+      expect(server.lines.find((l) => l.msg === 'stopping')).toBeDefined();
+      expect(server.lines.find((l) => l.msg === 'stopped')).toMatchObject({ exitCode: code });
+      let notOnDisk: number;
+      if (policy === 'always') {
+        // Nothing was acknowledged before it was durable: only the snapshot is missing.
+        const line = server.lines.find((l) => l.msg === 'shutdown: no final snapshot, but the log holds every acknowledged write');
+        expect(line).toMatchObject({ level: 'error', writesNotOnDisk: 0 });
+        notOnDisk = 0;
+      } else {
+        // Acknowledged when applied; the batch the disk refused is not on it.
+        const line = server.lines.find((l) => l.msg === 'shutdown: acknowledged writes are not on disk');
+        expect(line?.level).toBe('error');
+        notOnDisk = line?.writesNotOnDisk as number;
+        expect(notOnDisk).toBeGreaterThan(0);
+        expect(exit.stderr).toContain(`${notOnDisk} acknowledged writes are not on disk`);
+      }
+
+      // Room for the restart's LOCK; the count must have been honest.
+      execFileSync('mount', ['-o', 'remount,size=4m', data]);
+      server = await spawnServer(data, ['--fsync', policy], path.join(dir, 'logs'));
+      const again = await ready(connect(server.tcpPort));
+      clients.push(again);
+      const found = await again.pipeline(acked.map((k) => ['exists', k])).exec();
+      const missing = acked.filter((_, i) => found?.[i]?.[1] !== 1);
+      expect(missing.length).toBeLessThanOrEqual(notOnDisk);
+    }, 60_000);
+  }
+
+  it.runIf(!isRoot || canMountTmpfs())('a data directory that cannot be written stops the start with exit 2, as any bad setting does', async () => {
+    const data = path.join(dir, 'data');
+    mkdirSync(data);
+    if (isRoot) mountTmpfs(data, 'ro,size=64k');
+    else chmodSync(data, 0o555);
+    const { code, stderr } = await spawnExpectingFailure(data, [], path.join(dir, 'logs'));
+    expect(code).toBe(2);
+    expect(stderr).toContain(`data directory ${data} cannot be used`);
   });
 });
