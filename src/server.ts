@@ -6,7 +6,7 @@ import { ConfigError } from './errors.js';
 import { TcpFrontend } from './frontends/tcp.js';
 import { UdpFrontend } from './frontends/udp.js';
 import { Persistence } from './persistence/persistence.js';
-import { ServerStats } from './stats.js';
+import { ServerStats, type StatSection } from './stats.js';
 import { Store } from './store/store.js';
 
 /** Something the server starts after the store is ready and stops before it exits. */
@@ -35,6 +35,8 @@ export class KvServer {
   constructor(
     readonly config: ServerConfig,
     readonly log: Logger,
+    /** The root logger's counters (logger.ts), shown as INFO's logging section. */
+    options: { logStats?: () => StatSection } = {},
   ) {
     const store = this.store;
     const stats = this.stats;
@@ -45,6 +47,7 @@ export class KvServer {
       configParams: () => this.configParams(),
       info: () => stats.snapshot({ keys: store.size }),
     };
+    if (options.logStats) stats.registerSection('logging', options.logStats);
     if (config.persistence.enabled) {
       // Recovery runs in start(), before the listeners open; stop() ends with a final snapshot.
       const persistence = new Persistence({ dir: config.dataDir, ...config.persistence }, store, stats, log.child({ component: 'persistence' }));
