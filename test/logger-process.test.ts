@@ -186,7 +186,7 @@ describe('the log under pressure (kv-server process)', () => {
     try {
       // Today's unbounded queue grew past the bound within a few seconds of this; stop as soon as it does.
       const tooBig = () => maxRss > boundBytes;
-      const answered = await Promise.all([pipeline(port, 1200, 8000, tooBig), pipeline(port, 1200, 8000, tooBig)]);
+      const answered = await Promise.all([pipeline(port, 1200, 6000, tooBig), pipeline(port, 1200, 6000, tooBig)]);
       expect(answered[0] + answered[1]).toBeGreaterThan(0);
     } finally {
       clearInterval(sampler);
