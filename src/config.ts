@@ -142,7 +142,7 @@ export function serverArgs(argv: string[]) {
     .option('snapshot-interval', { type: 'number', default: 300, describe: 'Seconds between snapshots (0: only on SAVE and shutdown)' })
     .option('repair', { type: 'boolean', default: false, describe: 'Cut a corrupt log at its last good record (a backup is kept)' })
     .option('persistence', { type: 'boolean', default: true, describe: 'Keep data on disk (--no-persistence: memory only)' })
-    .group(['log-dir', 'log-level', 'log-ops', 'log-max-size', 'log-files'], 'Logging:')
+    .group(['log-dir', 'log-level', 'log-ops', 'log-max-size', 'log-files', 'log-max-backlog'], 'Logging:')
     .option('log-dir', { type: 'string', default: 'logs', describe: 'Directory for JSON log files' })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel, describe: 'Least severe level logged' })
     .option('log-ops', { type: 'boolean', default: true, describe: 'Log every operation (--no-log-ops: server events only)' })

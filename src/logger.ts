@@ -1,67 +1,50 @@
-import { fstatSync, mkdirSync, statSync } from 'node:fs';
-import path from 'node:path';
-import pino, { type Logger, type StreamEntry } from 'pino';
-import pretty from 'pino-pretty';
-import pinoRoll from 'pino-roll';
+import { isatty } from 'node:tty';
+import pino, { type Logger } from 'pino';
+import { prettyFactory } from 'pino-pretty';
 import type { ServerConfig } from './config.js';
+import { LineBatcher } from './line-batcher.js';
+import { LogDestination, type DestinationEvents } from './log-destination.js';
+import { RotatingLogFile } from './log-file.js';
+import { openStdoutWriter } from './log-stdout.js';
 
-type StdoutStream = ReturnType<typeof pretty> | ReturnType<typeof pino.destination>;
+/** How long close() at shutdown may spend writing out what is left before it drops it. */
+export const LOG_CLOSE_MS = 1000;
+/** Warnings about dropped lines: at most one per this many ms. */
+const DROP_WARN_MS = 1000;
 
-/**
- * The files' and stdout's own streams: asynchronous, and writing whatever they are
- * handed at once. Batching happens before them, in LineBatcher.
- */
-const STREAM = { sync: false, contentMode: 'buffer', minLength: 0 } as const;
-/** A batch is written once its chunk of this many bytes is full... */
-const BATCH_BYTES = 64 * 1024;
-/** ...or when this many ms have passed, so that a quiet server's lines still appear promptly. */
-const BATCH_FLUSH_MS = 100;
+/** The logging counters, for INFO's logging section: totals, then each destination's own. */
+export type LogStats = Record<string, number>;
 
 export interface RootLogger {
   readonly log: Logger;
-  /** Writes out what is buffered and closes the files. */
-  close(): Promise<void>;
+  stats(): LogStats;
+  /** Bytes waiting to be written, over every destination (O(1): the memory limit counts it on each write). */
+  backlogBytes(): number;
+  /** Writes out what is buffered, for at most `timeoutMs`, and closes the files. Safe to call twice. */
+  close(timeoutMs?: number): Promise<void>;
 }
 
 /**
  * The one root logger, created at start and passed down. Lines go to a rotated
  * JSON-lines file in --log-dir and to stdout (pretty when stdout is a terminal).
  *
- * Both destinations are asynchronous SonicBoom streams: a line is formatted on the
- * main thread and the disk write happens in the background, so logging never waits
- * on the disk.
+ * Lines are gathered into chunks (LineBatcher) and each destination writes them
+ * in the background with a backlog bounded by --log-max-backlog: a destination
+ * that cannot keep up, or fails, loses whole chunks, counted in stats() and
+ * warned about, and the server goes on serving.
  */
 export async function createRootLogger(
-  config: Pick<ServerConfig, 'logDir' | 'logLevel' | 'logMaxSize' | 'logFiles'>,
+  config: Pick<ServerConfig, 'logDir' | 'logLevel' | 'logMaxSize' | 'logFiles' | 'logMaxBacklog'>,
   options: { stdout?: boolean } = {},
 ): Promise<RootLogger> {
-  mkdirSync(config.logDir, { recursive: true });
-  const file = await pinoRoll({
-    file: path.join(config.logDir, 'dualkv'),
-    extension: '.log',
-    size: `${Math.max(1, Math.round(config.logMaxSize / 1024))}k`,
-    limit: { count: config.logFiles, removeOtherLogFiles: true },
-    symlink: true,
-    mkdir: true,
-    ...STREAM,
-  });
-  let stdout: StdoutStream | null = null;
-  let destination: pino.DestinationStream;
-  let batcher: LineBatcher;
-  if (options.stdout === false || stdoutIsDevNull()) {
-    destination = batcher = new LineBatcher([file]);
-  } else if (process.stdout.isTTY) {
-    stdout = pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
-    batcher = new LineBatcher([file]);
-    const streams: StreamEntry[] = [
-      { level: 'trace', stream: batcher },
-      { level: 'trace', stream: stdout },
-    ];
-    destination = pino.multistream(streams);
-  } else {
-    stdout = pino.destination({ dest: 1, ...STREAM });
-    destination = batcher = new LineBatcher([file, stdout]);
+  const events = new LogEvents();
+  const file = RotatingLogFile.openSync(config.logDir, config.logMaxSize, config.logFiles);
+  const dests = [new LogDestination('file', file, config.logMaxBacklog, events)];
+  const stdout = options.stdout === false ? null : openStdoutWriter();
+  if (stdout !== null) {
+    dests.push(new LogDestination('stdout', stdout, config.logMaxBacklog, events, isatty(1) ? prettyChunk() : undefined));
   }
+  const batcher = new LineBatcher(dests);
   const log = pino(
     {
       level: config.logLevel,
@@ -69,129 +52,110 @@ export async function createRootLogger(
       timestamp: isoTimeCached,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination,
+    batcher,
   );
+  events.log = log;
+  let closing: Promise<void> | null = null;
   return {
     log,
-    close: () =>
-      new Promise<void>((resolve) => {
-        const done = () => resolve();
-        try {
-          batcher.close();
-          file.flushSync();
-          if (stdout && 'flushSync' in stdout) stdout.flushSync();
-        } catch {
-          // A log flush failing at exit must not stop the exit.
-        }
-        file.once('close', done);
-        file.once('error', done);
-        file.end();
-      }),
+    stats: () => logStats(dests, file.rotations),
+    backlogBytes: () => {
+      let n = 0;
+      for (const d of dests) n += d.backlogBytes;
+      return n;
+    },
+    close: (timeoutMs = LOG_CLOSE_MS) =>
+      (closing ??= (async () => {
+        // The last warning goes into the last batch.
+        events.close();
+        batcher.close();
+        await Promise.all(dests.map((d) => d.close(timeoutMs)));
+      })()),
   };
 }
 
-/**
- * True when stdout is /dev/null (a service manager's StandardOutput=null,
- * `> /dev/null`, a spawner's stdio 'ignore'): lines are then not written there
- * at all, which saves a write per batch.
- */
-function stdoutIsDevNull(): boolean {
-  try {
-    const out = fstatSync(1);
-    const devNull = statSync('/dev/null');
-    return out.isCharacterDevice() && out.rdev === devNull.rdev;
-  } catch {
-    return false;
+function logStats(dests: readonly LogDestination[], rotations: number): LogStats {
+  const sum = (f: (d: LogDestination) => number) => dests.reduce((n, d) => n + f(d), 0);
+  const out: LogStats = {
+    log_lines_dropped: sum((d) => d.linesDropped),
+    log_write_errors: sum((d) => d.writeErrors),
+    log_backlog_bytes: sum((d) => d.backlogBytes),
+  };
+  for (const d of dests) {
+    out[`log_${d.name}_lines_written`] = d.linesWritten;
+    out[`log_${d.name}_lines_dropped`] = d.linesDropped;
+    out[`log_${d.name}_write_errors`] = d.writeErrors;
+    out[`log_${d.name}_backlog_bytes`] = d.backlogBytes;
+    out[`log_${d.name}_failing`] = d.isFailing ? 1 : 0;
   }
-}
-
-/** What LineBatcher hands its lines to: SonicBoom streams in buffer mode. */
-interface ByteSink {
-  write(data: Buffer): boolean;
-  flush(cb: (err?: Error | null) => void): void;
+  out.log_file_rotations = rotations;
+  return out;
 }
 
 /**
- * Encodes log lines one after another into a 64 KiB chunk and hands each
- * destination the whole chunk (hot path: one op line per request). Handing
- * over each line on its own (a Buffer per line, queued per destination, joined
- * again by SonicBoom) cost about 1 µs a line, a large part of what logging every
- * op costs (node --cpu-prof under bench/udp-vs-memcached.ts). Gathering lines
- * into one string first is no better: the long rope is slow to flatten.
- * SonicBoom's default utf8 mode is no way out either: it measures the byte
- * length of its whole pending buffer on every write.
+ * Turns the destinations' events into log lines, which still reach the other
+ * destination: a warning when one fails (and, the first time, a line on stderr,
+ * for a server whose stdout goes nowhere), one when it recovers, and at most one
+ * a second saying how many lines were dropped.
  */
-export class LineBatcher {
-  private chunk = Buffer.allocUnsafe(BATCH_BYTES);
-  /** Bytes of `chunk` written so far. */
-  used = 0;
-  private readonly sinks: ByteSink[];
-  private readonly timer: NodeJS.Timeout;
+class LogEvents implements DestinationEvents {
+  log: Logger | null = null;
+  private readonly pending = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private lastWarn = 0;
+  private closed = false;
+  private readonly toldStderr = new Set<string>();
 
-  constructor(streams: unknown[]) {
-    // SonicBoom's typings only name strings, but in buffer mode it takes Buffers.
-    this.sinks = streams as ByteSink[];
-    this.timer = setInterval(() => this.flush(), BATCH_FLUSH_MS);
+  dropped(dest: LogDestination, lines: number): void {
+    if (this.closed) return;
+    this.pending.set(dest.name, (this.pending.get(dest.name) ?? 0) + lines);
+    if (this.timer !== null) return;
+    this.timer = setTimeout(() => this.report(), Math.max(0, this.lastWarn + DROP_WARN_MS - Date.now()));
     this.timer.unref();
   }
 
-  write(line: string): boolean {
-    // A UTF-16 unit is at most 3 bytes of UTF-8.
-    if (this.used + line.length * 3 > this.chunk.length) {
-      this.flush();
-      if (line.length * 3 > this.chunk.length) {
-        // A line bigger than a chunk (a long error) goes on its own.
-        this.handOver(Buffer.from(line));
-        return true;
-      }
+  failed(dest: LogDestination, err: Error): void {
+    if (this.closed) return;
+    const code = (err as NodeJS.ErrnoException).code;
+    this.log?.warn(
+      { destination: dest.name, err: { code, message: err.message } },
+      `log ${dest.name} write failed; its lines are dropped and counted until a retry (every second) succeeds`,
+    );
+    if (!this.toldStderr.has(dest.name)) {
+      this.toldStderr.add(dest.name);
+      process.stderr.write(`kv-server: writing the log ${dest.name} failed (${err.message}); its lines are dropped and counted (INFO logging) until it recovers\n`);
     }
-    this.used += this.chunk.write(line, this.used);
-    return true;
   }
 
-  /**
-   * The chunk, with room for `bytes` more at `used` (a full chunk is handed over
-   * first). The caller writes there and then moves `used` past what it wrote:
-   * op-log.ts writes op lines byte by byte this way, with no string to flatten.
-   */
-  reserve(bytes: number): Buffer {
-    if (this.used + bytes > this.chunk.length) {
-      this.flush();
-      if (bytes > this.chunk.length) this.chunk = Buffer.allocUnsafe(bytes);
-    }
-    return this.chunk;
+  recovered(dest: LogDestination): void {
+    if (this.closed) return;
+    this.log?.info({ destination: dest.name, dropped: dest.linesDropped }, `log ${dest.name} writes again`);
   }
 
-  /**
-   * Hands what is gathered to the destinations, which write it asynchronously.
-   * pino's logger.flush(cb) lands here: `cb` runs once they have written it.
-   */
-  flush(cb?: (err?: Error) => void): void {
-    if (this.used > 0) {
-      const bytes = this.chunk.subarray(0, this.used);
-      // The destinations keep the chunk until written: lines go on in a new one.
-      this.chunk = Buffer.allocUnsafe(BATCH_BYTES);
-      this.used = 0;
-      this.handOver(bytes);
-    }
-    if (cb === undefined) return;
-    let left = this.sinks.length;
-    let failed: Error | undefined;
-    const done = (err?: Error | null) => {
-      failed ??= err ?? undefined;
-      if (--left === 0) cb(failed);
-    };
-    for (const sink of this.sinks) sink.flush(done);
-  }
-
-  private handOver(bytes: Buffer): void {
-    for (const sink of this.sinks) sink.write(bytes);
-  }
-
+  /** Reports what is pending now, and nothing after. */
   close(): void {
-    clearInterval(this.timer);
-    this.flush();
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.pending.size > 0) this.report();
+    this.closed = true;
   }
+
+  private report(): void {
+    this.timer = null;
+    this.lastWarn = Date.now();
+    const dropped = Object.fromEntries(this.pending);
+    this.pending.clear();
+    this.log?.warn({ dropped }, `log lines dropped: ${Object.keys(dropped).join(' and ')} cannot keep up (see log_lines_dropped in INFO logging)`);
+  }
+}
+
+/** stdout on a terminal: each chunk pretty-printed as the destination accepts it, so dropped lines cost no formatting. */
+export function prettyChunk(): (chunk: Buffer) => Buffer {
+  const pretty = prettyFactory({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+  return (chunk) => {
+    let out = '';
+    for (const line of chunk.toString('utf8').split('\n')) if (line !== '') out += pretty(line);
+    return Buffer.from(out);
+  };
 }
 
 let lastMs = 0;

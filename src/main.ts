@@ -43,7 +43,7 @@ async function main(): Promise<number> {
   const root = await createRootLogger(config);
   const log = root.log;
   log.info({ config }, 'starting');
-  const server = new KvServer(config, log);
+  const server = new KvServer(config, log, { logStats: root.stats, logBacklogBytes: root.backlogBytes });
   try {
     const ports = await server.start();
     log.info({ host: config.host, tcpPort: ports.tcpPort, udpPort: ports.udpPort, udpIo: server.udp?.ioKind }, 'listening');

@@ -1,5 +1,5 @@
 import pino, { type Logger } from 'pino';
-import { LineBatcher } from './logger.js';
+import { LineBatcher } from './line-batcher.js';
 
 /** The outcome field of an op line. */
 export type OpOutcome = 'ok' | 'not_found' | 'error';
@@ -19,7 +19,7 @@ export interface OpLog {
  * client, are in every line), or null when op lines are not logged at all (the
  * logger's level is above info).
  *
- * When the logger writes to the server's own LineBatcher (logger.ts), op lines
+ * When the logger writes to the server's own LineBatcher (line-batcher.ts), op lines
  * are formatted here into the same line pino writes for that logger: its
  * level text, time function and bindings are read once, from pino's exported
  * symbols. That is the hot path: a line per request. pino's generic
@@ -28,8 +28,7 @@ export interface OpLog {
  * logging every op (node --cpu-prof under bench/udp-vs-memcached.ts).
  * test/op-log.test.ts holds the two outputs equal.
  *
- * Any other destination (pino-pretty on a terminal, a test's capture) gets the
- * line through pino itself.
+ * Any other destination (a test's capture) gets the line through pino itself.
  */
 export function createOpLog(log: Logger): OpLog | null {
   if (!log.isLevelEnabled('info')) return null;
@@ -112,6 +111,7 @@ class FastOpLog implements OpLog {
     o = ascii(b, o, String(us));
     o = bytes(b, o, this.tail);
     this.stream.used = o;
+    this.stream.lines++;
   }
 }
 

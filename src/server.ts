@@ -8,7 +8,7 @@ import { UdpFrontend } from './frontends/udp.js';
 import { MemoryBudget, resolveMemoryLimits } from './memory.js';
 import { Persistence } from './persistence/persistence.js';
 import { formatSize } from './sizes.js';
-import { ServerStats } from './stats.js';
+import { ServerStats, type StatSection } from './stats.js';
 import { Store } from './store/store.js';
 
 /** How a stop went: what the exit code is made of (src/main.ts). */
@@ -56,12 +56,15 @@ export class KvServer {
   constructor(
     readonly config: ServerConfig,
     readonly log: Logger,
+    /** The root logger's counters (logger.ts), shown as INFO's logging section. */
+    options: { logStats?: () => StatSection; logBacklogBytes?: () => number } = {},
   ) {
     const store = this.store;
     const stats = this.stats;
     this.memory = new MemoryBudget(resolveMemoryLimits(config.memory, config.persistence.enabled), store, (fields, msg) => log.warn(fields, msg));
     this.memory.register({ name: 'mem_clients_normal', bytes: () => this.tcp?.clientMemoryBytes ?? 0 });
     this.memory.register({ name: 'mem_udp_reply_cache', bytes: () => this.udp?.replyCacheBytes ?? 0 });
+    if (options.logBacklogBytes) this.memory.register({ name: 'mem_log_backlog', bytes: options.logBacklogBytes });
     stats.registerSection('memory', () => this.memory.section());
     this.ctx = {
       store,
@@ -72,6 +75,7 @@ export class KvServer {
       configParams: () => this.configParams(),
       info: () => stats.snapshot({ keys: store.size }),
     };
+    if (options.logStats) stats.registerSection('logging', options.logStats);
     if (config.persistence.enabled) {
       // Recovery runs in start(), before the listeners open; stop() ends with a final snapshot.
       const persistence = new Persistence({ dir: config.dataDir, ...config.persistence }, store, stats, log.child({ component: 'persistence' }));

@@ -30,7 +30,7 @@ describe('op lines', () => {
   async function rootLogger(logLevel: 'info' | 'warn' = 'info') {
     const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-oplog-'));
     dirs.push(dir);
-    const root = await createRootLogger({ logDir: dir, logLevel, logMaxSize: 1 << 20, logFiles: 2 }, { stdout: false });
+    const root = await createRootLogger({ logDir: dir, logLevel, logMaxSize: 1 << 20, logFiles: 2, logMaxBacklog: 8 << 20 }, { stdout: false });
     return { root, file: path.join(dir, 'current.log') };
   }
 

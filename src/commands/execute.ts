@@ -7,8 +7,9 @@ import type { CommandContext, CommandSpec, Session } from './types.js';
 
 /**
  * Runs one command for a front-end and accounts for it: the per-command counters
- * and, unless --no-log-ops, one op line with the command, the key (escaped and
- * shortened), the value size (never the value), the outcome and the latency.
+ * and, unless --no-log-ops, one op line with the command (`unknown` for one not
+ * in the table), the key (escaped and shortened), the value size (never the
+ * value), the outcome and the latency.
  */
 export function executeCommand(ctx: CommandContext, session: Session, args: ByteString[]): Reply | Promise<Reply> {
   const start = performance.now();
@@ -50,6 +51,7 @@ function account(
   const vsize =
     reply.t === 'bulk' ? reply.v.length : spec?.write && spec.lastKey === 1 && args.length > 2 ? (args[2] as string).length : undefined;
   const outcome = failed ? 'error' : reply.t === 'nil' || (reply.t === 'int' && reply.text === 'NOT_FOUND') ? 'not_found' : 'ok';
-  log.write(spec ? name.toUpperCase() : describeKey(args[0] as string, 32), key, vsize, outcome, failed ? reply.err.code : undefined, us);
+  // An unknown command's name stays out of the log: it may be a password typed at the wrong prompt.
+  log.write(spec ? name.toUpperCase() : 'unknown', key, vsize, outcome, failed ? reply.err.code : undefined, us);
   return reply;
 }

@@ -1,4 +1,8 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createRootLogger, type RootLogger } from '../../src/logger.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { RawClient } from '../helpers/socket.js';
 import { multibulk, respReplies } from './resp-reader.js';
@@ -8,10 +12,14 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 describe('the operation log', () => {
   let srv: TestServer | undefined;
   const clients: RawClient[] = [];
+  const roots: RootLogger[] = [];
+  const dirs: string[] = [];
   afterEach(async () => {
     for (const c of clients.splice(0)) c.close();
     await srv?.stop();
     srv = undefined;
+    for (const r of roots.splice(0)) await r.close();
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
   async function connect(logOps = true): Promise<RawClient> {
@@ -70,7 +78,37 @@ describe('the operation log', () => {
     await c.text('GET', 'FLY away');
     expect(ops().map((l) => [l.cmd, l.outcome, l.err])).toEqual([
       ['GET', 'error', 'WRONG_ARITY'],
-      ['FLY', 'error', 'UNKNOWN_COMMAND'],
+      ['unknown', 'error', 'UNKNOWN_COMMAND'],
+    ]);
+  });
+
+  it("never writes an unknown command's name to the log file, in either dialect (it may be a password typed at the wrong prompt), though the reply names it", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-oplog-'));
+    dirs.push(dir);
+    const root = await createRootLogger({ logDir: dir, logLevel: 'info', logMaxSize: 1 << 20, logFiles: 2, logMaxBacklog: 1 << 20 }, { stdout: false });
+    roots.push(root);
+    srv = await startTestServer({}, { log: root.log });
+    const text = await connect();
+    const [textReply] = await text.text('hunter2-text more words', 'PING');
+    expect(textReply).toContain('hunter2-text');
+    const resp = await connect();
+    resp.write(Buffer.concat([multibulk('hunter2-resp', 'arg'), multibulk('PING')]));
+    const [respReply] = await respReplies(resp, 2);
+    expect(JSON.stringify(respReply)).toContain('hunter2-resp');
+    await srv.stop();
+    await root.close();
+    const log = readFileSync(path.join(dir, 'current.log'), 'utf8');
+    expect(log).not.toContain('hunter2');
+    const lines = log
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'op');
+    expect(lines.map((l) => [l.cmd, l.outcome, l.err, 'key' in l])).toEqual([
+      ['unknown', 'error', 'UNKNOWN_COMMAND', false],
+      ['PING', 'ok', undefined, false],
+      ['unknown', 'error', 'UNKNOWN_COMMAND', false],
+      ['PING', 'ok', undefined, false],
     ]);
   });
 

@@ -58,10 +58,11 @@ export type TestServerOverrides = Partial<Omit<ServerConfig, 'limits' | 'udp' | 
 
 /**
  * Starts a real server in this process on port 0 (TCP and UDP), with its data in a
- * fresh temp directory and its log lines captured for assertions.
+ * fresh temp directory and its log lines captured for assertions (or sent to
+ * `options.log`, such as a real root logger, when given; `logs` then stays empty).
  * Persistence is off unless the test turns it on.
  */
-export async function startTestServer(overrides: TestServerOverrides = {}): Promise<TestServer> {
+export async function startTestServer(overrides: TestServerOverrides = {}, options: { log?: Logger } = {}): Promise<TestServer> {
   const dir = overrides.dataDir ?? mkdtempSync(path.join(tmpdir(), 'dualkv-test-'));
   const base = defaultConfig();
   const config: ServerConfig = {
@@ -77,7 +78,7 @@ export async function startTestServer(overrides: TestServerOverrides = {}): Prom
     persistence: { ...base.persistence, enabled: false, ...overrides.persistence },
   };
   const logs = new LogCapture();
-  const log = pino({ level: config.logLevel === 'silent' ? 'silent' : 'debug', timestamp: pino.stdTimeFunctions.isoTime }, logs);
+  const log = options.log ?? pino({ level: config.logLevel === 'silent' ? 'silent' : 'debug', timestamp: pino.stdTimeFunctions.isoTime }, logs);
   const server = new KvServer(config, log);
   let ports: { tcpPort: number; udpPort: number };
   try {
