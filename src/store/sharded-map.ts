@@ -63,4 +63,8 @@ export class ShardedMap<V> {
   *entries(): IterableIterator<[string, V]> {
     for (const s of this.shards) yield* s.entries();
   }
+
+  [Symbol.iterator](): IterableIterator<[string, V]> {
+    return this.entries();
+  }
 }
