@@ -15,6 +15,7 @@ import { hideBin } from 'yargs/helpers';
 import {
   ensureDebianPackages,
   fmt,
+  peakRssBytes,
   printTable,
   redisBenchmark,
   rssBytes,
@@ -45,6 +46,8 @@ interface Row {
   name: string;
   plain: Record<string, number>;
   pipelined: Record<string, number>;
+  /** The server's peak RSS (VmHWM) over the round, in bytes. */
+  peakRss: number;
 }
 
 /** One round of redis-benchmark against a fresh server: plain, then -P 16. */
@@ -54,7 +57,7 @@ async function measureOnce(start: () => Promise<Proc>): Promise<Omit<Row, 'name'
     const common = ['-c', String(argv.clients), '-t', 'set,get', '-r', '100000'];
     const plain = redisBenchmark(proc.port, [...common, '-n', String(argv.requests)]);
     const pipelined = redisBenchmark(proc.port, [...common, '-n', String(argv['pipelined-requests']), '-P', '16']);
-    return { plain, pipelined };
+    return { plain, pipelined, peakRss: peakRssBytes(proc.child.pid as number) };
   } finally {
     await proc.stop();
   }
@@ -78,19 +81,20 @@ async function measureAll(servers: Array<[string, () => Promise<Proc>]>): Promis
     const runs = results[i] ?? [];
     const pick = (kind: 'plain' | 'pipelined') =>
       Object.fromEntries(['SET', 'GET'].map((t) => [t, median(runs.map((r) => r[kind][t] ?? NaN))]));
-    return { name, plain: pick('plain'), pipelined: pick('pipelined') };
+    return { name, plain: pick('plain'), pipelined: pick('pipelined'), peakRss: Math.max(...runs.map((r) => r.peakRss)) };
   });
 }
 
 if (!argv['skip-throughput']) {
   console.log(`# Throughput: redis-benchmark -c ${argv.clients} -t set,get (plain: -n ${argv.requests}; pipelined: -P 16 -n ${argv['pipelined-requests']}); median of ${argv.rounds} interleaved rounds\n`);
-  const [redis, ours, quiet] = (await measureAll([
+  const [redis, ours, quiet, stalled] = (await measureAll([
     ['redis-server (AOF everysec)', () => startRedis(REDIS_AOF)],
     ['kv-server (default: every op logged)', () => startKvServer()],
     ['kv-server --no-log-ops', () => startKvServer(['--no-log-ops'])],
-  ])) as [Row, Row, Row];
+    ['kv-server, stdout a pipe nobody reads', () => startKvServer([], undefined, { stdout: 'pipe' })],
+  ])) as [Row, Row, Row, Row];
   const rows: string[][] = [];
-  for (const r of [redis, ours, quiet]) {
+  for (const r of [redis, ours, quiet, stalled]) {
     for (const t of ['SET', 'GET']) {
       const p = r.plain[t] ?? NaN;
       const pp = r.pipelined[t] ?? NaN;
@@ -100,11 +104,12 @@ if (!argv['skip-throughput']) {
         r === redis ? '1.00' : fmt(p / (redis.plain[t] ?? NaN), 2),
         fmt(pp),
         r === redis ? '1.00' : fmt(pp / (redis.pipelined[t] ?? NaN), 2),
+        t === 'SET' ? fmt(r.peakRss / 2 ** 20, 0) : '',
       ]);
     }
   }
-  printTable(['server / test', 'plain req/s', 'x Redis', '-P 16 req/s', 'x Redis'], rows);
-  console.log('\nTargets: default >= 0.50x Redis plain; --no-log-ops >= 0.60x plain and >= 0.45x pipelined.\n');
+  printTable(['server / test', 'plain req/s', 'x Redis', '-P 16 req/s', 'x Redis', 'peak RSS MiB'], rows);
+  console.log('\nTargets: default >= 0.50x Redis plain; --no-log-ops >= 0.60x plain and >= 0.45x pipelined; peak RSS (the most over all rounds) < 200 MiB.\n');
 }
 
 /** Writes `keys` RESP SET commands (16-byte keys, 100-byte values) for redis-cli --pipe. */

@@ -94,15 +94,16 @@ export async function startRedis(config: string[][] = [], givenDir?: string): Pr
 }
 
 /** kv-server (the built dist/) on free ports, with data and logs in a temp directory. */
-export async function startKvServer(extraArgs: string[] = [], givenDir?: string): Promise<Proc & { dir: string }> {
+export async function startKvServer(extraArgs: string[] = [], givenDir?: string, options: { stdout?: 'ignore' | 'pipe' } = {}): Promise<Proc & { dir: string }> {
   if (!existsSync(KV_SERVER)) throw new Error(`${KV_SERVER} is missing: run npm run build first`);
   const dir = givenDir ?? tempDir('dualkv-bench-kv-');
   const port = await freePort();
   const args = [KV_SERVER, '--port', String(port), '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), ...extraArgs];
   const child = spawn(process.execPath, [...(process.env.KV_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...args], {
     cwd: dir,
-    // Op lines go to stdout as they would under a process supervisor; a file keeps them off the terminal.
-    stdio: ['ignore', 'ignore', 'inherit'],
+    // Op lines go to stdout as they would under a process supervisor: /dev/null, or with
+    // `pipe` a pipe that this process never reads (a log collector that has stalled).
+    stdio: ['ignore', options.stdout ?? 'ignore', 'inherit'],
   });
   await waitForPort(port, child);
   return { child, port, dir, stop: stopper(child, givenDir === undefined ? dir : null) };
@@ -121,6 +122,12 @@ export function redisBenchmark(port: number, args: string[]): Record<string, num
   }
   if (Object.keys(result).length === 0) throw new Error(`could not read redis-benchmark output:\n${out}`);
   return result;
+}
+
+/** The most resident memory a process has had since it started (VmHWM), in bytes (Linux). */
+export function peakRssBytes(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
 }
 
 /** Resident memory of a process, in bytes (Linux). */
