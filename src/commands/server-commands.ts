@@ -3,7 +3,7 @@ import { EMPTY_ARRAY, errorReply, NIL, OK, PONG, type Reply } from '../protocol/
 import type { StatSection } from '../stats.js';
 import type { ByteString } from '../store/bytes.js';
 import { compileGlob } from './glob.js';
-import type { CommandContext, CommandSpec, Dialect } from './types.js';
+import type { CommandSpec, Dialect } from './types.js';
 
 const ALL = ['text', 'resp', 'udp'] as const;
 const STREAM = ['text', 'resp'] as const;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { requireBuilt, ServerProcess } from '../helpers/process.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { serverFixture } from '../helpers/server.js';
 import { RawClient } from '../helpers/socket.js';
 import { multibulk, respReplies } from './resp-reader.js';
 
@@ -76,24 +76,12 @@ describe('query buffer (--max-query-buffer)', () => {
 });
 
 describe('all clients together (--maxmemory-clients)', () => {
-  let srv: TestServer | undefined;
-  const clients: RawClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    await srv?.stop();
-    srv = undefined;
-  });
-
-  async function connect(): Promise<RawClient> {
-    const c = await RawClient.connect((srv as TestServer).tcpPort);
-    clients.push(c);
-    return c;
-  }
+  const fx = serverFixture();
+  const connect = () => fx.connect();
 
   it('40 clients that never read are cut, the largest first, until the total fits; readers are served', async () => {
     const CAP = 8 * MiB;
-    srv = await startTestServer({ memory: { maxmemory: 0, maxmemoryClients: CAP } });
-    const s = srv;
+    const s = await fx.start({ memory: { maxmemory: 0, maxmemoryClients: CAP } });
     s.server.store.put('big', 'b'.repeat(256 * 1024));
     const reader = await connect();
     const idle: RawClient[] = [];
@@ -117,8 +105,7 @@ describe('all clients together (--maxmemory-clients)', () => {
   });
 
   it('cuts the client holding the most (a half-sent 3 MB value) and leaves the small ones', async () => {
-    srv = await startTestServer({ limits: { maxValueSize: 8 * MiB }, memory: { maxmemory: 0, maxmemoryClients: 3 * MiB } });
-    const s = srv;
+    const s = await fx.start({ limits: { maxValueSize: 8 * MiB }, memory: { maxmemory: 0, maxmemoryClients: 3 * MiB } });
     const small: RawClient[] = [];
     for (let i = 0; i < 10; i++) {
       const c = await connect();

@@ -3,27 +3,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { requireBuilt, ServerProcess } from '../helpers/process.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { serverFixture } from '../helpers/server.js';
 import { RawClient } from '../helpers/socket.js';
 import { multibulk, respReplies } from './resp-reader.js';
 
 describe('TCP connections', () => {
-  let srv: TestServer | undefined;
-  const clients: RawClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    await srv?.stop();
-    srv = undefined;
-  });
-
-  async function connect(): Promise<RawClient> {
-    const c = await RawClient.connect((srv as TestServer).tcpPort);
-    clients.push(c);
-    return c;
-  }
+  const fx = serverFixture();
+  const connect = () => fx.connect();
 
   it('--timeout closes a client idle that long, and only that one', async () => {
-    srv = await startTestServer({ limits: { idleTimeoutSec: 2 } });
+    const srv = await fx.start({ limits: { idleTimeoutSec: 2 } });
     const idle = await connect();
     const busy = await connect();
     expect(await idle.text('PING')).toEqual(['PONG']);
@@ -46,7 +35,7 @@ describe('TCP connections', () => {
   });
 
   it('refused connections are counted, and logged at most 10 lines a second', async () => {
-    srv = await startTestServer({ limits: { maxConnections: 1 } });
+    const srv = await fx.start({ limits: { maxConnections: 1 } });
     const first = await connect();
     expect(await first.text('PING')).toEqual(['PONG']);
     const refused: RawClient[] = [];

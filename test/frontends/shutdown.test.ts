@@ -1,73 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MAIN, ServerProcess } from '../helpers/process.js';
 import { RawClient } from '../helpers/socket.js';
 import { multibulk, readReplies, respReplies } from './resp-reader.js';
-
-const MAIN = path.resolve('dist/src/main.js');
-
-/** The built kv-server in a child process, its stdout read as JSON log lines. */
-class ServerProcess {
-  readonly lines: Array<Record<string, unknown>> = [];
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private partial = '';
-  private waiters: Array<() => void> = [];
-
-  constructor(readonly child: ChildProcess) {
-    child.stdout?.setEncoding('utf8');
-    child.stdout?.on('data', (d: string) => {
-      const text = this.partial + d;
-      const parts = text.split('\n');
-      this.partial = parts.pop() ?? '';
-      for (const p of parts) if (p.trim()) this.lines.push(JSON.parse(p) as Record<string, unknown>);
-      this.wake();
-    });
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (d: string) => (this.stderr += d));
-    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => {
-      this.wake();
-      resolve({ code, signal });
-    }));
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
-  /** Waits (on stdout events, bounded) until `done` holds for the log lines so far. */
-  async until(done: (lines: Array<Record<string, unknown>>) => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!done(this.lines)) {
-      if (this.child.exitCode !== null) throw new Error(`server exited while waiting for ${what}; stderr: ${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 200).unref();
-      });
-    }
-  }
-
-  find(msg: string): Array<Record<string, unknown>> {
-    return this.lines.filter((l) => l.msg === msg);
-  }
-
-  /** Waits for exit, failing (and killing it) if that takes longer than a generous bound. */
-  async exit(boundMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), boundMs);
-    try {
-      return await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
 
 describe('kv-server process', () => {
   const dirs: string[] = [];

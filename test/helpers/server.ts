@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
+import { afterEach } from 'vitest';
 import { defaultConfig, type ServerConfig } from '../../src/config.js';
 import { KvServer } from '../../src/server.js';
+import { RawClient } from './socket.js';
 
 /** Log lines a test server wrote, parsed. */
 export class LogCapture extends Writable {
@@ -102,6 +104,40 @@ export async function startTestServer(overrides: TestServerOverrides = {}, optio
       stopped = true;
       await server.stop();
       if (overrides.dataDir === undefined) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The one test-server fixture for a describe block: `start()` a server on port 0,
+ * `connect()` raw clients to it, and everything is closed and stopped after each test.
+ */
+export function serverFixture(): {
+  start(overrides?: TestServerOverrides): Promise<TestServer>;
+  connect(): Promise<RawClient>;
+  readonly srv: TestServer;
+} {
+  let srv: TestServer | undefined;
+  const clients: RawClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    await srv?.stop();
+    srv = undefined;
+  });
+  return {
+    async start(overrides = {}) {
+      srv = await startTestServer(overrides);
+      return srv;
+    },
+    async connect() {
+      srv ??= await startTestServer();
+      const c = await RawClient.connect(srv.tcpPort);
+      clients.push(c);
+      return c;
+    },
+    get srv() {
+      if (srv === undefined) throw new Error('start the server first');
+      return srv;
     },
   };
 }
