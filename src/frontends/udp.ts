@@ -5,7 +5,17 @@ import type { CommandContext, Session } from '../commands/types.js';
 import type { UdpConfig } from '../config.js';
 import { KvError } from '../errors.js';
 import { createOpLog } from '../op-log.js';
-import { decodeRequest, datagramSize, encodeErrorReply, encodeReply, Opcode, REFUSAL_STATUS, Status, type DatagramRequest } from '../protocol/datagram.js';
+import {
+  decodeRequest,
+  datagramSize,
+  encodeErrorReply,
+  encodeReply,
+  isErrorStatus,
+  Opcode,
+  REFUSAL_STATUS,
+  Status,
+  type DatagramRequest,
+} from '../protocol/datagram.js';
 import { DatagramError, REJECT_REASONS, type RejectReason } from '../protocol/datagram-error.js';
 import { commandArgs, errorBody, fitStats, replyBody, type ReplyBody } from '../protocol/datagram-reply.js';
 import type { Reply } from '../protocol/reply.js';
@@ -39,7 +49,8 @@ const SWEEP_INTERVAL_MS = 5000;
  * recvmmsg/sendmmsg, or node:dgram). Each datagram is
  * checked whole by the codec before anything else; a refused one is counted,
  * logged (rate-limited) and, where its header can be read, answered with a small
- * error reply that is never larger than the datagram itself. PUT and DEL pass
+ * error reply that is never larger than the datagram itself, as is every other
+ * error reply. PUT and DEL pass
  * through the reply cache, so a retry is answered with the first reply and never
  * applied twice. GET, PING and STATS have no effect to repeat and simply run again.
  */
@@ -161,7 +172,8 @@ export class UdpFrontend extends EventEmitter {
 
   private run(req: DatagramRequest, rinfo: Peer, entry: CacheEntry | null): void {
     const session = this.session(rinfo);
-    const { opcode, id } = req;
+    // `req` views the datagram, which is only valid during this call: keep numbers, not views.
+    const { opcode, id, size } = req;
     const wholeStats = opcode === Opcode.STATS && req.key.length === 0;
     const args = commandArgs(opcode, req.key.toString('latin1'), req.value.toString('latin1'));
     let result: Reply | Promise<Reply>;
@@ -172,7 +184,7 @@ export class UdpFrontend extends EventEmitter {
       result = { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
     }
     if (!(result instanceof Promise)) {
-      this.finish(opcode, id, wholeStats, rinfo, entry, result);
+      this.finish(opcode, id, size, wholeStats, rinfo, entry, result);
       return;
     }
     this.pending++;
@@ -182,13 +194,26 @@ export class UdpFrontend extends EventEmitter {
         return { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
       })
       .then((reply) => {
-        this.finish(opcode, id, wholeStats, rinfo, entry, reply);
+        this.finish(opcode, id, size, wholeStats, rinfo, entry, reply);
         if (--this.pending === 0) this.pendingDone?.();
       });
   }
 
-  private finish(opcode: Opcode, id: number, wholeStats: boolean, rinfo: Peer, entry: CacheEntry | null, reply: Reply): void {
+  private finish(opcode: Opcode, id: number, requestSize: number, wholeStats: boolean, rinfo: Peer, entry: CacheEntry | null, reply: Reply): void {
+    const buf = this.encodeFor(opcode, id, requestSize, wholeStats, reply);
+    if (buf === null) return;
+    if (entry !== null) this.cache.complete(entry, buf);
+    this.send(buf, rinfo);
+  }
+
+  /**
+   * The reply datagram for a command's reply to a `requestSize`-byte request.
+   * docs/PROTOCOL.md, udp "Amplification": an error reply is cut to the request's size.
+   */
+  private encodeFor(opcode: Opcode, id: number, requestSize: number, wholeStats: boolean, reply: Reply): Buffer | null {
     let body: ReplyBody = replyBody(reply);
+    const cap = Math.min(requestSize, this.maxSize);
+    if (isErrorStatus(body.status)) return encodeErrorReply({ id, opcode }, body.status, body.value, cap);
     if (wholeStats && body.status === Status.OK) {
       const fitted = fitStats(body.value, this.maxSize);
       if (fitted !== null) body = { status: Status.OK, value: fitted };
@@ -200,11 +225,9 @@ export class UdpFrontend extends EventEmitter {
         'DATAGRAM_TOO_LARGE',
         `a reply of ${body.value.length} bytes does not fit in one datagram (--max-datagram-size ${this.maxSize}); use TCP (kv-tcp) for it`,
       );
-      body = { status: Status.TOO_LARGE, value: e.value };
+      return encodeErrorReply({ id, opcode }, Status.TOO_LARGE, e.value, cap);
     }
-    const buf = encodeReply({ opcode, id, status: body.status, value: body.value });
-    if (entry !== null) this.cache.complete(entry, buf);
-    this.send(buf, rinfo);
+    return encodeReply({ opcode, id, status: body.status, value: body.value });
   }
 
   private refuse(err: DatagramError, size: number, rinfo: Peer): void {
