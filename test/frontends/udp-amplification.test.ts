@@ -4,12 +4,16 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Persistence } from '../../src/persistence/persistence.js';
 import { realFileOps, type LogFileOps } from '../../src/persistence/log-io.js';
-import { datagramCrc, decodeReply, encodeRequest, Opcode, Status, STATUS_NAMES } from '../../src/protocol/datagram.js';
-import { startTestServer as startTestServerOn, type TestServer } from '../helpers/server.js';
+import { datagramCrc, decodeReply, encodeRequest, MIN_DATAGRAM_SIZE, Opcode, Status, STATUS_NAMES } from '../../src/protocol/datagram.js';
+import { startTestServer as startTestServerOn, type TestServer, type TestServerOverrides } from '../helpers/server.js';
 import { tempDir } from '../persistence/helpers.js';
-import { RawUdp } from './udp-helpers.js';
+import { RawUdp, stat, udpStats } from './udp-helpers.js';
 
-/** docs/PROTOCOL.md, udp "Amplification": no error reply is ever larger than its request. */
+/**
+ * docs/PROTOCOL.md, udp "Amplification": no reply is larger than its request unless
+ * the peer is allowed large replies (--udp-large-replies-to), and no error reply is
+ * ever larger than its request, whoever the peer is.
+ */
 
 function withCrc(b: Buffer): Buffer {
   b.writeUInt32BE(datagramCrc(b, b.length - 4), b.length - 4);
@@ -211,3 +215,92 @@ class FailingDisk implements LogFileOps {
     return realFileOps.writeSync(fh, data, offset, length, position);
   }
 }
+
+// docs/PROTOCOL.md, udp "Amplification": replies larger than the request go only to --udp-large-replies-to.
+describe.each(['batched', 'dgram'] as const)('UDP replies larger than their requests (--udp-io %s)', (io) => {
+  let srv: TestServer | null = null;
+  const peers: RawUdp[] = [];
+  const startTestServer = (o: TestServerOverrides = {}) => startTestServerOn({ ...o, udp: { io, ...o.udp } });
+  const open = async (address?: string) => {
+    const p = await RawUdp.open(address);
+    peers.push(p);
+    return p;
+  };
+  afterEach(async () => {
+    await Promise.all(peers.splice(0).map((p) => p.close()));
+    await srv?.stop();
+    srv = null;
+  });
+
+  it('refuses STATS and a large GET to a peer outside --udp-large-replies-to with a reply no larger than the request; small replies still flow', async () => {
+    srv = await startTestServer({ udp: { largeRepliesTo: ['127.0.0.2/32'] } });
+    srv.server.store.put('k', 'x'.repeat(100));
+    const raw = await open('127.0.0.1');
+
+    const stats = encodeRequest({ opcode: Opcode.STATS, id: 1 });
+    const s = await raw.roundTrip(stats, srv.udpPort);
+    expect(s.length).toBeLessThanOrEqual(stats.length);
+    // A 22-byte request leaves no room for text: the status alone says what happened.
+    expect(decodeReply(s)).toMatchObject({ id: 1, status: Status.TOO_LARGE });
+    expect(decodeReply(s).value.length).toBe(0);
+
+    const get = encodeRequest({ opcode: Opcode.GET, id: 2, key: 'k' });
+    const g = await raw.roundTrip(get, srv.udpPort);
+    expect(g.length).toBeLessThanOrEqual(get.length);
+    expect(decodeReply(g).status).toBe(Status.TOO_LARGE);
+
+    // With room, the text says what to do.
+    srv.server.store.put('L'.repeat(100), 'x'.repeat(300));
+    const roomy = encodeRequest({ opcode: Opcode.GET, id: 3, key: 'L'.repeat(100) });
+    const r = decodeReply(await raw.roundTrip(roomy, srv.udpPort));
+    expect(r.status).toBe(Status.TOO_LARGE);
+    expect(r.value.toString()).toMatch(/^DATAGRAM_TOO_LARGE .*TCP.*--udp-large-replies-to/);
+
+    // Replies no larger than the request are sent as usual.
+    expect(decodeReply(await raw.roundTrip(encodeRequest({ opcode: Opcode.PUT, id: 4, key: 'small', value: 'v' }), srv.udpPort)).status).toBe(Status.OK);
+    const small = decodeReply(await raw.roundTrip(encodeRequest({ opcode: Opcode.GET, id: 5, key: 'small' }), srv.udpPort));
+    expect(small).toMatchObject({ status: Status.OK });
+    expect(small.value.toString()).toBe('v');
+    expect(srv.server.store.get('small')).toBe('v');
+
+    expect(stat(srv.server, 'udp_large_replies_refused')).toBe(3);
+    const warn = srv.logs.find('large UDP reply refused');
+    expect(warn.length).toBeGreaterThan(0);
+    expect(warn[0]).toMatchObject({ level: 40, transport: 'udp', client: `127.0.0.1:${raw.port}`, request: stats.length });
+
+    // The peer that is listed gets the whole answer.
+    const listed = await open('127.0.0.2');
+    const full = decodeReply(await listed.roundTrip(stats, srv.udpPort));
+    expect(full.status).toBe(Status.OK);
+    expect(full.value.toString()).toContain('# Server');
+    expect(decodeReply(await listed.roundTrip(get, srv.udpPort)).value.toString()).toBe('x'.repeat(100));
+  });
+
+  it('rate-limits the warn lines about refused large replies, and counts every one', async () => {
+    srv = await startTestServer({ udp: { largeRepliesTo: ['10.0.0.0/8'], rejectLogPerSecond: 2 } });
+    const raw = await open('127.0.0.1');
+    await raw.flood(srv.udpPort, 40, (i) => encodeRequest({ opcode: Opcode.STATS, id: i }));
+    expect(stat(srv.server, 'udp_large_replies_refused')).toBe(40);
+    expect(srv.logs.find('large UDP reply refused').length).toBeLessThan(40);
+    expect(stat(srv.server, 'udp_reject_logs_suppressed')).toBeGreaterThan(0);
+  });
+
+  it('by default (loopback) sends large replies to 127.0.0.0/8 clients', async () => {
+    srv = await startTestServer();
+    for (const address of ['127.0.0.1', '127.0.0.2']) {
+      const raw = await open(address);
+      const reply = decodeReply(await raw.roundTrip(encodeRequest({ opcode: Opcode.STATS, id: 1 }), srv.udpPort));
+      expect(reply.status).toBe(Status.OK);
+      expect(reply.value.length).toBeGreaterThan(MIN_DATAGRAM_SIZE);
+    }
+    expect(udpStats(srv.server).udp_large_replies_refused).toBe(0);
+  });
+
+  it('by default (loopback) sends large replies to ::1', async () => {
+    srv = await startTestServer({ host: '::1' });
+    const raw = await open('::1');
+    const reply = decodeReply(await raw.roundTrip(encodeRequest({ opcode: Opcode.PING, id: 1 }), srv.udpPort));
+    expect(reply).toMatchObject({ status: Status.OK });
+    expect(reply.value.toString()).toBe('PONG');
+  });
+});
