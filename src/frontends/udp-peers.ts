@@ -5,8 +5,8 @@ import type { Peer } from './udp-io.js';
 
 /**
  * The UDP front-end's peers: a session per client (address and port), and what is
- * decided about each address (may it get large replies). All of it is worked out
- * once, when a client is first seen, never per datagram.
+ * decided about each address (may it get large replies, which reply-cache source it
+ * is). All of it is worked out once, when a client is first seen, never per datagram.
  */
 
 /** Sessions (and their op loggers) kept for recent clients; past this many, the table starts afresh. */
@@ -16,6 +16,8 @@ const MAX_PEERS = 4096;
 export interface AddressFacts {
   /** docs/PROTOCOL.md, udp "Amplification": may it get a reply larger than its request? */
   readonly largeReplies: boolean;
+  /** The reply cache's unit of fairness (replySource). */
+  readonly source: string;
 }
 
 /** One client: its session, and the facts about its address. */
@@ -70,7 +72,7 @@ export class PeerTable {
     let f = this.addresses.get(address);
     if (f === undefined) {
       if (this.addresses.size >= MAX_PEERS) this.addresses.clear();
-      f = { largeReplies: this.policy.allows(address) };
+      f = { largeReplies: this.policy.allows(address), source: replySource(address) };
       this.addresses.set(address, f);
     }
     return f;
@@ -111,7 +113,47 @@ export function largeReplyPolicy(items: readonly string[]): LargeReplyPolicy {
   return { allows };
 }
 
+/**
+ * docs/PROTOCOL.md, udp "Reply cache": the unit the cache is fair between. One host
+ * can send from many ports, and one IPv6 host can use a whole /64, so a source is an
+ * IPv4 address (an IPv4-mapped one counts as IPv4) or an IPv6 /64.
+ */
+export function replySource(address: string): string {
+  const a = withoutZone(address);
+  if (!a.includes(':')) return a;
+  const groups = expandIPv6(a);
+  if (groups === null) return a; // not an address this parser knows: the string itself is the source
+  if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff) {
+    const g6 = groups[6] as number;
+    const g7 = groups[7] as number;
+    return `${g6 >> 8}.${g6 & 0xff}.${g7 >> 8}.${g7 & 0xff}`;
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`;
+}
+
 function withoutZone(address: string): string {
   const pct = address.indexOf('%');
   return pct < 0 ? address : address.slice(0, pct);
+}
+
+/** The eight 16-bit groups of an IPv6 address, or null if it is not one. */
+function expandIPv6(address: string): number[] | null {
+  if (!net.isIPv6(address)) return null;
+  let text = address;
+  // A dotted IPv4 tail (::ffff:1.2.3.4) is the last two groups.
+  const dot = text.lastIndexOf(':');
+  const tail = text.slice(dot + 1);
+  if (tail.includes('.')) {
+    const [a = 0, b = 0, c = 0, d = 0] = tail.split('.').map(Number);
+    text = `${text.slice(0, dot + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', rest] = text.split('::');
+  const parse = (s: string) => (s === '' ? [] : s.split(':').map((g) => parseInt(g, 16)));
+  const left = parse(head);
+  if (rest === undefined) return left;
+  const right = parse(rest);
+  return [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
 }

@@ -21,7 +21,7 @@ import { DatagramError, REJECT_REASONS, type RejectReason } from '../protocol/da
 import { commandArgs, errorBody, fitStats, replyBody, type ReplyBody } from '../protocol/datagram-reply.js';
 import type { Reply } from '../protocol/reply.js';
 import type { StatSection } from '../stats.js';
-import { ReplyCache, type CacheEntry } from './reply-cache.js';
+import { refusedOnEveryRun, ReplyCache } from './reply-cache.js';
 import { createDatagramIo, type DatagramIo, type Peer } from './udp-io.js';
 import { largeReplyPolicy, PeerTable, type PeerState } from './udp-peers.js';
 import { RejectLogLimiter } from './udp-reject-log.js';
@@ -57,9 +57,10 @@ const LARGE_REPLY_REFUSAL = 'DATAGRAM_TOO_LARGE use TCP, or list this client in 
  * logged (rate-limited) and, where its header can be read, answered with a small
  * error reply that is never larger than the datagram itself, as is every other
  * error reply; a reply larger than its request goes only to a peer allowed it
- * (--udp-large-replies-to). PUT and DEL pass
- * through the reply cache, so a retry is answered with the first reply and never
- * applied twice. GET, PING and STATS have no effect to repeat and simply run again.
+ * (--udp-large-replies-to). PUT and DEL pass through the reply cache, so a retry is
+ * answered with the first reply and never applied twice; one refused for its own
+ * bytes (a key over the limit) is refused again, so it is not kept, and simply runs
+ * again, as GET, PING and STATS do.
  */
 export class UdpFrontend extends EventEmitter {
   private readonly io: DatagramIo;
@@ -87,6 +88,7 @@ export class UdpFrontend extends EventEmitter {
   private retriesInProgress = 0;
   private repliesTooLarge = 0;
   private largeRepliesRefused = 0;
+  private notCached = 0;
   private sendErrors = 0;
 
   constructor(
@@ -157,7 +159,7 @@ export class UdpFrontend extends EventEmitter {
     const key = ReplyCache.key(rinfo.address, rinfo.port, req.id);
     const entry = this.cache.get(key);
     if (entry === undefined) {
-      this.run(req, peer, rinfo, this.cache.reserve(key, req.crc));
+      this.run(req, peer, rinfo, key);
       return;
     }
     if (entry.fingerprint !== req.crc) {
@@ -178,10 +180,11 @@ export class UdpFrontend extends EventEmitter {
     this.send(entry.reply, rinfo);
   }
 
-  private run(req: DatagramRequest, peer: PeerState, rinfo: Peer, entry: CacheEntry | null): void {
+  /** Runs a request; `cacheKey` is set for a write, whose reply goes into the reply cache. */
+  private run(req: DatagramRequest, peer: PeerState, rinfo: Peer, cacheKey: string | null): void {
     const session = peer.session;
     // `req` views the datagram, which is only valid during this call: keep numbers, not views.
-    const { opcode, id, size } = req;
+    const { opcode, id, size, crc } = req;
     const wholeStats = opcode === Opcode.STATS && req.key.length === 0;
     const args = commandArgs(opcode, req.key.toString('latin1'), req.value.toString('latin1'));
     let result: Reply | Promise<Reply>;
@@ -192,9 +195,16 @@ export class UdpFrontend extends EventEmitter {
       result = { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
     }
     if (!(result instanceof Promise)) {
-      this.finish(peer, opcode, id, size, wholeStats, rinfo, entry, result);
+      const buf = this.encodeFor(peer, opcode, id, size, wholeStats, result);
+      if (cacheKey !== null && buf !== null) {
+        if (refusedOnEveryRun(result)) this.notCached++;
+        else this.cache.store(cacheKey, crc, peer.source, buf);
+      }
+      if (buf !== null) this.send(buf, rinfo);
       return;
     }
+    // Reserved before the command finishes, so that a retry meanwhile is not run too.
+    const entry = cacheKey === null ? null : this.cache.reserve(cacheKey, crc, peer.source);
     this.pending++;
     result
       .catch((err: unknown): Reply => {
@@ -202,16 +212,17 @@ export class UdpFrontend extends EventEmitter {
         return { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
       })
       .then((reply) => {
-        this.finish(peer, opcode, id, size, wholeStats, rinfo, entry, reply);
+        const buf = this.encodeFor(peer, opcode, id, size, wholeStats, reply);
+        if (entry !== null) {
+          if (buf === null) this.cache.discard(entry);
+          else if (refusedOnEveryRun(reply)) {
+            this.cache.discard(entry);
+            this.notCached++;
+          } else this.cache.complete(entry, buf);
+        }
+        if (buf !== null) this.send(buf, rinfo);
         if (--this.pending === 0) this.pendingDone?.();
       });
-  }
-
-  private finish(peer: PeerState, opcode: Opcode, id: number, requestSize: number, wholeStats: boolean, rinfo: Peer, entry: CacheEntry | null, reply: Reply): void {
-    const buf = this.encodeFor(peer, opcode, id, requestSize, wholeStats, reply);
-    if (buf === null) return;
-    if (entry !== null) this.cache.complete(entry, buf);
-    this.send(buf, rinfo);
   }
 
   /**
@@ -317,6 +328,9 @@ export class UdpFrontend extends EventEmitter {
       udp_send_errors: this.sendErrors,
       udp_reply_cache_hits: this.cache.hits,
       udp_reply_cache_evictions: this.cache.evictions,
+      udp_reply_cache_evictions_other_source: this.cache.evictionsOtherSource,
+      udp_reply_cache_skipped: this.notCached,
+      udp_reply_cache_sources: this.cache.sourceCount,
       udp_reply_cache_expired: this.cache.expirations,
       udp_reply_cache_entries: this.cache.size,
       udp_reply_cache_bytes: this.cache.bytes,

@@ -1,6 +1,8 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Persistence } from '../../src/persistence/persistence.js';
 import { realFileOps, type LogFileOps } from '../../src/persistence/log-io.js';
@@ -154,17 +156,18 @@ describe('UDP error replies are never larger than their requests', () => {
     expect(decodeReply(buf).status).toBe(Status.SERVER_ERROR);
   });
 
-  it('for READ_ONLY with a long data-dir path, both "write not acknowledged" and the refusal after it', async () => {
+  it('for READ_ONLY with a long data-dir path, both "write not acknowledged" and the refusal after it; both cached', async () => {
     srv = await startTestServerOn();
     dir = tempDir('dualkv-udp-readonly-');
     const dataDir = path.join(dir, 'a-data-directory-with-a-rather-long-name'.repeat(4), 'and-then-some-more');
     mkdirSync(dataDir, { recursive: true });
     const disk = new FailingDisk();
+    const lines = new LogLines();
     persistence = new Persistence(
       { dir: dataDir, fsync: 'always', snapshotIntervalSec: 0, repair: false, fileOps: disk },
       srv.server.store,
       srv.server.stats,
-      srv.log.child({ component: 'persistence' }),
+      pino({ level: 'debug' }, lines),
     );
     await persistence.start();
     raw = await RawUdp.open();
@@ -179,6 +182,9 @@ describe('UDP error replies are never larger than their requests', () => {
     expect(decodeReply(unacked).status).toBe(Status.UNAVAILABLE);
     expectCodePrefix(decodeReply(unacked).value.toString('utf8'), 'READ_ONLY');
     expect(srv.server.store.get('k')).toBe('w'.repeat(30));
+    // It changed the store, so a retry is answered from the cache, byte for byte.
+    expect((await raw.roundTrip(first, srv.udpPort)).equals(unacked)).toBe(true);
+    expect(stat(srv.server, 'udp_reply_cache_hits')).toBe(1);
 
     // Refused by the write check before anything was applied.
     const second = encodeRequest({ opcode: Opcode.PUT, id: 3, key: 'k', value: 'x'.repeat(30) });
@@ -186,8 +192,44 @@ describe('UDP error replies are never larger than their requests', () => {
     expect(refused.length).toBeLessThanOrEqual(second.length);
     expect(decodeReply(refused).status).toBe(Status.UNAVAILABLE);
     expect(srv.server.store.get('k')).toBe('w'.repeat(30));
+
+    // The log recovers by itself. A copy of the refused PUT that the network delivers
+    // late gets the refusal from the cache: applying it now would give the write an
+    // effect after its client was told it had none.
+    const recovered = lines.next('append-only log writes recovered; accepting writes again');
+    disk.failing = false;
+    await recovered;
+    expect((await raw.roundTrip(second, srv.udpPort)).equals(refused)).toBe(true);
+    expect(srv.server.store.get('k')).toBe('w'.repeat(30));
+    expect(stat(srv.server, 'udp_reply_cache_hits')).toBe(2);
+    // The client's own retry, with a new ID as UNAVAILABLE says, is applied.
+    const again = encodeRequest({ opcode: Opcode.PUT, id: 4, key: 'k', value: 'x'.repeat(30) });
+    expect(decodeReply(await raw.roundTrip(again, srv.udpPort)).status).toBe(Status.OK);
+    expect(srv.server.store.get('k')).toBe('x'.repeat(30));
   });
 });
+
+/** A logger's lines as events, so a test waits for the one it needs. */
+class LogLines extends Writable {
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) this.emit('line', JSON.parse(line) as { msg?: string });
+    cb();
+  }
+
+  /** Resolves at the next line whose msg is `msg` (fails after `timeoutMs`, a safety net only). */
+  next(msg: string, timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "${msg}" log line within ${timeoutMs} ms`)), timeoutMs);
+      const on = (l: { msg?: string }) => {
+        if (l.msg !== msg) return;
+        clearTimeout(timer);
+        this.off('line', on);
+        resolve();
+      };
+      this.on('line', on);
+    });
+  }
+}
 
 /** The log's files, with writes that fail (EFBIG, as past RLIMIT_FSIZE) while `failing` is set, retries included. */
 class FailingDisk implements LogFileOps {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { largeReplyPolicy, PeerTable } from '../../src/frontends/udp-peers.js';
+import { largeReplyPolicy, PeerTable, replySource } from '../../src/frontends/udp-peers.js';
 
 describe('who may get a UDP reply larger than its request (--udp-large-replies-to)', () => {
   it('loopback: 127.0.0.0/8, ::1 and IPv4-mapped loopback, nothing else', () => {
@@ -24,6 +24,27 @@ describe('who may get a UDP reply larger than its request (--udp-large-replies-t
   });
 });
 
+describe('the reply cache source of an address', () => {
+  it('is the IPv4 address itself, whatever the port', () => {
+    expect(replySource('10.1.2.3')).toBe('10.1.2.3');
+  });
+
+  it('is the /64 of an IPv6 address, however it is written', () => {
+    const s = replySource('2001:db8:1:2:3:4:5:6');
+    expect(s).toBe('2001:db8:1:2::/64');
+    for (const a of ['2001:db8:1:2::1', '2001:0db8:0001:0002:ffff:ffff:ffff:ffff', '2001:DB8:1:2::9%eth0']) expect(replySource(a)).toBe(s);
+    expect(replySource('2001:db8:1:3::1')).not.toBe(s);
+    expect(replySource('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(replySource('::1')).toBe('0:0:0:0::/64');
+    expect(replySource('fe80::1:2:3:4')).toBe('fe80:0:0:0::/64');
+  });
+
+  it('is the IPv4 address for an IPv4-mapped IPv6 address (a dual-stack socket)', () => {
+    expect(replySource('::ffff:10.1.2.3')).toBe('10.1.2.3');
+    expect(replySource('::ffff:a01:203')).toBe('10.1.2.3');
+  });
+});
+
 describe('the UDP peer table', () => {
   it('decides once per address, and keeps one session per address and port', () => {
     let asked = 0;
@@ -34,6 +55,7 @@ describe('the UDP peer table', () => {
     const b = table.get({ address: '10.0.0.2', port: 1000 });
     expect(a2.session).not.toBe(a1.session);
     expect([a1.largeReplies, a2.largeReplies, b.largeReplies]).toEqual([true, true, false]);
+    expect([a1.source, b.source]).toEqual(['10.0.0.1', '10.0.0.2']);
     expect(a1.session.client).toBe('10.0.0.1:1000');
     expect(asked).toBe(2);
   });
