@@ -2,7 +2,7 @@ import { datagramSize, Opcode, Status } from '../../src/protocol/datagram.js';
 import { ExitCode, UsageError } from './cli-exit-codes.js';
 import { quoteBytes, toJsonValue } from './cli-output.js';
 import { parseInfo } from './resp-info.js';
-import type { UdpClient, UdpClientEvent, UdpResult } from './udp-client.js';
+import { PING_PAYLOAD, type UdpClient, type UdpClientEvent, type UdpResult } from './udp-client.js';
 import { replyError } from './udp-errors.js';
 
 /** What one kv-udp command produced, before it is printed (the same shape as kv-tcp's). */
@@ -73,7 +73,7 @@ export async function runUdpAction(client: UdpClient, cmd: UdpCommand): Promise<
         : { exit: ExitCode.NOT_FOUND, note: `not found: ${quoteBytes(cmd.key)}`, json: { command: 'del', ...jsonKey(cmd.key), deleted, ...cost(r) } };
     }
     case 'ping': {
-      const r = expect(await client.request(Opcode.PING), false);
+      const r = expect(await client.request(Opcode.PING, undefined, PING_PAYLOAD), false);
       const reply = r.value.toString('utf8');
       return { exit: ExitCode.OK, out: reply, json: { command: 'ping', result: reply, ...cost(r) } };
     }

@@ -195,7 +195,7 @@ export class UdpClient {
 
   /** PING: resolves with the round trip time in ms (of the attempt that was answered, plus any retries). */
   async ping(): Promise<number> {
-    return expectOk(await this.request(Opcode.PING)).elapsedMs;
+    return expectOk(await this.request(Opcode.PING, undefined, PING_PAYLOAD)).elapsedMs;
   }
 
   /** STATS: the server's counters as INFO text; one section when `section` is given. */
@@ -380,6 +380,13 @@ export class UdpClient {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * What PING carries: the server echoes it, so the reply is no larger than the request
+ * and reaches a client outside --udp-large-replies-to too (a bare PING's PONG is
+ * larger; docs/PROTOCOL.md, udp "Amplification"). It reads as the usual answer.
+ */
+export const PING_PAYLOAD = Buffer.from('PONG');
 
 /** A reply with status OK, else the UdpReplyError it stands for. */
 function expectOk(r: UdpResult): UdpResult {

@@ -53,8 +53,26 @@ function codeForStatus(status: number): ErrorCode {
 }
 
 /**
- * The error for a reply with an error status. Error replies carry `CODE message`
- * (cut short when the request was small, since a reply is never larger than it).
+ * What to do about each error status (docs/PROTOCOL.md, udp "Status codes"), said
+ * when the server's text was cut too short to carry its code.
+ */
+const STATUS_ADVICE: Readonly<Record<number, string>> = {
+  [Status.BAD_CHECKSUM]: 'the request was damaged on the way; resend it',
+  [Status.MALFORMED]: 'the datagram is not well-formed',
+  [Status.BAD_VERSION]: 'the server does not speak this protocol version',
+  [Status.UNKNOWN_OPCODE]: 'the server does not know the opcode',
+  [Status.TOO_LARGE]: 'the request or its reply is too large for a datagram to this client; use TCP (kv-tcp)',
+  [Status.UNSUPPORTED]: 'the request has a critical extension the server does not know',
+  [Status.ID_CONFLICT]: 'the request ID was used for a different request; resend with a new ID',
+  [Status.COMMAND_ERROR]: 'the command refused the request',
+  [Status.UNAVAILABLE]: 'the server cannot write now; try again later',
+  [Status.SERVER_ERROR]: 'the server failed; see its log',
+};
+
+/**
+ * The error for a reply with an error status. Error replies carry `CODE message`,
+ * cut short when the request was small, since an error reply is never larger than
+ * its request; cut before the code is complete, the status says what to do.
  */
 export function replyError(status: number, text: Buffer): UdpReplyError {
   const s = text.toString('utf8');
@@ -62,7 +80,12 @@ export function replyError(status: number, text: Buffer): UdpReplyError {
   const word = space < 0 ? s : s.slice(0, space);
   const known = Object.hasOwn(ErrorCodes, word);
   const code = known ? (word as ErrorCode) : codeForStatus(status);
-  const detail = known ? s.slice(word.length + 1) : s;
   const name = STATUS_NAMES[status] ?? `status 0x${status.toString(16)}`;
-  return new UdpReplyError(code, detail ? `${name}: ${detail}` : `the server answered ${name}`, status);
+  if (known) {
+    const detail = s.slice(word.length + 1);
+    return new UdpReplyError(code, detail ? `${name}: ${detail}` : `the server answered ${name}`, status);
+  }
+  const advice = STATUS_ADVICE[status];
+  const message = advice === undefined ? (s ? `${name}: ${s}` : `the server answered ${name}`) : `${name}: ${advice}${s ? ` (the server said "${s}")` : ''}`;
+  return new UdpReplyError(code, message, status);
 }

@@ -1,17 +1,29 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { executeCommand } from '../commands/execute.js';
-import type { CommandContext, Session } from '../commands/types.js';
+import type { CommandContext } from '../commands/types.js';
 import type { UdpConfig } from '../config.js';
 import { KvError } from '../errors.js';
 import { createOpLog } from '../op-log.js';
-import { decodeRequest, datagramSize, encodeErrorReply, encodeReply, Opcode, REFUSAL_STATUS, Status, type DatagramRequest } from '../protocol/datagram.js';
+import {
+  decodeRequest,
+  datagramSize,
+  encodeErrorReply,
+  encodeReply,
+  isErrorStatus,
+  Opcode,
+  OPCODE_NAMES,
+  REFUSAL_STATUS,
+  Status,
+  type DatagramRequest,
+} from '../protocol/datagram.js';
 import { DatagramError, REJECT_REASONS, type RejectReason } from '../protocol/datagram-error.js';
 import { commandArgs, errorBody, fitStats, replyBody, type ReplyBody } from '../protocol/datagram-reply.js';
 import type { Reply } from '../protocol/reply.js';
 import type { StatSection } from '../stats.js';
-import { ReplyCache, type CacheEntry } from './reply-cache.js';
+import { refusedOnEveryRun, ReplyCache } from './reply-cache.js';
 import { createDatagramIo, type DatagramIo, type Peer } from './udp-io.js';
+import { largeReplyPolicy, PeerTable, type PeerState } from './udp-peers.js';
 import { RejectLogLimiter } from './udp-reject-log.js';
 
 export interface UdpFrontendOptions {
@@ -30,18 +42,25 @@ export interface RejectEvent {
   readonly replied: number;
 }
 
-/** Sessions (and their op loggers) kept for recent clients; past this many, the map starts afresh. */
-const MAX_SESSIONS = 4096;
 const SWEEP_INTERVAL_MS = 5000;
+
+/**
+ * docs/PROTOCOL.md, udp "Amplification": the refusal of a reply larger than its
+ * request, cut to the request's size like every error reply; what to do comes first.
+ */
+const LARGE_REPLY_REFUSAL = 'DATAGRAM_TOO_LARGE use TCP, or list this client in --udp-large-replies-to: the reply is larger than the request';
 
 /**
  * The UDP front-end (docs/PROTOCOL.md, udp section). One socket (udp-io.ts: batched
  * recvmmsg/sendmmsg, or node:dgram). Each datagram is
  * checked whole by the codec before anything else; a refused one is counted,
  * logged (rate-limited) and, where its header can be read, answered with a small
- * error reply that is never larger than the datagram itself. PUT and DEL pass
- * through the reply cache, so a retry is answered with the first reply and never
- * applied twice. GET, PING and STATS have no effect to repeat and simply run again.
+ * error reply that is never larger than the datagram itself, as is every other
+ * error reply; a reply larger than its request goes only to a peer allowed it
+ * (--udp-large-replies-to). PUT and DEL pass through the reply cache, so a retry is
+ * answered with the first reply and never applied twice; one refused for its own
+ * bytes (a key over the limit) is refused again, so it is not kept, and simply runs
+ * again, as GET, PING and STATS do.
  */
 export class UdpFrontend extends EventEmitter {
   private readonly io: DatagramIo;
@@ -50,9 +69,7 @@ export class UdpFrontend extends EventEmitter {
   private listening = false;
   private readonly cache: ReplyCache;
   private readonly rejectLog: RejectLogLimiter;
-  private readonly sessions = new Map<string, Session>();
-  private readonly sessionByPort = new Map<number, { readonly address: string; readonly session: Session }>();
-  private nextSessionId = 1;
+  private readonly peers: PeerTable;
   private sweepTimer: NodeJS.Timeout | null = null;
   private closing = false;
   private pending = 0;
@@ -70,6 +87,8 @@ export class UdpFrontend extends EventEmitter {
   private idConflicts = 0;
   private retriesInProgress = 0;
   private repliesTooLarge = 0;
+  private largeRepliesRefused = 0;
+  private notCached = 0;
   private sendErrors = 0;
 
   constructor(
@@ -82,6 +101,7 @@ export class UdpFrontend extends EventEmitter {
     this.maxSize = u.maxDatagramSize;
     this.cache = new ReplyCache({ ttlMs: u.replyCacheTtlMs, maxEntries: u.replyCacheEntries, maxBytes: u.replyCacheBytes });
     this.rejectLog = new RejectLogLimiter(u.rejectLogPerSecond);
+    this.peers = new PeerTable(largeReplyPolicy(u.largeRepliesTo), options.logOps ? (client) => createOpLog(log.child({ transport: 'udp', client })) : null);
     const { io, fallbackReason } = createDatagramIo(u.io, options.host, this.maxSize, {
       datagram: (msg, peer, wireSize) => this.onMessage(msg, peer, wireSize),
       error: (err) => this.onSocketError(err),
@@ -125,8 +145,9 @@ export class UdpFrontend extends EventEmitter {
     }
     this.requests++;
     try {
-      if (req.opcode === Opcode.PUT || req.opcode === Opcode.DEL) this.runWrite(req, rinfo);
-      else this.run(req, rinfo, null);
+      const peer = this.peers.get(rinfo);
+      if (req.opcode === Opcode.PUT || req.opcode === Opcode.DEL) this.runWrite(req, peer, rinfo);
+      else this.run(req, peer, rinfo, null);
     } catch (err) {
       // A bug here must cost one request, never the server.
       this.log.error({ err, transport: 'udp', client: `${rinfo.address}:${rinfo.port}` }, 'request failed; no reply sent');
@@ -134,11 +155,11 @@ export class UdpFrontend extends EventEmitter {
   }
 
   /** docs/PROTOCOL.md, udp "Reply cache: at most once": once per (address, port, ID). */
-  private runWrite(req: DatagramRequest, rinfo: Peer): void {
+  private runWrite(req: DatagramRequest, peer: PeerState, rinfo: Peer): void {
     const key = ReplyCache.key(rinfo.address, rinfo.port, req.id);
     const entry = this.cache.get(key);
     if (entry === undefined) {
-      this.run(req, rinfo, this.cache.reserve(key, req.crc));
+      this.run(req, peer, rinfo, key);
       return;
     }
     if (entry.fingerprint !== req.crc) {
@@ -159,9 +180,11 @@ export class UdpFrontend extends EventEmitter {
     this.send(entry.reply, rinfo);
   }
 
-  private run(req: DatagramRequest, rinfo: Peer, entry: CacheEntry | null): void {
-    const session = this.session(rinfo);
-    const { opcode, id } = req;
+  /** Runs a request; `cacheKey` is set for a write, whose reply goes into the reply cache. */
+  private run(req: DatagramRequest, peer: PeerState, rinfo: Peer, cacheKey: string | null): void {
+    const session = peer.session;
+    // `req` views the datagram, which is only valid during this call: keep numbers, not views.
+    const { opcode, id, size, crc } = req;
     const wholeStats = opcode === Opcode.STATS && req.key.length === 0;
     const args = commandArgs(opcode, req.key.toString('latin1'), req.value.toString('latin1'));
     let result: Reply | Promise<Reply>;
@@ -172,9 +195,16 @@ export class UdpFrontend extends EventEmitter {
       result = { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
     }
     if (!(result instanceof Promise)) {
-      this.finish(opcode, id, wholeStats, rinfo, entry, result);
+      const buf = this.encodeFor(peer, opcode, id, size, wholeStats, result);
+      if (cacheKey !== null && buf !== null) {
+        if (refusedOnEveryRun(result)) this.notCached++;
+        else this.cache.store(cacheKey, crc, peer.source, buf);
+      }
+      if (buf !== null) this.send(buf, rinfo);
       return;
     }
+    // Reserved before the command finishes, so that a retry meanwhile is not run too.
+    const entry = cacheKey === null ? null : this.cache.reserve(cacheKey, crc, peer.source);
     this.pending++;
     result
       .catch((err: unknown): Reply => {
@@ -182,29 +212,58 @@ export class UdpFrontend extends EventEmitter {
         return { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
       })
       .then((reply) => {
-        this.finish(opcode, id, wholeStats, rinfo, entry, reply);
+        const buf = this.encodeFor(peer, opcode, id, size, wholeStats, reply);
+        if (entry !== null) {
+          if (buf === null) this.cache.discard(entry);
+          else if (refusedOnEveryRun(reply)) {
+            this.cache.discard(entry);
+            this.notCached++;
+          } else this.cache.complete(entry, buf);
+        }
+        if (buf !== null) this.send(buf, rinfo);
         if (--this.pending === 0) this.pendingDone?.();
       });
   }
 
-  private finish(opcode: Opcode, id: number, wholeStats: boolean, rinfo: Peer, entry: CacheEntry | null, reply: Reply): void {
+  /**
+   * The reply datagram for a command's reply to a `requestSize`-byte request.
+   * docs/PROTOCOL.md, udp "Amplification": an error reply is cut to the request's
+   * size, and a reply larger than the request goes only to a peer allowed it.
+   */
+  private encodeFor(peer: PeerState, opcode: Opcode, id: number, requestSize: number, wholeStats: boolean, reply: Reply): Buffer | null {
     let body: ReplyBody = replyBody(reply);
+    const cap = Math.min(requestSize, this.maxSize);
+    if (isErrorStatus(body.status)) return encodeErrorReply({ id, opcode }, body.status, body.value, cap);
     if (wholeStats && body.status === Status.OK) {
       const fitted = fitStats(body.value, this.maxSize);
       if (fitted !== null) body = { status: Status.OK, value: fitted };
     }
-    if (datagramSize(body) > this.maxSize) {
+    const size = datagramSize(body);
+    if (size > this.maxSize) {
       // docs/PROTOCOL.md, udp "Limits": one reply is one datagram; larger ones go over TCP.
       this.repliesTooLarge++;
       const e = errorBody(
         'DATAGRAM_TOO_LARGE',
         `a reply of ${body.value.length} bytes does not fit in one datagram (--max-datagram-size ${this.maxSize}); use TCP (kv-tcp) for it`,
       );
-      body = { status: Status.TOO_LARGE, value: e.value };
+      return encodeErrorReply({ id, opcode }, Status.TOO_LARGE, e.value, cap);
     }
-    const buf = encodeReply({ opcode, id, status: body.status, value: body.value });
-    if (entry !== null) this.cache.complete(entry, buf);
-    this.send(buf, rinfo);
+    if (size > requestSize && !peer.largeReplies) {
+      this.refuseLargeReply(peer, opcode, size, requestSize);
+      return encodeErrorReply({ id, opcode }, Status.TOO_LARGE, LARGE_REPLY_REFUSAL, cap);
+    }
+    return encodeReply({ opcode, id, status: body.status, value: body.value });
+  }
+
+  private refuseLargeReply(peer: PeerState, opcode: Opcode, bytes: number, request: number): void {
+    this.largeRepliesRefused++;
+    // The same budget as the lines about refused datagrams, so that together they cannot fill the disk.
+    const suppressed = this.rejectLog.admit();
+    if (suppressed === null) return;
+    this.log.warn(
+      { transport: 'udp', client: peer.session.client, opcode: OPCODE_NAMES[opcode], bytes, request, suppressed: suppressed || undefined },
+      'large UDP reply refused',
+    );
   }
 
   private refuse(err: DatagramError, size: number, rinfo: Peer): void {
@@ -246,35 +305,6 @@ export class UdpFrontend extends EventEmitter {
     this.io.send(buf, rinfo);
   }
 
-  /** The per-client session, with its op logger: made once per client, not per datagram. */
-  private session(rinfo: Peer): Session {
-    // Looked up by port first, so the common case builds no string; the address is then checked.
-    const byPort = this.sessionByPort.get(rinfo.port);
-    if (byPort !== undefined && byPort.address === rinfo.address) return byPort.session;
-    const client = `${rinfo.address}:${rinfo.port}`;
-    let s = this.sessions.get(client);
-    if (s === undefined) {
-      if (this.sessions.size >= MAX_SESSIONS) {
-        // Start over rather than evict one by one: a session is cheap to make again,
-        // and this keeps the cost of a flood of new source ports flat.
-        this.sessions.clear();
-        this.sessionByPort.clear();
-      }
-      s = {
-        transport: 'udp',
-        dialect: 'udp',
-        client,
-        opLog: this.options.logOps ? createOpLog(this.log.child({ transport: 'udp', client })) : null,
-        closing: false,
-        name: '',
-        id: this.nextSessionId++,
-      };
-      this.sessions.set(client, s);
-    }
-    this.sessionByPort.set(rinfo.port, { address: rinfo.address, session: s });
-    return s;
-  }
-
   private statsSection(): StatSection {
     const out: StatSection = {
       udp_port: this.port,
@@ -292,11 +322,15 @@ export class UdpFrontend extends EventEmitter {
       udp_error_replies_sent: this.errorReplies,
       udp_reject_logs_suppressed: this.rejectLog.suppressedTotal,
       udp_replies_too_large: this.repliesTooLarge,
+      udp_large_replies_refused: this.largeRepliesRefused,
       udp_id_conflicts: this.idConflicts,
       udp_retries_while_running: this.retriesInProgress,
       udp_send_errors: this.sendErrors,
       udp_reply_cache_hits: this.cache.hits,
       udp_reply_cache_evictions: this.cache.evictions,
+      udp_reply_cache_evictions_other_source: this.cache.evictionsOtherSource,
+      udp_reply_cache_skipped: this.notCached,
+      udp_reply_cache_sources: this.cache.sourceCount,
       udp_reply_cache_expired: this.cache.expirations,
       udp_reply_cache_entries: this.cache.size,
       udp_reply_cache_bytes: this.cache.bytes,

@@ -16,11 +16,18 @@ export interface ReplyBody {
 const OK_EMPTY: ReplyBody = { status: Status.OK, value: '' };
 const NOT_FOUND: ReplyBody = { status: Status.NOT_FOUND, value: '' };
 
-/** Error codes a retry cannot fix, as against the server being unable to write right now. */
-const UNAVAILABLE_CODES: ReadonlySet<ErrorCode> = new Set(['READ_ONLY', 'SHUTTING_DOWN']);
+/**
+ * Codes for "the server cannot write now; try later" (UNAVAILABLE): its log failed
+ * (READ_ONLY), it is at --maxmemory (OOM), it is stopping. Other command errors are
+ * COMMAND_ERROR, which a retry cannot fix.
+ */
+const UNAVAILABLE_CODES: ReadonlySet<ErrorCode> = new Set(['READ_ONLY', 'OOM', 'SHUTTING_DOWN']);
 const SERVER_CODES: ReadonlySet<ErrorCode> = new Set(['SERVER']);
 
-/** The status for an error code, and the `CODE message` text every error reply carries. */
+/**
+ * The status for an error code, and the `CODE message` text every error reply carries
+ * (cut to the request's size when it is encoded: encodeErrorReply).
+ */
 export function errorBody(code: ErrorCode, message: string): ReplyBody {
   const status = UNAVAILABLE_CODES.has(code) ? Status.UNAVAILABLE : SERVER_CODES.has(code) ? Status.SERVER_ERROR : Status.COMMAND_ERROR;
   return { status, value: `${code} ${message}` };

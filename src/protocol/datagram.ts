@@ -106,6 +106,11 @@ export function isRefusedStatus(status: number): boolean {
   return status >= 0x10 && status <= 0x1f;
 }
 
+/** True for statuses 0x10 and up: the reply's value is `CODE message` text (docs/PROTOCOL.md, udp "Status codes"). */
+export function isErrorStatus(status: number): boolean {
+  return status >= 0x10;
+}
+
 /** An extension: type, then up to 255 bytes. Types with the high bit set are critical. */
 export interface Extension {
   readonly type: number;
@@ -238,15 +243,21 @@ export function encodeReply(f: ReplyFields): Buffer {
 }
 
 /**
- * An error reply that is never larger than `maxSize` (the size of the datagram
- * that caused it, so the server cannot amplify traffic). The value is
- * `CODE message`, cut to fit; below MIN_DATAGRAM_SIZE no reply can be made (null).
+ * An error reply that is never larger than `maxSize` (docs/PROTOCOL.md, udp
+ * "Amplification": the size of the datagram that caused it). The value is
+ * `CODE message` as UTF-8, cut to fit at a character boundary, down to nothing
+ * (the status alone); below MIN_DATAGRAM_SIZE no reply can be made (null).
  */
 export function encodeErrorReply(header: PartialHeader, status: Status, text: string, maxSize: number, version = VERSION): Buffer | null {
   if (maxSize < MIN_DATAGRAM_SIZE) return null;
   const room = maxSize - MIN_DATAGRAM_SIZE;
   let value = Buffer.from(text, 'utf8');
-  if (value.length > room) value = value.subarray(0, room);
+  if (value.length > room) {
+    let end = room;
+    // Back off over continuation bytes (10xxxxxx) so no character is cut in half.
+    while (end > 0 && ((value[end] as number) & 0xc0) === 0x80) end--;
+    value = value.subarray(0, end);
+  }
   return encode(version, header.opcode, Flag.REPLY, status, header.id, undefined, value, undefined);
 }
 

@@ -1,4 +1,5 @@
 import dgram from 'node:dgram';
+import net from 'node:net';
 import type { KvServer } from '../../src/server.js';
 import type { StatSection } from '../../src/stats.js';
 
@@ -10,7 +11,11 @@ export class RawUdp {
   readonly received: Buffer[] = [];
   private waiters: Array<() => void> = [];
 
-  private constructor(private readonly socket: dgram.Socket) {
+  private constructor(
+    private readonly socket: dgram.Socket,
+    /** Where the server listens: 127.0.0.1, or ::1 for an IPv6 socket. */
+    private readonly serverHost: string,
+  ) {
     socket.on('message', (msg) => {
       this.received.push(msg);
       const w = this.waiters;
@@ -19,10 +24,15 @@ export class RawUdp {
     });
   }
 
-  static async open(): Promise<RawUdp> {
-    const socket = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-    return new RawUdp(socket);
+  /**
+   * A socket bound to `address`: any of 127.0.0.0/8 on Linux (so a test can have
+   * clients from different source addresses), or ::1.
+   */
+  static async open(address = '127.0.0.1'): Promise<RawUdp> {
+    const six = net.isIPv6(address);
+    const socket = dgram.createSocket(six ? 'udp6' : 'udp4');
+    await new Promise<void>((resolve) => socket.bind(0, address, resolve));
+    return new RawUdp(socket, six ? '::1' : '127.0.0.1');
   }
 
   get port(): number {
@@ -30,7 +40,7 @@ export class RawUdp {
   }
 
   send(buf: Uint8Array, port: number): Promise<void> {
-    return new Promise((resolve, reject) => this.socket.send(buf, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) => this.socket.send(buf, port, this.serverHost, (err) => (err ? reject(err) : resolve())));
   }
 
   /** Waits until `n` datagrams in all have arrived (fails after `timeoutMs`, a safety net only). */
@@ -51,6 +61,23 @@ export class RawUdp {
     const n = this.received.length;
     await this.send(buf, port);
     return (await this.waitFor(n + 1))[n] as Buffer;
+  }
+
+  /**
+   * Sends `count` datagrams made by `make(i)`, `window` at a time, each window once
+   * the replies to the one before have all come back (so loopback drops none), and
+   * forgets those replies. Bounded by `timeoutMs` in all.
+   */
+  async flood(port: number, count: number, make: (i: number) => Uint8Array, window = 64, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const base = this.received.length;
+    for (let sent = 0; sent < count; ) {
+      const n = Math.min(window, count - sent);
+      await Promise.all(Array.from({ length: n }, (_, j) => this.send(make(sent + j), port)));
+      sent += n;
+      await this.waitFor(base + n, Math.max(1, deadline - Date.now()));
+      this.received.length = base;
+    }
   }
 
   close(): Promise<void> {

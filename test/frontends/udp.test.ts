@@ -78,6 +78,29 @@ describe.each(['batched', 'dgram'] as const)('UDP front-end (--udp-io %s)', (io)
     expect(srv.logs.find('op')).toHaveLength(2);
   });
 
+  it('answers a late copy of a DEL that found nothing from the cache: it does not delete the key written since', async () => {
+    srv = await startTestServer();
+    raw = await RawUdp.open();
+    const del = encodeRequest({ opcode: Opcode.DEL, id: 20, key: 'k' });
+    const first = await raw.roundTrip(del, srv.udpPort);
+    expect(decodeReply(first).status).toBe(Status.NOT_FOUND);
+    expect(decodeReply(await raw.roundTrip(encodeRequest({ opcode: Opcode.PUT, id: 21, key: 'k', value: 'v' }), srv.udpPort)).status).toBe(Status.OK);
+    // The network delivers a copy of the DEL after its reply (duplicated, delayed).
+    expect((await raw.roundTrip(del, srv.udpPort)).equals(first)).toBe(true);
+    expect(srv.server.store.get('k')).toBe('v');
+  });
+
+  it('does not keep a write refused for its own bytes (KEY_TOO_LARGE): a copy runs again, and is refused again', async () => {
+    srv = await startTestServer({ limits: { maxKeySize: 4 } });
+    raw = await RawUdp.open();
+    const put = encodeRequest({ opcode: Opcode.PUT, id: 30, key: 'too-long', value: 'v' });
+    const first = await raw.roundTrip(put, srv.udpPort);
+    expect(decodeReply(first).status).toBe(Status.COMMAND_ERROR);
+    expect((await raw.roundTrip(put, srv.udpPort)).equals(first)).toBe(true);
+    expect(udpStats(srv.server)).toMatchObject({ udp_reply_cache_entries: 0, udp_reply_cache_skipped: 2, udp_reply_cache_hits: 0 });
+    expect(srv.server.ctx.info().commandstats?.cmdstat_put).toMatch(/^calls=2,/);
+  });
+
   it('refuses a different request that reuses a cached ID, and applies neither twice', async () => {
     srv = await startTestServer();
     raw = await RawUdp.open();
@@ -239,15 +262,17 @@ describe.each(['batched', 'dgram'] as const)('UDP front-end (--udp-io %s)', (io)
   it('passes command errors through with their code: a key over --max-key-size', async () => {
     srv = await startTestServer({ limits: { maxKeySize: 4 } });
     const c = await connect();
-    await expect(c.put('too-long', 'v')).rejects.toMatchObject({ code: 'KEY_TOO_LARGE', status: Status.COMMAND_ERROR });
+    // Long enough that the reply, cut to the request's size, still carries the code.
+    await expect(c.put('too-long'.repeat(4), 'v')).rejects.toMatchObject({ code: 'KEY_TOO_LARGE', status: Status.COMMAND_ERROR });
     expect(srv.server.store.size).toBe(0);
   });
 
   it('fits STATS into one datagram by naming the sections it leaves out, and allStats fetches them', async () => {
-    srv = await startTestServer({ udp: { maxDatagramSize: 1000 } });
+    // Room for the udp section alone, and far from room for the whole text.
+    srv = await startTestServer({ udp: { maxDatagramSize: 1200 } });
     const c = await connect();
     const first = await c.stats();
-    expect(first.length).toBeLessThanOrEqual(1000 - MIN_DATAGRAM_SIZE);
+    expect(first.length).toBeLessThanOrEqual(1200 - MIN_DATAGRAM_SIZE);
     expect(first).toMatch(/# Omitted: [a-z,]*udp[a-z,]*\r\n$/);
     const all = await c.allStats();
     expect(all).toContain('# Server');
