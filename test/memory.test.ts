@@ -10,7 +10,9 @@ import { canMakeMemoryCgroup, createMemoryCgroup, type MemoryCgroup } from './he
 import { requireBuilt, ServerProcess } from './helpers/process.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { RawClient } from './helpers/socket.js';
+import { decodeReply, encodeRequest, Opcode, Status } from '../src/protocol/datagram.js';
 import { multibulk, respReplies } from './frontends/resp-reader.js';
+import { RawUdp } from './frontends/udp-helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -95,8 +97,20 @@ describe('the memory limit', () => {
     expect(await c.del(['filler', 'k0', 'k1', 'k2'])).toBe(4);
     await c.set('more', value);
     expect((await c.get('more'))?.length).toBe(value.length);
+    // Over UDP: UNAVAILABLE (try again later), with the OOM code.
+    srv.server.store.put('filler', 'f'.repeat(MiB));
+    const udp = await RawUdp.open();
+    try {
+      const put = encodeRequest({ opcode: Opcode.PUT, id: 7, key: 'udp', value: 'x'.repeat(200) });
+      const reply = decodeReply(await udp.roundTrip(put, srv.udpPort));
+      expect(reply.status).toBe(Status.UNAVAILABLE);
+      expect(reply.value.toString('latin1')).toMatch(/^OOM /);
+      expect(srv.server.store.has('udp')).toBe(false);
+    } finally {
+      await udp.close();
+    }
     const info = await c.stats();
-    expect(Number(info.memory?.oom_refused_writes)).toBeGreaterThanOrEqual(2);
+    expect(Number(info.memory?.oom_refused_writes)).toBeGreaterThanOrEqual(3);
     expect(Number(info.memory?.maxmemory)).toBe(2 * MiB);
     expect(Number(info.memory?.used_memory)).toBeGreaterThan(1.5 * MiB);
     expect(srv.logs.find('writes refused with OOM: used memory is over --maxmemory (raise --maxmemory, or delete keys)').length).toBeGreaterThan(0);
