@@ -5,6 +5,11 @@
  * for 1M keys (16-byte keys, 100-byte values).
  *
  *   npm run bench:tcp -- [--requests 200000] [--pipelined-requests 1000000] [--rounds 3] [--keys 1000000]
+ *                        [--baseline /path/to/another/checkout]
+ *
+ * --baseline adds that checkout's built kv-server (its dist/src/main.js, default flags) to
+ * the same interleaved rounds: a change measured against what it changes, on the same
+ * machine at the same time.
  */
 import { execFileSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -32,6 +37,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('keys', { type: 'number', default: 1_000_000, describe: 'keys for the memory measurement (0 skips it)' })
   .option('rounds', { type: 'number', default: 3, describe: 'rounds per server, interleaved; the median is shown' })
   .option('skip-throughput', { type: 'boolean', default: false })
+  .option('baseline', { type: 'string', describe: 'another checkout whose built kv-server runs in the same rounds' })
   .strict()
   .parse();
 
@@ -87,14 +93,22 @@ async function measureAll(servers: Array<[string, () => Promise<Proc>]>): Promis
 
 if (!argv['skip-throughput']) {
   console.log(`# Throughput: redis-benchmark -c ${argv.clients} -t set,get (plain: -n ${argv.requests}; pipelined: -P 16 -n ${argv['pipelined-requests']}); median of ${argv.rounds} interleaved rounds\n`);
-  const [redis, ours, quiet, stalled] = (await measureAll([
+  const servers: Array<[string, () => Promise<Proc>]> = [
     ['redis-server (AOF everysec)', () => startRedis(REDIS_AOF)],
     ['kv-server (default: every op logged)', () => startKvServer()],
     ['kv-server --no-log-ops', () => startKvServer(['--no-log-ops'])],
     ['kv-server, stdout a pipe nobody reads', () => startKvServer([], undefined, { stdout: 'pipe' })],
-  ])) as [Row, Row, Row, Row];
+  ];
+  const baseline = argv.baseline;
+  if (baseline !== undefined) {
+    const bin = path.resolve(baseline, 'dist/src/main.js');
+    servers.push([`baseline ${path.basename(path.resolve(baseline))} (default)`, () => startKvServer([], undefined, { bin })]);
+    servers.push([`baseline ${path.basename(path.resolve(baseline))} --no-log-ops`, () => startKvServer(['--no-log-ops'], undefined, { bin })]);
+  }
+  const results = await measureAll(servers);
+  const redis = results[0] as Row;
   const rows: string[][] = [];
-  for (const r of [redis, ours, quiet, stalled]) {
+  for (const r of results) {
     for (const t of ['SET', 'GET']) {
       const p = r.plain[t] ?? NaN;
       const pp = r.pipelined[t] ?? NaN;

@@ -97,6 +97,8 @@ export class MemoryBudget {
   private readonly users: MemoryUser[] = [];
   private evictor: Evictor | null = null;
   private readonly heapLimit: number;
+  private readonly heapDataCap: number;
+  private readonly heapUsedCap: number;
   private heapUsed = 0;
   private timer: NodeJS.Timeout | null = null;
   /** Writes refused at the limit, for INFO. */
@@ -111,6 +113,8 @@ export class MemoryBudget {
     private readonly warn: (fields: Record<string, unknown>, msg: string) => void = () => undefined,
   ) {
     this.heapLimit = getHeapStatistics().heap_size_limit;
+    this.heapDataCap = this.heapLimit * HEAP_DATA_SHARE;
+    this.heapUsedCap = this.heapLimit * HEAP_USED_SHARE;
   }
 
   /** Starts sampling V8's heap figure; stop() ends it. */
@@ -153,7 +157,7 @@ export class MemoryBudget {
     const max = this.limits.maxmemory;
     let over = max > 0 ? this.used - max : 0;
     if (over > 0 && this.evictor !== null) over -= this.evictor(over);
-    const heapFull = this.store.memory.heap > this.heapLimit * HEAP_DATA_SHARE || this.heapUsed > this.heapLimit * HEAP_USED_SHARE;
+    const heapFull = this.store.heapBytes > this.heapDataCap || this.heapUsed > this.heapUsedCap;
     if (over <= 0 && !heapFull) return null;
     this.refusals++;
     this.noteRefusal(heapFull && over <= 0);

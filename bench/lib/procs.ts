@@ -94,11 +94,16 @@ export async function startRedis(config: string[][] = [], givenDir?: string): Pr
 }
 
 /** kv-server (the built dist/) on free ports, with data and logs in a temp directory. */
-export async function startKvServer(extraArgs: string[] = [], givenDir?: string, options: { stdout?: 'ignore' | 'pipe' } = {}): Promise<Proc & { dir: string }> {
-  if (!existsSync(KV_SERVER)) throw new Error(`${KV_SERVER} is missing: run npm run build first`);
+export async function startKvServer(
+  extraArgs: string[] = [],
+  givenDir?: string,
+  options: { stdout?: 'ignore' | 'pipe'; bin?: string } = {},
+): Promise<Proc & { dir: string }> {
+  const bin = options.bin ?? KV_SERVER;
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm run build first`);
   const dir = givenDir ?? tempDir('dualkv-bench-kv-');
   const port = await freePort();
-  const args = [KV_SERVER, '--port', String(port), '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), ...extraArgs];
+  const args = [bin, '--port', String(port), '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), ...extraArgs];
   const child = spawn(process.execPath, [...(process.env.KV_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...args], {
     cwd: dir,
     // Op lines go to stdout as they would under a process supervisor: /dev/null, or with

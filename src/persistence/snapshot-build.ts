@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { readRecordFile, type ReadOutcome } from './file-reader.js';
 import { fsyncDirSync, segmentPath, snapshotPath } from './files.js';
 import { encodeEnd, encodeFileHeader, encodeMutation, END_RECORD_SIZE, FileKind, recordSize, RecordType, type DecodedRecord } from './formats.js';
-import { ShardedMap } from '../store/sharded-map.js';
+import { SegmentedMap } from '../store/segmented-map.js';
 
 export interface SnapshotJob {
   readonly dir: string;
@@ -83,7 +83,7 @@ export class SnapshotInputError extends Error {
   }
 }
 
-function apply(map: ShardedMap<string>, r: DecodedRecord): void {
+function apply(map: SegmentedMap<string>, r: DecodedRecord): void {
   if (r.type === RecordType.PUT) map.set(r.key, r.value);
   else if (r.type === RecordType.DEL) map.delete(r.key);
 }
@@ -102,8 +102,8 @@ export function salvageSnapshot(file: string, onRecord: (r: DecodedRecord) => vo
 
 export function buildSnapshot(job: SnapshotJob, pacer: Pick<Pacer, 'tick'> = NO_PACING): SnapshotResult {
   const started = performance.now();
-  // Sharded as the store is: one V8 Map holds at most 2^24 keys.
-  const map = new ShardedMap<string>();
+  // Segmented as the store is: one V8 Map holds at most 2^24 keys.
+  const map = new SegmentedMap<string>();
   const onRecord = (r: DecodedRecord) => {
     apply(map, r);
     pacer.tick();

@@ -1,6 +1,6 @@
 import type { KvError } from '../errors.js';
 import type { ByteString } from './bytes.js';
-import { ShardedMap } from './sharded-map.js';
+import { SegmentedMap } from './segmented-map.js';
 
 /** One change to the store, as handed to durability (the append-only log). */
 export type Mutation =
@@ -61,10 +61,10 @@ export interface StoreMemory {
  * is atomic: it runs to completion before any other command starts.
  */
 export class Store {
-  private readonly map = new ShardedMap<ByteString>();
+  private readonly map = new SegmentedMap<ByteString>();
   private sink: MutationSink = memorySink;
-  private heapBytes = 0;
-  private externalBytes = 0;
+  private heap = 0;
+  private external = 0;
 
   setSink(sink: MutationSink): void {
     this.sink = sink;
@@ -76,22 +76,27 @@ export class Store {
 
   /** Bytes held for keys and values (estimated from their lengths, as measured for V8). */
   get memory(): StoreMemory {
-    return { heap: this.heapBytes, external: this.externalBytes };
+    return { heap: this.heap, external: this.external };
   }
 
   get dataBytes(): number {
-    return this.heapBytes + this.externalBytes;
+    return this.heap + this.external;
+  }
+
+  /** The part on V8's heap (the memory guard reads it on every write, so no object is made). */
+  get heapBytes(): number {
+    return this.heap;
   }
 
   private count(s: string, sign: 1 | -1): void {
-    if (s.length >= EXTERNAL_STRING_MIN) this.externalBytes += sign * (s.length + EXTERNAL_OVERHEAD);
-    else this.heapBytes += sign * ((STRING_HEADER + s.length + 7) & ~7);
+    if (s.length >= EXTERNAL_STRING_MIN) this.external += sign * (s.length + EXTERNAL_OVERHEAD);
+    else this.heap += sign * ((STRING_HEADER + s.length + 7) & ~7);
   }
 
   private set(key: ByteString, value: ByteString): void {
     const old = this.map.set(key, value);
     if (old === undefined) {
-      this.heapBytes += ENTRY_OVERHEAD;
+      this.heap += ENTRY_OVERHEAD;
       this.count(key, 1);
     } else {
       this.count(old, -1);
@@ -102,7 +107,7 @@ export class Store {
   private remove(key: ByteString): boolean {
     const old = this.map.delete(key);
     if (old === undefined) return false;
-    this.heapBytes -= ENTRY_OVERHEAD;
+    this.heap -= ENTRY_OVERHEAD;
     this.count(key, -1);
     this.count(old, -1);
     return true;
@@ -143,7 +148,7 @@ export class Store {
 
   clear(): void {
     this.map.clear();
-    this.heapBytes = 0;
-    this.externalBytes = 0;
+    this.heap = 0;
+    this.external = 0;
   }
 }

@@ -1,0 +1,98 @@
+/**
+ * A Map that grows past one V8 Map's limits: a V8 Map holds at most 2^24 entries
+ * (past that every set throws), and each time one doubles it builds a table twice
+ * its size while the old one is still live. Here keys fill one Map up to
+ * `segmentSize` entries, then a further Map is started, and so on, so no Map ever
+ * holds more, and no doubling needs more than a bounded transient table.
+ *
+ * Up to `segmentSize` keys (4M by default) this is exactly one Map and costs
+ * nothing extra. Hashing each key to choose among fixed shards would spread
+ * better, but costs a pass over the key's bytes in JS on every command (measured:
+ * as much as the Map lookup itself). Past it, a lookup that misses tries each
+ * segment (V8 keeps a string's hash once computed, so the later probes are cheap).
+ */
+export const DEFAULT_SEGMENT_SIZE = 1 << 22;
+
+export class SegmentedMap<V> {
+  private readonly segments: Map<string, V>[] = [new Map<string, V>()];
+  private count = 0;
+
+  constructor(private readonly segmentSize = DEFAULT_SEGMENT_SIZE) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** How many Maps hold the keys (for INFO and tests). */
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  get(key: string): V | undefined {
+    const segs = this.segments;
+    if (segs.length === 1) return (segs[0] as Map<string, V>).get(key);
+    for (const s of segs) {
+      const v = s.get(key);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  /** Sets the value; returns the one it replaced. */
+  set(key: string, value: V): V | undefined {
+    const segs = this.segments;
+    for (const s of segs) {
+      const old = s.get(key);
+      if (old !== undefined) {
+        s.set(key, value);
+        return old;
+      }
+    }
+    // A new key: into the first segment with room (deletes make room in older ones), else a new one.
+    let target: Map<string, V> | undefined;
+    for (const s of segs) {
+      if (s.size < this.segmentSize) {
+        target = s;
+        break;
+      }
+    }
+    if (target === undefined) {
+      target = new Map<string, V>();
+      segs.push(target);
+    }
+    target.set(key, value);
+    this.count++;
+    return undefined;
+  }
+
+  /** Deletes the key; returns the value it had. */
+  delete(key: string): V | undefined {
+    for (const s of this.segments) {
+      const old = s.get(key);
+      if (old !== undefined) {
+        s.delete(key);
+        this.count--;
+        return old;
+      }
+    }
+    return undefined;
+  }
+
+  clear(): void {
+    this.segments.length = 1;
+    (this.segments[0] as Map<string, V>).clear();
+    this.count = 0;
+  }
+
+  *entries(): IterableIterator<[string, V]> {
+    for (const s of this.segments) yield* s.entries();
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, V]> {
+    return this.entries();
+  }
+}
