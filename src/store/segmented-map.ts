@@ -45,6 +45,21 @@ export class SegmentedMap<V> {
   /** Sets the value; returns the one it replaced. */
   set(key: string, value: V): V | undefined {
     const segs = this.segments;
+    if (segs.length === 1) {
+      // Hot path: one Map, not full.
+      const only = segs[0] as Map<string, V>;
+      const old = only.get(key);
+      if (old !== undefined || only.size < this.segmentSize) {
+        only.set(key, value);
+        if (old === undefined) this.count++;
+        return old;
+      }
+    }
+    return this.setInSegments(key, value);
+  }
+
+  private setInSegments(key: string, value: V): V | undefined {
+    const segs = this.segments;
     for (const s of segs) {
       const old = s.get(key);
       if (old !== undefined) {
@@ -71,7 +86,17 @@ export class SegmentedMap<V> {
 
   /** Deletes the key; returns the value it had. */
   delete(key: string): V | undefined {
-    for (const s of this.segments) {
+    const segs = this.segments;
+    if (segs.length === 1) {
+      const only = segs[0] as Map<string, V>;
+      const old = only.get(key);
+      if (old !== undefined) {
+        only.delete(key);
+        this.count--;
+      }
+      return old;
+    }
+    for (const s of segs) {
       const old = s.get(key);
       if (old !== undefined) {
         s.delete(key);
