@@ -122,10 +122,6 @@ export class TcpConnection implements CommandSink, Session {
     return this.socket.writableLength + this.writer.length + this.queuedBytes;
   }
 
-  get isDead(): boolean {
-    return this.dead;
-  }
-
   private onData(chunk: Buffer): void {
     if (this.dead || this.failed) return;
     this.ctx.stats.bytesIn += chunk.length;
