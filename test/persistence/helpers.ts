@@ -11,6 +11,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { afterEach, beforeAll, beforeEach } from 'vitest';
 import { seededRandom } from '../../clients/lib/chaos-random.js';
 import { IN_CI } from '../helpers/peers.js';
 
@@ -150,6 +151,43 @@ export async function spawnServer(dataDir: string, args: string[] = [], logDir =
     kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
+    },
+  };
+}
+
+/**
+ * The per-test set-up of the process tests: the build checked once, a fresh temp dir
+ * for each test, and after it every server the test spawned through `spawn` killed,
+ * every client in `clients` disconnected, `cleanup` run (an umount, say) and the dir
+ * removed.
+ */
+export function processFixture(cleanup?: (dir: string) => void): {
+  readonly dir: string;
+  readonly clients: Redis[];
+  spawn(dataDir: string, args?: string[], logDir?: string): Promise<ServerProcess>;
+} {
+  let dir = '';
+  const clients: Redis[] = [];
+  const servers: ServerProcess[] = [];
+  beforeAll(() => requireFreshBuild());
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.disconnect();
+    for (const s of servers.splice(0)) await s.kill('SIGKILL');
+    cleanup?.(dir);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get dir() {
+      return dir;
+    },
+    clients,
+    async spawn(dataDir, args, logDir) {
+      const s = await spawnServer(dataDir, args, logDir);
+      servers.push(s);
+      return s;
     },
   };
 }

@@ -1,7 +1,7 @@
-import { readdirSync, rmSync, watch } from 'node:fs';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readdirSync, watch } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { connect, randomBytes, ready, requireFreshBuild, rng, spawnServer, tempDir, type ServerProcess } from './helpers.js';
+import { connect, processFixture, randomBytes, ready, rng, type ServerProcess } from './helpers.js';
 import { DurabilityModel, digestOf, digestOfMap } from './model.js';
 
 const ROUNDS = 4;
@@ -10,20 +10,8 @@ const DEPTH = 4; // ops in flight per connection, always on distinct keys
 const MAX_OPS_PER_ROUND = 20_000;
 
 describe('kill -9 with --fsync always', () => {
-  let dir: string;
-  let server: ServerProcess | null = null;
-  const clients: Redis[] = [];
-
-  beforeAll(() => requireFreshBuild());
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.disconnect();
-    await server?.kill('SIGKILL');
-    server = null;
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fx = processFixture();
+  let server: ServerProcess;
 
   it('under concurrent write load, at several random moments: every acknowledged write is there after the restart', async () => {
     const seed = Number(process.env.KV_TEST_SEED ?? Date.now() % 1_000_000);
@@ -32,9 +20,9 @@ describe('kill -9 with --fsync always', () => {
     const context = `seed ${seed} (set KV_TEST_SEED to repeat)`;
     for (let round = 0; round < ROUNDS; round++) {
       // Odd rounds run the snapshot timer too, so some kills land during or around a snapshot.
-      server = await spawnServer(dir, ['--fsync', 'always', '--snapshot-interval', round % 2 ? '1' : '0']);
+      server = await fx.spawn(fx.dir, ['--fsync', 'always', '--snapshot-interval', round % 2 ? '1' : '0']);
       const check = await ready(connect(server.tcpPort));
-      clients.push(check);
+      fx.clients.push(check);
       expect(await model.verify(check), `round ${round} start, ${context}`).toEqual([]);
 
       const killAfter = 300 + Math.floor(rand() * 3000); // acknowledged writes before the kill
@@ -77,19 +65,19 @@ describe('kill -9 with --fsync always', () => {
         await Promise.all(Array.from({ length: DEPTH }, lane));
       };
       const conns = await Promise.all(Array.from({ length: CONNECTIONS }, () => ready(connect((server as ServerProcess).tcpPort))));
-      clients.push(...conns);
+      fx.clients.push(...conns);
       const load = Promise.all(conns.map((r, c) => worker(c, r)));
       await Promise.race([killMoment, load]);
       const died = await server.kill('SIGKILL');
       expect(died.signal).toBe('SIGKILL');
       stop = true;
       await load;
-      for (const c of clients.splice(0)) c.disconnect();
+      for (const c of fx.clients.splice(0)) c.disconnect();
       expect(acked, context).toBeGreaterThanOrEqual(killAfter);
     }
-    server = await spawnServer(dir, ['--fsync', 'always']);
+    server = await fx.spawn(fx.dir, ['--fsync', 'always']);
     const last = await ready(connect(server.tcpPort));
-    clients.push(last);
+    fx.clients.push(last);
     expect(await model.verify(last), `after the last kill, ${context}`).toEqual([]);
     expect(model.keys.size).toBeGreaterThan(ROUNDS * 300);
   }, 120_000);
@@ -111,20 +99,20 @@ describe('kill -9 with --fsync always', () => {
         for (const [err] of (await p.exec()) ?? []) expect(err).toBeNull();
       }
     };
-    const snapshots = () => readdirSync(dir).filter((n) => n.endsWith('.kvsnap'));
+    const snapshots = () => readdirSync(fx.dir).filter((n) => n.endsWith('.kvsnap'));
     // Two moments: while the worker reads the old files, and while it writes the .tmp file.
     // The server is frozen (SIGSTOP) at the trigger, so the phase it died in can be checked
     // on disk before the SIGKILL; a trigger that came too late is tried again, a bounded number of times.
     const hit = new Set<string>();
     for (let attempt = 0; attempt < 8 && hit.size < 2; attempt++) {
       const want = hit.has('reading') ? 'writing' : 'reading';
-      server = await spawnServer(dir, ['--fsync', 'always', '--snapshot-interval', '0']);
+      server = await fx.spawn(fx.dir, ['--fsync', 'always', '--snapshot-interval', '0']);
       const r = await ready(connect(server.tcpPort));
-      clients.push(r);
+      fx.clients.push(r);
       await load(r, 30_000);
       const before = snapshots();
       const tmpSeen = new Promise<void>((resolve) => {
-        const w = watch(dir, (_event, name) => {
+        const w = watch(fx.dir, (_event, name) => {
           if (name?.endsWith('.tmp')) {
             w.close();
             resolve();
@@ -138,7 +126,7 @@ describe('kill -9 with --fsync always', () => {
       if (want === 'reading') await server.waitFor('snapshot started');
       else await tmpSeen;
       process.kill(server.pid, 'SIGSTOP');
-      const names = readdirSync(dir);
+      const names = readdirSync(fx.dir);
       const renamed = snapshots().some((n) => !before.includes(n));
       const phase = renamed ? 'done' : names.some((n) => n.endsWith('.tmp')) ? 'writing' : 'reading';
       await server.kill('SIGKILL');
@@ -146,17 +134,17 @@ describe('kill -9 with --fsync always', () => {
         expect(await save).toBe('killed');
         hit.add(phase);
       }
-      for (const c of clients.splice(0)) c.disconnect();
+      for (const c of fx.clients.splice(0)) c.disconnect();
 
-      server = await spawnServer(dir, ['--fsync', 'always', '--snapshot-interval', '0']);
+      server = await fx.spawn(fx.dir, ['--fsync', 'always', '--snapshot-interval', '0']);
       const again = await ready(connect(server.tcpPort));
-      clients.push(again);
+      fx.clients.push(again);
       const got = await digestOf(again, keys);
       expect(got.dbsize, phase).toBe(keys.length);
       expect(got.digest, phase).toBe(digestOfMap(keys, values));
-      expect(readdirSync(dir).filter((n) => n.endsWith('.tmp')), phase).toEqual([]);
+      expect(readdirSync(fx.dir).filter((n) => n.endsWith('.tmp')), phase).toEqual([]);
       await server.kill('SIGKILL');
-      for (const c of clients.splice(0)) c.disconnect();
+      for (const c of fx.clients.splice(0)) c.disconnect();
     }
     expect([...hit].sort()).toEqual(['reading', 'writing']);
   }, 180_000);

@@ -6,9 +6,8 @@
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import type { Redis } from 'ioredis';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { connect, infoField, ready, requireFreshBuild, spawnServer, tempDir, type ServerProcess } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { connect, infoField, processFixture, ready, type ServerProcess } from './helpers.js';
 
 const LANES = 4;
 const MAX_OPS_PER_LANE = 20_000;
@@ -22,27 +21,15 @@ interface Outcome {
 }
 
 describe('when the data directory is deleted under the server', () => {
-  let dir: string;
-  let server: ServerProcess | null = null;
-  const clients: Redis[] = [];
-
-  beforeAll(() => requireFreshBuild());
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.disconnect();
-    await server?.kill('SIGKILL');
-    server = null;
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fx = processFixture();
+  let server: ServerProcess;
 
   for (const policy of ['always', 'everysec'] as const) {
     it(`--fsync ${policy}: writes are refused with MISCONF, INFO and SAVE say so, and SIGTERM exits 3 with the count`, async () => {
-      const data = path.join(dir, 'data');
-      server = await spawnServer(data, ['--fsync', policy, '--snapshot-interval', '0'], path.join(dir, 'logs'));
+      const data = path.join(fx.dir, 'data');
+      server = await fx.spawn(data, ['--fsync', policy, '--snapshot-interval', '0'], path.join(fx.dir, 'logs'));
       const r = await ready(connect(server.tcpPort));
-      clients.push(r);
+      fx.clients.push(r);
       const outcomes: Outcome[] = [];
       let rmDone = false;
       let refused!: () => void;

@@ -6,45 +6,35 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { havePeer } from '../helpers/peers.js';
-import { connect, infoField, ready, requireFreshBuild, spawnServer, tempDir, type ServerProcess } from './helpers.js';
+import { connect, infoField, processFixture, ready, type ServerProcess } from './helpers.js';
 
 /** Bounds for the load loops: whichever comes first ends them. */
 const MAX_OPS_PER_LANE = 50_000;
 const LOAD_TIME_LIMIT_MS = 60_000;
 
 describe('SIGTERM under write load', () => {
-  let dir: string;
-  let server: ServerProcess | null = null;
+  const fx = processFixture();
+  let server: ServerProcess;
   let bench: ChildProcess | null = null;
-  const clients: Redis[] = [];
-
-  beforeAll(() => requireFreshBuild());
-  beforeEach(() => {
-    dir = tempDir();
-  });
   afterEach(async () => {
-    for (const c of clients.splice(0)) c.disconnect();
     if (bench && bench.exitCode === null && bench.signalCode === null) {
       bench.kill('SIGKILL');
       await once(bench, 'exit');
     }
     bench = null;
-    await server?.kill('SIGKILL');
-    server = null;
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const snapshots = (data: string) => readdirSync(data).filter((n) => n.endsWith('.kvsnap'));
 
   describe.skipIf(!havePeer('redis-benchmark', 'redis-tools'))('with redis-benchmark', () => {
     it('stops with the stopping and stopped lines, a final snapshot, no LOCK, and exit 0', async () => {
-      const data = path.join(dir, 'data');
-      server = await spawnServer(data, ['--snapshot-interval', '0'], path.join(dir, 'logs'));
+      const data = path.join(fx.dir, 'data');
+      server = await fx.spawn(data, ['--snapshot-interval', '0'], path.join(fx.dir, 'logs'));
       const args = ['-h', '127.0.0.1', '-p', String(server.tcpPort), '-t', 'set', '-r', '100000', '-n', '5000000', '-c', '20', '-P', '16'];
       bench = spawn('redis-benchmark', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       // redis-benchmark prints its progress a few times a second: a non-zero rate means the load is on.
@@ -75,10 +65,10 @@ describe('SIGTERM under write load', () => {
   });
 
   it('with --fsync always and clients writing numbered keys: every acknowledged key is there after a restart', async () => {
-    const data = path.join(dir, 'data');
-    server = await spawnServer(data, ['--fsync', 'always', '--snapshot-interval', '0'], path.join(dir, 'logs'));
+    const data = path.join(fx.dir, 'data');
+    server = await fx.spawn(data, ['--fsync', 'always', '--snapshot-interval', '0'], path.join(fx.dir, 'logs'));
     const conns = await Promise.all(Array.from({ length: 4 }, () => ready(connect((server as ServerProcess).tcpPort))));
-    clients.push(...conns);
+    fx.clients.push(...conns);
     const acked: string[] = [];
     let signalAfter!: () => void;
     const enoughAcked = new Promise<void>((resolve) => (signalAfter = resolve));
@@ -103,11 +93,11 @@ describe('SIGTERM under write load', () => {
     expect(exit, exit.stderr).toMatchObject({ code: 0, signal: null });
     expect(server.lines.find((l) => l.msg === 'stopped')).toMatchObject({ exitCode: 0 });
     expect(acked.length).toBeGreaterThanOrEqual(3000);
-    for (const c of clients.splice(0)) c.disconnect();
+    for (const c of fx.clients.splice(0)) c.disconnect();
 
-    server = await spawnServer(data, ['--fsync', 'always'], path.join(dir, 'logs'));
+    server = await fx.spawn(data, ['--fsync', 'always'], path.join(fx.dir, 'logs'));
     const again = await ready(connect(server.tcpPort));
-    clients.push(again);
+    fx.clients.push(again);
     const missing: string[] = [];
     for (let i = 0; i < acked.length; i += 1000) {
       const batch = acked.slice(i, i + 1000);

@@ -14,23 +14,12 @@
  * paths deterministically; these check that the real thing behaves as promised.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, openSync, closeSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, mkdirSync, openSync, closeSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { segmentPath } from '../../src/persistence/files.js';
-import {
-  canMountTmpfs,
-  connect,
-  infoField,
-  mountTmpfs,
-  ready,
-  requireFreshBuild,
-  spawnExpectingFailure,
-  spawnServer,
-  tempDir,
-  type ServerProcess,
-} from './helpers.js';
+import { canMountTmpfs, connect, infoField, mountTmpfs, processFixture, ready, spawnExpectingFailure, type ServerProcess } from './helpers.js';
 
 function hasPrlimit(): boolean {
   return spawnSync('prlimit', ['--version']).status === 0;
@@ -55,27 +44,14 @@ async function writeUntilRefused(r: Redis, prefix: string, max = 2000, valueSize
 }
 
 describe('when the data directory stops taking writes', () => {
-  let dir: string;
-  let server: ServerProcess | null = null;
-  const clients: Redis[] = [];
-
-  beforeAll(() => requireFreshBuild());
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.disconnect();
-    await server?.kill('SIGKILL');
-    server = null;
-    spawnSync('umount', [path.join(dir, 'data')]);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fx = processFixture((d) => spawnSync('umount', [path.join(d, 'data')]));
+  let server: ServerProcess;
 
   it.runIf(hasPrlimit())('refuses writes with MISCONF, keeps serving reads, shows it in INFO, and acknowledged nothing that is not on disk (EFBIG via prlimit)', async () => {
-    const data = path.join(dir, 'data');
-    server = await spawnServer(data, ['--fsync', 'always', '--snapshot-interval', '0'], path.join(dir, 'logs'));
+    const data = path.join(fx.dir, 'data');
+    server = await fx.spawn(data, ['--fsync', 'always', '--snapshot-interval', '0'], path.join(fx.dir, 'logs'));
     const r = await ready(connect(server.tcpPort));
-    clients.push(r);
+    fx.clients.push(r);
     for (let i = 0; i < 200; i++) await r.set(`before${i}`, `v${i}`.padEnd(1000, '.'));
     const size = statSync(segmentPath(data, 1)).size;
     // The limit holds for every file the process writes, its own log file too; that one
@@ -94,22 +70,22 @@ describe('when the data directory stops taking writes', () => {
 
     // kill -9 while refusing: every acknowledged write is on disk; the half-written record is a torn tail.
     await server.kill('SIGKILL');
-    server = await spawnServer(data, ['--fsync', 'always'], path.join(dir, 'logs'));
+    server = await fx.spawn(data, ['--fsync', 'always'], path.join(fx.dir, 'logs'));
     const torn = await server.waitFor('data loaded');
     expect(torn.keys).toBeGreaterThanOrEqual(200 + acked.length);
     const again = await ready(connect(server.tcpPort));
-    clients.push(again);
+    fx.clients.push(again);
     for (const k of [...acked, 'before0', 'before199']) expect(await again.exists(k), k).toBe(1);
   });
 
   it.runIf(canMountTmpfs())('on a full disk (ENOSPC on a tmpfs): refuses writes, then accepts them again by itself once space is freed', async () => {
-    const data = path.join(dir, 'data');
+    const data = path.join(fx.dir, 'data');
     mkdirSync(data);
     mountTmpfs(data, 'size=1m');
     // Log files outside the small filesystem, so that only the append-only log meets the full disk.
-    server = await spawnServer(data, ['--fsync', 'always', '--snapshot-interval', '0'], path.join(dir, 'logs'));
+    server = await fx.spawn(data, ['--fsync', 'always', '--snapshot-interval', '0'], path.join(fx.dir, 'logs'));
     const r = await ready(connect(server.tcpPort));
-    clients.push(r);
+    fx.clients.push(r);
     await r.set('before', '1');
     // Fill the filesystem to the last byte.
     const filler = path.join(data, 'filler');
@@ -139,20 +115,20 @@ describe('when the data directory stops taking writes', () => {
     expect(await infoField(r, 'aof_last_write_status')).toBe('ok');
 
     expect((await server.kill('SIGTERM')).code).toBe(0);
-    server = await spawnServer(data, ['--fsync', 'always'], path.join(dir, 'logs'));
+    server = await fx.spawn(data, ['--fsync', 'always'], path.join(fx.dir, 'logs'));
     const again = await ready(connect(server.tcpPort));
-    clients.push(again);
+    fx.clients.push(again);
     for (const k of ['before', 'after', ...acked]) expect(await again.exists(k), k).toBe(1);
   });
   for (const policy of ['everysec', 'always'] as const) {
     const code = policy === 'always' ? 4 : 3;
     it.runIf(canMountTmpfs())(`--fsync ${policy}: writes that fill the data volume are refused with MISCONF, and SIGTERM exits ${code} with the count`, async () => {
-      const data = path.join(dir, 'data');
+      const data = path.join(fx.dir, 'data');
       mkdirSync(data);
       mountTmpfs(data, 'size=1m');
-      server = await spawnServer(data, ['--fsync', policy, '--snapshot-interval', '0'], path.join(dir, 'logs'));
+      server = await fx.spawn(data, ['--fsync', policy, '--snapshot-interval', '0'], path.join(fx.dir, 'logs'));
       const r = await ready(connect(server.tcpPort));
-      clients.push(r);
+      fx.clients.push(r);
       // 1 KiB values: about a thousand fill the megabyte. Bounded in count, whatever happens.
       const { acked, errors } = await writeUntilRefused(r, 'fill', 5000, 1024);
       expect(errors[0]).toMatch(/^MISCONF .*could not be written \(ENOSPC/);
@@ -181,9 +157,9 @@ describe('when the data directory stops taking writes', () => {
 
       // Room for the restart's LOCK; the count must have been honest.
       execFileSync('mount', ['-o', 'remount,size=4m', data]);
-      server = await spawnServer(data, ['--fsync', policy], path.join(dir, 'logs'));
+      server = await fx.spawn(data, ['--fsync', policy], path.join(fx.dir, 'logs'));
       const again = await ready(connect(server.tcpPort));
-      clients.push(again);
+      fx.clients.push(again);
       const found = await again.pipeline(acked.map((k) => ['exists', k])).exec();
       const missing = acked.filter((_, i) => found?.[i]?.[1] !== 1);
       expect(missing.length).toBeLessThanOrEqual(notOnDisk);
@@ -191,11 +167,11 @@ describe('when the data directory stops taking writes', () => {
   }
 
   it.runIf(!isRoot || canMountTmpfs())('a data directory that cannot be written stops the start with exit 2, as any bad setting does', async () => {
-    const data = path.join(dir, 'data');
+    const data = path.join(fx.dir, 'data');
     mkdirSync(data);
     if (isRoot) mountTmpfs(data, 'ro,size=64k');
     else chmodSync(data, 0o555);
-    const { code, stderr } = await spawnExpectingFailure(data, [], path.join(dir, 'logs'));
+    const { code, stderr } = await spawnExpectingFailure(data, [], path.join(fx.dir, 'logs'));
     expect(code).toBe(2);
     expect(stderr).toContain(`data directory ${data} cannot be used`);
   });
