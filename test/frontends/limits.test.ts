@@ -1,28 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer, type TestServerOverrides } from '../helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { serverFixture, type TestServer, type TestServerOverrides } from '../helpers/server.js';
 import { RawClient } from '../helpers/socket.js';
 import { multibulk, readReplies, respReplies } from './resp-reader.js';
 
 describe('TCP limits', () => {
-  let srv: TestServer | undefined;
-  const clients: RawClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    await srv?.stop();
-    srv = undefined;
-  });
+  const fx = serverFixture();
 
-  async function start(limits: TestServerOverrides['limits']): Promise<TestServer> {
-    srv = await startTestServer({ limits });
-    return srv;
-  }
+  const start = (limits: TestServerOverrides['limits']) => fx.start({ limits });
 
-  async function connect(): Promise<RawClient> {
-    if (!srv) throw new Error('start the server first');
-    const c = await RawClient.connect(srv.tcpPort);
-    clients.push(c);
-    return c;
-  }
+  const connect = () => fx.connect();
 
   describe('key size (--max-key-size)', () => {
     it('refuses a key over the limit in the text dialect with KEY_TOO_LARGE, and stays open', async () => {
@@ -212,21 +198,21 @@ describe('TCP limits', () => {
     });
 
     it('replies held behind a write waiting for --fsync always count too: reading pauses, and every reply follows in order', async () => {
-      srv = await startTestServer({ limits: { maxOutputBuffer: LIMIT }, persistence: { enabled: true, fsync: 'always' } });
-      srv.server.store.put('big', 'b'.repeat(BIG));
+      await fx.start({ limits: { maxOutputBuffer: LIMIT }, persistence: { enabled: true, fsync: 'always' } });
+      fx.srv.server.store.put('big', 'b'.repeat(BIG));
       const slow = await connect();
       slow.socket.pause();
       // The SET's reply waits for the log, so the GET replies after it (12.5 MiB) queue behind it.
       const N = 200;
       slow.write(Buffer.concat([multibulk('SET', 'x', 'y'), ...Array.from({ length: N }, () => multibulk('GET', 'big'))]));
-      await srv.logs.waitFor(PAUSED);
-      expect(clientMemory(srv)).toBeLessThan(LIMIT + 2 * BIG);
+      await fx.srv.logs.waitFor(PAUSED);
+      expect(clientMemory(fx.srv)).toBeLessThan(LIMIT + 2 * BIG);
       const one = `$${BIG}\r\n`.length + BIG + 2;
       const { values, end } = readReplies((await readBytes(slow, 5 + N * one)).toString('latin1'));
       expect(end).toBe(5 + N * one);
       expect(values[0]).toEqual({ status: 'OK' });
       expect(values.slice(1)).toEqual(Array.from({ length: N }, () => 'b'.repeat(BIG)));
-      expect(srv.server.stats.outputLimitDisconnects).toBe(0);
+      expect(fx.srv.server.stats.outputLimitDisconnects).toBe(0);
     });
 
     it('disconnects a client owed one reply larger than the limit, logs it, and serves the others', async () => {

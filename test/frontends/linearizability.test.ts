@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { performance } from 'node:perf_hooks';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkRegisterHistory, describeFailure, type HistoryEntry, type RegisterOp } from '../helpers/linearizability.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { RawClient } from '../helpers/socket.js';
+import { serverFixture } from '../helpers/server.js';
+import type { RawClient } from '../helpers/socket.js';
 import { multibulk, respReplies } from './resp-reader.js';
 import { seededRandom } from '../../clients/lib/chaos-random.js';
 
@@ -129,16 +129,10 @@ function respRunner(c: RawClient): Runner {
 }
 
 describe('single-key operations over real connections', () => {
-  let srv: TestServer | undefined;
-  const clients: RawClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    await srv?.stop();
-    srv = undefined;
-  });
+  const fx = serverFixture();
 
   it('are linearizable: 16 connections, both dialects, PUT/DEL/GET on 3 hot keys with unique values', async () => {
-    srv = await startTestServer({ logOps: false });
+    await fx.start({ logOps: false });
     const CONNECTIONS = 16;
     const OPS_PER_CONNECTION = 60; // about 320 operations per key
     const KEYS = ['hot:a', 'hot:b', 'hot:c'];
@@ -146,9 +140,8 @@ describe('single-key operations over real connections', () => {
     const histories = new Map<string, HistoryEntry[]>(KEYS.map((k) => [k, []]));
 
     const workers = Array.from({ length: CONNECTIONS }, async (_, n) => {
-      const c = await RawClient.connect(srv?.tcpPort as number);
+      const c = await fx.connect();
       c.socket.setNoDelay(true);
-      clients.push(c);
       const dialect = n % 2 === 0 ? 'text' : 'resp';
       const run = dialect === 'text' ? textRunner(c) : respRunner(c);
       const random = seededRandom(1000 + n);

@@ -1,23 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer, type TestServerOverrides } from '../helpers/server.js';
-import { RawClient } from '../helpers/socket.js';
+import { describe, expect, it } from 'vitest';
+import { serverFixture, type TestServerOverrides } from '../helpers/server.js';
 import { multibulk, readReplies, respReplies } from './resp-reader.js';
 
 describe('TCP RESP2 dialect over a raw socket', () => {
-  let srv: TestServer | undefined;
-  const clients: RawClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    await srv?.stop();
-    srv = undefined;
-  });
+  const fx = serverFixture();
 
-  async function connect(overrides?: TestServerOverrides): Promise<RawClient> {
-    srv ??= await startTestServer(overrides);
-    const c = await RawClient.connect(srv.tcpPort);
-    clients.push(c);
-    return c;
-  }
+  const connect = (overrides?: TestServerOverrides) => fx.connect(overrides);
 
   it('answers SET, GET, EXISTS, DEL, PING, ECHO and DBSIZE with the bytes Redis sends', async () => {
     const c = await connect();
@@ -68,7 +56,7 @@ describe('TCP RESP2 dialect over a raw socket', () => {
     c.write(Buffer.concat([multibulk('QUIT'), multibulk('SET', 'after', '1')]));
     await c.waitClosed();
     expect(c.received).toBe('+OK\r\n');
-    expect(srv?.server.store.has('after')).toBe(false);
+    expect(fx.srv.server.store.has('after')).toBe(false);
   });
 
   describe('a framing error', () => {
@@ -83,9 +71,9 @@ describe('TCP RESP2 dialect over a raw socket', () => {
       );
       await c.waitClosed();
       expect(readReplies(c.received).values).toEqual([{ status: 'OK' }, { error: "ERR Protocol error: expected '\\r\\n' after a bulk string" }]);
-      expect(srv?.server.store.get('a')).toBe('1');
-      expect(srv?.server.store.has('b')).toBe(false);
-      expect(srv?.server.store.has('c')).toBe(false);
+      expect(fx.srv.server.store.get('a')).toBe('1');
+      expect(fx.srv.server.store.has('b')).toBe(false);
+      expect(fx.srv.server.store.has('c')).toBe(false);
     });
 
     it('closes on a bad multibulk length and a bad bulk length', async () => {
@@ -115,10 +103,10 @@ describe('TCP RESP2 dialect over a raw socket', () => {
       await bad.waitClosed();
       other.write(multibulk('GET', 'x'));
       expect((await respReplies(other, 2))[1]).toBe('1');
-      const warn = srv?.logs.find('protocol error; closing the connection') ?? [];
+      const warn = fx.srv.logs.find('protocol error; closing the connection') ?? [];
       expect(warn).toHaveLength(1);
       expect(warn[0]?.err).toMatchObject({ code: 'PROTOCOL' });
-      expect(srv?.server.stats.protocolErrors).toBe(1);
+      expect(fx.srv.server.stats.protocolErrors).toBe(1);
     });
   });
 

@@ -1,24 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { splitArgs } from '../../src/protocol/split-args.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { RawClient } from '../helpers/socket.js';
+import { serverFixture } from '../helpers/server.js';
 import { ALL_BYTES, multibulk, respReplies } from './resp-reader.js';
 
 describe('TCP text dialect', () => {
-  let srv: TestServer | undefined;
-  const clients: RawClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    await srv?.stop();
-    srv = undefined;
-  });
+  const fx = serverFixture();
 
-  async function connect(): Promise<RawClient> {
-    srv ??= await startTestServer();
-    const c = await RawClient.connect(srv.tcpPort);
-    clients.push(c);
-    return c;
-  }
+  const connect = () => fx.connect();
 
   it('answers PUT, GET, EXISTS and DEL with one line each', async () => {
     const c = await connect();
@@ -45,11 +33,11 @@ describe('TCP text dialect', () => {
   it('stores quoted values byte for byte, and GET prints them so they can be pasted back', async () => {
     const c = await connect();
     expect(await c.text('PUT bytes "line one\\nline two\\x00"', 'GET bytes')).toEqual(['OK', 'VALUE "line one\\nline two\\x00"']);
-    expect(srv?.server.store.get('bytes')).toBe('line one\nline two\x00');
+    expect(fx.srv.server.store.get('bytes')).toBe('line one\nline two\x00');
     const [, printed] = await c.text('GET bytes', 'GET bytes');
     const shown = (printed as string).slice('VALUE '.length);
     expect(await c.text(`PUT copy ${shown}`, 'GET copy')).toEqual(['OK', `VALUE ${shown}`]);
-    expect(srv?.server.store.get('copy')).toBe('line one\nline two\x00');
+    expect(fx.srv.server.store.get('copy')).toBe('line one\nline two\x00');
   });
 
   it('shows a value stored over RESP, with every byte 0..255, quoted so that it reads back the same', async () => {

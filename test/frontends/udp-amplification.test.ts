@@ -9,7 +9,7 @@ import { realFileOps, type LogFileOps } from '../../src/persistence/log-io.js';
 import { datagramCrc, decodeReply, encodeRequest, MIN_DATAGRAM_SIZE, Opcode, Status, STATUS_NAMES } from '../../src/protocol/datagram.js';
 import { startTestServer as startTestServerOn, type TestServer, type TestServerOverrides } from '../helpers/server.js';
 import { tempDir } from '../persistence/helpers.js';
-import { RawUdp, stat, udpStats } from './udp-helpers.js';
+import { RawUdp, stat, udpPeers, udpStats } from './udp-helpers.js';
 
 /**
  * docs/PROTOCOL.md, udp "Amplification": no reply is larger than its request unless
@@ -261,15 +261,9 @@ class FailingDisk implements LogFileOps {
 // docs/PROTOCOL.md, udp "Amplification": replies larger than the request go only to --udp-large-replies-to.
 describe.each(['batched', 'dgram'] as const)('UDP replies larger than their requests (--udp-io %s)', (io) => {
   let srv: TestServer | null = null;
-  const peers: RawUdp[] = [];
   const startTestServer = (o: TestServerOverrides = {}) => startTestServerOn({ ...o, udp: { io, ...o.udp } });
-  const open = async (address?: string) => {
-    const p = await RawUdp.open(address);
-    peers.push(p);
-    return p;
-  };
+  const open = udpPeers();
   afterEach(async () => {
-    await Promise.all(peers.splice(0).map((p) => p.close()));
     await srv?.stop();
     srv = null;
   });

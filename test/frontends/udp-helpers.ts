@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { afterEach } from 'vitest';
 import type { KvServer } from '../../src/server.js';
 import type { StatSection } from '../../src/stats.js';
 
@@ -114,4 +115,17 @@ export function rejections(server: KvServer, n: number, timeoutMs = 10_000): Pro
     };
     udp.on('rejected', on);
   });
+}
+
+/** Raw UDP sockets for a describe block: `open(address)` one; all are closed after each test. */
+export function udpPeers(): (address?: string) => Promise<RawUdp> {
+  const peers: RawUdp[] = [];
+  afterEach(async () => {
+    await Promise.all(peers.splice(0).map((p) => p.close()));
+  });
+  return async (address) => {
+    const p = await RawUdp.open(address);
+    peers.push(p);
+    return p;
+  };
 }

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeReply, encodeRequest, Opcode, Status } from '../../src/protocol/datagram.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { RawUdp, stat } from './udp-helpers.js';
+import { RawUdp, stat, udpPeers } from './udp-helpers.js';
 
 /**
  * docs/PROTOCOL.md, udp "Reply cache": a flood from one source must not end another
@@ -14,14 +14,8 @@ const PUT_FLOOD = 20_000;
 
 describe('the UDP reply cache under a flood from one port', () => {
   let srv: TestServer | null = null;
-  const peers: RawUdp[] = [];
-  const open = async (address: string) => {
-    const p = await RawUdp.open(address);
-    peers.push(p);
-    return p;
-  };
+  const open = udpPeers();
   afterEach(async () => {
-    await Promise.all(peers.splice(0).map((p) => p.close()));
     await srv?.stop();
     srv = null;
   });

@@ -114,7 +114,8 @@ export async function startTestServer(overrides: TestServerOverrides = {}, optio
  */
 export function serverFixture(): {
   start(overrides?: TestServerOverrides): Promise<TestServer>;
-  connect(): Promise<RawClient>;
+  /** A raw client; starts a server first (with `overrides`) if the test has not. */
+  connect(overrides?: TestServerOverrides): Promise<RawClient>;
   readonly srv: TestServer;
 } {
   let srv: TestServer | undefined;
@@ -129,8 +130,8 @@ export function serverFixture(): {
       srv = await startTestServer(overrides);
       return srv;
     },
-    async connect() {
-      srv ??= await startTestServer();
+    async connect(overrides) {
+      srv ??= await startTestServer(overrides);
       const c = await RawClient.connect(srv.tcpPort);
       clients.push(c);
       return c;
