@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { multibulk, respReplies } from './frontends/resp-reader.js';
-import { IN_CI } from './helpers/peers.js';
+import { canMountTmpfs, mountTmpfs } from './helpers/tmpfs.js';
 import { RawClient } from './helpers/socket.js';
 
 const MAIN = path.resolve('dist/src/main.js');
@@ -212,7 +212,7 @@ describe('the log under pressure (kv-server process)', () => {
     it('keeps serving, counts the write errors, writes again once there is room, and exits 0 on SIGTERM while the volume is full', async () => {
       const logDir = path.join(tempDir(), 'logs');
       mkdirSync(logDir);
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', logDir]);
+      mountTmpfs(logDir, 'size=512k');
       mounts.push(logDir);
       // Most of the volume taken at once, so that a few hundred op lines fill the rest.
       const filler = path.join(logDir, 'filler');
@@ -259,24 +259,3 @@ describe('the log under pressure (kv-server process)', () => {
     });
   });
 });
-
-/**
- * Whether this process may mount a tmpfs (root, and not a container that forbids
- * it), for `describe.skipIf`. Under CI that is a requirement; elsewhere the test
- * skips and says why on stderr, as havePeer does for a missing peer.
- */
-function canMountTmpfs(): boolean {
-  const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-mountcheck-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'pipe' });
-    execFileSync('umount', [dir]);
-    return true;
-  } catch (err) {
-    const why = `cannot mount a tmpfs here (${(err as Error).message.split('\n')[0]}); it needs root and a container that allows mount`;
-    if (IN_CI) throw new Error(`${why}; under CI this test may not skip`);
-    process.stderr.write(`skipping the full-log-volume test: ${why}\n`);
-    return false;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { havePeer } from '../helpers/peers.js';
+import { findOnPath, havePeer } from '../helpers/peers.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
-const REDIS_CLI = '/usr/bin/redis-cli';
-const REDIS_BENCHMARK = '/usr/bin/redis-benchmark';
+const REDIS_CLI = findOnPath('redis-cli') ?? 'redis-cli';
+const REDIS_BENCHMARK = findOnPath('redis-benchmark') ?? 'redis-benchmark';
 
 /**
  * Runs redis-cli and collects its output. Asynchronous on purpose: the server runs

@@ -3,7 +3,7 @@
  * killed with SIGKILL), a check that dist/ is built from the current sources, and
  * small RESP utilities.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,6 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterEach, beforeAll, beforeEach } from 'vitest';
 import { seededRandom } from '../../clients/lib/chaos-random.js';
-import { IN_CI } from '../helpers/peers.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAIN = path.join(ROOT, 'dist/src/main.js');
@@ -45,37 +44,7 @@ export function tempDir(prefix = 'dualkv-persist-'): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
 }
 
-let mountable: boolean | null = null;
-
-/**
- * Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN), for the tests that
- * need a real full or read-only filesystem. As havePeer (test/helpers/peers.ts): under
- * CI a refusal fails the run, since CI runs as root; elsewhere the tests skip and say so.
- */
-export function canMountTmpfs(): boolean {
-  if (mountable !== null) return mountable;
-  const probe = tempDir('dualkv-mount-probe-');
-  try {
-    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { encoding: 'utf8' });
-    mountable = r.status === 0;
-    if (mountable) {
-      spawnSync('umount', [probe]);
-      return true;
-    }
-    const why = `mount -t tmpfs is not permitted here (${(r.stderr || r.error?.message || `exit ${r.status}`).trim()})`;
-    if (IN_CI) throw new Error(`${why}; under CI these tests may not skip`);
-    process.stderr.write(`skipping the tests that need a tmpfs mount: ${why}\n`);
-    return false;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
-
-/** Mounts a tmpfs on `dir` (which must exist); `umount` it in afterEach. */
-export function mountTmpfs(dir: string, options: string): void {
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`mount -t tmpfs -o ${options} tmpfs ${dir} failed: ${r.stderr}`);
-}
+export { canMountTmpfs, mountTmpfs } from '../helpers/tmpfs.js';
 
 export interface ServerProcess {
   readonly child: ChildProcess;

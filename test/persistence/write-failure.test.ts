@@ -19,11 +19,11 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { segmentPath } from '../../src/persistence/files.js';
+import { havePeer } from '../helpers/peers.js';
 import { canMountTmpfs, connect, infoField, mountTmpfs, processFixture, ready, spawnExpectingFailure, type ServerProcess } from './helpers.js';
 
-function hasPrlimit(): boolean {
-  return spawnSync('prlimit', ['--version']).status === 0;
-}
+/** prlimit(1) comes with util-linux; under CI its absence fails the run (havePeer). */
+const hasPrlimit = () => havePeer('prlimit', 'util-linux');
 
 const isRoot = process.getuid?.() === 0;
 
