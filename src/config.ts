@@ -300,7 +300,7 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
 /** `N%` or a size. */
 function sizeOrPercent(name: string, v: unknown): number | { percent: number } {
   const m = typeof v === 'string' ? /^\s*(\d{1,3})\s*%\s*$/.exec(v) : null;
-  if (m === null) return sizeFlag(name, v, 1024 * 1024);
+  if (m === null) return sizeFlag(name, v, 1024 * 1024, Number.MAX_SAFE_INTEGER, ' (or a percentage of --maxmemory, such as 10%)');
   const percent = Number(m[1]);
   if (percent < 1 || percent > 100) throw new ConfigError(`--${name} as a percentage must be from 1% to 100%; got ${String(v)}`);
   return { percent };

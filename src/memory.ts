@@ -133,6 +133,11 @@ export class MemoryBudget {
     this.heapUsed = getHeapStatistics().used_heap_size;
   }
 
+  /** V8's heap limit (--max-old-space-size), which the second guard is a share of. */
+  get heapSizeLimit(): number {
+    return this.heapLimit;
+  }
+
   register(user: MemoryUser): void {
     this.users.push(user);
   }

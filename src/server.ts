@@ -123,7 +123,7 @@ export class KvServer {
         maxmemoryHuman: m.maxmemory > 0 ? formatSize(m.maxmemory) : 'no limit',
         how: m.how,
         maxmemoryClients: m.maxmemoryClients,
-        heapSizeLimit: this.memory.section().heap_size_limit,
+        heapSizeLimit: this.memory.heapSizeLimit,
       },
       'memory limit',
     );
