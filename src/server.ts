@@ -56,7 +56,7 @@ export class KvServer {
   constructor(
     readonly config: ServerConfig,
     readonly log: Logger,
-    /** The root logger's counters (logger.ts), shown as INFO's logging section. */
+    /** From the root logger (logger.ts): its counters, shown as INFO's logging section, and the bytes its backlog holds, which --maxmemory counts. */
     options: { logStats?: () => StatSection; logBacklogBytes?: () => number } = {},
   ) {
     const store = this.store;

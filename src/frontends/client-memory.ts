@@ -29,10 +29,6 @@ export class ClientMemoryCap<C extends MeasuredClient> {
     return this.totalBytes;
   }
 
-  get limitBytes(): number {
-    return this.limit;
-  }
-
   /** The client's buffers changed size. */
   update(c: C): void {
     const now = c.memory;
