@@ -1,61 +1,112 @@
 /**
  * The one registry of dualkv's errors. Every error carries a stable `code`;
- * callers (and tests) match on the code, never on the message text.
- *
- * `resp` is the error prefix a RESP2 client sees (`-ERR …`, `-MISCONF …`), chosen
- * to match what Redis sends for the same condition.
+ * callers (and tests) match on the code, never on the message text. Each entry
+ * owns every wire mapping of its code:
+ * - `resp`: the error prefix a RESP2 client sees (`-ERR …`, `-MISCONF …`), as Redis
+ *   sends it for the same condition;
+ * - `udp`: the datagram status (the names of `Status` in src/protocol/datagram.ts);
+ * - `http`: the HTTP status;
+ * - `closes`: whether the connection closes after the error reply.
  */
+interface ErrorSpec {
+  readonly resp: string;
+  readonly udp: UdpErrorStatus;
+  readonly http: number;
+  readonly closes: boolean;
+}
+
+/** The datagram statuses an error can map to (docs/PROTOCOL.md, udp "Status codes"). */
+export type UdpErrorStatus =
+  | 'COMMAND_ERROR'
+  | 'UNAVAILABLE'
+  | 'SERVER_ERROR'
+  | 'MALFORMED'
+  | 'TOO_LARGE'
+  | 'ID_CONFLICT'
+  | 'UNSUPPORTED';
+
+/** A command refused its arguments: the client must change the request. */
+const command = (http = 400): ErrorSpec => ({ resp: 'ERR', udp: 'COMMAND_ERROR', http, closes: false });
+/** The server cannot serve the request now; a retry later may work. */
+const unavailable = (resp: string, http = 503): ErrorSpec => ({ resp, udp: 'UNAVAILABLE', http, closes: false });
+/** The reply is sent, then the connection closes. */
+const fatal = (http: number): ErrorSpec => ({ resp: 'ERR', udp: 'MALFORMED', http, closes: true });
+
 export const ErrorCodes = {
   // Command level: the connection stays open.
-  UNKNOWN_COMMAND: { resp: 'ERR' },
-  WRONG_ARITY: { resp: 'ERR' },
-  SYNTAX: { resp: 'ERR' },
-  KEY_TOO_LARGE: { resp: 'ERR' },
-  VALUE_TOO_LARGE: { resp: 'ERR' },
-  LINE_TOO_LONG: { resp: 'ERR' },
-  BAD_QUOTING: { resp: 'ERR' },
-  NOT_SUPPORTED: { resp: 'ERR' },
-  READ_ONLY: { resp: 'MISCONF' },
+  UNKNOWN_COMMAND: command(404),
+  WRONG_ARITY: command(),
+  SYNTAX: command(),
+  /** An argument that must be an integer is not one, or is out of range (Redis's wording). */
+  NOT_INTEGER: command(),
+  /** A TTL or an expiry time that is not positive or overflows (Redis: "invalid expire time"). */
+  INVALID_EXPIRE: command(),
+  KEY_TOO_LARGE: { resp: 'ERR', udp: 'COMMAND_ERROR', http: 414, closes: false },
+  VALUE_TOO_LARGE: { resp: 'ERR', udp: 'COMMAND_ERROR', http: 413, closes: false },
+  LINE_TOO_LONG: { resp: 'ERR', udp: 'COMMAND_ERROR', http: 431, closes: false },
+  BAD_QUOTING: command(),
+  NOT_SUPPORTED: { resp: 'ERR', udp: 'UNSUPPORTED', http: 501, closes: false },
+  READ_ONLY: unavailable('MISCONF'),
   /** A write refused at the memory limit (--maxmemory); reads and DEL go on. */
-  OOM: { resp: 'OOM' },
+  OOM: unavailable('OOM', 507),
   // Connection level: the reply is sent, then the connection closes.
-  PROTOCOL: { resp: 'ERR' },
-  TOO_MANY_CONNECTIONS: { resp: 'ERR' },
-  OUTPUT_BUFFER_LIMIT: { resp: 'ERR' },
+  PROTOCOL: fatal(400),
+  TOO_MANY_CONNECTIONS: { resp: 'ERR', udp: 'UNAVAILABLE', http: 503, closes: true },
+  OUTPUT_BUFFER_LIMIT: { resp: 'ERR', udp: 'TOO_LARGE', http: 503, closes: true },
   /** An unfinished request over --max-query-buffer. */
-  QUERY_BUFFER_LIMIT: { resp: 'ERR' },
+  QUERY_BUFFER_LIMIT: fatal(413),
   /** All clients together over --maxmemory-clients: the largest is disconnected. */
-  CLIENT_MEMORY_LIMIT: { resp: 'ERR' },
-  SHUTTING_DOWN: { resp: 'ERR' },
+  CLIENT_MEMORY_LIMIT: { resp: 'ERR', udp: 'UNAVAILABLE', http: 503, closes: true },
+  SHUTTING_DOWN: { resp: 'ERR', udp: 'UNAVAILABLE', http: 503, closes: true },
   // UDP datagrams (docs/PROTOCOL.md, udp section): the datagram is dropped, never applied.
-  BAD_DATAGRAM: { resp: 'ERR' },
-  DATAGRAM_TOO_LARGE: { resp: 'ERR' },
-  ID_CONFLICT: { resp: 'ERR' },
+  BAD_DATAGRAM: { resp: 'ERR', udp: 'MALFORMED', http: 400, closes: false },
+  DATAGRAM_TOO_LARGE: { resp: 'ERR', udp: 'TOO_LARGE', http: 413, closes: false },
+  ID_CONFLICT: { resp: 'ERR', udp: 'ID_CONFLICT', http: 409, closes: false },
   // Start-up and client side.
-  CONFIG: { resp: 'ERR' },
-  CONNECTION: { resp: 'ERR' },
-  TIMEOUT: { resp: 'ERR' },
-  SERVER: { resp: 'ERR' },
+  CONFIG: { resp: 'ERR', udp: 'SERVER_ERROR', http: 500, closes: false },
+  CONNECTION: { resp: 'ERR', udp: 'UNAVAILABLE', http: 502, closes: false },
+  TIMEOUT: { resp: 'ERR', udp: 'UNAVAILABLE', http: 504, closes: false },
+  SERVER: { resp: 'ERR', udp: 'SERVER_ERROR', http: 500, closes: false },
   // Persistence: a file in --data-dir that stops the start, the data-dir lock, a failed SAVE.
-  DATA_CORRUPT: { resp: 'ERR' },
-  DATA_DIR_LOCKED: { resp: 'ERR' },
-  SNAPSHOT_FAILED: { resp: 'ERR' },
-} as const;
+  DATA_CORRUPT: { resp: 'ERR', udp: 'SERVER_ERROR', http: 500, closes: false },
+  DATA_DIR_LOCKED: { resp: 'ERR', udp: 'SERVER_ERROR', http: 500, closes: false },
+  SNAPSHOT_FAILED: { resp: 'ERR', udp: 'SERVER_ERROR', http: 500, closes: false },
+} as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
 export class KvError extends Error {
   readonly code: ErrorCode;
+  /**
+   * The wording for the text dialect when it differs from `message` (which is
+   * Redis's, for RESP clients that match on it): the codec picks, never the command.
+   */
+  readonly textMessage: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; textMessage?: string }) {
     super(message, options);
     this.name = 'KvError';
     this.code = code;
+    this.textMessage = options?.textMessage;
   }
 
   /** The RESP2 error prefix for this error (`ERR`, `MISCONF`, …). */
   get respPrefix(): string {
     return ErrorCodes[this.code].resp;
+  }
+
+  /** The datagram status name for this error. */
+  get udpStatus(): UdpErrorStatus {
+    return ErrorCodes[this.code].udp;
+  }
+
+  get httpStatus(): number {
+    return ErrorCodes[this.code].http;
+  }
+
+  /** Whether the connection closes after this error's reply. */
+  get closesConnection(): boolean {
+    return ErrorCodes[this.code].closes;
   }
 }
 

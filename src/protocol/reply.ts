@@ -2,16 +2,26 @@ import type { KvError } from '../errors.js';
 import type { ByteString } from '../store/bytes.js';
 
 /**
- * A command's answer, independent of dialect. Each codec turns it into bytes:
- * RESP2 the way Redis would, the text dialect as one line.
+ * A command's answer, in meaning rather than words. Each codec picks its own words
+ * and bytes for it: `deleted` is `DELETED` to the text dialect, `:1` to RESP and a
+ * status byte to UDP. A command never looks at the dialect to phrase a reply.
  */
 export type Reply =
   | { readonly t: 'ok' }
   | { readonly t: 'status'; readonly s: string }
   | { readonly t: 'bulk'; readonly v: ByteString }
+  /** No such key (or no value): RESP's null bulk string. */
   | { readonly t: 'nil' }
-  /** `text` is the word the text dialect shows instead of `INT n` (DELETED, NOT_FOUND). */
-  | { readonly t: 'int'; readonly n: number; readonly text?: string }
+  | { readonly t: 'int'; readonly n: number }
+  /** DEL and the like: `n` of the `of` keys named were removed. */
+  | { readonly t: 'deleted'; readonly n: number; readonly of: number }
+  /** A value with its version and expiry (0: none), as GETVER answers. */
+  | { readonly t: 'versioned'; readonly v: ByteString; readonly version: number; readonly expiresAt: number }
+  /**
+   * A compare-and-set by version (CAS, CAD): `applied`, with the key's new version
+   * (0 after a delete), or not, with its current version (0: absent).
+   */
+  | { readonly t: 'cas'; readonly applied: boolean; readonly version: number }
   | { readonly t: 'array'; readonly items: readonly Reply[] }
   | { readonly t: 'error'; readonly err: KvError };
 
@@ -22,4 +32,9 @@ export const EMPTY_ARRAY: Reply = { t: 'array', items: [] };
 
 export function errorReply(err: KvError): Reply {
   return { t: 'error', err };
+}
+
+/** True for a reply that says the key was not there (op lines log it as `not_found`). */
+export function isNotFound(r: Reply): boolean {
+  return r.t === 'nil' || (r.t === 'deleted' && r.n === 0);
 }

@@ -1,0 +1,131 @@
+/**
+ * The backend seam: what the command table talks to instead of a Map. An operation
+ * answers at once or with a promise (MaybePromise), so the in-memory backend keeps
+ * its synchronous fast path and a remote engine (etcd, Redis Cluster) can answer
+ * later, without a change to the commands or the front-ends.
+ *
+ * Times are milliseconds since the Unix epoch; 0 means "no expiry". Versions are
+ * positive integers below 2^53 (a server-wide revision, like etcd's mod_revision):
+ * a key's version changes on every write of it and never repeats; 0 means "absent".
+ */
+import type { KvError } from '../errors.js';
+import type { ByteString } from '../store/bytes.js';
+
+export type MaybePromise<T> = T | Promise<T>;
+
+/** A live key as a command sees it. Expired keys are never handed out. */
+export interface Entry {
+  readonly value: ByteString;
+  readonly version: number;
+  /** Absolute expiry in ms since the epoch; 0: none. */
+  readonly expiresAt: number;
+}
+
+/** What an update does to its key. */
+export type Change =
+  | { readonly kind: 'none' }
+  /** Store a value; `expiresAt` 'keep' keeps the current expiry (KEEPTTL), 0 clears it. */
+  | { readonly kind: 'put'; readonly value: ByteString; readonly expiresAt: number | 'keep' }
+  | { readonly kind: 'del' }
+  /** Change only the expiry (EXPIRE, PERSIST with 0). A time not after now deletes the key. */
+  | { readonly kind: 'expire'; readonly expiresAt: number };
+
+export const NO_CHANGE: Change = { kind: 'none' };
+
+/** A decision taken from the key's current state, and what the command makes of it. */
+export interface Decision<T> {
+  readonly change: Change;
+  readonly result: T;
+}
+
+export interface Updated<T> {
+  readonly result: T;
+  /** The key's version after the update: the new one when it changed, else the current one (0: absent). */
+  readonly version: number;
+}
+
+/**
+ * The keyspace operations every backend provides. Single-key operations are atomic
+ * and linearizable. `update` is the general read-modify-write: `decide` sees the
+ * key's current live entry (undefined when absent or expired) and must be a pure
+ * function of it, because a remote backend may call it again when the key changed
+ * under it (compare-and-retry).
+ */
+export interface Backend {
+  /** The backend's clock (ms since the epoch); relative TTLs are turned into absolute times with it. */
+  now(): number;
+  get(key: ByteString): MaybePromise<Entry | undefined>;
+  /** A plain write (SET key value, PUT): replaces the value and clears the expiry. Answers the new version. */
+  put(key: ByteString, value: ByteString): MaybePromise<number>;
+  /** Deletes keys; answers how many existed. */
+  delete(keys: readonly ByteString[]): MaybePromise<number>;
+  /** How many of `keys` exist (a key named twice counts twice, as in Redis). */
+  exists(keys: readonly ByteString[]): MaybePromise<number>;
+  update<T>(key: ByteString, decide: (current: Entry | undefined) => Decision<T>): MaybePromise<Updated<T>>;
+  /** Keys held (expired keys not yet reclaimed included, as Redis's DBSIZE). */
+  size(): MaybePromise<number>;
+  /** Null while writes are accepted; else the error every write is refused with (the log failed). */
+  writeBlocker(): KvError | null;
+  /** INFO keyspace and the expiry counters. */
+  keyspaceInfo(): KeyspaceInfo;
+}
+
+export interface KeyspaceInfo {
+  readonly keys: number;
+  /** Keys with an expiry. */
+  readonly expires: number;
+  /** Mean remaining TTL of the keys with one, in ms (0 when none). */
+  readonly avgTtl: number;
+  readonly expiredKeys: number;
+  readonly evictedKeys: number;
+}
+
+/**
+ * One applied change, as handed to durability (the append-only log) and replayed by
+ * recovery. Versions are recorded so that they survive a restart; expiry times are
+ * absolute, so a restart never extends a TTL; an expiry or an eviction is a `del`.
+ */
+export type Mutation =
+  | { readonly kind: 'put'; readonly key: ByteString; readonly value: ByteString; readonly version: number; readonly expiresAt: number }
+  /** `version`: the revision the delete took (so the counter survives even when the newest writes were deletes). */
+  | { readonly kind: 'del'; readonly key: ByteString; readonly version: number }
+  /** A new expiry for a key whose value did not change (0: PERSIST). */
+  | { readonly kind: 'expire'; readonly key: ByteString; readonly version: number; readonly expiresAt: number };
+
+/**
+ * Where mutations go after they are applied in memory. The default keeps nothing;
+ * persistence plugs in the append-only log.
+ */
+export interface MutationSink {
+  writeBlocker(): KvError | null;
+  /** Records one mutation; a promise when the reply must wait for it to be durable (--fsync always). */
+  record(mutation: Mutation): Promise<void> | undefined;
+}
+
+export const memorySink: MutationSink = {
+  writeBlocker: () => null,
+  record: () => undefined,
+};
+
+/** A key as persistence reads it for a snapshot, and as recovery loads it. */
+export interface StoredKey {
+  readonly key: ByteString;
+  readonly value: ByteString;
+  readonly version: number;
+  readonly expiresAt: number;
+}
+
+/** What persistence and recovery need of the memory backend, and nothing more. */
+export interface DurableStore {
+  setSink(sink: MutationSink): void;
+  /** Applies a recovered mutation without recording it; keys already expired are dropped. */
+  applyRecovered(m: Mutation): void;
+  /** Loads one key from a snapshot (a put, with its version). */
+  loadKey(k: StoredKey): void;
+  /** The highest version recovered files name, so that the revision counter goes on from it. */
+  raiseRevision(atLeast: number): void;
+  readonly revision: number;
+  readonly size: number;
+  entries(): IterableIterator<StoredKey>;
+  clear(): void;
+}
