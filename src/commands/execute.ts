@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { KvError } from '../errors.js';
-import { errorReply, type Reply } from '../protocol/reply.js';
+import { errorReply, isNotFound, type Reply } from '../protocol/reply.js';
 import { describeKey, type ByteString } from '../store/bytes.js';
 import { dispatchCommand, lookupCommand } from './table.js';
 import type { CommandContext, CommandSpec, Session } from './types.js';
@@ -50,7 +50,7 @@ function account(
   // The word after the key is a value only for single-key writes (SET, PUT); for DEL it is another key.
   const vsize =
     reply.t === 'bulk' ? reply.v.length : spec?.write && spec.lastKey === 1 && args.length > 2 ? (args[2] as string).length : undefined;
-  const outcome = failed ? 'error' : reply.t === 'nil' || (reply.t === 'int' && reply.text === 'NOT_FOUND') ? 'not_found' : 'ok';
+  const outcome = failed ? 'error' : isNotFound(reply) ? 'not_found' : 'ok';
   // An unknown command's name stays out of the log: it may be a password typed at the wrong prompt.
   log.write(spec ? name.toUpperCase() : 'unknown', key, vsize, outcome, failed ? reply.err.code : undefined, us);
   return reply;

@@ -102,7 +102,7 @@ export const keyspaceCommands: CommandSpec[] = [
         if (r.changed) n++;
         if (r.durable) wait = r.durable; // records are durable in order: the last covers the rest
       }
-      const reply: Reply = { t: 'int', n, text: args.length === 2 ? (n ? 'DELETED' : 'NOT_FOUND') : `DELETED ${n}` };
+      const reply: Reply = { t: 'deleted', n, of: args.length - 1 };
       return wait === undefined ? reply : wait.then(() => reply);
     },
   },

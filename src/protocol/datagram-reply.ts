@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../errors.js';
+import { ErrorCodes, type ErrorCode } from '../errors.js';
 import type { ByteString } from '../store/bytes.js';
 import { MIN_DATAGRAM_SIZE, Opcode, Status } from './datagram.js';
 import type { Reply } from './reply.js';
@@ -17,20 +17,11 @@ const OK_EMPTY: ReplyBody = { status: Status.OK, value: '' };
 const NOT_FOUND: ReplyBody = { status: Status.NOT_FOUND, value: '' };
 
 /**
- * Codes for "the server cannot write now; try later" (UNAVAILABLE): its log failed
- * (READ_ONLY), it is at --maxmemory (OOM), it is stopping. Other command errors are
- * COMMAND_ERROR, which a retry cannot fix.
- */
-const UNAVAILABLE_CODES: ReadonlySet<ErrorCode> = new Set(['READ_ONLY', 'OOM', 'SHUTTING_DOWN']);
-const SERVER_CODES: ReadonlySet<ErrorCode> = new Set(['SERVER']);
-
-/**
  * The status for an error code, and the `CODE message` text every error reply carries
  * (cut to the request's size when it is encoded: encodeErrorReply).
  */
 export function errorBody(code: ErrorCode, message: string): ReplyBody {
-  const status = UNAVAILABLE_CODES.has(code) ? Status.UNAVAILABLE : SERVER_CODES.has(code) ? Status.SERVER_ERROR : Status.COMMAND_ERROR;
-  return { status, value: `${code} ${message}` };
+  return { status: Status[ErrorCodes[code].udp], value: `${code} ${message}` };
 }
 
 export function replyBody(reply: Reply): ReplyBody {
@@ -44,8 +35,14 @@ export function replyBody(reply: Reply): ReplyBody {
     case 'nil':
       return NOT_FOUND;
     case 'int':
+      return { status: Status.OK, value: String(reply.n) };
+    case 'deleted':
       // DEL answers the number of keys it removed: none means the key was not there.
-      return reply.text === 'NOT_FOUND' || reply.n === 0 ? NOT_FOUND : OK_EMPTY;
+      return reply.n === 0 ? NOT_FOUND : OK_EMPTY;
+    case 'versioned':
+      return { status: Status.OK, value: reply.v };
+    case 'cas':
+      return reply.applied ? OK_EMPTY : errorBody('SERVER', 'compare-and-set is not carried by this datagram version');
     case 'error':
       return errorBody(reply.err.code, reply.err.message);
     case 'array':

@@ -316,7 +316,17 @@ export function encodeRespReply(w: ReplyWriter, r: Reply): void {
       w.ascii('$-1\r\n');
       return;
     case 'int':
+    case 'deleted':
       w.ascii(':' + r.n + '\r\n');
+      return;
+    case 'versioned':
+      // [value, version]: the version as an integer (it stays below 2^53).
+      w.ascii('*2\r\n$' + r.v.length + '\r\n');
+      w.bytes(r.v);
+      w.ascii('\r\n:' + r.version + '\r\n');
+      return;
+    case 'cas':
+      w.ascii((r.applied ? '*2\r\n+OK\r\n:' : '*2\r\n+CONFLICT\r\n:') + r.version + '\r\n');
       return;
     case 'array':
       w.ascii('*' + r.items.length + '\r\n');

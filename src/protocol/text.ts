@@ -163,13 +163,26 @@ export function encodeTextReply(w: ReplyWriter, r: Reply): void {
       w.ascii('NOT_FOUND\n');
       return;
     case 'int':
-      w.ascii((r.text ?? 'INT ' + r.n) + '\n');
+      w.ascii('INT ' + r.n + '\n');
+      return;
+    case 'deleted':
+      // One key: DELETED or NOT_FOUND, as the seed dialect answered; several: how many went.
+      w.ascii(r.of === 1 ? (r.n > 0 ? 'DELETED\n' : 'NOT_FOUND\n') : `DELETED ${r.n}\n`);
+      return;
+    case 'versioned':
+      // docs/PROTOCOL.md §1.3: the version first, so that the value stays the rest of the line.
+      w.ascii(`VERSIONED ${r.version} `);
+      w.bytes(formatTextValue(r.v));
+      w.ascii('\n');
+      return;
+    case 'cas':
+      w.ascii(`${r.applied ? 'OK' : 'CONFLICT'} ${r.version}\n`);
       return;
     case 'array':
       w.bytes(`ARRAY ${r.items.length}${r.items.map((it) => ' ' + arrayItem(it)).join('')}\n`);
       return;
     case 'error':
-      w.bytes(`ERR ${r.err.code} ${r.err.message.replace(/[\r\n]+/g, ' ')}\n`);
+      w.bytes(`ERR ${r.err.code} ${(r.err.textMessage ?? r.err.message).replace(/[\r\n]+/g, ' ')}\n`);
       return;
   }
 }
@@ -179,6 +192,7 @@ function arrayItem(r: Reply): string {
     case 'bulk':
       return quoteArg(r.v);
     case 'int':
+    case 'deleted':
       return String(r.n);
     case 'nil':
       return '(nil)';

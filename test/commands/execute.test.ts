@@ -48,7 +48,7 @@ describe('the command table', () => {
     const { run } = setup();
     expect(run('set', 'k', 'v')).toEqual({ t: 'ok' });
     expect(run('GeT', 'k')).toEqual({ t: 'bulk', v: 'v' });
-    expect(run('DELETE', 'k')).toMatchObject({ t: 'int', n: 1 });
+    expect(run('DELETE', 'k')).toEqual({ t: 'deleted', n: 1, of: 1 });
   });
 
   it('answers a command of another dialect as unknown', () => {
@@ -117,7 +117,7 @@ describe('the command table', () => {
     expect(run('PUT', 'j', 'w')).toMatchObject({ t: 'error', err: { code: 'OOM' } });
     expect(run('GET', 'k')).toEqual({ t: 'bulk', v: 'v' });
     expect(run('EXISTS', 'k')).toMatchObject({ t: 'int', n: 1 });
-    expect(run('DEL', 'k')).toMatchObject({ t: 'int', n: 1 });
+    expect(run('DEL', 'k')).toEqual({ t: 'deleted', n: 1, of: 1 });
   });
 
   it('reports an unexpected failure (a bug, such as a V8 Map refusing one more key) with its cause, and answers an error', () => {

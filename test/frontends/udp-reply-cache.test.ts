@@ -220,14 +220,14 @@ describe('which write replies are not cached: refusals every copy of the request
   });
 
   it('but not a write that changed nothing for a reason that can pass: a late copy could take effect', () => {
-    expect(refusedOnEveryRun({ t: 'int', n: 0, text: 'NOT_FOUND' })).toBe(false); // the key may exist by then
+    expect(refusedOnEveryRun({ t: 'deleted', n: 0, of: 1 })).toBe(false); // the key may exist by then
     expect(refusedOnEveryRun(error('OOM'))).toBe(false); // memory may be free by then
     expect(refusedOnEveryRun(error('READ_ONLY'))).toBe(false); // the log may have recovered
   });
 
   it('nor any reply that says something changed, or may have', () => {
     expect(refusedOnEveryRun(OK)).toBe(false);
-    expect(refusedOnEveryRun({ t: 'int', n: 1, text: 'DELETED' })).toBe(false);
+    expect(refusedOnEveryRun({ t: 'deleted', n: 1, of: 1 })).toBe(false);
     expect(refusedOnEveryRun(error('SERVER'))).toBe(false);
     expect(refusedOnEveryRun(NIL)).toBe(false);
   });

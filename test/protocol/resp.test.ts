@@ -412,7 +412,7 @@ describe('encodeRespReply', () => {
     { name: 'a binary bulk, bytes as they are', reply: { t: 'bulk', v: '\r\n\x00\xff' }, bytes: '$4\r\n\r\n\x00\xff\r\n' },
     { name: 'an empty bulk', reply: { t: 'bulk', v: '' }, bytes: '$0\r\n\r\n' },
     { name: 'nil as the null bulk', reply: NIL, bytes: '$-1\r\n' },
-    { name: 'an integer (its text-dialect word does not leak)', reply: { t: 'int', n: 1, text: 'DELETED' }, bytes: ':1\r\n' },
+    { name: 'a count of deleted keys (no text-dialect word leaks)', reply: { t: 'deleted', n: 1, of: 1 }, bytes: ':1\r\n' },
     { name: 'a negative integer', reply: { t: 'int', n: -3 }, bytes: ':-3\r\n' },
     { name: 'an empty array', reply: EMPTY_ARRAY, bytes: '*0\r\n' },
     {

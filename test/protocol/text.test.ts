@@ -267,8 +267,9 @@ describe('encodeTextReply', () => {
     { name: 'an empty value', reply: { t: 'bulk', v: '' }, line: 'VALUE ""\n' },
     { name: 'nil as NOT_FOUND', reply: NIL, line: 'NOT_FOUND\n' },
     { name: 'an integer', reply: { t: 'int', n: 3 }, line: 'INT 3\n' },
-    { name: "an integer's word (DEL)", reply: { t: 'int', n: 1, text: 'DELETED' }, line: 'DELETED\n' },
-    { name: "an integer's word (DEL of a missing key)", reply: { t: 'int', n: 0, text: 'NOT_FOUND' }, line: 'NOT_FOUND\n' },
+    { name: 'one key deleted (DEL)', reply: { t: 'deleted', n: 1, of: 1 }, line: 'DELETED\n' },
+    { name: 'several keys deleted (DEL a b c)', reply: { t: 'deleted', n: 2, of: 3 }, line: 'DELETED 2\n' },
+    { name: 'DEL of a missing key', reply: { t: 'deleted', n: 0, of: 1 }, line: 'NOT_FOUND\n' },
     { name: 'an empty array', reply: EMPTY_ARRAY, line: 'ARRAY 0\n' },
     {
       name: 'an array of quoted values, integers and nils',
