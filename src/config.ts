@@ -3,7 +3,8 @@ import net from 'node:net';
 import path from 'node:path';
 import yargs from 'yargs';
 import { ConfigError } from './errors.js';
-import type { Limits } from './commands/types.js';
+import { EVICTION_POLICIES, type EvictionPolicy } from './backend/memory/eviction.js';
+import type { Limits } from './limits.js';
 import { sizeFlag } from './sizes.js';
 
 /** The port TCP and UDP listen on unless told otherwise. */
@@ -41,6 +42,10 @@ export interface MemoryConfig {
   readonly maxmemory: number | 'auto';
   /** Query and reply bytes all TCP clients together may hold; a percentage is of the memory limit. */
   readonly maxmemoryClients: number | { readonly percent: number };
+  /** Which keys go at the limit (Redis's names); noeviction refuses writes instead. */
+  readonly policy: EvictionPolicy;
+  /** Keys sampled per eviction round (Redis's maxmemory-samples). */
+  readonly samples: number;
 }
 
 export interface PersistenceConfig {
@@ -82,7 +87,7 @@ export const DEFAULT_LIMITS: Limits = {
   idleTimeoutSec: 0,
 };
 
-export const DEFAULT_MEMORY: MemoryConfig = { maxmemory: 'auto', maxmemoryClients: { percent: 10 } };
+export const DEFAULT_MEMORY: MemoryConfig = { maxmemory: 'auto', maxmemoryClients: { percent: 10 }, policy: 'noeviction', samples: 5 };
 
 /** Room an unfinished request needs beyond its largest argument (headers, the command name, a key). */
 const QUERY_BUFFER_SLACK = 1024 * 1024;
@@ -149,12 +154,18 @@ export function serverArgs(argv: string[]) {
     .option('log-max-size', { type: 'string', default: '100mb', describe: 'Rotate the log file at this size' })
     .option('log-files', { type: 'number', default: 5, describe: 'Rotated log files kept' })
     .option('log-max-backlog', { type: 'string', default: '8mb', describe: 'Log bytes each destination may have waiting; past it, lines are dropped and counted' })
-    .group(['maxmemory', 'maxmemory-clients'], 'Memory:')
+    .group(['maxmemory', 'maxmemory-policy', 'maxmemory-samples', 'maxmemory-clients'], 'Memory:')
     .option('maxmemory', {
       type: 'string',
       default: 'auto',
       describe: 'Memory for keys, values and buffers; at the limit writes get OOM (auto: a third of the memory the process may use; 0: no limit)',
     })
+    .option('maxmemory-policy', {
+      choices: EVICTION_POLICIES,
+      default: 'noeviction' as EvictionPolicy,
+      describe: 'At --maxmemory: refuse writes (noeviction), or evict keys: least recently used (lru), nearest expiry (volatile-ttl) or random, among all keys or only those with a TTL (volatile-)',
+    })
+    .option('maxmemory-samples', { type: 'number', default: 5, describe: 'Keys sampled per eviction (more: closer to exact LRU/TTL, slower)' })
     .option('maxmemory-clients', { type: 'string', default: '10%', describe: 'Query and reply bytes of all TCP clients together; past it the largest is disconnected (N% of --maxmemory, at least 32mb)' })
     .group(['max-key-size', 'max-value-size', 'max-line-size', 'max-query-buffer', 'max-connections', 'max-output-buffer', 'timeout'], 'Limits:')
     .option('max-key-size', { type: 'string', default: String(DEFAULT_LIMITS.maxKeySize), describe: 'Largest key' })
@@ -266,6 +277,8 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
     memory: {
       maxmemory: a.maxmemory === 'auto' ? 'auto' : sizeFlag('maxmemory', a.maxmemory, 0, Number.MAX_SAFE_INTEGER, ' (or auto; 0 for no limit)'),
       maxmemoryClients: sizeOrPercent('maxmemory-clients', a['maxmemory-clients']),
+      policy: a['maxmemory-policy'],
+      samples: positive('maxmemory-samples', a['maxmemory-samples'], 1, 64),
     },
     limits: {
       maxKeySize,

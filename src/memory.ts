@@ -21,7 +21,7 @@ import type { MemoryConfig } from './config.js';
 import { KvError } from './errors.js';
 import { formatSize } from './sizes.js';
 import type { StatSection } from './stats.js';
-import type { Store } from './store/store.js';
+import type { DataMemorySource } from './backend/memory/memory-backend.js';
 
 export interface MemoryUser {
   /** The INFO field it is shown as, e.g. `mem_clients_normal`. */
@@ -31,7 +31,7 @@ export interface MemoryUser {
 
 /**
  * Frees memory when the limit is reached (an eviction policy); returns the bytes it
- * freed. None is set yet: at the limit, writes are refused (Redis's `noeviction`).
+ * freed (src/backend/memory/eviction.ts). Under `noeviction` there is none: at the limit, writes are refused.
  */
 export type Evictor = (bytesOver: number) => number;
 
@@ -96,6 +96,8 @@ export function resolveMemoryLimits(config: MemoryConfig, persistence: boolean):
 export class MemoryBudget {
   private readonly users: MemoryUser[] = [];
   private evictor: Evictor | null = null;
+  private policy = 'noeviction';
+  private evictedKeys: () => number = () => 0;
   private readonly heapLimit: number;
   private readonly heapDataCap: number;
   private readonly heapUsedCap: number;
@@ -109,7 +111,7 @@ export class MemoryBudget {
 
   constructor(
     readonly limits: MemoryLimits,
-    private readonly store: Store,
+    private readonly store: DataMemorySource,
     private readonly warn: (fields: Record<string, unknown>, msg: string) => void = () => undefined,
   ) {
     this.heapLimit = getHeapStatistics().heap_size_limit;
@@ -142,9 +144,11 @@ export class MemoryBudget {
     this.users.push(user);
   }
 
-  /** Lets an eviction policy free memory before a write is refused. */
-  setEvictor(evictor: Evictor | null): void {
+  /** Lets an eviction policy free memory before a write is refused; `evicted` counts the keys it took, for INFO. */
+  setEvictor(evictor: Evictor | null, policy = 'noeviction', evicted: () => number = () => 0): void {
     this.evictor = evictor;
+    this.policy = policy;
+    this.evictedKeys = evicted;
   }
 
   /** Every byte counted: the data and every registered holder. */
@@ -203,7 +207,8 @@ export class MemoryBudget {
       heap_size_limit: this.heapLimit,
       maxmemory: this.limits.maxmemory,
       maxmemory_human: this.limits.maxmemory > 0 ? formatSize(this.limits.maxmemory) : '0B',
-      maxmemory_policy: 'noeviction',
+      maxmemory_policy: this.policy,
+      evicted_keys: this.evictedKeys(),
       maxmemory_clients: this.limits.maxmemoryClients,
       memory_usable: this.limits.usable,
       memory_usable_from: this.limits.usableFrom,

@@ -4,12 +4,14 @@ import type { CommandContext } from './commands/types.js';
 import type { ServerConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { TcpFrontend } from './frontends/tcp.js';
+import type { Frontend } from './frontends/frontend.js';
 import { UdpFrontend } from './frontends/udp.js';
 import { MemoryBudget, resolveMemoryLimits } from './memory.js';
 import { Persistence } from './persistence/persistence.js';
 import { formatSize } from './sizes.js';
 import { ServerStats, type StatSection } from './stats.js';
-import { Store } from './store/store.js';
+import { Evictor } from './backend/memory/eviction.js';
+import { MemoryBackend } from './backend/memory/memory-backend.js';
 
 /** How a stop went: what the exit code is made of (src/main.ts). */
 export interface StopReport {
@@ -29,6 +31,18 @@ export interface Service {
   readonly writesNotOnDisk: number;
 }
 
+/** Options a KvServer may be built with beyond its configuration. */
+export interface KvServerOptions {
+  /** From the root logger (logger.ts): its counters, shown as INFO's logging section. */
+  readonly logStats?: () => StatSection;
+  /** The bytes the root logger's backlog holds, which --maxmemory counts. */
+  readonly logBacklogBytes?: () => number;
+  /** The data's clock, ms since the epoch (tests move time with it; expiry follows it). */
+  readonly clock?: () => number;
+  /** Whether the active expiry sweep runs (default: yes; tests turn it off to see lazy expiry alone). */
+  readonly activeExpiry?: boolean;
+}
+
 /**
  * The share of --shutdown-timeout that clients get to collect their replies; the rest
  * is for the final flush and snapshot, which must not be starved by a client that
@@ -37,11 +51,11 @@ export interface Service {
 export const CLIENT_SHUTDOWN_SHARE = 0.5;
 
 /**
- * The wiring: one store, the shared command context, and the front-ends around
- * it. Nothing here reads bytes or runs commands itself.
+ * The wiring: one backend, the shared command context, the services (persistence)
+ * and the front-ends around it. Nothing here reads bytes or runs commands itself.
  */
 export class KvServer {
-  readonly store = new Store();
+  readonly backend: MemoryBackend;
   readonly stats = new ServerStats();
   readonly memory: MemoryBudget;
   readonly ctx: CommandContext;
@@ -49,36 +63,45 @@ export class KvServer {
   /** The UDP front-end; public so that tests can wait on its 'rejected' events. */
   udp: UdpFrontend | null = null;
   private readonly services: Service[] = [];
-  tcpPort = 0;
-  udpPort = 0;
+  /** The front-ends, in the order they open. */
+  private frontends: Frontend[] = [];
+  /** Each front-end's bound port, by its name. */
+  readonly ports = new Map<string, number>();
   private stopping: Promise<StopReport> | null = null;
+  private readonly activeExpiry: boolean;
 
   constructor(
     readonly config: ServerConfig,
     readonly log: Logger,
-    /** From the root logger (logger.ts): its counters, shown as INFO's logging section, and the bytes its backlog holds, which --maxmemory counts. */
-    options: { logStats?: () => StatSection; logBacklogBytes?: () => number } = {},
+    options: KvServerOptions = {},
   ) {
-    const store = this.store;
+    const backend = new MemoryBackend({ clock: options.clock });
+    this.backend = backend;
+    this.activeExpiry = options.activeExpiry ?? true;
     const stats = this.stats;
-    this.memory = new MemoryBudget(resolveMemoryLimits(config.memory, config.persistence.enabled), store, (fields, msg) => log.warn(fields, msg));
+    this.memory = new MemoryBudget(resolveMemoryLimits(config.memory, config.persistence.enabled), backend, (fields, msg) => log.warn(fields, msg));
+    if (config.memory.policy !== 'noeviction') {
+      const evictor = new Evictor(backend, config.memory.policy, config.memory.samples);
+      this.memory.setEvictor((bytes) => evictor.evict(bytes), config.memory.policy, () => backend.keyspaceInfo().evictedKeys);
+      this.memory.register({ name: 'mem_eviction_access_clock', bytes: () => backend.access?.bytes ?? 0 });
+    }
     this.memory.register({ name: 'mem_clients_normal', bytes: () => this.tcp?.clientMemoryBytes ?? 0 });
     this.memory.register({ name: 'mem_udp_reply_cache', bytes: () => this.udp?.replyCacheBytes ?? 0 });
     if (options.logBacklogBytes) this.memory.register({ name: 'mem_log_backlog', bytes: options.logBacklogBytes });
     stats.registerSection('memory', () => this.memory.section());
     this.ctx = {
-      store,
+      backend,
       stats,
       limits: config.limits,
       memory: this.memory,
       reportInternalError: (err, command) => log.error({ err, cmd: command.toUpperCase() }, 'internal error while running a command; the client got an error reply'),
       configParams: () => this.configParams(),
-      info: () => stats.snapshot({ keys: store.size }),
+      info: () => stats.snapshot(backend.keyspaceInfo()),
     };
     if (options.logStats) stats.registerSection('logging', options.logStats);
     if (config.persistence.enabled) {
       // Recovery runs in start(), before the listeners open; stop() ends with a final snapshot.
-      const persistence = new Persistence({ dir: config.dataDir, ...config.persistence }, store, stats, log.child({ component: 'persistence' }));
+      const persistence = new Persistence({ dir: config.dataDir, ...config.persistence }, backend, stats, log.child({ component: 'persistence' }));
       this.services.push(persistence);
       this.ctx.save = () => persistence.save();
     }
@@ -105,16 +128,29 @@ export class KvServer {
       save: c.persistence.enabled && c.persistence.snapshotIntervalSec > 0 ? `${c.persistence.snapshotIntervalSec} 1` : '',
       maxmemory: String(this.memory.limits.maxmemory),
       'maxmemory-clients': String(this.memory.limits.maxmemoryClients),
-      'maxmemory-policy': 'noeviction',
+      'maxmemory-policy': c.memory.policy,
+      'maxmemory-samples': String(c.memory.samples),
       timeout: String(c.limits.idleTimeoutSec),
     };
+  }
+
+  /** The bound TCP port (0 before start). */
+  get tcpPort(): number {
+    return this.ports.get('tcp') ?? 0;
+  }
+
+  get udpPort(): number {
+    return this.ports.get('udp') ?? 0;
   }
 
   /** Prepares the data directory, loads data, then opens the listeners. Returns the bound ports. */
   async start(): Promise<{ tcpPort: number; udpPort: number }> {
     const c = this.config;
-    // First, so that a --udp-io the machine cannot give is refused before recovery runs.
+    // Before recovery, so that a --udp-io the machine cannot give is refused before any data is read.
     this.udp = new UdpFrontend(this.ctx, this.log, { host: c.host, port: c.udpPort, logOps: c.logOps, udp: c.udp });
+    this.tcp = new TcpFrontend(this.ctx, this.log, { host: c.host, port: c.tcpPort, logOps: c.logOps, maxClientMemory: this.memory.limits.maxmemoryClients });
+    // The front-ends, in the order they open: a new one is one more line here.
+    this.frontends = [this.tcp, this.udp];
     if (c.persistence.enabled) prepareDataDir(c.dataDir);
     const m = this.memory.limits;
     this.log.info(
@@ -129,9 +165,8 @@ export class KvServer {
     );
     this.memory.start();
     for (const service of this.services) await service.start();
-    this.tcp = new TcpFrontend(this.ctx, this.log, { host: c.host, port: c.tcpPort, logOps: c.logOps, maxClientMemory: m.maxmemoryClients });
-    this.tcpPort = await this.tcp.listen();
-    this.udpPort = await this.udp.listen();
+    if (this.activeExpiry) this.backend.startActiveExpiry();
+    for (const f of this.frontends) this.ports.set(f.name, await f.listen());
     if (this.udp.ioFallbackReason !== null) {
       this.log.warn({ transport: 'udp', reason: this.udp.ioFallbackReason }, 'UDP runs on node:dgram, which is slower: the batched socket is not available');
     }
@@ -148,7 +183,7 @@ export class KvServer {
       const timeout = this.config.shutdownTimeoutMs;
       const deadline = Date.now() + timeout;
       const clientsMs = Math.floor(timeout * CLIENT_SHUTDOWN_SHARE);
-      const frontends = await Promise.allSettled([this.tcp?.close(clientsMs), this.udp?.close(clientsMs)]);
+      const frontends = await Promise.allSettled(this.frontends.map((f) => f.close(clientsMs)));
       for (const f of frontends) if (f.status === 'rejected') this.log.error({ err: f.reason as unknown }, 'a front-end failed to close cleanly');
       let writesNotOnDisk = 0;
       const problems: string[] = [];
@@ -163,6 +198,7 @@ export class KvServer {
         }
       }
       this.memory.stop();
+      this.backend.stopActiveExpiry();
       return { writesNotOnDisk, problems };
     })();
     return this.stopping;

@@ -1,3 +1,4 @@
+import type { KeyspaceInfo } from './backend/types.js';
 /** Counters shown by STATS (text) and INFO (RESP). */
 
 export type StatValue = number | string;
@@ -42,7 +43,7 @@ export class ServerStats {
   }
 
   /** Every section, in a stable order: server, clients, stats, commandstats, then the registered ones. */
-  snapshot(extra: { keys: number }): Record<string, StatSection> {
+  snapshot(keyspace: KeyspaceInfo): Record<string, StatSection> {
     const out: Record<string, StatSection> = {
       server: {
         dualkv_version: VERSION,
@@ -65,8 +66,12 @@ export class ServerStats {
         total_net_input_bytes: this.bytesIn,
         total_net_output_bytes: this.bytesOut,
         protocol_errors: this.protocolErrors,
+        expired_keys: keyspace.expiredKeys,
+        evicted_keys: keyspace.evictedKeys,
       },
-      keyspace: { keys: extra.keys },
+      // As Redis: one line per database that holds keys; dualkv has one, db0.
+      keyspace:
+        keyspace.keys > 0 ? { db0: `keys=${keyspace.keys},expires=${keyspace.expires},avg_ttl=${keyspace.avgTtl}` } : {},
     };
     const cmd: StatSection = {};
     for (const [name, c] of [...this.commands].sort((a, b) => a[0].localeCompare(b[0]))) {

@@ -48,7 +48,7 @@ describe('sizes, as Redis reads them', () => {
 describe('the hardening flags', () => {
   it('take their defaults: auto memory limit, 10% for clients, 64 MiB buffers, no idle timeout, loopback for large UDP replies', async () => {
     const c = await config();
-    expect(c.memory).toEqual({ maxmemory: 'auto', maxmemoryClients: { percent: 10 } });
+    expect(c.memory).toEqual({ maxmemory: 'auto', maxmemoryClients: { percent: 10 }, policy: 'noeviction', samples: 5 });
     expect(c.limits).toMatchObject({ maxQueryBuffer: 64 * MiB, maxOutputBuffer: 64 * MiB, idleTimeoutSec: 0 });
     expect(c.logMaxBacklog).toBe(8 * MiB);
     expect(c.udp.largeRepliesTo).toEqual(['loopback']);

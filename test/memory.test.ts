@@ -5,7 +5,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TcpClient } from '../clients/lib/tcp-client.js';
 import { KvError } from '../src/errors.js';
 import { OOM_MESSAGE, resolveMemoryLimits } from '../src/memory.js';
-import { ENTRY_OVERHEAD, EXTERNAL_STRING_MIN, Store } from '../src/store/store.js';
+import { ENTRY_OVERHEAD, EXTERNAL_STRING_MIN, MemoryBackend } from '../src/backend/memory/memory-backend.js';
 import { canMakeMemoryCgroup, createMemoryCgroup, type MemoryCgroup } from './helpers/cgroup.js';
 import { requireBuilt, ServerProcess } from './helpers/process.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -18,22 +18,22 @@ const MiB = 1024 * 1024;
 
 describe('the store counts what it holds', () => {
   it('counts keys, values and entries as they change, and comes back to zero', () => {
-    const s = new Store();
+    const s = new MemoryBackend();
     s.put('k', 'v'.repeat(100));
     const one = s.dataBytes;
-    // A 16-byte header per string, rounded up to 8, plus the entry.
-    expect(one).toBe(ENTRY_OVERHEAD + 24 + 120);
+    // A 16-byte header per string, rounded up to 8, plus the entry; the value carries its 8-byte version header.
+    expect(one).toBe(ENTRY_OVERHEAD + 24 + 128);
     s.put('k', 'v'.repeat(10)); // an overwrite counts the new value instead of the old
-    expect(s.dataBytes).toBe(ENTRY_OVERHEAD + 24 + 32);
-    s.apply({ kind: 'put', key: 'j', value: 'x' }); // recovery counts too
-    s.delete('k');
-    s.apply({ kind: 'del', key: 'j' });
+    expect(s.dataBytes).toBe(ENTRY_OVERHEAD + 24 + 40);
+    s.applyRecovered({ kind: 'put', key: 'j', value: 'x', version: 9, expiresAt: 0 }); // recovery counts too
+    s.delete(['k']);
+    s.applyRecovered({ kind: 'del', key: 'j', version: 10 });
     expect(s.dataBytes).toBe(0);
     expect(s.memory).toEqual({ heap: 0, external: 0 });
   });
 
   it('counts a long value outside the heap, where --max-old-space-size does not see it', () => {
-    const s = new Store();
+    const s = new MemoryBackend();
     s.put('big', Buffer.alloc(2 * MiB, 1).toString('latin1'));
     expect(s.memory.external).toBeGreaterThanOrEqual(2 * MiB);
     expect(s.memory.heap).toBeLessThan(1024);
@@ -43,14 +43,14 @@ describe('the store counts what it holds', () => {
 
 describe('the memory limit', () => {
   it('auto leaves a third of what the process may use for data when persistence is on, a half when off', () => {
-    const on = resolveMemoryLimits({ maxmemory: 'auto', maxmemoryClients: { percent: 10 } }, true);
-    const off = resolveMemoryLimits({ maxmemory: 'auto', maxmemoryClients: { percent: 10 } }, false);
+    const on = resolveMemoryLimits({ policy: 'noeviction', samples: 5, maxmemory: 'auto', maxmemoryClients: { percent: 10 } }, true);
+    const off = resolveMemoryLimits({ policy: 'noeviction', samples: 5, maxmemory: 'auto', maxmemoryClients: { percent: 10 } }, false);
     expect(on.maxmemory).toBeLessThan(on.usable / 3);
     expect(off.maxmemory).toBeLessThan(off.usable / 2);
     expect(off.maxmemory).toBeGreaterThan(on.maxmemory);
     expect(on.maxmemoryClients).toBe(Math.max(32 * MiB, Math.floor(on.maxmemory / 10)));
     expect(on.how).toMatch(/^auto: /);
-    const fixed = resolveMemoryLimits({ maxmemory: 64 * MiB, maxmemoryClients: 8 * MiB }, true);
+    const fixed = resolveMemoryLimits({ policy: 'noeviction', samples: 5, maxmemory: 64 * MiB, maxmemoryClients: 8 * MiB }, true);
     expect(fixed).toMatchObject({ maxmemory: 64 * MiB, maxmemoryClients: 8 * MiB });
   });
 
@@ -63,7 +63,7 @@ describe('the memory limit', () => {
   });
 
   it("refuses SET and PUT with Redis's OOM error at --maxmemory, in both dialects; reads and DEL go on, and DEL makes room", async () => {
-    srv = await startTestServer({ memory: { maxmemory: 2 * MiB, maxmemoryClients: 32 * MiB } });
+    srv = await startTestServer({ memory: { policy: 'noeviction', samples: 5, maxmemory: 2 * MiB, maxmemoryClients: 32 * MiB } });
     const value = 'v'.repeat(64 * 1024);
     const c = await TcpClient.connect({ port: srv.tcpPort });
     clients.push(c);
@@ -84,7 +84,7 @@ describe('the memory limit', () => {
     expect(stored).toBeLessThan(34);
 
     // Now clearly over the limit (the count above includes client buffers, which come and go).
-    srv.server.store.put('filler', 'f'.repeat(MiB));
+    srv.server.backend.put('filler', 'f'.repeat(MiB));
     const raw = await RawClient.connect(srv.tcpPort);
     clients.push(raw);
     raw.write(Buffer.concat([multibulk('SET', 'more', 'x'), multibulk('GET', 'k0'), multibulk('EXISTS', 'k1'), multibulk('DBSIZE')]));
@@ -98,14 +98,14 @@ describe('the memory limit', () => {
     await c.set('more', value);
     expect((await c.get('more'))?.length).toBe(value.length);
     // Over UDP: UNAVAILABLE (try again later), with the OOM code.
-    srv.server.store.put('filler', 'f'.repeat(MiB));
+    srv.server.backend.put('filler', 'f'.repeat(MiB));
     const udp = await RawUdp.open();
     try {
       const put = encodeRequest({ opcode: Opcode.PUT, id: 7, key: 'udp', value: 'x'.repeat(200) });
       const reply = decodeReply(await udp.roundTrip(put, srv.udpPort));
       expect(reply.status).toBe(Status.UNAVAILABLE);
       expect(reply.value.toString('latin1')).toMatch(/^OOM /);
-      expect(srv.server.store.has('udp')).toBe(false);
+      expect(srv.server.backend.has('udp')).toBe(false);
     } finally {
       await udp.close();
     }
@@ -190,7 +190,7 @@ describe.skipIf(!canMakeMemoryCgroup())('a server inside a memory cgroup', () =>
     await stop(proc, client);
 
     const again = await start(dir, LIMIT);
-    expect(Number((await again.client.stats()).keyspace?.keys)).toBe(acked.length);
+    expect(await again.client.command(['DBSIZE'])).toBe(acked.length);
     for (const k of acked) expect((await again.client.get(`big:${k}`))?.equals(value(k)), `big:${k}`).toBe(true);
     // It can snapshot what it loaded (the worker's copy fits), and still refuses at the limit.
     expect(await again.client.command(['SAVE'])).toBe('OK');
@@ -220,11 +220,11 @@ describe.skipIf(!canMakeMemoryCgroup())('a server inside a memory cgroup', () =>
     expect(proc.alive).toBe(true);
     const heapFull = "writes refused with OOM: the keys and short values fill V8's heap (raise --max-old-space-size, or delete keys)";
     await proc.until((lines) => lines.some((l) => l.msg === heapFull), 'the OOM warning');
-    expect(Number((await client.stats()).keyspace?.keys)).toBe(acked.length);
+    expect(await client.command(['DBSIZE'])).toBe(acked.length);
     await stop(proc, client);
 
     const again = await start(dir, 512 * MiB, heap);
-    expect(Number((await again.client.stats()).keyspace?.keys)).toBe(acked.length);
+    expect(await again.client.command(['DBSIZE'])).toBe(acked.length);
     const sample = acked.filter((_, i) => i % 997 === 0 || i === acked.length - 1);
     const got = await Promise.all(sample.map((k) => again.client.get(`key:${k}`)));
     expect(got.map((v) => v?.toString())).toEqual(sample.map((k) => `v${k % 1000}`));

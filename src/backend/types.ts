@@ -63,7 +63,7 @@ export interface Backend {
   exists(keys: readonly ByteString[]): MaybePromise<number>;
   update<T>(key: ByteString, decide: (current: Entry | undefined) => Decision<T>): MaybePromise<Updated<T>>;
   /** Keys held (expired keys not yet reclaimed included, as Redis's DBSIZE). */
-  size(): MaybePromise<number>;
+  dbsize(): MaybePromise<number>;
   /** Null while writes are accepted; else the error every write is refused with (the log failed). */
   writeBlocker(): KvError | null;
   /** INFO keyspace and the expiry counters. */

@@ -1,13 +1,26 @@
+import type { Change, Entry, MaybePromise } from '../backend/types.js';
+import { NO_CHANGE } from '../backend/types.js';
 import { KvError } from '../errors.js';
 import { errorReply, NIL, OK, type Reply } from '../protocol/reply.js';
 import type { ByteString } from '../store/bytes.js';
-import type { WriteResult } from '../store/store.js';
+import { expireTime, invalidExpire, notInteger, parseSafeInteger, positiveExpiry } from './expiry-args.js';
 import type { CommandContext, CommandSpec } from './types.js';
+
+/**
+ * The keyspace commands, as Redis 7 (and Valkey, for IFEQ and DELIFEQ) answers them,
+ * plus versions: GETVER, CAS, CAD. Each talks to ctx.backend only, and answers at
+ * once or with a promise, as the backend does.
+ */
 
 const ALL = ['text', 'resp', 'udp'] as const;
 
-function afterWrite(result: WriteResult, reply: Reply): Reply | Promise<Reply> {
-  return result.durable === undefined ? reply : result.durable.then(() => reply);
+/** Applies `f` to a value that may still be coming. */
+function then<T>(v: MaybePromise<T>, f: (t: T) => Reply): MaybePromise<Reply> {
+  return v instanceof Promise ? v.then(f) : f(v);
+}
+
+function bulkOrNil(e: Entry | undefined): Reply {
+  return e === undefined ? NIL : { t: 'bulk', v: e.value };
 }
 
 function valueTooLarge(ctx: CommandContext, value: ByteString): Reply | null {
@@ -20,106 +33,330 @@ function valueTooLarge(ctx: CommandContext, value: ByteString): Reply | null {
   );
 }
 
-const SET_TTL_OPTIONS = new Set(['EX', 'PX', 'EXAT', 'PXAT', 'KEEPTTL']);
+const syntaxError = (): Reply => errorReply(new KvError('SYNTAX', 'syntax error'));
 
-/** SET key value [NX|XX] [GET], as Redis 7 answers it. TTL options are not supported yet. */
-function runSet(ctx: CommandContext, args: ByteString[]): Reply | Promise<Reply> {
+/** An expiry option read from the arguments: 'keep' (KEEPTTL), 0 (none given) or an absolute time. */
+type ExpiryOption = number | 'keep';
+
+/**
+ * The expiry options of SET and CAS from `args[from]` on: EX/PX/EXAT/PXAT/KEEPTTL,
+ * plus whichever of `flags` the command takes. Returns the options, or the error
+ * reply (Redis checks syntax first, then the time).
+ */
+interface SetOptions {
+  nx: boolean;
+  xx: boolean;
+  get: boolean;
+  ifeq: ByteString | undefined;
+  expiry: ExpiryOption;
+}
+
+const EXPIRY_UNITS: Record<string, { unit: 's' | 'ms'; relative: boolean }> = {
+  EX: { unit: 's', relative: true },
+  PX: { unit: 'ms', relative: true },
+  EXAT: { unit: 's', relative: false },
+  PXAT: { unit: 'ms', relative: false },
+};
+
+function parseSetOptions(ctx: CommandContext, args: ByteString[], from: number, command: string, conditions: boolean): SetOptions | Reply {
+  const o: SetOptions = { nx: false, xx: false, get: false, ifeq: undefined, expiry: 0 };
+  let timeOpt: string | null = null;
+  let timeArg: string | null = null;
+  let keepTtl = false;
+  for (let i = from; i < args.length; i++) {
+    const opt = (args[i] as string).toUpperCase();
+    const hasNext = i + 1 < args.length;
+    if (conditions && opt === 'NX' && !o.xx && o.ifeq === undefined) o.nx = true;
+    else if (conditions && opt === 'XX' && !o.nx && o.ifeq === undefined) o.xx = true;
+    else if (conditions && opt === 'GET') o.get = true;
+    else if (conditions && opt === 'IFEQ' && hasNext && !o.nx && !o.xx) o.ifeq = args[++i] as string;
+    else if (opt === 'KEEPTTL' && timeOpt === null) keepTtl = true;
+    else if (opt in EXPIRY_UNITS && hasNext && !keepTtl && (timeOpt === null || timeOpt === opt)) {
+      timeOpt = opt;
+      timeArg = args[++i] as string;
+    } else return syntaxError();
+  }
+  if (keepTtl) o.expiry = 'keep';
+  else if (timeOpt !== null) {
+    const u = EXPIRY_UNITS[timeOpt] as { unit: 's' | 'ms'; relative: boolean };
+    const at = positiveExpiry(timeArg as string, u.unit, u.relative, ctx.backend.now(), command);
+    if (at instanceof KvError) return errorReply(at);
+    o.expiry = at;
+  }
+  return o;
+}
+
+/** SET key value [NX|XX|IFEQ v] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], as Redis 7 and Valkey answer it. */
+function runSet(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
   const key = args[1] as ByteString;
   const value = args[2] as ByteString;
   const tooLarge = valueTooLarge(ctx, value);
   if (tooLarge) return tooLarge;
-  let nx = false;
-  let xx = false;
-  let get = false;
-  for (let i = 3; i < args.length; i++) {
-    const opt = (args[i] as string).toUpperCase();
-    if (opt === 'NX' && !xx) nx = true;
-    else if (opt === 'XX' && !nx) xx = true;
-    else if (opt === 'GET') get = true;
-    else if (SET_TTL_OPTIONS.has(opt)) {
-      return errorReply(new KvError('NOT_SUPPORTED', `SET option ${opt} is not supported: dualkv has no key expiry yet`));
-    } else return errorReply(new KvError('SYNTAX', 'syntax error'));
-  }
-  if (args.length === 3) return afterWrite(ctx.store.put(key, value), OK);
-  const old = ctx.store.get(key);
-  const prior: Reply = get ? (old === undefined ? NIL : { t: 'bulk', v: old }) : OK;
-  if ((nx && old !== undefined) || (xx && old === undefined)) return get ? prior : NIL;
-  return afterWrite(ctx.store.put(key, value), prior);
+  if (args.length === 3) return then(ctx.backend.put(key, value), () => OK);
+  const o = parseSetOptions(ctx, args, 3, 'set', true);
+  if (!('nx' in o)) return o;
+  const put: Change = { kind: 'put', value, expiresAt: o.expiry };
+  return then(
+    ctx.backend.update(key, (cur) => {
+      const blocked = (o.nx && cur !== undefined) || (o.xx && cur === undefined) || (o.ifeq !== undefined && cur?.value !== o.ifeq);
+      return { change: blocked ? NO_CHANGE : put, result: { blocked, old: cur } };
+    }),
+    ({ result }) => (o.get ? bulkOrNil(result.old) : result.blocked ? NIL : OK),
+  );
 }
 
+/** SETEX / PSETEX key time value. */
+function runSetWithTime(ctx: CommandContext, args: ByteString[], unit: 's' | 'ms', command: string): MaybePromise<Reply> {
+  const value = args[3] as ByteString;
+  const tooLarge = valueTooLarge(ctx, value);
+  if (tooLarge) return tooLarge;
+  const at = positiveExpiry(args[2] as string, unit, true, ctx.backend.now(), command);
+  if (at instanceof KvError) return errorReply(at);
+  const put: Change = { kind: 'put', value, expiresAt: at };
+  return then(
+    ctx.backend.update(args[1] as ByteString, () => ({ change: put, result: null })),
+    () => OK,
+  );
+}
+
+/** GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]. */
+function runGetEx(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
+  let expiry: number | 'persist' | null = null;
+  for (let i = 2; i < args.length; i++) {
+    const opt = (args[i] as string).toUpperCase();
+    if (opt === 'PERSIST' && expiry === null) expiry = 'persist';
+    else if (opt in EXPIRY_UNITS && i + 1 < args.length && expiry === null) {
+      const u = EXPIRY_UNITS[opt] as { unit: 's' | 'ms'; relative: boolean };
+      const at = positiveExpiry(args[++i] as string, u.unit, u.relative, ctx.backend.now(), 'getex');
+      if (at instanceof KvError) return errorReply(at);
+      expiry = at;
+    } else return syntaxError();
+  }
+  const key = args[1] as ByteString;
+  if (expiry === null) return then(ctx.backend.get(key), bulkOrNil);
+  const change: Change = { kind: 'expire', expiresAt: expiry === 'persist' ? 0 : expiry };
+  return then(
+    ctx.backend.update(key, (cur) => ({
+      // PERSIST on a key without an expiry changes nothing (and so not its version).
+      change: cur === undefined || (expiry === 'persist' && cur.expiresAt === 0) ? NO_CHANGE : change,
+      result: cur,
+    })),
+    ({ result }) => bulkOrNil(result),
+  );
+}
+
+/** EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT key time [NX|XX|GT|LT], as Redis 7's expireGenericCommand. */
+function runExpire(ctx: CommandContext, args: ByteString[], unit: 's' | 'ms', relative: boolean, command: string): MaybePromise<Reply> {
+  let nx = false;
+  let xx = false;
+  let gt = false;
+  let lt = false;
+  for (let i = 3; i < args.length; i++) {
+    const opt = (args[i] as string).toUpperCase();
+    if (opt === 'NX') nx = true;
+    else if (opt === 'XX') xx = true;
+    else if (opt === 'GT') gt = true;
+    else if (opt === 'LT') lt = true;
+    else return errorReply(new KvError('SYNTAX', `Unsupported option ${args[i] as string}`));
+  }
+  if (nx && (xx || gt || lt)) return errorReply(new KvError('SYNTAX', 'NX and XX, GT or LT options at the same time are not compatible'));
+  if (gt && lt) return errorReply(new KvError('SYNTAX', 'GT and LT options at the same time are not compatible'));
+  const when = expireTime(args[2] as string, unit, relative, ctx.backend.now(), command);
+  if (when instanceof KvError) return errorReply(when);
+  // A time not after now deletes the key; 0 would read as "no expiry", so it is made the earliest time there is.
+  const expiresAt = when === 0 ? -1 : when;
+  return then(
+    ctx.backend.update(args[1] as ByteString, (cur) => {
+      if (cur === undefined) return { change: NO_CHANGE, result: 0 };
+      const current = cur.expiresAt; // 0: none, which GT and LT treat as an infinite TTL
+      const refused =
+        (nx && current !== 0) || (xx && current === 0) || (gt && (current === 0 || expiresAt <= current)) || (lt && current !== 0 && expiresAt >= current);
+      return refused ? { change: NO_CHANGE, result: 0 } : { change: { kind: 'expire', expiresAt }, result: 1 };
+    }),
+    ({ result }) => ({ t: 'int', n: result }),
+  );
+}
+
+/** TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 for a missing key, -1 for one without an expiry. */
+function runTtl(ctx: CommandContext, key: ByteString, unit: 's' | 'ms', absolute: boolean): MaybePromise<Reply> {
+  return then(ctx.backend.get(key), (e) => {
+    if (e === undefined) return { t: 'int', n: -2 };
+    if (e.expiresAt === 0) return { t: 'int', n: -1 };
+    if (absolute) return { t: 'int', n: unit === 'ms' ? e.expiresAt : Math.floor((e.expiresAt + 500) / 1000) };
+    const ms = Math.max(0, e.expiresAt - ctx.backend.now());
+    return { t: 'int', n: unit === 'ms' ? ms : Math.floor((ms + 500) / 1000) };
+  });
+}
+
+/** A version argument: an unsigned integer; one over 2^53 can never match, so it is read as such. */
+function parseVersion(s: string): number | null {
+  if (!/^(?:0|[1-9][0-9]*)$/.test(s) || s.length > 20) return null;
+  const n = s.length <= 15 ? Number(s) : BigInt(s) > 18446744073709551615n ? null : Number.MAX_SAFE_INTEGER + 1;
+  return n;
+}
+
+function badVersion(): Reply {
+  return errorReply(new KvError('NOT_INTEGER', 'version is not an unsigned 64-bit integer'));
+}
+
+/** CAS key version value [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]: set only while the key's version is still `version` (0: absent). */
+function runCas(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
+  const expected = parseVersion(args[2] as string);
+  if (expected === null) return badVersion();
+  const value = args[3] as ByteString;
+  const tooLarge = valueTooLarge(ctx, value);
+  if (tooLarge) return tooLarge;
+  const o = parseSetOptions(ctx, args, 4, 'cas', false);
+  if (!('nx' in o)) return o;
+  const put: Change = { kind: 'put', value, expiresAt: o.expiry };
+  return then(
+    ctx.backend.update(args[1] as ByteString, (cur) => {
+      const applied = (cur?.version ?? 0) === expected;
+      return { change: applied ? put : NO_CHANGE, result: applied };
+    }),
+    ({ result, version }) => ({ t: 'cas', applied: result, version }),
+  );
+}
+
+/** CAD key version: delete only while the key's version is still `version`. */
+function runCad(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
+  const expected = parseVersion(args[2] as string);
+  if (expected === null) return badVersion();
+  return then(
+    ctx.backend.update(args[1] as ByteString, (cur) => {
+      const applied = (cur?.version ?? 0) === expected;
+      return { change: applied && cur !== undefined ? { kind: 'del' } : NO_CHANGE, result: applied };
+    }),
+    ({ result, version }) => ({ t: 'cas', applied: result, version }),
+  );
+}
+
+interface Shape {
+  readonly arity: number;
+  readonly write: boolean;
+  readonly denyOom?: boolean;
+  readonly lastKey?: number;
+  readonly usage: string;
+  readonly run: CommandSpec['run'];
+}
+
+function spec(name: string, s: Shape): CommandSpec {
+  return { name, firstKey: 1, lastKey: s.lastKey ?? 1, dialects: ALL, ...s };
+}
+
+const expireSpec = (name: string, unit: 's' | 'ms', relative: boolean, usage: string): CommandSpec =>
+  spec(name, { arity: -3, write: true, usage, run: (ctx, _s, args) => runExpire(ctx, args, unit, relative, name) });
+
+const ttlSpec = (name: string, unit: 's' | 'ms', absolute: boolean): CommandSpec =>
+  spec(name, { arity: 2, write: false, usage: `${name.toUpperCase()} key`, run: (ctx, _s, args) => runTtl(ctx, args[1] as ByteString, unit, absolute) });
+
 export const keyspaceCommands: CommandSpec[] = [
-  {
-    name: 'get',
+  spec('get', {
     arity: 2,
     write: false,
-    firstKey: 1,
-    lastKey: 1,
-    dialects: ALL,
     usage: 'GET key',
-    run(ctx, _s, args) {
-      const v = ctx.store.get(args[1] as ByteString);
-      return v === undefined ? NIL : { t: 'bulk', v };
-    },
-  },
-  {
-    name: 'set',
+    run: (ctx, _s, args) => then(ctx.backend.get(args[1] as ByteString), bulkOrNil),
+  }),
+  spec('set', {
     arity: -3,
     write: true,
     denyOom: true,
-    firstKey: 1,
-    lastKey: 1,
-    dialects: ALL,
-    usage: 'SET key value [NX|XX] [GET]',
+    usage: 'SET key value [NX|XX|IFEQ old] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]',
     run: (ctx, _s, args) => runSet(ctx, args),
-  },
-  {
-    name: 'put',
+  }),
+  spec('put', {
     arity: 3,
     write: true,
     denyOom: true,
-    firstKey: 1,
-    lastKey: 1,
-    dialects: ALL,
     usage: 'PUT key value',
     run(ctx, _s, args) {
       const value = args[2] as ByteString;
-      return valueTooLarge(ctx, value) ?? afterWrite(ctx.store.put(args[1] as ByteString, value), OK);
+      return valueTooLarge(ctx, value) ?? then(ctx.backend.put(args[1] as ByteString, value), () => OK);
     },
-  },
-  {
-    name: 'del',
+  }),
+  spec('setex', { arity: 4, write: true, denyOom: true, usage: 'SETEX key seconds value', run: (ctx, _s, args) => runSetWithTime(ctx, args, 's', 'setex') }),
+  spec('psetex', {
+    arity: 4,
+    write: true,
+    denyOom: true,
+    usage: 'PSETEX key milliseconds value',
+    run: (ctx, _s, args) => runSetWithTime(ctx, args, 'ms', 'psetex'),
+  }),
+  spec('getex', { arity: -2, write: true, usage: 'GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]', run: (ctx, _s, args) => runGetEx(ctx, args) }),
+  spec('getdel', {
+    arity: 2,
+    write: true,
+    usage: 'GETDEL key',
+    run: (ctx, _s, args) =>
+      then(
+        ctx.backend.update(args[1] as ByteString, (cur) => ({ change: cur === undefined ? NO_CHANGE : { kind: 'del' }, result: cur })),
+        ({ result }) => bulkOrNil(result),
+      ),
+  }),
+  spec('del', {
     arity: -2,
     write: true,
-    firstKey: 1,
     lastKey: -1,
-    dialects: ALL,
     usage: 'DEL key [key ...]',
-    run(ctx, _s, args) {
-      let n = 0;
-      let wait: Promise<void> | undefined;
-      for (let i = 1; i < args.length; i++) {
-        const r = ctx.store.delete(args[i] as ByteString);
-        if (r.changed) n++;
-        if (r.durable) wait = r.durable; // records are durable in order: the last covers the rest
-      }
-      const reply: Reply = { t: 'deleted', n, of: args.length - 1 };
-      return wait === undefined ? reply : wait.then(() => reply);
-    },
-  },
-  {
-    name: 'exists',
+    run: (ctx, _s, args) => then(ctx.backend.delete(args.slice(1)), (n) => ({ t: 'deleted', n, of: args.length - 1 })),
+  }),
+  spec('delifeq', {
+    arity: 3,
+    write: true,
+    usage: 'DELIFEQ key value',
+    run: (ctx, _s, args) =>
+      then(
+        ctx.backend.update(args[1] as ByteString, (cur) => {
+          const match = cur !== undefined && cur.value === args[2];
+          return { change: match ? { kind: 'del' } : NO_CHANGE, result: match ? 1 : 0 };
+        }),
+        ({ result }) => ({ t: 'int', n: result }),
+      ),
+  }),
+  spec('exists', {
     arity: -2,
     write: false,
-    firstKey: 1,
     lastKey: -1,
-    dialects: ALL,
     usage: 'EXISTS key [key ...]',
-    run(ctx, _s, args) {
-      let n = 0;
-      for (let i = 1; i < args.length; i++) if (ctx.store.has(args[i] as ByteString)) n++;
-      return { t: 'int', n };
-    },
-  },
+    run: (ctx, _s, args) => then(ctx.backend.exists(args.slice(1)), (n) => ({ t: 'int', n })),
+  }),
+  expireSpec('expire', 's', true, 'EXPIRE key seconds [NX|XX|GT|LT]'),
+  expireSpec('pexpire', 'ms', true, 'PEXPIRE key milliseconds [NX|XX|GT|LT]'),
+  expireSpec('expireat', 's', false, 'EXPIREAT key unix-time-seconds [NX|XX|GT|LT]'),
+  expireSpec('pexpireat', 'ms', false, 'PEXPIREAT key unix-time-milliseconds [NX|XX|GT|LT]'),
+  ttlSpec('ttl', 's', false),
+  ttlSpec('pttl', 'ms', false),
+  ttlSpec('expiretime', 's', true),
+  ttlSpec('pexpiretime', 'ms', true),
+  spec('persist', {
+    arity: 2,
+    write: true,
+    usage: 'PERSIST key',
+    run: (ctx, _s, args) =>
+      then(
+        ctx.backend.update(args[1] as ByteString, (cur) =>
+          cur === undefined || cur.expiresAt === 0 ? { change: NO_CHANGE, result: 0 } : { change: { kind: 'expire', expiresAt: 0 }, result: 1 },
+        ),
+        ({ result }) => ({ t: 'int', n: result }),
+      ),
+  }),
+  spec('getver', {
+    arity: 2,
+    write: false,
+    usage: 'GETVER key',
+    run: (ctx, _s, args) =>
+      then(ctx.backend.get(args[1] as ByteString), (e) =>
+        e === undefined ? NIL : { t: 'versioned', v: e.value, version: e.version, expiresAt: e.expiresAt },
+      ),
+  }),
+  spec('cas', {
+    arity: -4,
+    write: true,
+    denyOom: true,
+    usage: 'CAS key version value [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]',
+    run: (ctx, _s, args) => runCas(ctx, args),
+  }),
+  spec('cad', { arity: 3, write: true, usage: 'CAD key version', run: (ctx, _s, args) => runCad(ctx, args) }),
   {
     name: 'dbsize',
     arity: 1,
@@ -128,6 +365,7 @@ export const keyspaceCommands: CommandSpec[] = [
     lastKey: 0,
     dialects: ALL,
     usage: 'DBSIZE',
-    run: (ctx) => ({ t: 'int', n: ctx.store.size }),
+    run: (ctx) => then(ctx.backend.dbsize(), (n) => ({ t: 'int', n })),
   },
 ];
+

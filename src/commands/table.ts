@@ -78,7 +78,7 @@ export function dispatchCommand(
   const tooLarge = keyTooLarge(ctx, spec, args);
   if (tooLarge) return tooLarge;
   if (spec.write) {
-    const blocked = ctx.store.writeBlocker();
+    const blocked = ctx.backend.writeBlocker();
     if (blocked) return errorReply(blocked);
   }
   if (spec.denyOom) {

@@ -1,25 +1,13 @@
+import type { Backend } from '../backend/types.js';
 import type { KvError } from '../errors.js';
+import type { Limits } from '../limits.js';
 import type { OpLog } from '../op-log.js';
 import type { Reply } from '../protocol/reply.js';
 import type { ServerStats, StatSection } from '../stats.js';
 import type { ByteString } from '../store/bytes.js';
-import type { Store } from '../store/store.js';
 
 export type Transport = 'tcp' | 'udp';
 export type Dialect = 'text' | 'resp' | 'udp';
-
-/** Limits every front-end enforces; each has a flag and a documented default. */
-export interface Limits {
-  readonly maxKeySize: number;
-  readonly maxValueSize: number;
-  readonly maxLineSize: number;
-  readonly maxConnections: number;
-  readonly maxOutputBuffer: number;
-  /** Bytes of one unfinished request (its arguments included) a TCP client may send (Redis: client-query-buffer-limit). */
-  readonly maxQueryBuffer: number;
-  /** Seconds a TCP client may stay idle before it is closed; 0: never (Redis: timeout). */
-  readonly idleTimeoutSec: number;
-}
 
 /** The memory limit as the commands see it (src/memory.ts implements it). */
 export interface MemoryGuard {
@@ -27,9 +15,9 @@ export interface MemoryGuard {
   writeRefusal(): KvError | null;
 }
 
-/** What the commands can reach: the store and the server's shared services. */
+/** What the commands can reach: the backend and the server's shared services. Never a Map. */
 export interface CommandContext {
-  readonly store: Store;
+  readonly backend: Backend;
   readonly stats: ServerStats;
   readonly limits: Limits;
   readonly memory: MemoryGuard;

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { CommandContext } from '../commands/types.js';
+import type { Frontend } from './frontend.js';
 import { RESP_MAX_ARGS } from '../protocol/resp.js';
 import { ClientMemoryCap } from './client-memory.js';
 import { clampConnections } from './fd-limit.js';
@@ -19,7 +20,8 @@ export interface TcpFrontendOptions {
 const REFUSAL_LOG_PER_SECOND = 10;
 
 /** Accepts TCP clients and hands each to a TcpConnection. Owns sockets and nothing else. */
-export class TcpFrontend {
+export class TcpFrontend implements Frontend {
+  readonly name = 'tcp';
   private readonly server: net.Server;
   private readonly connections = new Set<TcpConnection>();
   private nextId = 1;

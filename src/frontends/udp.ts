@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { executeCommand } from '../commands/execute.js';
 import type { CommandContext } from '../commands/types.js';
+import type { Frontend } from './frontend.js';
 import type { UdpConfig } from '../config.js';
 import { KvError } from '../errors.js';
 import { createOpLog } from '../op-log.js';
@@ -62,7 +63,8 @@ const LARGE_REPLY_REFUSAL = 'DATAGRAM_TOO_LARGE use TCP, or list this client in 
  * bytes (a key over the limit) is refused again, so it is not kept, and simply runs
  * again, as GET, PING and STATS do.
  */
-export class UdpFrontend extends EventEmitter {
+export class UdpFrontend extends EventEmitter implements Frontend {
+  readonly name = 'udp';
   private readonly io: DatagramIo;
   /** Why the batched socket is not in use under --udp-io auto, or null. */
   readonly ioFallbackReason: string | null;

@@ -32,7 +32,7 @@
  */
 import CRC32 from 'crc-32';
 import type { ByteString } from '../store/bytes.js';
-import type { Mutation } from '../store/store.js';
+import type { Mutation } from '../backend/types.js';
 
 export const FORMAT_VERSION = 1;
 export const FILE_HEADER_SIZE = 24;
@@ -67,6 +67,7 @@ export function crc32(buf: Uint8Array): number {
 
 /** Bytes a mutation takes as a record. */
 export function recordSize(m: Mutation): number {
+  if (m.kind === 'expire') throw new RangeError('expire records are not in format 1');
   return m.kind === 'put' ? PUT_OVERHEAD + m.key.length + m.value.length : DEL_OVERHEAD + m.key.length;
 }
 

@@ -17,7 +17,7 @@ import type { FsyncPolicy } from '../config.js';
 import { KvError } from '../errors.js';
 import { errorReply, OK, type Reply } from '../protocol/reply.js';
 import type { ServerStats, StatSection } from '../stats.js';
-import { memorySink, type Mutation, type MutationSink, type Store } from '../store/store.js';
+import { memorySink, type DurableStore, type Mutation, type MutationSink } from '../backend/types.js';
 import { AppendLog, type LogFileOps, type LogFailure } from './append-log.js';
 import { describeFailure } from './log-io.js';
 import { fsyncDir, segmentPath, snapshotPath } from './files.js';
@@ -104,7 +104,7 @@ export class Persistence implements MutationSink {
 
   constructor(
     private readonly opts: PersistenceOptions,
-    private readonly store: Store,
+    private readonly store: DurableStore,
     stats: ServerStats,
     private readonly logger: Logger,
   ) {
@@ -236,6 +236,8 @@ export class Persistence implements MutationSink {
   }
 
   record(mutation: Mutation): Promise<void> | undefined {
+    // Format 1 has no expiry record yet: a TTL change is not logged.
+    if (mutation.kind === 'expire') return undefined;
     return (this.log as AppendLog).append(mutation);
   }
 

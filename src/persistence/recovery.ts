@@ -15,7 +15,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { KvError } from '../errors.js';
-import type { Store } from '../store/store.js';
+import type { DurableStore } from '../backend/types.js';
 import { readRecordFile, type FileProblem } from './file-reader.js';
 import { fsyncDirSync, listDataDir, segmentName, segmentPath, snapshotPath } from './files.js';
 import { FileKind, RecordType, type DecodedRecord } from './formats.js';
@@ -25,7 +25,7 @@ export interface RecoveryOptions {
   readonly dir: string;
   readonly repair: boolean;
   readonly log: Logger;
-  readonly store: Store;
+  readonly store: DurableStore;
 }
 
 export interface RecoveryResult {
@@ -86,8 +86,8 @@ export function recoverDataDir(opts: RecoveryOptions): RecoveryResult {
   let snapshotKeys = 0;
   let repaired = false;
   const load = (r: DecodedRecord) => {
-    if (r.type === RecordType.PUT) store.apply({ kind: 'put', key: r.key, value: r.value });
-    else if (r.type === RecordType.DEL) store.apply({ kind: 'del', key: r.key });
+    if (r.type === RecordType.PUT) store.applyRecovered({ kind: 'put', key: r.key, value: r.value, version: store.revision + 1, expiresAt: 0 });
+    else if (r.type === RecordType.DEL) store.applyRecovered({ kind: 'del', key: r.key, version: store.revision + 1 });
   };
   if (snapshot !== null) {
     const file = snapshotPath(dir, snapshot);
@@ -108,7 +108,9 @@ export function recoverDataDir(opts: RecoveryOptions): RecoveryResult {
       const copy = backup(file, false);
       // Rewrite it whole now, so the next start does not meet the same damage.
       // (Before listening, so writing the store from the main thread stalls no one.)
-      const { keys } = writeSnapshotFile(`${file}.tmp`, snapshot, store.entries());
+      const { keys } = writeSnapshotFile(`${file}.tmp`, snapshot, (function* () {
+        for (const k of store.entries()) yield [k.key, k.value] as [string, string];
+      })());
       renameSync(`${file}.tmp`, file);
       fsyncDirSync(dir);
       repaired = true;

@@ -165,7 +165,7 @@ export function writeSnapshotFile(
     for (const [key, value] of entries) {
       keys++;
       pacer.tick();
-      const m = { kind: 'put', key, value } as const;
+      const m = { kind: 'put', key, value, version: 0, expiresAt: 0 } as const;
       const need = recordSize(m);
       if (len + need > buf.length) {
         put(buf, len);

@@ -113,11 +113,54 @@ export class SegmentedMap<V> {
     this.count = 0;
   }
 
+  /** The i-th Map (KeyRotor walks them in turn). */
+  segment(i: number): Map<string, V> | undefined {
+    return this.segments[i];
+  }
+
   *entries(): IterableIterator<[string, V]> {
     for (const s of this.segments) yield* s.entries();
   }
 
   [Symbol.iterator](): IterableIterator<[string, V]> {
     return this.entries();
+  }
+}
+
+/**
+ * Walks a SegmentedMap's entries round and round, each call going on from where the
+ * last stopped: the expiry sweep and eviction sampling visit every key in turn
+ * without a fresh iterator each time (a Map's iterator survives sets and deletes).
+ */
+export class KeyRotor<V> {
+  private seg = 0;
+  private it: Iterator<[string, V]> | null = null;
+
+  constructor(private readonly map: SegmentedMap<V>) {}
+
+  /** The next entry, or undefined when the map is empty. */
+  next(): [string, V] | undefined {
+    if (this.map.size === 0) return undefined;
+    for (let tries = 0; tries < 2 * (this.map.segmentCount + 1); tries++) {
+      if (this.it === null) {
+        const m = this.map.segment(this.seg);
+        if (m === undefined) {
+          this.seg = 0;
+          continue;
+        }
+        this.it = m.entries();
+      }
+      const r = this.it.next();
+      if (!r.done) return r.value;
+      this.it = null;
+      this.seg = this.seg + 1 < this.map.segmentCount ? this.seg + 1 : 0;
+    }
+    return undefined;
+  }
+
+  /** Starts again from the first entry (after the map was cleared). */
+  reset(): void {
+    this.seg = 0;
+    this.it = null;
   }
 }

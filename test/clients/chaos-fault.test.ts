@@ -59,8 +59,8 @@ describe('UDP through a chaos proxy (loss, corruption, duplication, reordering a
     expect(result.failures).toEqual([]);
     expect(result.mismatches).toEqual([]);
     // The final store is the model built from the acknowledged operations.
-    const store = server.store;
-    const actual = new Map([...result.model.keys()].map((k) => [k, store.get(k)]));
+    const store = server.backend;
+    const actual = new Map([...result.model.keys()].map((k) => [k, store.get(k)?.value]));
     expect(actual).toEqual(result.model);
     expect(store.size).toBe([...result.model.values()].filter((v) => v !== undefined).length);
 

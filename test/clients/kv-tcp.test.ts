@@ -90,7 +90,7 @@ describe('kv-tcp one-shot commands', () => {
     const stats = await kv('stats');
     expect(stats.code).toBe(0);
     expect(stats.stdout.toString()).toMatch(/^# Server\n/);
-    expect(stats.stdout.toString()).toMatch(/\nkeys:1\n/);
+    expect(stats.stdout.toString()).toMatch(/\ndb0:keys=1,expires=0,avg_ttl=0\n/);
 
     const del = await kv('del', 'greeting');
     expect([del.code, del.stdout.toString()]).toEqual([0, 'DELETED\n']);
@@ -155,7 +155,7 @@ describe('kv-tcp --json', () => {
     expect(json(await kv('--json', 'del', 'k'))).toEqual({ command: 'del', key: 'k', deleted: 1 });
     expect(json(await kv('--json', 'ping'))).toMatchObject({ command: 'ping', result: 'PONG' });
     const stats = json(await kv('--json', 'stats')) as { sections: Record<string, Record<string, unknown>> };
-    expect(stats.sections.keyspace).toEqual({ keys: 1 });
+    expect(stats.sections.keyspace).toEqual({ db0: 'keys=1,expires=0,avg_ttl=0' });
   });
 
   it('prints errors as JSON too, with their stable code', async () => {

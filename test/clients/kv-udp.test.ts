@@ -81,7 +81,7 @@ describe('kv-udp CLI (the built dist/clients/kv-udp.js)', () => {
     const p = await server();
     const bytes = Buffer.from([0, 1, 2, 0x0a, 0x0d, 0xff, 0xfe, 0x2d]);
     expect((await kvUdp([...p, 'put', 'bin', '-'], bytes)).code).toBe(0);
-    expect(srv?.server.store.get('bin')).toBe(bytes.toString('latin1'));
+    expect(srv?.server.backend.get('bin')?.value).toBe(bytes.toString('latin1'));
     expect((await kvUdp([...p, 'get', 'bin'])).stdout.equals(bytes)).toBe(true);
   });
 
@@ -162,7 +162,7 @@ describe('kv-udp CLI (the built dist/clients/kv-udp.js)', () => {
 
   it('exits 4 on an error reply: a value too large for a datagram, pointing to TCP', async () => {
     const p = await server({ udp: { maxDatagramSize: 200 } });
-    srv?.server.store.put('big', 'x'.repeat(1000));
+    srv?.server.backend.put('big', 'x'.repeat(1000));
     const r = await kvUdp([...p, 'get', 'big']);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/^kv-udp: TOO_LARGE: .*use TCP/);

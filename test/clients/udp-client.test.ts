@@ -155,7 +155,7 @@ describe('UdpClient', () => {
     await Promise.all(Array.from({ length: n }, (_, i) => c.put(`k${i}`, `v${i}`)));
     const values = await Promise.all(Array.from({ length: n }, (_, i) => c.get(`k${i}`)));
     expect(values.every((v, i) => v?.toString() === `v${i}`)).toBe(true);
-    expect(srv.server.store.size).toBe(n);
+    expect(srv.server.backend.size).toBe(n);
     expect(most).toBe(64);
   });
 

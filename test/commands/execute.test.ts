@@ -7,22 +7,22 @@ import { createOpLog } from '../../src/op-log.js';
 import { KvError } from '../../src/errors.js';
 import type { Reply } from '../../src/protocol/reply.js';
 import { ServerStats } from '../../src/stats.js';
-import { Store } from '../../src/store/store.js';
+import { MemoryBackend } from '../../src/backend/memory/memory-backend.js';
 import { LogCapture } from '../helpers/server.js';
 
 /** The command table with no server around it: a store, counters, and one session. */
-function setup(dialect: Dialect = 'resp', limits: Partial<CommandContext['limits']> = {}, store = new Store()) {
+function setup(dialect: Dialect = 'resp', limits: Partial<CommandContext['limits']> = {}, store = new MemoryBackend()) {
   const stats = new ServerStats();
   const internalErrors: Array<{ err: unknown; command: string }> = [];
   let oom: KvError | null = null;
   const ctx: CommandContext = {
-    store,
+    backend: store,
     stats,
     limits: { ...DEFAULT_LIMITS, ...limits },
     memory: { writeRefusal: () => oom },
     reportInternalError: (err, command) => internalErrors.push({ err, command }),
     configParams: () => ({ port: '7379', maxclients: '10000' }),
-    info: () => stats.snapshot({ keys: store.size }),
+    info: () => stats.snapshot(store.keyspaceInfo()),
   };
   const logs = new LogCapture();
   const session: Session = {
@@ -79,7 +79,7 @@ describe('the command table', () => {
     expect(code(run('SET', 'k', 'four'))).toBe('VALUE_TOO_LARGE');
     expect(code(run('PUT', 'k', 'four'))).toBe('VALUE_TOO_LARGE');
     expect(run('PUT', 'k', 'thr')).toEqual({ t: 'ok' });
-    expect(store.get('k')).toBe('thr');
+    expect(store.get('k')?.value).toBe('thr');
   });
 
   it("refuses writes with the store's write blocker while reads go on", () => {
@@ -121,7 +121,7 @@ describe('the command table', () => {
   });
 
   it('reports an unexpected failure (a bug, such as a V8 Map refusing one more key) with its cause, and answers an error', () => {
-    class FullStore extends Store {
+    class FullStore extends MemoryBackend {
       override put(): never {
         throw new RangeError('Map maximum size exceeded');
       }
@@ -145,7 +145,7 @@ describe('the command table', () => {
     run('GET', 'k');
     run('GET');
     run('NOPE');
-    const info = stats.snapshot({ keys: store.size });
+    const info = stats.snapshot(store.keyspaceInfo());
     expect(info.commandstats).toMatchObject({
       cmdstat_set: expect.stringMatching(/^calls=1,.*failed_calls=0$/),
       cmdstat_get: expect.stringMatching(/^calls=2,.*failed_calls=1$/),

@@ -81,8 +81,8 @@ describe('all clients together (--maxmemory-clients)', () => {
 
   it('40 clients that never read are cut, the largest first, until the total fits; readers are served', async () => {
     const CAP = 8 * MiB;
-    const s = await fx.start({ memory: { maxmemory: 0, maxmemoryClients: CAP } });
-    s.server.store.put('big', 'b'.repeat(256 * 1024));
+    const s = await fx.start({ memory: { policy: 'noeviction', samples: 5, maxmemory: 0, maxmemoryClients: CAP } });
+    s.server.backend.put('big', 'b'.repeat(256 * 1024));
     const reader = await connect();
     const idle: RawClient[] = [];
     for (let i = 0; i < 40; i++) {
@@ -105,7 +105,7 @@ describe('all clients together (--maxmemory-clients)', () => {
   });
 
   it('cuts the client holding the most (a half-sent 3 MB value) and leaves the small ones', async () => {
-    const s = await fx.start({ limits: { maxValueSize: 8 * MiB }, memory: { maxmemory: 0, maxmemoryClients: 3 * MiB } });
+    const s = await fx.start({ limits: { maxValueSize: 8 * MiB }, memory: { policy: 'noeviction', samples: 5, maxmemory: 0, maxmemoryClients: 3 * MiB } });
     const small: RawClient[] = [];
     for (let i = 0; i < 10; i++) {
       const c = await connect();

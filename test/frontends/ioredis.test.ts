@@ -48,7 +48,7 @@ describe('ioredis against the RESP2 dialect', () => {
     expect(info).toMatch(/\r\nconnected_clients:1\r\n/);
     expect(info).toMatch(/\r\ncmdstat_set:calls=1,/);
     const keyspace = await redis.info('keyspace');
-    expect(keyspace).toBe('# Keyspace\r\nkeys:1\r\n');
+    expect(keyspace).toBe('# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n');
   });
 
   it('answers CONFIG GET with name/value pairs, globs included', async () => {
@@ -116,8 +116,16 @@ describe('ioredis against the RESP2 dialect', () => {
     expect(await redis.set('fresh', 'v', 'GET')).toBeNull();
     expect(await redis.get('fresh')).toBe('v');
     await expect(redis.call('SET', 'k', 'v', 'NX', 'XX')).rejects.toThrow('ERR syntax error');
-    await expect(redis.call('SET', 'k', 'v', 'EX', '10')).rejects.toThrow(/^ERR SET option EX is not supported/);
+    await expect(redis.call('SET', 'k', 'v', 'EX', '0')).rejects.toThrow("ERR invalid expire time in 'set' command");
+    await expect(redis.call('SET', 'k', 'v', 'EX', 'soon')).rejects.toThrow('ERR value is not an integer or out of range');
+    await expect(redis.call('SET', 'k', 'v', 'EX', '10', 'PX', '100')).rejects.toThrow('ERR syntax error');
     expect(await redis.get('k')).toBe('v3');
+    expect(await redis.set('k', 'v5', 'EX', 100)).toBe('OK');
+    expect(await redis.ttl('k')).toBe(100);
+    expect(await redis.set('k', 'v6', 'KEEPTTL')).toBe('OK');
+    expect(await redis.ttl('k')).toBe(100);
+    expect(await redis.set('k', 'v7')).toBe('OK'); // a plain SET clears the expiry
+    expect(await redis.ttl('k')).toBe(-1);
   });
 
   it('refuses a value over --max-value-size and keeps the connection usable', async () => {

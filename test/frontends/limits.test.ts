@@ -19,7 +19,7 @@ describe('TCP limits', () => {
       expect(get).toMatch(/^ERR KEY_TOO_LARGE /);
       expect(ok).toBe('OK');
       expect(atLimit).toBe('VALUE v');
-      expect(s.server.store.size).toBe(1);
+      expect(s.server.backend.size).toBe(1);
     });
 
     it('refuses a key over the limit over RESP, for every key of a multi-key command', async () => {
@@ -31,7 +31,7 @@ describe('TCP limits', () => {
         { error: 'ERR key of 9 bytes is over the limit of 8 bytes (raise --max-key-size)' },
         { status: 'PONG' },
       ]);
-      expect(s.server.store.size).toBe(0);
+      expect(s.server.backend.size).toBe(0);
     });
   });
 
@@ -43,8 +43,8 @@ describe('TCP limits', () => {
       expect(over).toBe('ERR VALUE_TOO_LARGE value of 17 bytes is over the limit of 16 bytes (raise --max-value-size)');
       expect(at).toBe('OK');
       expect(quoted).toMatch(/^ERR VALUE_TOO_LARGE value of 17 bytes/); // the decoded size counts, not the escapes
-      expect(s.server.store.get('k')).toBe('x'.repeat(16));
-      expect(s.server.store.has('q')).toBe(false);
+      expect(s.server.backend.get('k')?.value).toBe('x'.repeat(16));
+      expect(s.server.backend.has('q')).toBe(false);
     });
 
     it('skips an oversize RESP bulk by its length: the request is refused, the connection stays in sync and open', async () => {
@@ -60,7 +60,7 @@ describe('TCP limits', () => {
         { status: 'OK' },
         'small',
       ]);
-      expect(s.server.store.has('evil')).toBe(false);
+      expect(s.server.backend.has('evil')).toBe(false);
       expect(c.closed).toBe(false);
       const warn = s.logs.find('request rejected');
       expect(warn[0]?.err).toMatchObject({ code: 'VALUE_TOO_LARGE' });
@@ -75,7 +75,7 @@ describe('TCP limits', () => {
       expect(long).toBe('ERR LINE_TOO_LONG line is over the limit of 64 bytes (raise --max-line-size, or send large values over RESP)');
       expect(after).toBe('OK');
       expect(atLimit).toBe('OK'); // exactly 64 bytes
-      expect(s.server.store.get('k')).toBe('short');
+      expect(s.server.backend.get('k')?.value).toBe('short');
     });
 
     it('refuses a text line over the limit sent in pieces, once', async () => {
@@ -158,7 +158,7 @@ describe('TCP limits', () => {
 
     it('a client that pipelines GETs of a big value and does not read is slowed down, not cut; once it reads it gets every reply', async () => {
       const s = await start({ maxOutputBuffer: LIMIT });
-      s.server.store.put('big', 'b'.repeat(BIG));
+      s.server.backend.put('big', 'b'.repeat(BIG));
       const other = await connect();
       const slow = await connect();
       slow.socket.pause(); // not reading, for now
@@ -183,7 +183,7 @@ describe('TCP limits', () => {
 
     it('a RESP client whose one pipelined burst owes far more than the limit gets every reply, in order', async () => {
       const s = await start({ maxOutputBuffer: LIMIT });
-      for (let i = 0; i < 10; i++) s.server.store.put(`big${i}`, String.fromCharCode(0x61 + i).repeat(BIG));
+      for (let i = 0; i < 10; i++) s.server.backend.put(`big${i}`, String.fromCharCode(0x61 + i).repeat(BIG));
       const slow = await connect();
       slow.socket.pause();
       const N = 100;
@@ -199,7 +199,7 @@ describe('TCP limits', () => {
 
     it('replies held behind a write waiting for --fsync always count too: reading pauses, and every reply follows in order', async () => {
       await fx.start({ limits: { maxOutputBuffer: LIMIT }, persistence: { enabled: true, fsync: 'always' } });
-      fx.srv.server.store.put('big', 'b'.repeat(BIG));
+      fx.srv.server.backend.put('big', 'b'.repeat(BIG));
       const slow = await connect();
       slow.socket.pause();
       // The SET's reply waits for the log, so the GET replies after it (12.5 MiB) queue behind it.
@@ -217,7 +217,7 @@ describe('TCP limits', () => {
 
     it('disconnects a client owed one reply larger than the limit, logs it, and serves the others', async () => {
       const s = await start({ maxOutputBuffer: LIMIT, maxValueSize: 4 * LIMIT });
-      s.server.store.put('huge', 'h'.repeat(2 * LIMIT));
+      s.server.backend.put('huge', 'h'.repeat(2 * LIMIT));
       const other = await connect();
       const c = await connect();
       c.write('GET huge\n');
@@ -232,7 +232,7 @@ describe('TCP limits', () => {
 
     it('does not disconnect a client that reads its replies', async () => {
       const s = await start({ maxOutputBuffer: 1024 * 1024 });
-      s.server.store.put('big', 'b'.repeat(BIG));
+      s.server.backend.put('big', 'b'.repeat(BIG));
       const c = await connect();
       for (let i = 0; i < 40; i++) {
         c.clear();

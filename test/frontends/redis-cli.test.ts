@@ -39,7 +39,7 @@ describe.skipIf(!havePeer('redis-cli', 'redis-tools'))('redis-cli against the RE
     expect((await redisCli(srv.tcpPort, ['get', 'greeting'])).stdout.toString()).toBe('hello world\n');
     expect((await redisCli(srv.tcpPort, ['del', 'greeting'])).stdout.toString()).toBe('1\n');
     expect((await redisCli(srv.tcpPort, ['get', 'greeting'])).stdout.toString()).toBe('\n'); // nil prints as an empty line when piped
-    expect(srv.server.store.size).toBe(0);
+    expect(srv.server.backend.size).toBe(0);
   });
 
   it('runs commands read from stdin, in order', async () => {
@@ -57,7 +57,7 @@ describe.skipIf(!havePeer('redis-cli', 'redis-tools'))('redis-cli against the RE
   it('sends a binary value from stdin with -x, byte for byte', async () => {
     const value = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     expect((await redisCli(srv.tcpPort, ['-x', 'set', 'bin'], value)).stdout.toString()).toBe('OK\n');
-    expect(Buffer.from(srv.server.store.get('bin') ?? '', 'latin1').equals(value)).toBe(true);
+    expect(Buffer.from(srv.server.backend.get('bin')?.value ?? '', 'latin1').equals(value)).toBe(true);
   });
 
   it('prints the server error for an unknown command', async () => {
@@ -78,6 +78,6 @@ describe.skipIf(!havePeer('redis-benchmark', 'redis-tools'))('redis-benchmark ag
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toMatch(/SET: [\d.]+ requests per second/);
     expect(r.stdout.toString()).toMatch(/GET: [\d.]+ requests per second/);
-    expect(srv.server.store.has('key:__rand_int__')).toBe(true);
+    expect(srv.server.backend.has('key:__rand_int__')).toBe(true);
   });
 });

@@ -56,7 +56,7 @@ describe('TCP RESP2 dialect over a raw socket', () => {
     c.write(Buffer.concat([multibulk('QUIT'), multibulk('SET', 'after', '1')]));
     await c.waitClosed();
     expect(c.received).toBe('+OK\r\n');
-    expect(fx.srv.server.store.has('after')).toBe(false);
+    expect(fx.srv.server.backend.has('after')).toBe(false);
   });
 
   describe('a framing error', () => {
@@ -71,9 +71,9 @@ describe('TCP RESP2 dialect over a raw socket', () => {
       );
       await c.waitClosed();
       expect(readReplies(c.received).values).toEqual([{ status: 'OK' }, { error: "ERR Protocol error: expected '\\r\\n' after a bulk string" }]);
-      expect(fx.srv.server.store.get('a')).toBe('1');
-      expect(fx.srv.server.store.has('b')).toBe(false);
-      expect(fx.srv.server.store.has('c')).toBe(false);
+      expect(fx.srv.server.backend.get('a')?.value).toBe('1');
+      expect(fx.srv.server.backend.has('b')).toBe(false);
+      expect(fx.srv.server.backend.has('c')).toBe(false);
     });
 
     it('closes on a bad multibulk length and a bad bulk length', async () => {

@@ -33,11 +33,11 @@ describe('TCP text dialect', () => {
   it('stores quoted values byte for byte, and GET prints them so they can be pasted back', async () => {
     const c = await connect();
     expect(await c.text('PUT bytes "line one\\nline two\\x00"', 'GET bytes')).toEqual(['OK', 'VALUE "line one\\nline two\\x00"']);
-    expect(fx.srv.server.store.get('bytes')).toBe('line one\nline two\x00');
+    expect(fx.srv.server.backend.get('bytes')?.value).toBe('line one\nline two\x00');
     const [, printed] = await c.text('GET bytes', 'GET bytes');
     const shown = (printed as string).slice('VALUE '.length);
     expect(await c.text(`PUT copy ${shown}`, 'GET copy')).toEqual(['OK', `VALUE ${shown}`]);
-    expect(fx.srv.server.store.get('copy')).toBe('line one\nline two\x00');
+    expect(fx.srv.server.backend.get('copy')?.value).toBe('line one\nline two\x00');
   });
 
   it('shows a value stored over RESP, with every byte 0..255, quoted so that it reads back the same', async () => {
@@ -57,7 +57,7 @@ describe('TCP text dialect', () => {
     expect(put).toBe('OK');
     expect(dbsize).toBe('INT 1');
     expect(stats).toMatch(/^STATS /);
-    expect(stats).toContain(' keys=1');
+    expect(stats).toContain(' db0=keys=1,expires=0,avg_ttl=0');
     expect(stats).toContain(' connected_clients=1');
     expect(stats).toMatch(/ cmdstat_put=calls=1,/);
     expect(help).toMatch(/^HELP /);

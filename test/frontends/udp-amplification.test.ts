@@ -130,7 +130,7 @@ describe('UDP error replies are never larger than their requests', () => {
 
   it.each(ERROR_CASES)('for $name', async (c) => {
     srv = await startTestServerOn({ limits: { maxKeySize: 4, maxValueSize: 2 }, udp: { maxDatagramSize: 200 } });
-    srv.server.store.put('big', 'y'.repeat(500));
+    srv.server.backend.put('big', 'y'.repeat(500));
     raw = await RawUdp.open();
     if (c.before) await raw.roundTrip(c.before(), srv.udpPort);
     const request = c.request();
@@ -143,7 +143,7 @@ describe('UDP error replies are never larger than their requests', () => {
 
   it('for a server error (a store that fails under the command): SERVER_ERROR, cut to the request', async () => {
     srv = await startTestServerOn();
-    srv.server.store.setSink({
+    srv.server.backend.setSink({
       writeBlocker: () => null,
       record: () => {
         throw new Error('the sink broke');
@@ -165,7 +165,7 @@ describe('UDP error replies are never larger than their requests', () => {
     const lines = new LogLines();
     persistence = new Persistence(
       { dir: dataDir, fsync: 'always', snapshotIntervalSec: 0, repair: false, fileOps: disk },
-      srv.server.store,
+      srv.server.backend,
       srv.server.stats,
       pino({ level: 'debug' }, lines),
     );
@@ -181,7 +181,7 @@ describe('UDP error replies are never larger than their requests', () => {
     expect(unacked.length).toBeLessThanOrEqual(first.length);
     expect(decodeReply(unacked).status).toBe(Status.UNAVAILABLE);
     expectCodePrefix(decodeReply(unacked).value.toString('utf8'), 'READ_ONLY');
-    expect(srv.server.store.get('k')).toBe('w'.repeat(30));
+    expect(srv.server.backend.get('k')?.value).toBe('w'.repeat(30));
     // It changed the store, so a retry is answered from the cache, byte for byte.
     expect((await raw.roundTrip(first, srv.udpPort)).equals(unacked)).toBe(true);
     expect(stat(srv.server, 'udp_reply_cache_hits')).toBe(1);
@@ -191,7 +191,7 @@ describe('UDP error replies are never larger than their requests', () => {
     const refused = await raw.roundTrip(second, srv.udpPort);
     expect(refused.length).toBeLessThanOrEqual(second.length);
     expect(decodeReply(refused).status).toBe(Status.UNAVAILABLE);
-    expect(srv.server.store.get('k')).toBe('w'.repeat(30));
+    expect(srv.server.backend.get('k')?.value).toBe('w'.repeat(30));
 
     // The log recovers by itself. A copy of the refused PUT that the network delivers
     // late gets the refusal from the cache: applying it now would give the write an
@@ -200,12 +200,12 @@ describe('UDP error replies are never larger than their requests', () => {
     disk.failing = false;
     await recovered;
     expect((await raw.roundTrip(second, srv.udpPort)).equals(refused)).toBe(true);
-    expect(srv.server.store.get('k')).toBe('w'.repeat(30));
+    expect(srv.server.backend.get('k')?.value).toBe('w'.repeat(30));
     expect(stat(srv.server, 'udp_reply_cache_hits')).toBe(2);
     // The client's own retry, with a new ID as UNAVAILABLE says, is applied.
     const again = encodeRequest({ opcode: Opcode.PUT, id: 4, key: 'k', value: 'x'.repeat(30) });
     expect(decodeReply(await raw.roundTrip(again, srv.udpPort)).status).toBe(Status.OK);
-    expect(srv.server.store.get('k')).toBe('x'.repeat(30));
+    expect(srv.server.backend.get('k')?.value).toBe('x'.repeat(30));
   });
 });
 
@@ -270,7 +270,7 @@ describe.each(['batched', 'dgram'] as const)('UDP replies larger than their requ
 
   it('refuses STATS and a large GET to a peer outside --udp-large-replies-to with a reply no larger than the request; small replies still flow', async () => {
     srv = await startTestServer({ udp: { largeRepliesTo: ['127.0.0.2/32'] } });
-    srv.server.store.put('k', 'x'.repeat(100));
+    srv.server.backend.put('k', 'x'.repeat(100));
     const raw = await open('127.0.0.1');
 
     const stats = encodeRequest({ opcode: Opcode.STATS, id: 1 });
@@ -286,7 +286,7 @@ describe.each(['batched', 'dgram'] as const)('UDP replies larger than their requ
     expect(decodeReply(g).status).toBe(Status.TOO_LARGE);
 
     // With room, the text says what to do.
-    srv.server.store.put('L'.repeat(100), 'x'.repeat(300));
+    srv.server.backend.put('L'.repeat(100), 'x'.repeat(300));
     const roomy = encodeRequest({ opcode: Opcode.GET, id: 3, key: 'L'.repeat(100) });
     const r = decodeReply(await raw.roundTrip(roomy, srv.udpPort));
     expect(r.status).toBe(Status.TOO_LARGE);
@@ -297,7 +297,7 @@ describe.each(['batched', 'dgram'] as const)('UDP replies larger than their requ
     const small = decodeReply(await raw.roundTrip(encodeRequest({ opcode: Opcode.GET, id: 5, key: 'small' }), srv.udpPort));
     expect(small).toMatchObject({ status: Status.OK });
     expect(small.value.toString()).toBe('v');
-    expect(srv.server.store.get('small')).toBe('v');
+    expect(srv.server.backend.get('small')?.value).toBe('v');
 
     expect(stat(srv.server, 'udp_large_replies_refused')).toBe(3);
     const warn = srv.logs.find('large UDP reply refused');

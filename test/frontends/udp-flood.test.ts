@@ -83,7 +83,7 @@ describe('UDP flood of malformed datagrams', () => {
     client = await UdpClient.connect({ port: srv.udpPort, timeoutMs: 500, retries: 4 });
     const keys = Array.from({ length: 50 }, (_, i) => `key-${i}`);
     for (const k of keys) await client.put(k, `value of ${k}`);
-    const before = new Map(srv.server.store.entries());
+    const before = new Map([...srv.server.backend.entries()].map((e) => [e.key, e.value]));
     const requestsBefore = Number(udpStats(srv.server).udp_requests);
 
     const r = seededRandom(0xf100d);
@@ -121,7 +121,7 @@ describe('UDP flood of malformed datagrams', () => {
     await raw.waitFor(replies);
     expect(Math.max(...raw.received.map((b) => b.length))).toBeLessThanOrEqual(MAX);
 
-    expect(new Map(srv.server.store.entries())).toEqual(before);
+    expect(new Map([...srv.server.backend.entries()].map((e) => [e.key, e.value]))).toEqual(before);
     const stats = udpStats(srv.server);
     expect(stats.udp_rejected).toBe(FLOOD);
     for (const [reason, n] of expected) expect({ reason, n: stats[`udp_rejected_${reason}`] }).toEqual({ reason, n });
@@ -132,6 +132,6 @@ describe('UDP flood of malformed datagrams', () => {
 
     expect((await client.get('key-7'))?.toString()).toBe('value of key-7');
     await client.put('after', 'flood');
-    expect(srv.server.store.get('after')).toBe('flood');
+    expect(srv.server.backend.get('after')?.value).toBe('flood');
   });
 });

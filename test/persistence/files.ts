@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { segmentPath, snapshotPath } from '../../src/persistence/files.js';
 import { encodeFileHeader, encodeMutation, FileKind, recordSize } from '../../src/persistence/formats.js';
 import { writeSnapshotFile } from '../../src/persistence/snapshot-build.js';
-import type { Mutation } from '../../src/store/store.js';
+import type { Mutation } from '../../src/backend/types.js';
 
 export interface BuiltSegment {
   readonly file: string;
@@ -38,5 +38,5 @@ export function writeSnapshot(dir: string, seq: number, entries: Record<string, 
 }
 
 export function puts(prefix: string, n: number): Mutation[] {
-  return Array.from({ length: n }, (_, i) => ({ kind: 'put' as const, key: `${prefix}${i}`, value: `value-${i}-`.repeat(1 + (i % 3)) }));
+  return Array.from({ length: n }, (_, i) => ({ version: 1, expiresAt: 0, kind: 'put' as const, key: `${prefix}${i}`, value: `value-${i}-`.repeat(1 + (i % 3)) }));
 }

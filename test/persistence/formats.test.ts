@@ -12,7 +12,7 @@ import {
   recordSize,
   RecordType,
 } from '../../src/persistence/formats.js';
-import type { Mutation } from '../../src/store/store.js';
+import type { Mutation } from '../../src/backend/types.js';
 
 function encode(m: Mutation): Buffer {
   const buf = Buffer.alloc(recordSize(m));
@@ -30,7 +30,7 @@ function sealed(bytes: number[]): Buffer {
 const FIXTURES: Array<{ name: string; mutation: Mutation; bytes: Buffer }> = [
   {
     name: 'PUT k=v',
-    mutation: { kind: 'put', key: 'k', value: 'v' },
+    mutation: { version: 1, expiresAt: 0, kind: 'put', key: 'k', value: 'v' },
     bytes: sealed([
       0, 0, 0, 0, // crc32 over the rest (filled in)
       12, 0, 0, 0, // body length
@@ -42,7 +42,7 @@ const FIXTURES: Array<{ name: string; mutation: Mutation; bytes: Buffer }> = [
   },
   {
     name: 'DEL k',
-    mutation: { kind: 'del', key: 'k' },
+    mutation: { version: 1, kind: 'del', key: 'k' },
     bytes: sealed([
       0, 0, 0, 0, // crc32
       7, 0, 0, 0, // body length
@@ -53,7 +53,7 @@ const FIXTURES: Array<{ name: string; mutation: Mutation; bytes: Buffer }> = [
   },
   {
     name: 'PUT of an empty value and a binary key',
-    mutation: { kind: 'put', key: '\x00\xff\r\n', value: '' },
+    mutation: { version: 1, expiresAt: 0, kind: 'put', key: '\x00\xff\r\n', value: '' },
     bytes: sealed([
       0, 0, 0, 0, // crc32
       14, 0, 0, 0, // body length
@@ -76,7 +76,7 @@ describe('log and snapshot record format', () => {
       expect(isFault(r), f.name).toBe(false);
       if (isFault(r)) continue;
       expect(r.size).toBe(f.bytes.length);
-      const back = r.type === RecordType.PUT ? { kind: 'put', key: r.key, value: r.value } : r.type === RecordType.DEL ? { kind: 'del', key: r.key } : null;
+      const back = r.type === RecordType.PUT ? { version: 1, expiresAt: 0, kind: 'put', key: r.key, value: r.value } : r.type === RecordType.DEL ? { version: 1, kind: 'del', key: r.key } : null;
       expect(back).toEqual(f.mutation);
       // Split at every boundary: the first part alone is never a record.
       for (let cut = 0; cut < f.bytes.length; cut++) {
@@ -123,7 +123,7 @@ describe('log and snapshot record format', () => {
     fc.assert(
       fc.property(fc.array(mutation, { maxLength: 20 }), (raw) => {
         const ms: Mutation[] = raw.map((m) =>
-          m.kind === 'put' ? { kind: 'put', key: m.key, value: Buffer.from(m.value).toString('latin1') } : { kind: 'del', key: m.key },
+          m.kind === 'put' ? { version: 1, expiresAt: 0, kind: 'put', key: m.key, value: Buffer.from(m.value).toString('latin1') } : { version: 1, kind: 'del', key: m.key },
         );
         const buf = Buffer.alloc(ms.reduce((n, m) => n + recordSize(m), 0));
         let at = 0;
@@ -132,7 +132,7 @@ describe('log and snapshot record format', () => {
         for (const m of ms) {
           const r = decodeRecord(buf, p);
           if (isFault(r)) return false;
-          const back = r.type === RecordType.PUT ? { kind: 'put', key: r.key, value: r.value } : r.type === RecordType.DEL ? { kind: 'del', key: r.key } : null;
+          const back = r.type === RecordType.PUT ? { version: 1, expiresAt: 0, kind: 'put', key: r.key, value: r.value } : r.type === RecordType.DEL ? { version: 1, kind: 'del', key: r.key } : null;
           expect(back).toEqual(m);
           p += r.size;
         }

@@ -1,0 +1,411 @@
+import { performance } from 'node:perf_hooks';
+import type { KvError } from '../../errors.js';
+import type { ByteString } from '../../store/bytes.js';
+import { KeyRotor, SegmentedMap } from '../../store/segmented-map.js';
+import {
+  memorySink,
+  type Backend,
+  type Change,
+  type Decision,
+  type DurableStore,
+  type Entry,
+  type KeyspaceInfo,
+  type MaybePromise,
+  type Mutation,
+  type MutationSink,
+  type StoredKey,
+  type Updated,
+} from '../types.js';
+import { AccessClock } from './access-clock.js';
+import { encodeStored, hasExpiry, storedExpiry, storedValue, storedVersion } from './stored-value.js';
+
+/**
+ * What the store's strings cost, as --maxmemory counts them. Node makes a string
+ * from bytes on V8's heap when it is shorter than EXTERNAL_STRING_MIN, and outside it
+ * (an external string, which --max-old-space-size does not see) when it is longer.
+ */
+export const EXTERNAL_STRING_MIN = 0xfbee9;
+/** A heap string: a 16-byte header, then one byte a char, rounded up to 8. */
+const STRING_HEADER = 16;
+/** An external string's heap object and its malloc'd block's bookkeeping. */
+const EXTERNAL_OVERHEAD = 64;
+/** A Map entry's slots and its share of the hash table (about 30 bytes, measured; the table grows by doubling). */
+export const ENTRY_OVERHEAD = 40;
+
+/** The memory the data holds, split by where it lives. */
+export interface DataMemory {
+  /** On V8's heap: entries, keys and values shorter than EXTERNAL_STRING_MIN. */
+  readonly heap: number;
+  /** Outside it: long values. */
+  readonly external: number;
+}
+
+/** What --maxmemory reads of the data (src/memory.ts). */
+export interface DataMemorySource {
+  readonly dataBytes: number;
+  readonly heapBytes: number;
+  readonly memory: DataMemory;
+}
+
+export interface MemoryBackendOptions {
+  /** ms since the epoch; injectable so that tests move time without sleeping. */
+  readonly clock?: () => number;
+}
+
+/** The active sweep: a slice every SWEEP_PERIOD_MS, each at most SWEEP_SLICE_MS. */
+const SWEEP_PERIOD_MS = 100;
+const SWEEP_SLICE_MS = 1;
+/** While a slice finds more than this share of the keys it looks at expired, the next slice follows at once. */
+const SWEEP_AGAIN_SHARE = 0.1;
+/** Slices that follow at once stop when they have used this share of the period: the rest is for clients. */
+const SWEEP_MAX_DUTY = 0.4;
+/** Keys looked at between two looks at the clock. */
+const SWEEP_BATCH = 32;
+
+const noop = (): void => undefined;
+
+/**
+ * The in-memory backend: the map, the expiry index, versions, the access clock for
+ * LRU eviction, and the durability sink. It knows no socket and no file. All access
+ * happens on the main thread, so every operation is atomic: it runs to completion
+ * before any other command starts, and answers at once unless the sink makes it wait
+ * (--fsync always).
+ */
+export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
+  private readonly map = new SegmentedMap<string>();
+  /** Keys that have an expiry: what the sweep walks and volatile-* eviction samples. */
+  private readonly volatile = new SegmentedMap<true>();
+  readonly allKeys = new KeyRotor(this.map);
+  readonly volatileKeys = new KeyRotor(this.volatile);
+  private sink: MutationSink = memorySink;
+  private heap = 0;
+  private external = 0;
+  private rev = 0;
+  /** Sum of (expiry − expiryBase) over the volatile keys, for INFO's avg_ttl. */
+  private expirySum = 0;
+  private readonly expiryBase: number;
+  private expired = 0;
+  private evicted = 0;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepImmediate: NodeJS.Immediate | null = null;
+  /** Set while an LRU policy needs access times. */
+  access: AccessClock | null = null;
+  readonly now: () => number;
+
+  constructor(options: MemoryBackendOptions = {}) {
+    this.now = options.clock ?? Date.now;
+    this.expiryBase = this.now();
+  }
+
+  // --- the Backend seam ---------------------------------------------------------------
+
+  get(key: ByteString): Entry | undefined {
+    const s = this.live(key);
+    if (s === undefined) return undefined;
+    if (this.access !== null) this.access.touch(key);
+    return { value: storedValue(s), version: storedVersion(s), expiresAt: storedExpiry(s) };
+  }
+
+  put(key: ByteString, value: ByteString): MaybePromise<number> {
+    const version = ++this.rev;
+    this.store(key, encodeStored(value, version, 0));
+    if (this.access !== null) this.access.touch(key);
+    const durable = this.sink.record({ kind: 'put', key, value, version, expiresAt: 0 });
+    return durable === undefined ? version : durable.then(() => version);
+  }
+
+  delete(keys: readonly ByteString[]): MaybePromise<number> {
+    let n = 0;
+    let wait: Promise<void> | undefined;
+    for (const key of keys) {
+      if (this.live(key) === undefined) continue;
+      this.remove(key);
+      n++;
+      // Records are durable in order: the last one's promise covers the others.
+      wait = this.sink.record({ kind: 'del', key, version: ++this.rev }) ?? wait;
+    }
+    return wait === undefined ? n : wait.then(() => n);
+  }
+
+  /** Whether the key is live (tests and tools; commands use exists()). */
+  has(key: ByteString): boolean {
+    return this.live(key) !== undefined;
+  }
+
+  exists(keys: readonly ByteString[]): number {
+    let n = 0;
+    for (const key of keys) if (this.live(key) !== undefined) n++;
+    return n;
+  }
+
+  update<T>(key: ByteString, decide: (current: Entry | undefined) => Decision<T>): MaybePromise<Updated<T>> {
+    const current = this.get(key);
+    const { change, result } = decide(current);
+    const { version, durable } = this.applyChange(key, current, change);
+    const out: Updated<T> = { result, version };
+    return durable === undefined ? out : durable.then(() => out);
+  }
+
+  dbsize(): number {
+    return this.map.size;
+  }
+
+  writeBlocker(): KvError | null {
+    return this.sink.writeBlocker();
+  }
+
+  keyspaceInfo(): KeyspaceInfo {
+    const expires = this.volatile.size;
+    const avg = expires > 0 ? this.expirySum / expires + this.expiryBase - this.now() : 0;
+    return { keys: this.map.size, expires, avgTtl: Math.max(0, Math.round(avg)), expiredKeys: this.expired, evictedKeys: this.evicted };
+  }
+
+  // --- changes ------------------------------------------------------------------------
+
+  private applyChange(key: ByteString, current: Entry | undefined, change: Change): { version: number; durable: Promise<void> | undefined } {
+    switch (change.kind) {
+      case 'none':
+        return { version: current?.version ?? 0, durable: undefined };
+      case 'put': {
+        const expiresAt = change.expiresAt === 'keep' ? (current?.expiresAt ?? 0) : change.expiresAt;
+        if (expiresAt !== 0 && expiresAt <= this.now()) return this.deleteChange(key, current);
+        const version = ++this.rev;
+        this.store(key, encodeStored(change.value, version, expiresAt));
+        return { version, durable: this.sink.record({ kind: 'put', key, value: change.value, version, expiresAt }) };
+      }
+      case 'del':
+        return this.deleteChange(key, current);
+      case 'expire': {
+        if (current === undefined) return { version: 0, durable: undefined };
+        const { expiresAt } = change;
+        if (expiresAt !== 0 && expiresAt <= this.now()) return this.deleteChange(key, current);
+        const version = ++this.rev;
+        this.store(key, encodeStored(current.value, version, expiresAt));
+        return { version, durable: this.sink.record({ kind: 'expire', key, version, expiresAt }) };
+      }
+    }
+  }
+
+  private deleteChange(key: ByteString, current: Entry | undefined): { version: number; durable: Promise<void> | undefined } {
+    if (current === undefined) return { version: 0, durable: undefined };
+    this.remove(key);
+    return { version: 0, durable: this.sink.record({ kind: 'del', key, version: ++this.rev }) };
+  }
+
+  /**
+   * The stored string of a live key, or undefined. A key found expired is deleted
+   * here (lazy expiry) and the delete logged; the caller never waits for that record:
+   * after a crash the key is expired at load anyway.
+   */
+  private live(key: ByteString): string | undefined {
+    const s = this.map.get(key);
+    if (s === undefined || !hasExpiry(s) || storedExpiry(s) > this.now()) return s;
+    this.expireKey(key);
+    return undefined;
+  }
+
+  private expireKey(key: ByteString): void {
+    this.remove(key);
+    this.expired++;
+    this.recordQuietly({ kind: 'del', key, version: ++this.rev });
+  }
+
+  /** Records a change that no client waits for (an expiry, an eviction): a failure is the log's to report. */
+  private recordQuietly(m: Mutation): void {
+    this.sink.record(m)?.catch(noop);
+  }
+
+  // --- the map and its accounting -----------------------------------------------------
+
+  private count(s: string, sign: 1 | -1): void {
+    if (s.length >= EXTERNAL_STRING_MIN) this.external += sign * (s.length + EXTERNAL_OVERHEAD);
+    else this.heap += sign * ((STRING_HEADER + s.length + 7) & ~7);
+  }
+
+  private store(key: ByteString, stored: string): void {
+    const old = this.map.set(key, stored);
+    if (old === undefined) {
+      this.heap += ENTRY_OVERHEAD;
+      this.count(key, 1);
+    } else {
+      this.count(old, -1);
+      if (hasExpiry(old)) this.unindex(key, old);
+    }
+    this.count(stored, 1);
+    if (hasExpiry(stored)) {
+      this.volatile.set(key, true);
+      this.heap += ENTRY_OVERHEAD;
+      this.expirySum += storedExpiry(stored) - this.expiryBase;
+    }
+  }
+
+  private unindex(key: ByteString, old: string): void {
+    this.volatile.delete(key);
+    this.heap -= ENTRY_OVERHEAD;
+    this.expirySum -= storedExpiry(old) - this.expiryBase;
+  }
+
+  /** Removes a key; returns the bytes that freed. */
+  private remove(key: ByteString): number {
+    const old = this.map.delete(key);
+    if (old === undefined) return 0;
+    const before = this.heap + this.external;
+    this.heap -= ENTRY_OVERHEAD;
+    this.count(key, -1);
+    this.count(old, -1);
+    if (hasExpiry(old)) this.unindex(key, old);
+    return before - this.heap - this.external;
+  }
+
+  /** The stored string of a key, expired or not (eviction and the sweep look at it). */
+  peek(key: ByteString): string | undefined {
+    return this.map.get(key);
+  }
+
+  /** Evicts one key (an eviction policy chose it); returns the bytes freed. Logged as a delete. */
+  evict(key: ByteString): number {
+    const freed = this.remove(key);
+    if (freed === 0) return 0;
+    this.evicted++;
+    this.recordQuietly({ kind: 'del', key, version: ++this.rev });
+    return freed;
+  }
+
+  get memory(): DataMemory {
+    return { heap: this.heap, external: this.external };
+  }
+
+  get dataBytes(): number {
+    return this.heap + this.external;
+  }
+
+  get heapBytes(): number {
+    return this.heap;
+  }
+
+  get volatileCount(): number {
+    return this.volatile.size;
+  }
+
+  // --- the active expiry sweep --------------------------------------------------------
+
+  /** Starts the active sweep, which reclaims expired keys nobody reads. */
+  startActiveExpiry(): void {
+    if (this.sweepTimer !== null) return;
+    this.sweepTimer = setInterval(() => this.sweepPeriod(), SWEEP_PERIOD_MS);
+    this.sweepTimer.unref();
+  }
+
+  stopActiveExpiry(): void {
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    if (this.sweepImmediate !== null) clearImmediate(this.sweepImmediate);
+    this.sweepTimer = null;
+    this.sweepImmediate = null;
+  }
+
+  get activeExpiry(): boolean {
+    return this.sweepTimer !== null;
+  }
+
+  private sweepPeriod(): void {
+    if (this.sweepImmediate !== null) return; // the previous period's slices are still going
+    const periodStart = performance.now();
+    const slice = (): void => {
+      this.sweepImmediate = null;
+      const { looked, expired } = this.sweep(SWEEP_SLICE_MS);
+      const busy = looked > 0 && expired / looked > SWEEP_AGAIN_SHARE;
+      // Between slices the event loop runs (setImmediate comes after I/O), so clients are served.
+      if (busy && performance.now() - periodStart < SWEEP_PERIOD_MS * SWEEP_MAX_DUTY && this.sweepTimer !== null) {
+        this.sweepImmediate = setImmediate(slice);
+      }
+    };
+    slice();
+  }
+
+  /**
+   * One slice of the sweep: looks at volatile keys in turn, from where the last slice
+   * stopped, deleting the expired ones, for at most `budgetMs` or one round of them.
+   */
+  sweep(budgetMs: number): { looked: number; expired: number } {
+    const total = this.volatile.size;
+    if (total === 0) return { looked: 0, expired: 0 };
+    const deadline = performance.now() + budgetMs;
+    const now = this.now();
+    let looked = 0;
+    let expired = 0;
+    while (looked < total) {
+      for (let i = 0; i < SWEEP_BATCH && looked < total; i++) {
+        const e = this.volatileKeys.next();
+        if (e === undefined) return { looked, expired };
+        looked++;
+        const key = e[0];
+        const s = this.map.get(key);
+        if (s !== undefined && storedExpiry(s) <= now) {
+          this.expireKey(key);
+          expired++;
+        }
+      }
+      if (performance.now() >= deadline) break;
+    }
+    return { looked, expired };
+  }
+
+  // --- DurableStore: what persistence and recovery use --------------------------------
+
+  setSink(sink: MutationSink): void {
+    this.sink = sink;
+  }
+
+  get revision(): number {
+    return this.rev;
+  }
+
+  raiseRevision(atLeast: number): void {
+    if (atLeast > this.rev) this.rev = atLeast;
+  }
+
+  applyRecovered(m: Mutation): void {
+    this.raiseRevision(m.version);
+    switch (m.kind) {
+      case 'put':
+        if (m.expiresAt !== 0 && m.expiresAt <= this.now()) this.remove(m.key);
+        else this.store(m.key, encodeStored(m.value, m.version, m.expiresAt));
+        return;
+      case 'del':
+        this.remove(m.key);
+        return;
+      case 'expire': {
+        const s = this.map.get(m.key);
+        if (s === undefined) return;
+        if (m.expiresAt !== 0 && m.expiresAt <= this.now()) this.remove(m.key);
+        else this.store(m.key, encodeStored(storedValue(s), m.version, m.expiresAt));
+        return;
+      }
+    }
+  }
+
+  loadKey(k: StoredKey): void {
+    this.applyRecovered({ kind: 'put', key: k.key, value: k.value, version: k.version, expiresAt: k.expiresAt });
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  *entries(): IterableIterator<StoredKey> {
+    for (const [key, s] of this.map.entries()) {
+      yield { key, value: storedValue(s), version: storedVersion(s), expiresAt: storedExpiry(s) };
+    }
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.volatile.clear();
+    this.allKeys.reset();
+    this.volatileKeys.reset();
+    this.access?.clear();
+    this.heap = 0;
+    this.external = 0;
+    this.expirySum = 0;
+  }
+}

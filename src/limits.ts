@@ -1,0 +1,12 @@
+/** Limits every front-end enforces; each has a flag and a documented default. */
+export interface Limits {
+  readonly maxKeySize: number;
+  readonly maxValueSize: number;
+  readonly maxLineSize: number;
+  readonly maxConnections: number;
+  readonly maxOutputBuffer: number;
+  /** Bytes of one unfinished request (its arguments included) a TCP client may send (Redis: client-query-buffer-limit). */
+  readonly maxQueryBuffer: number;
+  /** Seconds a TCP client may stay idle before it is closed; 0: never (Redis: timeout). */
+  readonly idleTimeoutSec: number;
+}
