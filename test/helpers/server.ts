@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { afterEach } from 'vitest';
 import { defaultConfig, type ServerConfig } from '../../src/config.js';
-import { KvServer } from '../../src/server.js';
+import { KvServer, type KvServerOptions } from '../../src/server.js';
 import { RawClient } from './socket.js';
 
 /** Log lines a test server wrote, parsed. */
@@ -64,7 +64,10 @@ export type TestServerOverrides = Partial<Omit<ServerConfig, 'limits' | 'udp' | 
  * `options.log`, such as a real root logger, when given; `logs` then stays empty).
  * Persistence is off unless the test turns it on.
  */
-export async function startTestServer(overrides: TestServerOverrides = {}, options: { log?: Logger } = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: TestServerOverrides = {},
+  options: { log?: Logger; server?: Omit<KvServerOptions, 'logStats' | 'logBacklogBytes'> } = {},
+): Promise<TestServer> {
   const dir = overrides.dataDir ?? mkdtempSync(path.join(tmpdir(), 'dualkv-test-'));
   const base = defaultConfig();
   const config: ServerConfig = {
@@ -81,7 +84,7 @@ export async function startTestServer(overrides: TestServerOverrides = {}, optio
   };
   const logs = new LogCapture();
   const log = options.log ?? pino({ level: config.logLevel === 'silent' ? 'silent' : 'debug', timestamp: pino.stdTimeFunctions.isoTime }, logs);
-  const server = new KvServer(config, log);
+  const server = new KvServer(config, log, options.server);
   let ports: { tcpPort: number; udpPort: number };
   try {
     ports = await server.start();
@@ -108,12 +111,21 @@ export async function startTestServer(overrides: TestServerOverrides = {}, optio
   };
 }
 
+/** A clock a test moves by hand (ms since the epoch), for a server's expiry. */
+export class ManualClock {
+  constructor(public ms = Date.UTC(2030, 0, 1)) {}
+  readonly now = (): number => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
 /**
  * The one test-server fixture for a describe block: `start()` a server on port 0,
  * `connect()` raw clients to it, and everything is closed and stopped after each test.
  */
 export function serverFixture(): {
-  start(overrides?: TestServerOverrides): Promise<TestServer>;
+  start(overrides?: TestServerOverrides, server?: Omit<KvServerOptions, 'logStats' | 'logBacklogBytes'>): Promise<TestServer>;
   /** A raw client; starts a server first (with `overrides`) if the test has not. */
   connect(overrides?: TestServerOverrides): Promise<RawClient>;
   readonly srv: TestServer;
@@ -126,8 +138,8 @@ export function serverFixture(): {
     srv = undefined;
   });
   return {
-    async start(overrides = {}) {
-      srv = await startTestServer(overrides);
+    async start(overrides = {}, server = {}) {
+      srv = await startTestServer(overrides, { server });
       return srv;
     },
     async connect(overrides) {
