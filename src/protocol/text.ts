@@ -7,8 +7,17 @@ import { isSpace, quoteArg, readArg, splitArgs } from './split-args.js';
 const LF = 0x0a;
 const CR = 0x0d;
 
-/** Commands whose last argument is the rest of the line (docs/PROTOCOL.md §1.2). */
-const REST_OF_LINE = new Set(['PUT', 'SET']);
+/**
+ * Commands whose value is the rest of the line (docs/PROTOCOL.md §1.2), and how many
+ * words come before it: PUT key value, SETEX key seconds value, CAS key version value.
+ */
+const REST_OF_LINE: ReadonlyMap<string, number> = new Map([
+  ['PUT', 1],
+  ['SET', 1],
+  ['SETEX', 2],
+  ['PSETEX', 2],
+  ['CAS', 2],
+]);
 
 /**
  * The human text dialect: one command per LF-terminated line (a CR before the LF
@@ -91,9 +100,10 @@ export class TextLineDecoder {
 }
 
 /**
- * One line to arguments. Null for a blank line (not a command). For PUT and SET
- * the value is the rest of the line after the key and one space, unless it starts
- * with a double quote, in which case it is one quoted argument.
+ * One line to arguments. Null for a blank line (not a command). For the commands of
+ * REST_OF_LINE the value is the rest of the line after its leading words and one
+ * space, unless it starts with a double quote: then it is one quoted argument, and
+ * the words after it are options (`SET k "v" NX EX 10`).
  */
 export function parseTextLine(line: string): string[] | KvError | null {
   let i = 0;
@@ -102,28 +112,38 @@ export function parseTextLine(line: string): string[] | KvError | null {
   let nameEnd = i;
   while (nameEnd < line.length && !isSpace(line.charCodeAt(nameEnd))) nameEnd++;
   const name = line.slice(i, nameEnd);
-  if (!REST_OF_LINE.has(name.toUpperCase())) {
+  const leading = REST_OF_LINE.get(name.toUpperCase());
+  if (leading === undefined) {
     const args = splitArgs(line);
     if (args === null) return badQuoting();
     // Only separators splitArgs skips (\v, \f): as blank as an empty line.
     return args.length === 0 ? null : args;
   }
+  const out = [name];
   let k = nameEnd;
-  while (k < line.length && isSpace(line.charCodeAt(k))) k++;
-  if (k >= line.length) return [name];
-  const key = readArg(line, k);
-  if (key === null) return badQuoting();
-  if (key.end >= line.length) return [name, key.value];
-  const rest = line.slice(key.end + 1);
-  if (rest.charCodeAt(0) !== 0x22 /* " */) return [name, key.value, rest];
-  const value = readArg(rest, 0);
-  if (value === null) return badQuoting();
-  for (let j = value.end; j < rest.length; j++) {
-    if (!isSpace(rest.charCodeAt(j))) {
-      return new KvError('BAD_QUOTING', 'text after the closing quote of the value; quote the whole value');
-    }
+  for (let w = 0; w < leading; w++) {
+    while (k < line.length && isSpace(line.charCodeAt(k))) k++;
+    if (k >= line.length) return out;
+    const word = readArg(line, k);
+    if (word === null) return badQuoting();
+    out.push(word.value);
+    k = word.end;
   }
-  return [name, key.value, value.value];
+  if (k >= line.length) return out;
+  const rest = line.slice(k + 1);
+  if (rest.charCodeAt(0) !== 0x22 /* " */) {
+    out.push(rest);
+    return out;
+  }
+  const options = splitArgs(rest);
+  if (options === null) return badQuoting();
+  const value = readArg(rest, 0);
+  // A closing quote glued to the next word (`"a"b`) reads as one word to splitArgs: refuse it as before.
+  if (value === null || (value.end < rest.length && !isSpace(rest.charCodeAt(value.end)))) {
+    return new KvError('BAD_QUOTING', 'text right after the closing quote of the value; put a space before an option');
+  }
+  out.push(...options);
+  return out;
 }
 
 function badQuoting(): KvError {

@@ -90,7 +90,7 @@ describe('TCP text dialect', () => {
 
   it('answers bad quoting with ERR BAD_QUOTING and changes nothing', async () => {
     const c = await connect();
-    const [bad, after, get] = await c.text('PUT k "unclosed', 'PUT k "a" b', 'GET k');
+    const [bad, after, get] = await c.text('PUT k "unclosed', 'PUT k "a"b', 'GET k');
     expect(bad).toMatch(/^ERR BAD_QUOTING /);
     expect(after).toMatch(/^ERR BAD_QUOTING /);
     expect(get).toBe('NOT_FOUND');

@@ -106,9 +106,19 @@ const fixtures: Array<{ name: string; bytes: Buffer; out: Decoded[] }> = [
     out: [reject('BAD_QUOTING')],
   },
   {
-    name: 'text after the closing quote of a value',
-    bytes: bytes('PUT k "a" b\n'),
+    name: 'words after a quoted value: options (SET k "v" NX EX 10)',
+    bytes: bytes('SET k "a b" NX EX 10\n'),
+    out: [['SET', 'k', 'a b', 'NX', 'EX', '10']],
+  },
+  {
+    name: 'a closing quote glued to the next word',
+    bytes: bytes('PUT k "a"b\n'),
     out: [reject('BAD_QUOTING')],
+  },
+  {
+    name: 'SETEX and CAS: two words, then the value is the rest of the line',
+    bytes: bytes('SETEX k 10  a b \nCAS k 7 x y\nSETEX k 10\n'),
+    out: [['SETEX', 'k', '10', ' a b '], ['CAS', 'k', '7', 'x y'], ['SETEX', 'k', '10']],
   },
   {
     name: 'a line of exactly the limit, ended by LF',
