@@ -12,8 +12,6 @@ import type { CommandContext, CommandSpec } from './types.js';
  * once or with a promise, as the backend does.
  */
 
-const ALL = ['text', 'resp', 'udp'] as const;
-
 /** Applies `f` to a value that may still be coming. */
 function then<T>(v: MaybePromise<T>, f: (t: T) => Reply): MaybePromise<Reply> {
   return v instanceof Promise ? v.then(f) : f(v);
@@ -241,7 +239,7 @@ interface Shape {
 }
 
 function spec(name: string, s: Shape): CommandSpec {
-  return { name, firstKey: 1, lastKey: s.lastKey ?? 1, dialects: ALL, ...s };
+  return { name, firstKey: 1, lastKey: s.lastKey ?? 1, group: 'keyspace', ...s };
 }
 
 const expireSpec = (name: string, unit: 's' | 'ms', relative: boolean, usage: string): CommandSpec =>
@@ -363,7 +361,7 @@ export const keyspaceCommands: CommandSpec[] = [
     write: false,
     firstKey: 0,
     lastKey: 0,
-    dialects: ALL,
+    group: 'keyspace',
     usage: 'DBSIZE',
     run: (ctx) => then(ctx.backend.dbsize(), (n) => ({ t: 'int', n })),
   },

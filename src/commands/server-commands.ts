@@ -1,36 +1,11 @@
 import { KvError } from '../errors.js';
 import { EMPTY_ARRAY, errorReply, NIL, OK, PONG, type Reply } from '../protocol/reply.js';
-import type { StatSection } from '../stats.js';
 import type { ByteString } from '../store/bytes.js';
 import { compileGlob } from './glob.js';
-import type { CommandSpec, Dialect } from './types.js';
+import { renderInfo } from '../protocol/info-text.js';
+import { RESP, TEXT, type Dialect } from './dialects.js';
+import type { CommandSpec } from './types.js';
 
-const ALL = ['text', 'resp', 'udp'] as const;
-const STREAM = ['text', 'resp'] as const;
-const RESP_ONLY = ['resp'] as const;
-
-/** Renders sections the way Redis's INFO does: `# Name` headers and `key:value` lines. */
-export function renderInfo(sections: Record<string, StatSection>, only?: string): string {
-  const want = only?.toLowerCase();
-  const all = want === undefined || want === 'all' || want === 'everything' || want === 'default';
-  let out = '';
-  for (const [name, fields] of Object.entries(sections)) {
-    if (!all && name !== want) continue;
-    if (out) out += '\r\n';
-    out += `# ${name.charAt(0).toUpperCase()}${name.slice(1)}\r\n`;
-    for (const [k, v] of Object.entries(fields)) out += `${k}:${v}\r\n`;
-  }
-  return out;
-}
-
-/** The text dialect's STATS line: `STATS key=value key=value …`, all sections flattened. */
-export function renderStatsLine(sections: Record<string, StatSection>): string {
-  let out = 'STATS';
-  for (const fields of Object.values(sections)) {
-    for (const [k, v] of Object.entries(fields)) out += ` ${k}=${String(v).replace(/\s+/g, '_')}`;
-  }
-  return out;
-}
 
 function bulk(v: string): Reply {
   return { t: 'bulk', v };
@@ -53,7 +28,7 @@ export function commandInfo(spec: CommandSpec): Reply {
 
 /** Commands about the server rather than the keys. COMMAND needs the table, so it is given later. */
 export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): CommandSpec[] {
-  const visible = (dialect: Dialect) => [...new Set(table().values())].filter((s) => s.dialects.includes(dialect));
+  const visible = (dialect: Dialect) => [...new Set(table().values())].filter((s) => dialect.groups.has(s.group));
   return [
     {
       name: 'ping',
@@ -61,7 +36,7 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
       write: false,
       firstKey: 0,
       lastKey: 0,
-      dialects: ALL,
+      group: 'server',
       usage: 'PING [message]',
       run: (_c, _s, args) => (args.length === 1 ? PONG : args.length === 2 ? bulk(args[1] as string) : arityError('ping')),
     },
@@ -71,7 +46,7 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
       write: false,
       firstKey: 0,
       lastKey: 0,
-      dialects: ALL,
+      group: 'server',
       usage: 'ECHO message',
       run: (_c, _s, args) => bulk(args[1] as string),
     },
@@ -81,7 +56,7 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
       write: false,
       firstKey: 0,
       lastKey: 0,
-      dialects: ['resp', 'udp'],
+      group: 'info',
       usage: 'INFO [section]',
       run: (ctx, _s, args) => bulk(renderInfo(ctx.info(), args[1])),
     },
@@ -91,9 +66,9 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
       write: false,
       firstKey: 0,
       lastKey: 0,
-      dialects: ALL,
+      group: 'server',
       usage: 'STATS',
-      run: (ctx, s) => (s.dialect === 'text' ? { t: 'status', s: renderStatsLine(ctx.info()) } : bulk(renderInfo(ctx.info()))),
+      run: (ctx) => ({ t: 'stats', sections: ctx.info() }),
     },
     {
       name: 'save',
@@ -101,7 +76,7 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
       write: false,
       firstKey: 0,
       lastKey: 0,
-      dialects: ALL,
+      group: 'server',
       usage: 'SAVE',
       run: (ctx) =>
         ctx.save ? ctx.save() : errorReply(new KvError('NOT_SUPPORTED', 'persistence is not enabled on this server')),
@@ -112,11 +87,11 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
       write: false,
       firstKey: 0,
       lastKey: 0,
-      dialects: STREAM,
+      group: 'connection',
       usage: 'QUIT',
       run(_c, s) {
         s.closing = true;
-        return s.dialect === 'text' ? { t: 'status', s: 'BYE' } : OK;
+        return { t: 'goodbye' };
       },
     },
     {
@@ -125,11 +100,11 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
       write: false,
       firstKey: 0,
       lastKey: 0,
-      dialects: ['text'],
+      group: 'help',
       usage: 'HELP',
       run: () => ({
         t: 'status',
-        s: 'HELP ' + visible('text').map((c) => c.usage).join(' | '),
+        s: 'HELP ' + visible(TEXT).map((c) => c.usage).join(' | '),
       }),
     },
     {
@@ -138,7 +113,7 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
       write: false,
       firstKey: 0,
       lastKey: 0,
-      dialects: RESP_ONLY,
+      group: 'redis',
       usage: 'SELECT 0',
       run: (_c, _s, args) =>
         args[1] === '0' ? OK : errorReply(new KvError('NOT_SUPPORTED', 'DB index is out of range (dualkv has one database, 0)')),
@@ -149,7 +124,7 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
       write: false,
       firstKey: 0,
       lastKey: 0,
-      dialects: RESP_ONLY,
+      group: 'redis',
       usage: 'CLIENT SETNAME name | GETNAME | ID | SETINFO attr value',
       run(_c, s, args) {
         const sub = (args[1] as string).toUpperCase();
@@ -169,10 +144,10 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
       write: false,
       firstKey: 0,
       lastKey: 0,
-      dialects: RESP_ONLY,
+      group: 'redis',
       usage: 'COMMAND [COUNT | DOCS | INFO name ...]',
       run(_c, _s, args) {
-        const specs = visible('resp');
+        const specs = visible(RESP);
         if (args.length === 1) return { t: 'array', items: specs.map(commandInfo) };
         const sub = (args[1] as string).toUpperCase();
         if (sub === 'COUNT') return { t: 'int', n: specs.length };
@@ -182,7 +157,7 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
             t: 'array',
             items: args.slice(2).map((n) => {
               const spec = table().get(n.toLowerCase());
-              return spec && spec.dialects.includes('resp') ? commandInfo(spec) : NIL;
+              return spec && RESP.groups.has(spec.group) ? commandInfo(spec) : NIL;
             }),
           };
         }
@@ -195,7 +170,7 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
       write: false,
       firstKey: 0,
       lastKey: 0,
-      dialects: RESP_ONLY,
+      group: 'redis',
       usage: 'CONFIG GET parameter [parameter ...]',
       run(ctx, _s, args) {
         const sub = (args[1] as string).toUpperCase();
@@ -223,8 +198,8 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
   ];
 }
 
+/** Redis's wording; the text dialect's adds the usage. */
 export function arityError(name: string, usage?: string): Reply {
-  return errorReply(
-    new KvError('WRONG_ARITY', `wrong number of arguments for '${name}' command${usage ? `; usage: ${usage}` : ''}`),
-  );
+  const message = `wrong number of arguments for '${name}' command`;
+  return errorReply(new KvError('WRONG_ARITY', message, { textMessage: usage ? `${message}; usage: ${usage}` : undefined }));
 }

@@ -33,17 +33,18 @@ export function lookupCommand(name: string): CommandSpec | undefined {
   return FAST_LOOKUP.get(name) ?? COMMANDS.get(name.toLowerCase());
 }
 
-function unknownCommand(session: Session, args: ByteString[]): Reply {
+/** Redis 7's wording (which some clients match on); the text dialect's points to HELP. */
+function unknownCommand(args: ByteString[]): Reply {
   const name = args[0] as string;
-  if (session.dialect === 'text') {
-    return errorReply(new KvError('UNKNOWN_COMMAND', `unknown command '${describeKey(name, 32)}'; send HELP for the list`));
-  }
-  // Redis 7's exact wording, which some clients match on.
   const rest = args
     .slice(1, 4)
     .map((a) => `'${describeKey(a, 128)}' `)
     .join('');
-  return errorReply(new KvError('UNKNOWN_COMMAND', `unknown command '${describeKey(name, 128)}', with args beginning with: ${rest}`));
+  return errorReply(
+    new KvError('UNKNOWN_COMMAND', `unknown command '${describeKey(name, 128)}', with args beginning with: ${rest}`, {
+      textMessage: `unknown command '${describeKey(name, 32)}'; send HELP for the list`,
+    }),
+  );
 }
 
 /** Checks the key arguments against --max-key-size. */
@@ -71,10 +72,8 @@ export function dispatchCommand(
   spec: CommandSpec | undefined,
   args: ByteString[],
 ): Reply | Promise<Reply> {
-  if (spec === undefined || !spec.dialects.includes(session.dialect)) return unknownCommand(session, args);
-  if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) {
-    return arityError(spec.name, session.dialect === 'text' ? spec.usage : undefined);
-  }
+  if (spec === undefined || !session.dialect.groups.has(spec.group)) return unknownCommand(args);
+  if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) return arityError(spec.name, spec.usage);
   const tooLarge = keyTooLarge(ctx, spec, args);
   if (tooLarge) return tooLarge;
   if (spec.write) {

@@ -1,13 +1,15 @@
 import type { Backend } from '../backend/types.js';
 import type { KvError } from '../errors.js';
 import type { Limits } from '../limits.js';
+import type { CommandGroup, Dialect } from './dialects.js';
 import type { OpLog } from '../op-log.js';
 import type { Reply } from '../protocol/reply.js';
 import type { ServerStats, StatSection } from '../stats.js';
 import type { ByteString } from '../store/bytes.js';
 
-export type Transport = 'tcp' | 'udp';
-export type Dialect = 'text' | 'resp' | 'udp';
+/** How a client reaches the server (`tcp`, `udp`, …): an open set, as dialects are. */
+export type Transport = string;
+export type { CommandGroup, Dialect } from './dialects.js';
 
 /** The memory limit as the commands see it (src/memory.ts implements it). */
 export interface MemoryGuard {
@@ -58,8 +60,8 @@ export interface CommandSpec {
   /** Position of the first key, or 0 for none; keys run to `lastKey` (-1: to the end). */
   readonly firstKey: number;
   readonly lastKey: number;
-  /** Which dialects may call it; the others get UNKNOWN_COMMAND. */
-  readonly dialects: readonly Dialect[];
+  /** Its group: a dialect that does not offer the group answers UNKNOWN_COMMAND. */
+  readonly group: CommandGroup;
   /** A one-line usage for error messages and HELP. */
   readonly usage: string;
   readonly run: (ctx: CommandContext, session: Session, args: ByteString[]) => Reply | Promise<Reply>;

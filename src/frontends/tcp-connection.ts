@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { RESP, TEXT } from '../commands/dialects.js';
 import { executeCommand } from '../commands/execute.js';
 import type { CommandContext, Dialect, Session } from '../commands/types.js';
 import { KvError, ProtocolError } from '../errors.js';
@@ -72,7 +73,7 @@ export interface ConnectionLimits extends DecoderLimits {
  */
 export class TcpConnection implements CommandSink, Session {
   readonly transport = 'tcp' as const;
-  dialect: Dialect = 'text';
+  dialect: Dialect = TEXT;
   closing = false;
   name = '';
   readonly opLog: OpLog | null;
@@ -147,15 +148,15 @@ export class TcpConnection implements CommandSink, Session {
 
   private chooseDialect(first: Buffer): void {
     if (first[0] === 0x2a /* * */) {
-      this.dialect = 'resp';
+      this.dialect = RESP;
       this.encode = encodeRespReply;
       this.decoder = new RespDecoder(this, this.limits);
     } else {
-      this.dialect = 'text';
+      this.dialect = TEXT;
       this.encode = encodeTextReply;
       this.decoder = new TextLineDecoder(this, this.limits);
     }
-    this.log.debug({ dialect: this.dialect }, 'dialect chosen');
+    this.log.debug({ dialect: this.dialect.name }, 'dialect chosen');
   }
 
   command(args: ByteString[]): boolean {

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { UDP } from '../commands/dialects.js';
 import type { Session } from '../commands/types.js';
 import type { OpLog } from '../op-log.js';
 import type { Peer } from './udp-io.js';
@@ -53,7 +54,7 @@ export class PeerTable {
       }
       const session: Session = {
         transport: 'udp',
-        dialect: 'udp',
+        dialect: UDP,
         client,
         opLog: this.opLog === null ? null : this.opLog(client),
         closing: false,

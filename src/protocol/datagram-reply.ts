@@ -1,6 +1,7 @@
 import { ErrorCodes, type ErrorCode } from '../errors.js';
 import type { ByteString } from '../store/bytes.js';
 import { MIN_DATAGRAM_SIZE, Opcode, Status } from './datagram.js';
+import { renderInfo } from './info-text.js';
 import type { Reply } from './reply.js';
 
 /**
@@ -41,6 +42,10 @@ export function replyBody(reply: Reply): ReplyBody {
       return reply.n === 0 ? NOT_FOUND : OK_EMPTY;
     case 'versioned':
       return { status: Status.OK, value: reply.v };
+    case 'stats':
+      return { status: Status.OK, value: renderInfo(reply.sections) };
+    case 'goodbye':
+      return OK_EMPTY;
     case 'cas':
       return reply.applied ? OK_EMPTY : errorBody('SERVER', 'compare-and-set is not carried by this datagram version');
     case 'error':

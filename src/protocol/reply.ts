@@ -1,4 +1,5 @@
 import type { KvError } from '../errors.js';
+import type { StatSection } from '../stats.js';
 import type { ByteString } from '../store/bytes.js';
 
 /**
@@ -22,6 +23,10 @@ export type Reply =
    * (0 after a delete), or not, with its current version (0: absent).
    */
   | { readonly t: 'cas'; readonly applied: boolean; readonly version: number }
+  /** Every statistics section (STATS): the text dialect prints one line, RESP and UDP Redis's INFO text. */
+  | { readonly t: 'stats'; readonly sections: Readonly<Record<string, StatSection>> }
+  /** QUIT: the connection closes after it (`BYE`, `+OK`). */
+  | { readonly t: 'goodbye' }
   | { readonly t: 'array'; readonly items: readonly Reply[] }
   | { readonly t: 'error'; readonly err: KvError };
 

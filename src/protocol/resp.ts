@@ -1,5 +1,6 @@
 import { KvError, ProtocolError } from '../errors.js';
 import type { ByteString } from '../store/bytes.js';
+import { renderInfo } from './info-text.js';
 import type { Reply } from './reply.js';
 import type { ReplyWriter } from './reply-writer.js';
 import { ARG_OVERHEAD_BYTES, type CommandSink, type DecoderLimits } from './sink.js';
@@ -324,6 +325,16 @@ export function encodeRespReply(w: ReplyWriter, r: Reply): void {
       w.ascii('*2\r\n$' + r.v.length + '\r\n');
       w.bytes(r.v);
       w.ascii('\r\n:' + r.version + '\r\n');
+      return;
+    case 'stats': {
+      const text = renderInfo(r.sections);
+      w.ascii('$' + Buffer.byteLength(text, 'latin1') + '\r\n');
+      w.bytes(text);
+      w.ascii('\r\n');
+      return;
+    }
+    case 'goodbye':
+      w.ascii('+OK\r\n');
       return;
     case 'cas':
       w.ascii((r.applied ? '*2\r\n+OK\r\n:' : '*2\r\n+CONFLICT\r\n:') + r.version + '\r\n');

@@ -1,4 +1,5 @@
 import { KvError } from '../errors.js';
+import { renderStatsLine } from './info-text.js';
 import type { Reply } from './reply.js';
 import type { ReplyWriter } from './reply-writer.js';
 import type { CommandSink, DecoderLimits } from './sink.js';
@@ -194,6 +195,12 @@ export function encodeTextReply(w: ReplyWriter, r: Reply): void {
       w.ascii(`VERSIONED ${r.version} `);
       w.bytes(formatTextValue(r.v));
       w.ascii('\n');
+      return;
+    case 'stats':
+      w.ascii(renderStatsLine(r.sections) + '\n');
+      return;
+    case 'goodbye':
+      w.ascii('BYE\n');
       return;
     case 'cas':
       w.ascii(`${r.applied ? 'OK' : 'CONFLICT'} ${r.version}\n`);

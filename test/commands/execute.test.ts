@@ -1,7 +1,8 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { executeCommand } from '../../src/commands/execute.js';
-import type { CommandContext, Dialect, Session } from '../../src/commands/types.js';
+import { RESP, TEXT, UDP, type Dialect } from '../../src/commands/dialects.js';
+import type { CommandContext, Session } from '../../src/commands/types.js';
 import { DEFAULT_LIMITS } from '../../src/config.js';
 import { createOpLog } from '../../src/op-log.js';
 import { KvError } from '../../src/errors.js';
@@ -11,7 +12,8 @@ import { MemoryBackend } from '../../src/backend/memory/memory-backend.js';
 import { LogCapture } from '../helpers/server.js';
 
 /** The command table with no server around it: a store, counters, and one session. */
-function setup(dialect: Dialect = 'resp', limits: Partial<CommandContext['limits']> = {}, store = new MemoryBackend()) {
+function setup(dialectName: 'text' | 'resp' | 'udp' = 'resp', limits: Partial<CommandContext['limits']> = {}, store = new MemoryBackend()) {
+  const dialect: Dialect = { text: TEXT, resp: RESP, udp: UDP }[dialectName];
   const stats = new ServerStats();
   const internalErrors: Array<{ err: unknown; command: string }> = [];
   let oom: KvError | null = null;
@@ -59,8 +61,12 @@ describe('the command table', () => {
   });
 
   it('checks arity, showing the usage in the text dialect only', () => {
+    // One error, with the wording each dialect shows: the codec picks.
     const text = setup('text').run('GET', 'a', 'b');
-    expect(text).toMatchObject({ t: 'error', err: { code: 'WRONG_ARITY', message: "wrong number of arguments for 'get' command; usage: GET key" } });
+    expect(text).toMatchObject({
+      t: 'error',
+      err: { code: 'WRONG_ARITY', message: "wrong number of arguments for 'get' command", textMessage: "wrong number of arguments for 'get' command; usage: GET key" },
+    });
     const resp = setup('resp').run('DEL');
     expect(resp).toMatchObject({ t: 'error', err: { code: 'WRONG_ARITY', message: "wrong number of arguments for 'del' command" } });
   });
