@@ -17,6 +17,8 @@ function then<T>(v: MaybePromise<T>, f: (t: T) => Reply): MaybePromise<Reply> {
   return v instanceof Promise ? v.then(f) : f(v);
 }
 
+const answerOk = (): Reply => OK;
+
 function bulkOrNil(e: Entry | undefined): Reply {
   return e === undefined ? NIL : { t: 'bulk', v: e.value };
 }
@@ -90,7 +92,7 @@ function runSet(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
   const value = args[2] as ByteString;
   const tooLarge = valueTooLarge(ctx, value);
   if (tooLarge) return tooLarge;
-  if (args.length === 3) return then(ctx.backend.put(key, value), () => OK);
+  if (args.length === 3) return then(ctx.backend.put(key, value), answerOk);
   const o = parseSetOptions(ctx, args, 3, 'set', true);
   if (!('nx' in o)) return o;
   const put: Change = { kind: 'put', value, expiresAt: o.expiry };
@@ -113,7 +115,7 @@ function runSetWithTime(ctx: CommandContext, args: ByteString[], unit: 's' | 'ms
   const put: Change = { kind: 'put', value, expiresAt: at };
   return then(
     ctx.backend.update(args[1] as ByteString, () => ({ change: put, result: null })),
-    () => OK,
+    answerOk,
   );
 }
 
@@ -269,7 +271,7 @@ export const keyspaceCommands: CommandSpec[] = [
     usage: 'PUT key value',
     run(ctx, _s, args) {
       const value = args[2] as ByteString;
-      return valueTooLarge(ctx, value) ?? then(ctx.backend.put(args[1] as ByteString, value), () => OK);
+      return valueTooLarge(ctx, value) ?? then(ctx.backend.put(args[1] as ByteString, value), answerOk);
     },
   }),
   spec('setex', { arity: 4, write: true, denyOom: true, usage: 'SETEX key seconds value', run: (ctx, _s, args) => runSetWithTime(ctx, args, 's', 'setex') }),
