@@ -1,15 +1,15 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { executeCommand } from '../commands/execute.js';
-import type { CommandContext, Dialect, Session } from '../commands/types.js';
-import { KvError, ProtocolError } from '../errors.js';
-import { createOpLog, type OpLog } from '../op-log.js';
-import { errorReply, type Reply } from '../protocol/reply.js';
-import { ReplyWriter } from '../protocol/reply-writer.js';
-import { encodeRespReply, RespDecoder } from '../protocol/resp.js';
-import { ARG_OVERHEAD_BYTES, type CommandSink, type DecoderLimits } from '../protocol/sink.js';
-import { encodeTextReply, TextLineDecoder } from '../protocol/text.js';
-import type { ByteString } from '../store/bytes.js';
+import { executeCommand } from '../../commands/execute.js';
+import type { CommandContext, Dialect, Session } from '../../commands/types.js';
+import { KvError, ProtocolError } from '../../errors.js';
+import { createOpLog, type OpLog } from '../../op-log.js';
+import { errorReply, type Reply } from '../../protocol/reply.js';
+import { ReplyWriter } from '../../protocol/reply-writer.js';
+import { encodeRespReply, RespDecoder } from '../../protocol/resp.js';
+import { ARG_OVERHEAD_BYTES, type CommandSink, type DecoderLimits } from '../../protocol/sink.js';
+import { encodeTextReply, TextLineDecoder } from '../../protocol/text.js';
+import type { ByteString } from '../../store/bytes.js';
 
 /**
  * Where flush() assembles replies that waited in the queue. flush() runs to the end

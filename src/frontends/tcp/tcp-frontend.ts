@@ -1,11 +1,11 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
-import type { CommandContext } from '../commands/types.js';
-import { RESP_MAX_ARGS } from '../protocol/resp.js';
+import type { CommandContext } from '../../commands/types.js';
+import { RESP_MAX_ARGS } from '../../protocol/resp.js';
+import { RejectLogLimiter } from '../udp-reject-log.js';
 import { ClientMemoryCap } from './client-memory.js';
 import { clampConnections } from './fd-limit.js';
 import { TcpConnection, type ConnectionLimits } from './tcp-connection.js';
-import { RejectLogLimiter } from './udp-reject-log.js';
 
 export interface TcpFrontendOptions {
   readonly host: string;
