@@ -1,11 +1,13 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
+import { executeCommand } from '../../commands/execute.js';
 import type { CommandContext } from '../../commands/types.js';
 import { RESP_MAX_ARGS } from '../../protocol/resp.js';
 import { RejectLogLimiter } from '../udp-reject-log.js';
 import { ClientMemoryCap } from './client-memory.js';
 import { clampConnections } from './fd-limit.js';
-import { TcpConnection, type ConnectionLimits } from './tcp-connection.js';
+import { SocketConnection, type ConnectionLimits } from './socket-connection.js';
+import type { RunCommand } from './stream-session.js';
 
 export interface TcpFrontendOptions {
   readonly host: string;
@@ -18,16 +20,17 @@ export interface TcpFrontendOptions {
 /** Warn lines about refused connections and accept errors, at most this many a second. */
 const REFUSAL_LOG_PER_SECOND = 10;
 
-/** Accepts TCP clients and hands each to a TcpConnection. Owns sockets and nothing else. */
+/** Accepts TCP clients and hands each socket to a SocketConnection, which gives it a StreamSession. */
 export class TcpFrontend {
   private readonly server: net.Server;
-  private readonly connections = new Set<TcpConnection>();
+  private readonly connections = new Set<SocketConnection>();
   private nextId = 1;
   /** --max-connections, lowered to fit the open-files limit. */
   readonly maxConnections: number;
-  private readonly clientMemory: ClientMemoryCap<TcpConnection>;
+  private readonly clientMemory: ClientMemoryCap<SocketConnection>;
   private readonly refusalLog = new RejectLogLimiter(REFUSAL_LOG_PER_SECOND);
   private readonly connLimits: ConnectionLimits;
+  private readonly run: RunCommand;
 
   constructor(
     private readonly ctx: CommandContext,
@@ -40,6 +43,7 @@ export class TcpFrontend {
     if (clamp.reason !== null) {
       log.warn({ maxConnections: limits.maxConnections, effective: clamp.max, reason: clamp.reason }, '--max-connections lowered to fit the open-files limit');
     }
+    this.run = (session, args) => executeCommand(ctx, session, args);
     this.connLimits = {
       maxArgBytes: Math.max(limits.maxValueSize, limits.maxKeySize),
       maxArgs: RESP_MAX_ARGS,
@@ -112,8 +116,15 @@ export class TcpFrontend {
     socket.setKeepAlive(true, 60_000);
     const id = this.nextId++;
     const log = this.log.child({ transport: 'tcp', client, conn: id });
-    const conn = new TcpConnection(id, client, socket, this.ctx, log, this.options.logOps, this.connLimits, {
-      memoryChanged: (c) => this.clientMemory.update(c),
+    const conn = new SocketConnection(socket, {
+      id,
+      client,
+      run: this.run,
+      stats,
+      log,
+      logOps: this.options.logOps,
+      limits: this.connLimits,
+      owner: { memoryChanged: (c) => this.clientMemory.update(c) },
     });
     this.connections.add(conn);
     log.debug('client connected');
@@ -150,7 +161,7 @@ export class TcpFrontend {
     await withTimeout(Promise.all([...this.connections].map((c) => c.drain())), timeoutMs);
     for (const c of this.connections) c.shutdown();
     await withTimeout(closed, Math.max(FIN_MIN_MS, deadline - Date.now()));
-    for (const c of this.connections) c.destroy();
+    for (const c of this.connections) c.kill();
     await withTimeout(closed, DESTROYED_CLOSE_MS);
   }
 }
