@@ -286,6 +286,20 @@ describe('StreamSession: the end of a session', () => {
     expect(logs.find('client query buffer limit reached; closing the connection')).toHaveLength(1);
   });
 
+  it('at the end of the input (the peer\'s FIN), every request read still runs and is answered, then the session ends', () => {
+    const { run, calls } = mapRunner();
+    const { session, out } = open(run, { holdBytes: 0 });
+    out.accepting = false;
+    session.feed(Buffer.from('PING\nPUT a 1\nGET a\nGET '));
+    session.endInput();
+    expect(out.ended).toBe(false); // two requests wait to run
+    session.resume();
+    session.resume();
+    expect(out.text).toBe('PONG\nOK\nVALUE 1\n'); // the unfinished `GET ` is not a request
+    expect(out.ended).toBe(true);
+    expect(calls).toHaveLength(3);
+  });
+
   it('close() ends after the replies owed, and drops the requests not yet run', async () => {
     const { run, calls } = heldRunner();
     const { session, out } = open(run, { holdBytes: 0 });

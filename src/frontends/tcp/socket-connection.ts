@@ -80,6 +80,13 @@ export class SocketConnection implements SessionOutput, MeasuredClient {
       this.session.feed(chunk);
       this.review();
     });
+    // The front-end's server allows half-open sockets: a client that sends its FIN right after
+    // its requests still gets every reply, then the connection closes.
+    socket.on('end', () => {
+      if (this.dead) return;
+      this.session.endInput();
+      this.review();
+    });
     socket.on('drain', () => {
       this.writeBlocked = false;
       if (this.dead) return;

@@ -127,6 +127,8 @@ export class StreamSession implements CommandSink, Session {
   private blocked = false;
   /** The decoder threw: nothing more is read. */
   private failed = false;
+  /** The peer sends nothing more (its FIN): the session ends once everything read is answered. */
+  private inputEnded = false;
   /** end() was called, or abort(): nothing more is run or written. */
   private ended = false;
 
@@ -179,6 +181,13 @@ export class StreamSession implements CommandSink, Session {
   resume(): void {
     if (this.ended || !this.blocked) return;
     this.blocked = false;
+    this.pump();
+  }
+
+  /** The peer will send nothing more: the session ends once everything read has run and been answered. */
+  endInput(): void {
+    if (this.ended) return;
+    this.inputEnded = true;
     this.pump();
   }
 
@@ -307,7 +316,7 @@ export class StreamSession implements CommandSink, Session {
 
   /**
    * Runs what waits in the backlog and writes what is ready, for as long as the output
-   * takes it; then ends if closing and nothing is left. The loop goes on while every
+   * takes it; then ends if closing, or at the end of the input, once nothing is left. The loop goes on while every
    * write is taken at once (a socket that keeps up): no resume() would come to carry on.
    */
   private pump(): void {
@@ -316,7 +325,7 @@ export class StreamSession implements CommandSink, Session {
       this.flush();
       if (this.ended || !this.waiting || !this.canRun()) break;
     }
-    if (this.closing && !this.ended && !this.waiting && this.pending === 0) this.finish();
+    if ((this.closing || this.inputEnded) && !this.ended && !this.waiting && this.pending === 0) this.finish();
   }
 
   private runBacklog(): void {

@@ -63,7 +63,7 @@ export class TcpFrontend {
         );
       },
     );
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
     this.server.on('error', (err) => {
       // accept() failing (EMFILE, ENFILE: out of descriptors) drops that client: count it, say so, rate-limited.
       ctx.stats.connectionsRejected++;
