@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { CommandContext } from './commands/types.js';
 import type { ServerConfig } from './config.js';
 import { ConfigError } from './errors.js';
-import { TcpFrontend } from './frontends/tcp.js';
+import { TcpFrontend } from './frontends/tcp/tcp-frontend.js';
 import type { Frontend } from './frontends/frontend.js';
 import { UdpFrontend } from './frontends/udp.js';
 import { MemoryBudget, resolveMemoryLimits } from './memory.js';

@@ -188,11 +188,14 @@ function runTtl(ctx: CommandContext, key: ByteString, unit: 's' | 'ms', absolute
   });
 }
 
-/** A version argument: an unsigned integer; one over 2^53 can never match, so it is read as such. */
+/** A version argument: an unsigned 64-bit integer. */
 function parseVersion(s: string): number | null {
   if (!/^(?:0|[1-9][0-9]*)$/.test(s) || s.length > 20) return null;
-  const n = s.length <= 15 ? Number(s) : BigInt(s) > 18446744073709551615n ? null : Number.MAX_SAFE_INTEGER + 1;
-  return n;
+  if (s.length <= 15) return Number(s);
+  const b = BigInt(s);
+  if (b > 18446744073709551615n) return null;
+  // Versions stay below 2^53: a larger one names no version there is, and matches none.
+  return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : -1;
 }
 
 function badVersion(): Reply {

@@ -5,7 +5,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { requireBuilt, ServerProcess } from '../helpers/process.js';
 import { serverFixture } from '../helpers/server.js';
 import { RawClient } from '../helpers/socket.js';
-import { multibulk, respReplies } from './resp-reader.js';
+import { multibulk, readReplies, respReplies } from './resp-reader.js';
 
 describe('TCP connections', () => {
   const fx = serverFixture();
@@ -32,6 +32,23 @@ describe('TCP connections', () => {
     const resp = await connect();
     resp.write(multibulk('CONFIG', 'GET', 'timeout'));
     expect(await respReplies(resp, 1)).toEqual([['timeout', '2']]);
+  });
+
+  it('a client that sends its FIN right after a pipeline still gets every reply, then a clean close', async () => {
+    const srv = await fx.start();
+    const big = 'b'.repeat(64 * 1024);
+    srv.server.backend.put('big', big);
+    const c = await connect();
+    c.socket.pause(); // not reading yet: the replies (6.4 MB) cannot all be written before the FIN arrives
+    const N = 100;
+    c.socket.end(Buffer.concat(Array.from({ length: N }, () => multibulk('GET', 'big'))));
+    await srv.logs.waitFor('reading paused: the client is not taking its replies');
+    c.socket.resume();
+    await c.waitClosed();
+    const { values, end } = readReplies(c.received);
+    expect(values).toEqual(Array.from({ length: N }, () => big));
+    expect(end).toBe(c.received.length);
+    expect(srv.logs.find('client socket error')).toHaveLength(0);
   });
 
   it('refused connections are counted, and logged at most 10 lines a second', async () => {

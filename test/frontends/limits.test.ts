@@ -181,6 +181,48 @@ describe('TCP limits', () => {
       expect(s.server.stats.outputLimitDisconnects).toBe(0);
     });
 
+    it('a client that reads slowly, a little at a time, gets every reply byte for byte; the server holds a bounded amount for it and never cuts it', async () => {
+      const s = await start({ maxOutputBuffer: LIMIT });
+      s.server.backend.put('big', 'b'.repeat(BIG));
+      const slow = await connect();
+      const N = 400; // 25 MiB of replies: far more than the socket buffers on both sides hold
+      const reply = `VALUE ${'b'.repeat(BIG)}\n`;
+      // Paused mode, with a 'readable' listener kept on: it reads at most 16 KiB per turn of the
+      // event loop, however much has arrived.
+      const sock = slow.socket;
+      sock.pause();
+      sock.removeAllListeners('data');
+      let wake: (() => void) | null = null;
+      sock.on('readable', () => wake?.());
+      sock.on('close', () => wake?.());
+      slow.write('GET big\n'.repeat(N));
+      const chunks: Buffer[] = [];
+      let got = 0;
+      let peak = 0;
+      let reads = 0;
+      while (got < N * reply.length) {
+        if (slow.closed) throw new Error(`closed after ${got} bytes`);
+        const chunk = sock.readableLength > 0 ? (sock.read(Math.min(16 * 1024, sock.readableLength)) as Buffer | null) : null;
+        if (chunk === null) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          continue;
+        }
+        chunks.push(chunk);
+        got += chunk.length;
+        if (++reads % 8 === 0) peak = Math.max(peak, clientMemory(s));
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      const all = Buffer.concat(chunks);
+      expect(all.length).toBe(N * reply.length);
+      expect(all.equals(Buffer.from(reply.repeat(N), 'latin1'))).toBe(true);
+      // The server slowed it down instead of holding its replies: well under the limit all along.
+      expect(peak).toBeGreaterThan(0);
+      expect(peak).toBeLessThan(LIMIT);
+      expect(s.logs.find(PAUSED).length).toBeGreaterThan(0);
+      expect(slow.closed).toBe(false);
+      expect(s.server.stats.outputLimitDisconnects).toBe(0);
+    });
+
     it('a RESP client whose one pipelined burst owes far more than the limit gets every reply, in order', async () => {
       const s = await start({ maxOutputBuffer: LIMIT });
       for (let i = 0; i < 10; i++) s.server.backend.put(`big${i}`, String.fromCharCode(0x61 + i).repeat(BIG));
@@ -215,19 +257,27 @@ describe('TCP limits', () => {
       expect(fx.srv.server.stats.outputLimitDisconnects).toBe(0);
     });
 
-    it('disconnects a client owed one reply larger than the limit, logs it, and serves the others', async () => {
+    it('cuts a client owed one reply larger than the limit, whether it reads or never does, logs it, and serves the others', async () => {
       const s = await start({ maxOutputBuffer: LIMIT, maxValueSize: 4 * LIMIT });
       s.server.backend.put('huge', 'h'.repeat(2 * LIMIT));
       const other = await connect();
-      const c = await connect();
-      c.write('GET huge\n');
-      await c.waitClosed();
-      const warn = s.logs.find('client output buffer limit reached; disconnecting (the client is not reading its replies)');
-      expect(warn).toHaveLength(1);
-      expect(warn[0]).toMatchObject({ level: 40, limit: LIMIT, transport: 'tcp' });
-      expect(warn[0]?.pendingBytes).toBeGreaterThan(LIMIT);
-      expect(s.server.stats.outputLimitDisconnects).toBe(1);
+      const reader = await connect();
+      reader.write('GET huge\n');
+      await reader.waitClosed();
+      const never = await connect();
+      never.socket.pause(); // never reads: it cannot even see its socket close until it does
+      never.write(multibulk('GET', 'huge'));
+      const warns = await s.logs.waitForLines('client output buffer limit reached; disconnecting (the client is not reading its replies)', 2);
+      for (const warn of warns) {
+        expect(warn).toMatchObject({ level: 40, limit: LIMIT, transport: 'tcp' });
+        expect(warn.pendingBytes).toBeGreaterThan(LIMIT);
+      }
+      expect(warns.map((w) => w.conn)).toEqual([2, 3]);
+      expect(s.server.stats.outputLimitDisconnects).toBe(2);
       expect(await other.text('PING')).toEqual(['PONG']);
+      never.socket.resume();
+      await never.waitClosed();
+      expect(never.received).toBe(''); // nothing of the reply it was owed
     });
 
     it('does not disconnect a client that reads its replies', async () => {

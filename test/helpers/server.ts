@@ -29,11 +29,16 @@ export class LogCapture extends Writable {
 
   /** Waits for a line with this msg (as it is written: an event, not a sleep); fails after `timeoutMs`. */
   async waitFor(msg: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    return (await this.waitForLines(msg, 1, timeoutMs))[0] as Record<string, unknown>;
+  }
+
+  /** Waits until `n` lines with this msg have been written, and returns them all. */
+  async waitForLines(msg: string, n: number, timeoutMs = 10_000): Promise<Array<Record<string, unknown>>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const found = this.lines.find((l) => l.msg === msg);
-      if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no log line '${msg}' within ${timeoutMs} ms`);
+      const found = this.find(msg);
+      if (found.length >= n) return found;
+      if (Date.now() > deadline) throw new Error(`${found.length} of ${n} log lines '${msg}' within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
         setTimeout(resolve, 100).unref();

@@ -1,12 +1,14 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
-import type { CommandContext } from '../commands/types.js';
-import type { Frontend } from './frontend.js';
-import { RESP_MAX_ARGS } from '../protocol/resp.js';
+import { executeCommand } from '../../commands/execute.js';
+import type { CommandContext } from '../../commands/types.js';
+import { RESP_MAX_ARGS } from '../../protocol/resp.js';
+import { RejectLogLimiter } from '../udp-reject-log.js';
+import type { Frontend } from '../frontend.js';
 import { ClientMemoryCap } from './client-memory.js';
 import { clampConnections } from './fd-limit.js';
-import { TcpConnection, type ConnectionLimits } from './tcp-connection.js';
-import { RejectLogLimiter } from './udp-reject-log.js';
+import { SocketConnection, type ConnectionLimits } from './socket-connection.js';
+import type { RunCommand } from './stream-session.js';
 
 export interface TcpFrontendOptions {
   readonly host: string;
@@ -19,17 +21,18 @@ export interface TcpFrontendOptions {
 /** Warn lines about refused connections and accept errors, at most this many a second. */
 const REFUSAL_LOG_PER_SECOND = 10;
 
-/** Accepts TCP clients and hands each to a TcpConnection. Owns sockets and nothing else. */
+/** Accepts TCP clients and hands each socket to a SocketConnection, which gives it a StreamSession. */
 export class TcpFrontend implements Frontend {
   readonly name = 'tcp';
   private readonly server: net.Server;
-  private readonly connections = new Set<TcpConnection>();
+  private readonly connections = new Set<SocketConnection>();
   private nextId = 1;
   /** --max-connections, lowered to fit the open-files limit. */
   readonly maxConnections: number;
-  private readonly clientMemory: ClientMemoryCap<TcpConnection>;
+  private readonly clientMemory: ClientMemoryCap<SocketConnection>;
   private readonly refusalLog = new RejectLogLimiter(REFUSAL_LOG_PER_SECOND);
   private readonly connLimits: ConnectionLimits;
+  private readonly run: RunCommand;
 
   constructor(
     private readonly ctx: CommandContext,
@@ -42,6 +45,7 @@ export class TcpFrontend implements Frontend {
     if (clamp.reason !== null) {
       log.warn({ maxConnections: limits.maxConnections, effective: clamp.max, reason: clamp.reason }, '--max-connections lowered to fit the open-files limit');
     }
+    this.run = (session, args) => executeCommand(ctx, session, args);
     this.connLimits = {
       maxArgBytes: Math.max(limits.maxValueSize, limits.maxKeySize),
       maxArgs: RESP_MAX_ARGS,
@@ -61,7 +65,7 @@ export class TcpFrontend implements Frontend {
         );
       },
     );
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
     this.server.on('error', (err) => {
       // accept() failing (EMFILE, ENFILE: out of descriptors) drops that client: count it, say so, rate-limited.
       ctx.stats.connectionsRejected++;
@@ -114,8 +118,15 @@ export class TcpFrontend implements Frontend {
     socket.setKeepAlive(true, 60_000);
     const id = this.nextId++;
     const log = this.log.child({ transport: 'tcp', client, conn: id });
-    const conn = new TcpConnection(id, client, socket, this.ctx, log, this.options.logOps, this.connLimits, {
-      memoryChanged: (c) => this.clientMemory.update(c),
+    const conn = new SocketConnection(socket, {
+      id,
+      client,
+      run: this.run,
+      stats,
+      log,
+      logOps: this.options.logOps,
+      limits: this.connLimits,
+      owner: { memoryChanged: (c) => this.clientMemory.update(c) },
     });
     this.connections.add(conn);
     log.debug('client connected');
@@ -152,7 +163,7 @@ export class TcpFrontend implements Frontend {
     await withTimeout(Promise.all([...this.connections].map((c) => c.drain())), timeoutMs);
     for (const c of this.connections) c.shutdown();
     await withTimeout(closed, Math.max(FIN_MIN_MS, deadline - Date.now()));
-    for (const c of this.connections) c.destroy();
+    for (const c of this.connections) c.kill();
     await withTimeout(closed, DESTROYED_CLOSE_MS);
   }
 }
