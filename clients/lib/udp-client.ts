@@ -85,7 +85,8 @@ function toBytes(v: Input): Uint8Array {
  *   2^32 requests later: long after the server's reply cache forgot it.
  * - A request is resent with the same ID (and the same bytes) on each timeout,
  *   with randomised exponential backoff; the server's reply cache makes a resent
- *   PUT or DEL take effect once. A BAD_CHECKSUM refusal is resent at once.
+ *   write (PUT, DEL, EXPIRE, a compare-and-set) take effect once. A BAD_CHECKSUM
+ *   refusal is resent at once.
  * - A reply counts only if its CRC checks, it is a reply, and its ID is in flight;
  *   anything else is ignored (and reported to `onEvent`).
  * - Failure is a TimeoutError (attempts, elapsed time) or a UdpReplyError.

@@ -22,9 +22,9 @@ import {
 import { DatagramError, REJECT_REASONS, type RejectReason } from '../protocol/datagram-error.js';
 import { opcodeSpec, requestArgs, type OpcodeSpec } from '../protocol/datagram-opcodes.js';
 import { errorBody, fitStats, replyBody, type ReplyBody } from '../protocol/datagram-reply.js';
-import type { ByteString } from '../store/bytes.js';
 import type { Reply } from '../protocol/reply.js';
 import type { StatSection } from '../stats.js';
+import type { ByteString } from '../store/bytes.js';
 import { refusedOnEveryRun, ReplyCache } from './reply-cache.js';
 import { createDatagramIo, type DatagramIo, type Peer } from './udp-io.js';
 import { largeReplyPolicy, PeerTable, type PeerState } from './udp-peers.js';

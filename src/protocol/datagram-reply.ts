@@ -1,6 +1,6 @@
-import { ErrorCodes, type ErrorCode } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import type { ByteString } from '../store/bytes.js';
-import { MIN_DATAGRAM_SIZE, Status } from './datagram.js';
+import { MIN_DATAGRAM_SIZE, Status, statusOf } from './datagram.js';
 import { replyExtensions, type Extension } from './datagram-extensions.js';
 import type { OpcodeSpec } from './datagram-opcodes.js';
 import { renderInfo } from './info-text.js';
@@ -26,7 +26,7 @@ const NOT_FOUND: ReplyBody = { status: Status.NOT_FOUND, value: '' };
  * (cut to the request's size when it is encoded: encodeErrorReply).
  */
 export function errorBody(code: ErrorCode, message: string): ReplyBody {
-  return { status: Status[ErrorCodes[code].udp], value: `${code} ${message}` };
+  return { status: statusOf(code), value: `${code} ${message}` };
 }
 
 /** A reply as its opcode reads it (`int`: the opcode table's, src/protocol/datagram-opcodes.ts). */

@@ -84,6 +84,11 @@ export const STATUS_NAMES: Readonly<Record<number, string>> = Object.fromEntries
   Object.entries(Status).map(([name, code]) => [code, name]),
 );
 
+/** The status an error code gets in a datagram: its entry in the error registry (src/errors.ts). */
+export function statusOf(code: ErrorCode): Status {
+  return Status[ErrorCodes[code].udp];
+}
+
 /** The error reply a refusal gets: the code its text starts with, and its status. */
 export interface Refusal {
   readonly code: ErrorCode;
@@ -94,7 +99,7 @@ export interface Refusal {
  * A refusal's status is its code's (src/errors.ts), unless the protocol names a
  * finer one that tells the client what to do (resend at once, speak another version, ...).
  */
-function refusal(code: ErrorCode, status: Status = Status[ErrorCodes[code].udp]): Refusal {
+function refusal(code: ErrorCode, status: Status = statusOf(code)): Refusal {
   return { code, status };
 }
 
