@@ -83,7 +83,7 @@ export interface UdpResult {
 /** What a PUT does to the key's expiry: by default it clears it. */
 export interface ExpiryOptions {
   /** The key expires this many milliseconds after the server stores it. */
-  readonly ttlMs?: number;
+  readonly ttlMs?: number | bigint;
   /** Keep the key's current expiry. Not with ttlMs. */
   readonly keepTtl?: boolean;
 }

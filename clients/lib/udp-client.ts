@@ -472,18 +472,16 @@ export const WANT_VERSION: readonly Extension[] = requestExtensions({ wantVersio
 export function versionedValue(r: UdpResult): VersionedValue | null {
   if (r.status === Status.NOT_FOUND) return null;
   expectOk(r);
-  return { value: r.value, version: replyVersion(r), expiresAt: r.details.expiresAt === null ? 0 : exactNumber(r.details.expiresAt, 'EXPIRES_AT') };
+  // An expiry past 2^53 ms (285,000 years) needs no exactness: the nearest number will do.
+  return { value: r.value, version: replyVersion(r), expiresAt: r.details.expiresAt === null ? 0 : Number(r.details.expiresAt) };
 }
 
 /** docs/PROTOCOL.md, udp "Extensions": this server's versions stay below 2^53, so a number holds them exactly. */
-function exactNumber(n: bigint, what: string): number {
-  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new KvError('SERVER', `the server sent ${what} ${n}, beyond 2^53: this client cannot hold it exactly`);
-  return Number(n);
-}
-
 function replyVersion(r: UdpResult): number {
-  if (r.details.version === null) throw new KvError('SERVER', `the server's ${STATUS_NAMES[r.status] ?? r.status} reply carries no VERSION; is it older than compare-and-set over UDP?`);
-  return exactNumber(r.details.version, 'VERSION');
+  const v = r.details.version;
+  if (v === null) throw new KvError('SERVER', `the server's ${STATUS_NAMES[r.status] ?? r.status} reply carries no VERSION; is it older than compare-and-set over UDP?`);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new KvError('SERVER', `the server sent VERSION ${v}, beyond 2^53: this client cannot hold it exactly`);
+  return Number(v);
 }
 
 /** OK: applied, with the new version; CONFLICT: not, with the current one. */

@@ -87,8 +87,9 @@ function fail(reason: RejectReason, message: string, header: PartialHeader): nev
   throw new DatagramError(reason, message, header);
 }
 
+/** 8 bytes, big-endian. A number must be a whole one; past 2^53 it is taken as the double holds it. */
 export function u64Data(name: string, n: number | bigint): Uint8Array {
-  const v = typeof n === 'bigint' ? n : Number.isSafeInteger(n) ? BigInt(n) : -1n;
+  const v = typeof n === 'bigint' ? n : Number.isInteger(n) ? BigInt(n) : -1n;
   if (v < 0n || v > MAX_U64) throw new RangeError(`${name} must be a whole number from 0 to 2^64-1; got ${String(n)}`);
   const b = Buffer.allocUnsafe(U64_SIZE);
   b.writeBigUInt64BE(v);

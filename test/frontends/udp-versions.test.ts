@@ -55,6 +55,15 @@ describe('UDP expiry, versions and compare-and-set', () => {
     expect(await client.getVersioned('brief')).toBeNull();
   });
 
+  it('answers a TTL past 2^53 ms with an expiry as the server holds it, and one past 2^63 with NOT_INTEGER, as SET PX does', async () => {
+    const { c } = await start();
+    await c.put('far', 'v', { ttlMs: 2 ** 62 });
+    expect((await c.getVersioned('far'))?.expiresAt).toBeGreaterThan(2 ** 62);
+    const value = 'v'.repeat(60); // room in the error reply for its code
+    await expect(c.put('far', value, { ttlMs: 2n ** 63n })).rejects.toMatchObject({ code: 'NOT_INTEGER' });
+    await expect(c.put('far', value, { ttlMs: 2n ** 63n - 1n })).rejects.toMatchObject({ code: 'INVALID_EXPIRE' });
+  });
+
   it('clears the expiry on a plain PUT, keeps it with KEEPTTL, and refuses a TTL of 0 as INVALID_EXPIRE', async () => {
     const { c } = await start();
     await c.put('k', 'v1', { ttlMs: 60_000 });

@@ -134,9 +134,11 @@ describe('request extensions', () => {
     expect(reasonFor(encodeRequest({ opcode: Opcode.EXPIRE, id: 1, key: 'k', value: 'v' }))).toBe('bad_arguments');
   });
 
-  it('refuses, in the encoder, a u64 that is negative, fractional or over 2^64-1', () => {
-    for (const bad of [-1, 1.5, Number.MAX_SAFE_INTEGER + 2, -1n, 1n << 64n]) expect(() => requestExtensions({ ttlMs: bad })).toThrow(RangeError);
+  it('refuses, in the encoder, a u64 that is negative, fractional, not finite or over 2^64-1', () => {
+    for (const bad of [-1, 1.5, NaN, Infinity, 2 ** 64, -1n, 1n << 64n]) expect(() => requestExtensions({ ttlMs: bad })).toThrow(RangeError);
     expect(Buffer.from(u64(MAX_U64)).toString('hex')).toBe('ffffffffffffffff');
+    // A whole double past 2^53 (an expiry time a huge TTL gave) is encoded as it stands.
+    expect(Buffer.from(u64(2 ** 62)).toString('hex')).toBe('4000000000000000');
   });
 });
 
