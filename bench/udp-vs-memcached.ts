@@ -6,6 +6,10 @@
  * Prints ops/s, p50, p99 and max, and the ratio ours/memcached.
  *
  *   npm run bench:udp -- [--duration 10] [--rounds 3] [--inflight 64] [--threads N] [--keys 10000] [--value-size 100]
+ *                        [--baseline /path/to/another/checkout]
+ *
+ * --baseline adds that checkout's built kv-server (its dist/src/main.js) to the same
+ * interleaved rounds, so a change is measured against its base under the same load.
  *
  * Every request counts, retries included: both transports retry with the same
  * timing (clients/lib/udp-client.ts DEFAULT_RETRY). Figures only: nothing here
@@ -15,6 +19,7 @@
  * /proc/stat). A round in which any run lost more than --max-steal percent is
  * run again (at most --reruns times in all), and the table shows each run's steal.
  */
+import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { resolveOptions, type TransportName } from '../clients/lib/bench/options.js';
@@ -34,6 +39,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('quiet-server', { type: 'boolean', default: true, describe: 'also measure kv-server --no-log-ops (--no-quiet-server skips it)' })
   .option('max-steal', { type: 'number', default: 5, describe: 'percent of CPU time lost to the hypervisor (steal) above which a round is run again' })
   .option('reruns', { type: 'number', default: 3, describe: 'most rounds run again for steal, in all' })
+  .option('baseline', { type: 'string', describe: 'another checkout whose built kv-server runs in the same rounds' })
   .strict()
   .parse();
 
@@ -74,10 +80,16 @@ async function measure(t: Target, op: 'GET' | 'PUT', preload: boolean): Promise<
 const memcached = await startMemcached(['-t', String(argv['memcached-threads'])]);
 const ours = await startKvServer();
 const quiet = argv['quiet-server'] ? await startKvServer(['--no-log-ops']) : null;
+const baselineBin = argv.baseline === undefined ? undefined : path.resolve(argv.baseline, 'dist/src/main.js');
+const baselineName = argv.baseline === undefined ? '' : `baseline ${path.basename(path.resolve(argv.baseline))}`;
+const baseline = baselineBin === undefined ? null : await startKvServer([], undefined, { bin: baselineBin });
+const baselineQuiet = baselineBin === undefined || !argv['quiet-server'] ? null : await startKvServer(['--no-log-ops'], undefined, { bin: baselineBin });
 const targets: Target[] = [
   { name: `memcached -U (-t ${argv['memcached-threads']})`, transport: 'memcached-udp', proc: memcached },
   { name: 'kv-server (default: every op logged)', transport: 'udp', proc: ours },
   ...(quiet ? [{ name: 'kv-server --no-log-ops', transport: 'udp' as const, proc: quiet }] : []),
+  ...(baseline ? [{ name: `${baselineName} (default)`, transport: 'udp' as const, proc: baseline }] : []),
+  ...(baselineQuiet ? [{ name: `${baselineName} --no-log-ops`, transport: 'udp' as const, proc: baselineQuiet }] : []),
 ];
 
 const runs = new Map<string, Run[]>();
@@ -114,7 +126,7 @@ try {
     for (const [key, run] of got) runs.set(key, [...(runs.get(key) ?? []), run]);
   }
 } finally {
-  await Promise.all([memcached.stop(), ours.stop(), quiet?.stop()]);
+  await Promise.all([memcached.stop(), ours.stop(), quiet?.stop(), baseline?.stop(), baselineQuiet?.stop()]);
 }
 
 /** The run with the median throughput, so its latencies are from one real run. */

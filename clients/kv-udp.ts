@@ -2,6 +2,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isKvError } from '../src/errors.js';
+import { parseDuration } from './lib/cli-duration.js';
 import { ExitCode, exitCodeFor, UsageError, withCliDefaults } from './lib/cli-exit-codes.js';
 import { formatJson, readAll, runCli, toJsonError, writeOut, writeResult } from './lib/cli-output.js';
 import { checkFits, describeEvent, runUdpAction, type UdpActionResult, type UdpCommand } from './lib/udp-cli-actions.js';
@@ -20,6 +21,8 @@ interface Flags {
 }
 
 type Chosen = { readonly cmd: UdpCommand; readonly stdinValue: boolean };
+
+const COMMANDS_NEEDED = 'a command is needed: put, get, del, getver, cas, cad, expire, persist, ping or stats';
 
 function wholeNumber(raw: string, what: string, min: number, max: number): number {
   const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
@@ -52,6 +55,19 @@ function unshield(v: unknown): string {
 
 const utf8 = (v: unknown) => Buffer.from(unshield(v), 'utf8');
 
+/** A version as `getver` printed it. */
+const version = (v: unknown) => wholeNumber(unshield(v), 'VERSION', 0, Number.MAX_SAFE_INTEGER);
+
+/** --ttl and --keepttl, which put and cas share. */
+function expiryFlags(a: { ttl?: string; keepttl?: boolean }): { ttlMs?: number; keepTtl?: boolean } {
+  return { ttlMs: a.ttl === undefined ? undefined : parseDuration(a.ttl, '--ttl'), keepTtl: a.keepttl || undefined };
+}
+
+const EXPIRY_OPTIONS = {
+  ttl: { type: 'string', describe: 'The key expires this long after the server stores it: 500ms, 10s, 5m, 2h, 7d' },
+  keepttl: { type: 'boolean', describe: 'Keep the expiry the key has (a write otherwise clears it)', conflicts: 'ttl' },
+} as const;
+
 async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen }> {
   let chosen: Chosen | null = null;
   const r = DEFAULT_RETRY;
@@ -59,8 +75,8 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
     yargs(shieldArgv(argv))
       .scriptName(NAME)
       .usage(
-        '$0 [options] <command>\n\nTalks to a dualkv server over UDP: one checksummed datagram per request, resent with the same\n' +
-          'request ID (randomised exponential backoff) until a reply comes; the server applies a resent PUT or DEL once.',
+        '$0 [options] <command>\n\nTalks to a dualkv server over UDP: one checksummed datagram per request, resent with the same ' +
+          'request ID (randomised exponential backoff) until a reply comes; the server applies a resent write (put, del, cas, cad, expire, persist) once.',
       )
       .parserConfiguration({ 'parse-numbers': false, 'parse-positional-numbers': false, 'dot-notation': false, 'duplicate-arguments-array': false })
       .option('host', { type: 'string', default: process.env.KV_HOST || DEFAULT_HOST, describe: 'Server address [env KV_HOST]' })
@@ -71,9 +87,9 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object on stdout, with the attempts made and the time taken' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Show every send, retry and rejected reply on stderr' })
       .command(['put <key> <value>', 'set'], 'Store VALUE under KEY; a VALUE of - reads it from stdin, bytes as they are', (y) =>
-        y.positional('key', { type: 'string' }).positional('value', { type: 'string' }),
+        y.positional('key', { type: 'string' }).positional('value', { type: 'string' }).options(EXPIRY_OPTIONS),
         (a) => {
-          chosen = { cmd: { name: 'put', key: utf8(a.key), value: utf8(a.value) }, stdinValue: unshield(a.value) === '-' };
+          chosen = { cmd: { name: 'put', key: utf8(a.key), value: utf8(a.value), ...expiryFlags(a) }, stdinValue: unshield(a.value) === '-' };
         },
       )
       .command('get <key>', "Print KEY's value: raw bytes, with a newline only when stdout is a terminal", (y) => y.positional('key', { type: 'string' }), (a) => {
@@ -82,27 +98,59 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
       .command(['del <key>', 'delete'], 'Delete KEY', (y) => y.positional('key', { type: 'string' }), (a) => {
         chosen = { cmd: { name: 'del', key: utf8(a.key) }, stdinValue: false };
       })
+      .command('getver <key>', "Print KEY's version on a line, then its value (--json adds when it expires)", (y) => y.positional('key', { type: 'string' }), (a) => {
+        chosen = { cmd: { name: 'getver', key: utf8(a.key) }, stdinValue: false };
+      })
+      .command(
+        'cas <key> <version> <value>',
+        'Store VALUE only if KEY is still at VERSION (0: only if KEY does not exist); prints the new version. ' +
+          'Exit 1 and nothing changed when KEY is at another version',
+        (y) => y.positional('key', { type: 'string' }).positional('version', { type: 'string' }).positional('value', { type: 'string' }).options(EXPIRY_OPTIONS),
+        (a) => {
+          chosen = {
+            cmd: { name: 'cas', key: utf8(a.key), version: version(a.version), value: utf8(a.value), ...expiryFlags(a) },
+            stdinValue: unshield(a.value) === '-',
+          };
+        },
+      )
+      .command('cad <key> <version>', 'Delete KEY only if it is still at VERSION; exit 1 and nothing changed when not', (y) =>
+        y.positional('key', { type: 'string' }).positional('version', { type: 'string' }),
+        (a) => {
+          chosen = { cmd: { name: 'cad', key: utf8(a.key), version: version(a.version) }, stdinValue: false };
+        },
+      )
+      .command('expire <key> <ttl>', 'KEY expires TTL from now (500ms, 10s, 5m, 2h, 7d; 0s deletes it)', (y) =>
+        y.positional('key', { type: 'string' }).positional('ttl', { type: 'string' }),
+        (a) => {
+          chosen = { cmd: { name: 'expire', key: utf8(a.key), ttlMs: parseDuration(unshield(a.ttl), 'TTL') }, stdinValue: false };
+        },
+      )
+      .command('persist <key>', 'KEY no longer expires; exit 1 when it does not exist or had no expiry', (y) => y.positional('key', { type: 'string' }), (a) => {
+        chosen = { cmd: { name: 'persist', key: utf8(a.key) }, stdinValue: false };
+      })
       .command('ping', 'Check that the server answers', {}, () => {
         chosen = { cmd: { name: 'ping' }, stdinValue: false };
       })
       .command(['stats [section]', 'info'], "Print the server's counters; all sections, or one (e.g. udp)", (y) => y.positional('section', { type: 'string' }), (a) => {
         chosen = { cmd: { name: 'stats', section: a.section === undefined ? undefined : unshield(a.section) }, stdinValue: false };
       })
-      .demandCommand(1, 'a command is needed: put, get, del, ping or stats')
+      .demandCommand(1, COMMANDS_NEEDED)
       .example('$0 put greeting "hello world"', 'store a value')
       .example('$0 get greeting', 'print it')
+      .example('$0 put session:42 alice --ttl 30m', 'a value that expires in 30 minutes')
+      .example('$0 cas config 7 new', 'write only if config is still at version 7 (getver prints it)')
       .example('$0 --verbose --timeout 50 --retries 8 get greeting', 'show each retry on a lossy network')
       .example('$0 --json stats udp', '{"command":"stats","sections":{"udp":{"udp_rejected":0,...}}}')
       .epilogue(
         `With the defaults a request gives up after at most ${Math.round(r.timeoutMs * r.randomFactor * (2 ** (r.retries + 1) - 1))} ms: ` +
           'timeout x 1.5 x (2^(retries+1) - 1).\n' +
           'A port where nothing listens fails at once when the OS reports it (ICMP port unreachable), as a refused TCP connection does.\n' +
-          'Exit codes: 0 success, 1 key not found (get, del), 2 usage error, 3 nothing listening, or no reply after the retries, 4 error reply from the server. ' +
+          'Exit codes: 0 success, 1 key not found (get, getver, del, expire, persist) or another version (cas, cad), 2 usage error, 3 nothing listening, or no reply after the retries, 4 error reply from the server. ' +
           'Messages go to stderr.\nValues are one datagram: for large ones use kv-tcp. A value that starts with "-" goes after "--": kv-udp put KEY -- -5',
       ),
       (m) => m.replaceAll(SHIELD, ''),
     ).parseAsync();
-  if (chosen === null) throw new UsageError('a command is needed: put, get, del, ping or stats');
+  if (chosen === null) throw new UsageError(COMMANDS_NEEDED);
   if (parsed.host === '') throw new UsageError('--host (or KV_HOST) must not be empty');
   const flags: Flags = {
     host: parsed.host,
@@ -118,7 +166,7 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
 
 async function run(flags: Flags, chosen: Chosen): Promise<number> {
   let cmd = chosen.cmd;
-  if (chosen.stdinValue && cmd.name === 'put') cmd = { ...cmd, value: await readAll(process.stdin) };
+  if (chosen.stdinValue && (cmd.name === 'put' || cmd.name === 'cas')) cmd = { ...cmd, value: await readAll(process.stdin) };
   checkFits(cmd, flags.maxDatagramSize);
   const client = await UdpClient.connect({
     host: flags.host,

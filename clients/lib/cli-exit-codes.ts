@@ -10,6 +10,8 @@ export const ExitCode = {
   OK: 0,
   /** GET or DEL of a key that does not exist. */
   NOT_FOUND: 1,
+  /** A compare-and-set (kv-udp cas, cad) that found another version: as with NOT_FOUND, the condition was not met. */
+  CONFLICT: 1,
   /** Bad flags or arguments; nothing was sent. */
   USAGE: 2,
   /** Could not connect, the connection dropped, or no reply came in time. */

@@ -1,8 +1,21 @@
-import { datagramSize, Opcode, Status } from '../../src/protocol/datagram.js';
+import { datagramSize, Opcode, Status, type Extension } from '../../src/protocol/datagram.js';
 import { ExitCode, UsageError } from './cli-exit-codes.js';
 import { quoteBytes, toJsonValue } from './cli-output.js';
 import { parseInfo } from './resp-info.js';
-import { PING_PAYLOAD, type UdpClient, type UdpClientEvent, type UdpResult } from './udp-client.js';
+import {
+  casExtensions,
+  casResult,
+  expireExtensions,
+  expiryExtensions,
+  found,
+  PING_PAYLOAD,
+  versionedValue,
+  WANT_VERSION,
+  type UdpClient,
+  type UdpClientEvent,
+  type UdpResult,
+} from './udp-client.js';
+import type { ExpiryOptions } from './udp-client-options.js';
 import { replyError } from './udp-errors.js';
 
 /** What one kv-udp command produced, before it is printed (the same shape as kv-tcp's). */
@@ -16,10 +29,37 @@ export interface UdpActionResult {
 }
 
 export type UdpCommand =
-  | { readonly name: 'put'; readonly key: Buffer; readonly value: Buffer }
-  | { readonly name: 'get' | 'del'; readonly key: Buffer }
+  | ({ readonly name: 'put'; readonly key: Buffer; readonly value: Buffer } & ExpiryOptions)
+  | { readonly name: 'get' | 'del' | 'getver' | 'persist'; readonly key: Buffer }
+  | ({ readonly name: 'cas'; readonly key: Buffer; readonly version: number; readonly value: Buffer } & ExpiryOptions)
+  | { readonly name: 'cad'; readonly key: Buffer; readonly version: number }
+  | { readonly name: 'expire'; readonly key: Buffer; readonly ttlMs: number }
   | { readonly name: 'ping' }
   | { readonly name: 'stats'; readonly section?: string };
+
+type KeyCommand = Exclude<UdpCommand, { name: 'ping' | 'stats' }>;
+
+/** The request a key command sends (docs/PROTOCOL.md, udp "Opcodes" and "Extensions"). */
+function requestOf(cmd: KeyCommand): { opcode: Opcode; value?: Buffer; extensions?: readonly Extension[] } {
+  switch (cmd.name) {
+    case 'put':
+      return { opcode: Opcode.PUT, value: cmd.value, extensions: expiryExtensions(cmd) };
+    case 'get':
+      return { opcode: Opcode.GET };
+    case 'getver':
+      return { opcode: Opcode.GET, extensions: WANT_VERSION };
+    case 'del':
+      return { opcode: Opcode.DEL };
+    case 'cas':
+      return { opcode: Opcode.PUT, value: cmd.value, extensions: casExtensions(cmd.version, cmd) };
+    case 'cad':
+      return { opcode: Opcode.DEL, extensions: casExtensions(cmd.version) };
+    case 'expire':
+      return { opcode: Opcode.EXPIRE, extensions: expireExtensions(cmd.ttlMs) };
+    case 'persist':
+      return { opcode: Opcode.EXPIRE, extensions: expireExtensions(null) };
+  }
+}
 
 function jsonKey(key: Buffer): Record<string, unknown> {
   const k = toJsonValue(key);
@@ -42,8 +82,8 @@ function expect(r: UdpResult, notFoundOk: boolean): UdpResult {
  * values go over TCP, where the same key can be read and written.
  */
 export function checkFits(cmd: UdpCommand, maxDatagramSize: number): void {
-  if (cmd.name !== 'put' && cmd.name !== 'get' && cmd.name !== 'del') return;
-  const size = datagramSize({ key: cmd.key, value: cmd.name === 'put' ? cmd.value : undefined });
+  if (cmd.name === 'ping' || cmd.name === 'stats') return;
+  const size = datagramSize({ key: cmd.key, ...requestOf(cmd) });
   if (size > maxDatagramSize) {
     throw new UsageError(
       `a ${cmd.name} of ${size} bytes does not fit in one datagram (--max-datagram-size ${maxDatagramSize}); use kv-tcp for large values`,
@@ -53,25 +93,56 @@ export function checkFits(cmd: UdpCommand, maxDatagramSize: number): void {
 
 /** Runs one command. Timeouts and error replies are thrown (TimeoutError, UdpReplyError). */
 export async function runUdpAction(client: UdpClient, cmd: UdpCommand): Promise<UdpActionResult> {
+  if (cmd.name === 'ping' || cmd.name === 'stats') return runKeyless(client, cmd);
+  const req = requestOf(cmd);
+  const r = await client.request(req.opcode, cmd.key, req.value, req.extensions);
+  const key = jsonKey(cmd.key);
+  const notFound = (json: Record<string, unknown>, note = `not found: ${quoteBytes(cmd.key)}`): UdpActionResult => ({
+    exit: ExitCode.NOT_FOUND,
+    note,
+    json: { command: cmd.name, ...key, ...json, ...cost(r) },
+  });
   switch (cmd.name) {
-    case 'put': {
-      const r = expect(await client.request(Opcode.PUT, cmd.key, cmd.value), false);
-      return { exit: ExitCode.OK, out: 'OK', json: { command: 'put', ...jsonKey(cmd.key), result: 'OK', ...cost(r) } };
+    case 'put':
+      expect(r, false);
+      return { exit: ExitCode.OK, out: 'OK', json: { command: 'put', ...key, result: 'OK', ...cost(r) } };
+    case 'get':
+      if (expect(r, true).status === Status.NOT_FOUND) return notFound({ found: false });
+      return { exit: ExitCode.OK, out: r.value, json: { command: 'get', ...key, found: true, ...toJsonValue(r.value), ...cost(r) } };
+    case 'getver': {
+      // The version on a line of its own, then the value: `head -n1` gives what `cas` takes.
+      const v = versionedValue(r);
+      if (v === null) return notFound({ found: false });
+      const expiry = v.expiresAt === 0 ? {} : { expiresAt: v.expiresAt };
+      return {
+        exit: ExitCode.OK,
+        out: Buffer.concat([Buffer.from(`${v.version}\n`), v.value]),
+        json: { command: 'getver', ...key, found: true, version: v.version, ...expiry, ...toJsonValue(v.value), ...cost(r) },
+      };
     }
-    case 'get': {
-      const r = expect(await client.request(Opcode.GET, cmd.key), true);
-      if (r.status === Status.NOT_FOUND) {
-        return { exit: ExitCode.NOT_FOUND, note: `not found: ${quoteBytes(cmd.key)}`, json: { command: 'get', ...jsonKey(cmd.key), found: false, ...cost(r) } };
-      }
-      return { exit: ExitCode.OK, out: r.value, json: { command: 'get', ...jsonKey(cmd.key), found: true, ...toJsonValue(r.value), ...cost(r) } };
+    case 'del':
+      if (!found(r)) return notFound({ deleted: 0 });
+      return { exit: ExitCode.OK, out: 'DELETED', json: { command: 'del', ...key, deleted: 1, ...cost(r) } };
+    case 'cas':
+    case 'cad': {
+      const c = casResult(r);
+      const json = { command: cmd.name, ...key, applied: c.applied, version: c.version, ...cost(r) };
+      // Applied: the new version alone, for the next cas.
+      if (c.applied) return { exit: ExitCode.OK, out: cmd.name === 'cas' ? String(c.version) : 'DELETED', json };
+      const now = c.version === 0 ? 'does not exist' : `is at version ${c.version}`;
+      return { exit: ExitCode.CONFLICT, note: `conflict: ${quoteBytes(cmd.key)} ${now}; nothing changed`, json };
     }
-    case 'del': {
-      const r = expect(await client.request(Opcode.DEL, cmd.key), true);
-      const deleted = r.status === Status.OK ? 1 : 0;
-      return deleted
-        ? { exit: ExitCode.OK, out: 'DELETED', json: { command: 'del', ...jsonKey(cmd.key), deleted, ...cost(r) } }
-        : { exit: ExitCode.NOT_FOUND, note: `not found: ${quoteBytes(cmd.key)}`, json: { command: 'del', ...jsonKey(cmd.key), deleted, ...cost(r) } };
+    case 'expire':
+    case 'persist': {
+      if (found(r)) return { exit: ExitCode.OK, out: 'OK', json: { command: cmd.name, ...key, result: 'OK', ...cost(r) } };
+      const why = cmd.name === 'persist' ? `not found, or no expiry to remove: ${quoteBytes(cmd.key)}` : undefined;
+      return notFound({ result: 'NOT_FOUND' }, why);
     }
+  }
+}
+
+async function runKeyless(client: UdpClient, cmd: Extract<UdpCommand, { name: 'ping' | 'stats' }>): Promise<UdpActionResult> {
+  switch (cmd.name) {
     case 'ping': {
       const r = expect(await client.request(Opcode.PING, undefined, PING_PAYLOAD), false);
       const reply = r.value.toString('utf8');

@@ -1,4 +1,5 @@
 import { DEFAULT_PORT } from '../../src/config.js';
+import type { ReplyDetails } from '../../src/protocol/datagram-extensions.js';
 
 /** Options, defaults, events and results of UdpClient (clients/lib/udp-client.ts). */
 
@@ -73,8 +74,32 @@ export interface UdpResult {
   readonly status: number;
   /** The reply's value bytes (a view into the received datagram). */
   readonly value: Buffer;
+  /** The reply's VERSION and EXPIRES_AT extensions, when it carries them. */
+  readonly details: ReplyDetails;
   readonly attempts: number;
   readonly elapsedMs: number;
+}
+
+/** What a PUT does to the key's expiry: by default it clears it. */
+export interface ExpiryOptions {
+  /** The key expires this many milliseconds after the server stores it. */
+  readonly ttlMs?: number | bigint;
+  /** Keep the key's current expiry. Not with ttlMs. */
+  readonly keepTtl?: boolean;
+}
+
+/** A value with its version (docs/PROTOCOL.md, udp "Extensions"). */
+export interface VersionedValue {
+  readonly value: Buffer;
+  readonly version: number;
+  /** When the key expires, in ms since the epoch; 0: it does not. */
+  readonly expiresAt: number;
+}
+
+/** The answer to a compare-and-set: applied with the key's new version, or not with its current one (0: absent). */
+export interface CasResult {
+  readonly applied: boolean;
+  readonly version: number;
 }
 
 /** Checks for the numeric options: a bad value is a programming error, thrown at once. */

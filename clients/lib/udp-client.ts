@@ -14,8 +14,10 @@ import {
   Status,
   STATUS_NAMES,
   type Bytes,
+  type Extension,
 } from '../../src/protocol/datagram.js';
 import { DatagramError } from '../../src/protocol/datagram-error.js';
+import { requestExtensions, type RequestOptionsInput } from '../../src/protocol/datagram-extensions.js';
 import {
   atLeast,
   DEFAULT_HOST,
@@ -25,9 +27,12 @@ import {
   DEFAULT_RETRY,
   positive,
   whole,
+  type CasResult,
+  type ExpiryOptions,
   type UdpClientEvent,
   type UdpClientOptions,
   type UdpResult,
+  type VersionedValue,
 } from './udp-client-options.js';
 import { replyError, TimeoutError } from './udp-errors.js';
 
@@ -40,9 +45,12 @@ export {
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_PORT,
   DEFAULT_RETRY,
+  type CasResult,
+  type ExpiryOptions,
   type UdpClientEvent,
   type UdpClientOptions,
   type UdpResult,
+  type VersionedValue,
 } from './udp-client-options.js';
 
 interface Pending {
@@ -51,6 +59,7 @@ interface Pending {
   datagram: Buffer;
   readonly key: Bytes | undefined;
   readonly value: Bytes | undefined;
+  readonly extensions: readonly Extension[] | undefined;
   attempts: number;
   readonly startedAt: number;
   /** The wait before the next retry, in ms. */
@@ -76,7 +85,8 @@ function toBytes(v: Input): Uint8Array {
  *   2^32 requests later: long after the server's reply cache forgot it.
  * - A request is resent with the same ID (and the same bytes) on each timeout,
  *   with randomised exponential backoff; the server's reply cache makes a resent
- *   PUT or DEL take effect once. A BAD_CHECKSUM refusal is resent at once.
+ *   write (PUT, DEL, EXPIRE, a compare-and-set) take effect once. A BAD_CHECKSUM
+ *   refusal is resent at once.
  * - A reply counts only if its CRC checks, it is a reply, and its ID is in flight;
  *   anything else is ignored (and reported to `onEvent`).
  * - Failure is a TimeoutError (attempts, elapsed time) or a UdpReplyError.
@@ -181,16 +191,44 @@ export class UdpClient {
     return expectOk(r).value;
   }
 
-  async put(key: Input, value: Input): Promise<void> {
-    expectOk(await this.request(Opcode.PUT, toBytes(key), toBytes(value)));
+  /** PUT; with `ttlMs` the key expires that long after the server stores it, with `keepTtl` it keeps its expiry. */
+  async put(key: Input, value: Input, opts: ExpiryOptions = {}): Promise<void> {
+    expectOk(await this.request(Opcode.PUT, toBytes(key), toBytes(value), expiryExtensions(opts)));
   }
 
   /** DEL: true when the key existed. */
   async del(key: Input): Promise<boolean> {
-    const r = await this.request(Opcode.DEL, toBytes(key));
-    if (r.status === Status.NOT_FOUND) return false;
-    expectOk(r);
-    return true;
+    return found(await this.request(Opcode.DEL, toBytes(key)));
+  }
+
+  /** GET with WANT_VERSION: the value with its version and expiry, or null when the key does not exist. */
+  async getVersioned(key: Input): Promise<VersionedValue | null> {
+    return versionedValue(await this.request(Opcode.GET, toBytes(key), undefined, WANT_VERSION));
+  }
+
+  /**
+   * PUT with IF_VERSION: stores `value` only if the key's version is still
+   * `version` (0: only if the key does not exist). Applied, it answers the new
+   * version; not, the key's current one (0: absent). A retry is answered from the
+   * server's reply cache, so it is applied once and reads as the first answer did.
+   */
+  async cas(key: Input, version: number, value: Input, opts: ExpiryOptions = {}): Promise<CasResult> {
+    return casResult(await this.request(Opcode.PUT, toBytes(key), toBytes(value), casExtensions(version, opts)));
+  }
+
+  /** DEL with IF_VERSION: deletes the key only if its version is still `version`. */
+  async cad(key: Input, version: number): Promise<CasResult> {
+    return casResult(await this.request(Opcode.DEL, toBytes(key), undefined, casExtensions(version)));
+  }
+
+  /** EXPIRE with TTL: the key expires `ttlMs` from now (0: at once). False when there is no such key. */
+  async expire(key: Input, ttlMs: number): Promise<boolean> {
+    return found(await this.request(Opcode.EXPIRE, toBytes(key), undefined, expireExtensions(ttlMs)));
+  }
+
+  /** EXPIRE without TTL: the key no longer expires. False when there is no such key, or it had no expiry. */
+  async persist(key: Input): Promise<boolean> {
+    return found(await this.request(Opcode.EXPIRE, toBytes(key)));
   }
 
   /** PING: resolves with the round trip time in ms (of the attempt that was answered, plus any retries). */
@@ -222,9 +260,9 @@ export class UdpClient {
    * arrives; rejects with TimeoutError when every attempt went unanswered. The
    * low-level call behind get/put/del, for load generators and tests.
    */
-  request(opcode: Opcode, key?: Bytes, value?: Bytes): Promise<UdpResult> {
+  request(opcode: Opcode, key?: Bytes, value?: Bytes, extensions?: readonly Extension[]): Promise<UdpResult> {
     if (this.closed) return Promise.reject(new KvError('CONNECTION', `the UDP client for ${this.address} is closed`));
-    const size = datagramSize({ key, value });
+    const size = datagramSize({ key, value, extensions });
     if (size > this.maxDatagramSize) {
       return Promise.reject(
         new KvError(
@@ -240,6 +278,7 @@ export class UdpClient {
         datagram: EMPTY,
         key,
         value,
+        extensions,
         attempts: 0,
         startedAt: performance.now(),
         waitMs: this.timeoutMs * (1 + this.random() * (this.randomFactor - 1)),
@@ -255,7 +294,7 @@ export class UdpClient {
 
   private start(p: Pending, reason?: 'new-id'): void {
     p.id = this.takeId();
-    p.datagram = encodeRequest({ opcode: p.opcode, id: p.id, key: p.key, value: p.value });
+    p.datagram = encodeRequest({ opcode: p.opcode, id: p.id, key: p.key, value: p.value, extensions: p.extensions });
     this.inFlight.set(p.id, p);
     this.transmit(p, reason);
   }
@@ -336,7 +375,7 @@ export class UdpClient {
     this.finish(p);
     const elapsedMs = performance.now() - p.startedAt;
     this.onEvent?.({ type: 'reply', id: p.id, status: STATUS_NAMES[reply.status] ?? `0x${reply.status.toString(16)}`, attempts: p.attempts, elapsedMs });
-    p.resolve({ id: p.id, status: reply.status, value: reply.value, attempts: p.attempts, elapsedMs });
+    p.resolve({ id: p.id, status: reply.status, value: reply.value, details: reply.details, attempts: p.attempts, elapsedMs });
   }
 
   /** Takes a request off the wire and lets a waiting one on. */
@@ -392,4 +431,61 @@ export const PING_PAYLOAD = Buffer.from('PONG');
 function expectOk(r: UdpResult): UdpResult {
   if (r.status !== Status.OK) throw replyError(r.status, r.value);
   return r;
+}
+
+/*
+ * How the requests behind the methods above are made and their replies read;
+ * exported for callers that send with request() to see attempts and timing (kv-udp).
+ */
+
+/** OK: true; NOT_FOUND: false (DEL, EXPIRE). */
+export function found(r: UdpResult): boolean {
+  if (r.status === Status.NOT_FOUND) return false;
+  expectOk(r);
+  return true;
+}
+
+function expiryOptions(opts: ExpiryOptions): RequestOptionsInput {
+  if (opts.ttlMs !== undefined && opts.keepTtl) throw new RangeError('ttlMs and keepTtl contradict each other: give one of them');
+  return { ttlMs: opts.ttlMs, keepTtl: opts.keepTtl };
+}
+
+/** No extensions at all for a plain PUT, so that it stays the datagram it always was. */
+export function expiryExtensions(opts: ExpiryOptions): Extension[] | undefined {
+  return opts.ttlMs === undefined && !opts.keepTtl ? undefined : requestExtensions(expiryOptions(opts));
+}
+
+/** PUT with IF_VERSION, and TTL or KEEPTTL when asked. */
+export function casExtensions(version: number, opts: ExpiryOptions = {}): Extension[] {
+  return requestExtensions({ ...expiryOptions(opts), ifVersion: version });
+}
+
+/** EXPIRE: with TTL (`ttlMs`), or without (null: PERSIST). */
+export function expireExtensions(ttlMs: number | null): Extension[] | undefined {
+  return ttlMs === null ? undefined : requestExtensions({ ttlMs });
+}
+
+/** GET with WANT_VERSION. */
+export const WANT_VERSION: readonly Extension[] = requestExtensions({ wantVersion: true });
+
+/** A GET with WANT_VERSION's reply: null for NOT_FOUND. */
+export function versionedValue(r: UdpResult): VersionedValue | null {
+  if (r.status === Status.NOT_FOUND) return null;
+  expectOk(r);
+  // An expiry past 2^53 ms (285,000 years) needs no exactness: the nearest number will do.
+  return { value: r.value, version: replyVersion(r), expiresAt: r.details.expiresAt === null ? 0 : Number(r.details.expiresAt) };
+}
+
+/** docs/PROTOCOL.md, udp "Extensions": this server's versions stay below 2^53, so a number holds them exactly. */
+function replyVersion(r: UdpResult): number {
+  const v = r.details.version;
+  if (v === null) throw new KvError('SERVER', `the server's ${STATUS_NAMES[r.status] ?? r.status} reply carries no VERSION; is it older than compare-and-set over UDP?`);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new KvError('SERVER', `the server sent VERSION ${v}, beyond 2^53: this client cannot hold it exactly`);
+  return Number(v);
+}
+
+/** OK: applied, with the new version; CONFLICT: not, with the current one. */
+export function casResult(r: UdpResult): CasResult {
+  if (r.status !== Status.OK && r.status !== Status.CONFLICT) throw replyError(r.status, r.value);
+  return { applied: r.status === Status.OK, version: replyVersion(r) };
 }

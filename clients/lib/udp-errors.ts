@@ -62,7 +62,7 @@ const STATUS_ADVICE: Readonly<Record<number, string>> = {
   [Status.BAD_VERSION]: 'the server does not speak this protocol version',
   [Status.UNKNOWN_OPCODE]: 'the server does not know the opcode',
   [Status.TOO_LARGE]: 'the request or its reply is too large for a datagram to this client; use TCP (kv-tcp)',
-  [Status.UNSUPPORTED]: 'the request has a critical extension the server does not know',
+  [Status.UNSUPPORTED]: 'the request has a critical extension the server does not know, or does not take on this opcode',
   [Status.ID_CONFLICT]: 'the request ID was used for a different request; resend with a new ID',
   [Status.COMMAND_ERROR]: 'the command refused the request',
   [Status.UNAVAILABLE]: 'the server cannot write now; try again later',

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { executeCommand } from '../commands/execute.js';
+import { lookupCommand } from '../commands/table.js';
 import type { CommandContext } from '../commands/types.js';
 import type { Frontend } from './frontend.js';
 import type { UdpConfig } from '../config.js';
@@ -14,14 +15,16 @@ import {
   isErrorStatus,
   Opcode,
   OPCODE_NAMES,
-  REFUSAL_STATUS,
+  REFUSALS,
   Status,
   type DatagramRequest,
 } from '../protocol/datagram.js';
 import { DatagramError, REJECT_REASONS, type RejectReason } from '../protocol/datagram-error.js';
-import { commandArgs, errorBody, fitStats, replyBody, type ReplyBody } from '../protocol/datagram-reply.js';
+import { opcodeSpec, requestArgs, type OpcodeSpec } from '../protocol/datagram-opcodes.js';
+import { errorBody, fitStats, replyBody, type ReplyBody } from '../protocol/datagram-reply.js';
 import type { Reply } from '../protocol/reply.js';
 import type { StatSection } from '../stats.js';
+import type { ByteString } from '../store/bytes.js';
 import { refusedOnEveryRun, ReplyCache } from './reply-cache.js';
 import { createDatagramIo, type DatagramIo, type Peer } from './udp-io.js';
 import { largeReplyPolicy, PeerTable, type PeerState } from './udp-peers.js';
@@ -49,7 +52,7 @@ const SWEEP_INTERVAL_MS = 5000;
  * docs/PROTOCOL.md, udp "Amplification": the refusal of a reply larger than its
  * request, cut to the request's size like every error reply; what to do comes first.
  */
-const LARGE_REPLY_REFUSAL = 'DATAGRAM_TOO_LARGE use TCP, or list this client in --udp-large-replies-to: the reply is larger than the request';
+const LARGE_REPLY_REFUSAL = errorBody('DATAGRAM_TOO_LARGE', 'use TCP, or list this client in --udp-large-replies-to: the reply is larger than the request');
 
 /**
  * The UDP front-end (docs/PROTOCOL.md, udp section). One socket (udp-io.ts: batched
@@ -58,10 +61,11 @@ const LARGE_REPLY_REFUSAL = 'DATAGRAM_TOO_LARGE use TCP, or list this client in 
  * logged (rate-limited) and, where its header can be read, answered with a small
  * error reply that is never larger than the datagram itself, as is every other
  * error reply; a reply larger than its request goes only to a peer allowed it
- * (--udp-large-replies-to). PUT and DEL pass through the reply cache, so a retry is
- * answered with the first reply and never applied twice; one refused for its own
- * bytes (a key over the limit) is refused again, so it is not kept, and simply runs
- * again, as GET, PING and STATS do.
+ * (--udp-large-replies-to). A request whose command is a write (the command
+ * table's flag: PUT, DEL, EXPIRE, with or without extensions) passes through the
+ * reply cache, so a retry is answered with the first reply and never applied
+ * twice; one refused for its own bytes (a key over the limit) is refused again, so
+ * it is not kept, and simply runs again, as reads do.
  */
 export class UdpFrontend extends EventEmitter implements Frontend {
   readonly name = 'udp';
@@ -148,8 +152,11 @@ export class UdpFrontend extends EventEmitter implements Frontend {
     this.requests++;
     try {
       const peer = this.peers.get(rinfo);
-      if (req.opcode === Opcode.PUT || req.opcode === Opcode.DEL) this.runWrite(req, peer, rinfo);
-      else this.run(req, peer, rinfo, null);
+      // `req` views the datagram, which is only valid during this call: the command line copies it.
+      const args = requestArgs(req.opcode, req.key.toString('latin1'), req.value.toString('latin1'), req.options);
+      // docs/PROTOCOL.md, udp "Reply cache": at most once for every request whose command writes.
+      if (lookupCommand(args[0] as string)?.write === true) this.runWrite(req, args, peer, rinfo);
+      else this.run(req, args, peer, rinfo, null);
     } catch (err) {
       // A bug here must cost one request, never the server.
       this.log.error({ err, transport: 'udp', client: `${rinfo.address}:${rinfo.port}` }, 'request failed; no reply sent');
@@ -157,19 +164,19 @@ export class UdpFrontend extends EventEmitter implements Frontend {
   }
 
   /** docs/PROTOCOL.md, udp "Reply cache: at most once": once per (address, port, ID). */
-  private runWrite(req: DatagramRequest, peer: PeerState, rinfo: Peer): void {
+  private runWrite(req: DatagramRequest, args: ByteString[], peer: PeerState, rinfo: Peer): void {
     const key = ReplyCache.key(rinfo.address, rinfo.port, req.id);
     const entry = this.cache.get(key);
     if (entry === undefined) {
-      this.run(req, peer, rinfo, key);
+      this.run(req, args, peer, rinfo, key);
       return;
     }
     if (entry.fingerprint !== req.crc) {
       // Same ID, different bytes: not a retry. Refuse rather than apply, so that
       // neither request can be applied twice; the client resends with a new ID.
       this.idConflicts++;
-      const text = `ID_CONFLICT request ID ${req.id} was used for a different request in the last ${this.options.udp.replyCacheTtlMs} ms; resend with a new ID`;
-      const reply = encodeErrorReply({ id: req.id, opcode: req.opcode }, Status.ID_CONFLICT, text, Math.min(req.size, this.maxSize));
+      const e = errorBody('ID_CONFLICT', `request ID ${req.id} was used for a different request in the last ${this.options.udp.replyCacheTtlMs} ms; resend with a new ID`);
+      const reply = encodeErrorReply({ id: req.id, opcode: req.opcode }, e.status, e.value, Math.min(req.size, this.maxSize));
       if (reply) this.send(reply, rinfo);
       return;
     }
@@ -183,12 +190,11 @@ export class UdpFrontend extends EventEmitter implements Frontend {
   }
 
   /** Runs a request; `cacheKey` is set for a write, whose reply goes into the reply cache. */
-  private run(req: DatagramRequest, peer: PeerState, rinfo: Peer, cacheKey: string | null): void {
+  private run(req: DatagramRequest, args: ByteString[], peer: PeerState, rinfo: Peer, cacheKey: string | null): void {
     const session = peer.session;
     // `req` views the datagram, which is only valid during this call: keep numbers, not views.
     const { opcode, id, size, crc } = req;
     const wholeStats = opcode === Opcode.STATS && req.key.length === 0;
-    const args = commandArgs(opcode, req.key.toString('latin1'), req.value.toString('latin1'));
     let result: Reply | Promise<Reply>;
     try {
       result = executeCommand(this.ctx, session, args);
@@ -233,7 +239,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
    * size, and a reply larger than the request goes only to a peer allowed it.
    */
   private encodeFor(peer: PeerState, opcode: Opcode, id: number, requestSize: number, wholeStats: boolean, reply: Reply): Buffer | null {
-    let body: ReplyBody = replyBody(reply);
+    let body: ReplyBody = replyBody(reply, (opcodeSpec(opcode) as OpcodeSpec).int);
     const cap = Math.min(requestSize, this.maxSize);
     if (isErrorStatus(body.status)) return encodeErrorReply({ id, opcode }, body.status, body.value, cap);
     if (wholeStats && body.status === Status.OK) {
@@ -248,13 +254,14 @@ export class UdpFrontend extends EventEmitter implements Frontend {
         'DATAGRAM_TOO_LARGE',
         `a reply of ${body.value.length} bytes does not fit in one datagram (--max-datagram-size ${this.maxSize}); use TCP (kv-tcp) for it`,
       );
-      return encodeErrorReply({ id, opcode }, Status.TOO_LARGE, e.value, cap);
+      return encodeErrorReply({ id, opcode }, e.status, e.value, cap);
     }
+    // Extensions count too: a GET with WANT_VERSION of a short value may answer more than it asked.
     if (size > requestSize && !peer.largeReplies) {
       this.refuseLargeReply(peer, opcode, size, requestSize);
-      return encodeErrorReply({ id, opcode }, Status.TOO_LARGE, LARGE_REPLY_REFUSAL, cap);
+      return encodeErrorReply({ id, opcode }, LARGE_REPLY_REFUSAL.status, LARGE_REPLY_REFUSAL.value, cap);
     }
-    return encodeReply({ opcode, id, status: body.status, value: body.value });
+    return encodeReply({ opcode, id, status: body.status, value: body.value, extensions: body.extensions });
   }
 
   private refuseLargeReply(peer: PeerState, opcode: Opcode, bytes: number, request: number): void {
@@ -271,12 +278,11 @@ export class UdpFrontend extends EventEmitter implements Frontend {
   private refuse(err: DatagramError, size: number, rinfo: Peer): void {
     this.rejected++;
     this.rejectedBy[err.reason]++;
-    const status = REFUSAL_STATUS[err.reason];
+    const refusal = REFUSALS[err.reason];
     let replied = 0;
-    if (status !== null && err.header !== null) {
-      const code = status === Status.TOO_LARGE ? 'DATAGRAM_TOO_LARGE' : 'BAD_DATAGRAM';
+    if (refusal !== null && err.header !== null) {
       // Never larger than the datagram that caused it: no amplification.
-      const reply = encodeErrorReply(err.header, status, `${code} ${err.message}`, Math.min(size, this.maxSize));
+      const reply = encodeErrorReply(err.header, refusal.status, `${refusal.code} ${err.message}`, Math.min(size, this.maxSize));
       if (reply !== null) {
         this.errorReplies++;
         this.send(reply, rinfo);

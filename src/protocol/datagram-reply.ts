@@ -1,6 +1,8 @@
-import { ErrorCodes, type ErrorCode } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import type { ByteString } from '../store/bytes.js';
-import { MIN_DATAGRAM_SIZE, Opcode, Status } from './datagram.js';
+import { MIN_DATAGRAM_SIZE, Status, statusOf } from './datagram.js';
+import { replyExtensions, type Extension } from './datagram-extensions.js';
+import type { OpcodeSpec } from './datagram-opcodes.js';
 import { renderInfo } from './info-text.js';
 import type { Reply } from './reply.js';
 
@@ -12,6 +14,8 @@ import type { Reply } from './reply.js';
 export interface ReplyBody {
   readonly status: Status;
   readonly value: ByteString;
+  /** VERSION and EXPIRES_AT (docs/PROTOCOL.md, udp "Extensions"); they count in the reply's size. */
+  readonly extensions?: readonly Extension[];
 }
 
 const OK_EMPTY: ReplyBody = { status: Status.OK, value: '' };
@@ -22,10 +26,11 @@ const NOT_FOUND: ReplyBody = { status: Status.NOT_FOUND, value: '' };
  * (cut to the request's size when it is encoded: encodeErrorReply).
  */
 export function errorBody(code: ErrorCode, message: string): ReplyBody {
-  return { status: Status[ErrorCodes[code].udp], value: `${code} ${message}` };
+  return { status: statusOf(code), value: `${code} ${message}` };
 }
 
-export function replyBody(reply: Reply): ReplyBody {
+/** A reply as its opcode reads it (`int`: the opcode table's, src/protocol/datagram-opcodes.ts). */
+export function replyBody(reply: Reply, int: OpcodeSpec['int'] = 'text'): ReplyBody {
   switch (reply.t) {
     case 'ok':
       return OK_EMPTY;
@@ -36,38 +41,24 @@ export function replyBody(reply: Reply): ReplyBody {
     case 'nil':
       return NOT_FOUND;
     case 'int':
+      if (int === 'found') return reply.n === 0 ? NOT_FOUND : OK_EMPTY;
       return { status: Status.OK, value: String(reply.n) };
     case 'deleted':
       // DEL answers the number of keys it removed: none means the key was not there.
       return reply.n === 0 ? NOT_FOUND : OK_EMPTY;
     case 'versioned':
-      return { status: Status.OK, value: reply.v };
+      return { status: Status.OK, value: reply.v, extensions: replyExtensions(reply.version, reply.expiresAt) };
     case 'stats':
       return { status: Status.OK, value: renderInfo(reply.sections) };
     case 'goodbye':
       return OK_EMPTY;
     case 'cas':
-      return reply.applied ? OK_EMPTY : errorBody('SERVER', 'compare-and-set is not carried by this datagram version');
+      // docs/PROTOCOL.md, udp "Status codes": CONFLICT ran and changed nothing; either way VERSION is the key's version now.
+      return { status: reply.applied ? Status.OK : Status.CONFLICT, value: '', extensions: replyExtensions(reply.version) };
     case 'error':
       return errorBody(reply.err.code, reply.err.message);
     case 'array':
       return errorBody('SERVER', 'the command answered with an array, which a datagram cannot carry; use TCP');
-  }
-}
-
-/** The command line each opcode runs (names as in the command table). */
-export function commandArgs(opcode: Opcode, key: ByteString, value: ByteString): ByteString[] {
-  switch (opcode) {
-    case Opcode.GET:
-      return ['GET', key];
-    case Opcode.PUT:
-      return ['PUT', key, value];
-    case Opcode.DEL:
-      return ['DEL', key];
-    case Opcode.PING:
-      return value.length > 0 ? ['PING', value] : ['PING'];
-    case Opcode.STATS:
-      return key.length > 0 ? ['INFO', key] : ['STATS'];
   }
 }
 

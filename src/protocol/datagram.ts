@@ -1,7 +1,20 @@
 import CRC32 from 'crc-32';
-import { KvError } from '../errors.js';
+import { ErrorCodes, KvError, type ErrorCode } from '../errors.js';
 import type { ByteString } from '../store/bytes.js';
 import { DatagramError, RejectReason, type PartialHeader } from './datagram-error.js';
+import {
+  NO_DETAILS,
+  NO_OPTIONS,
+  readReplyDetails,
+  readRequestOptions,
+  type Extension,
+  type ReplyDetails,
+  type RequestOptions,
+} from './datagram-extensions.js';
+import { opcodeSpec, type Opcode, type OpcodeSpec } from './datagram-opcodes.js';
+
+export { Opcode, OPCODE_NAMES } from './datagram-opcodes.js';
+export { CRITICAL_EXTENSION, ReplyExtension, RequestExtension, type Extension } from './datagram-extensions.js';
 
 /**
  * The UDP datagram codec (docs/PROTOCOL.md, udp section). Pure: bytes in, a
@@ -39,19 +52,6 @@ const OFF_EXT_LEN = 10;
 const OFF_KEY_LEN = 12;
 const OFF_VALUE_LEN = 14;
 
-export const Opcode = {
-  GET: 0x01,
-  PUT: 0x02,
-  DEL: 0x03,
-  PING: 0x04,
-  STATS: 0x05,
-} as const;
-export type Opcode = (typeof Opcode)[keyof typeof Opcode];
-
-export const OPCODE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
-  Object.entries(Opcode).map(([name, code]) => [code, name]),
-);
-
 export const Flag = {
   /** Set in replies, clear in requests. */
   REPLY: 0x01,
@@ -59,8 +59,11 @@ export const Flag = {
 const RESERVED_FLAGS = 0xff & ~Flag.REPLY;
 
 export const Status = {
+  // 0x0_: the request ran.
   OK: 0x00,
   NOT_FOUND: 0x01,
+  /** Its condition (IF_VERSION) failed, so nothing changed; the reply's VERSION is the key's current one. */
+  CONFLICT: 0x02,
   // 0x1_: the datagram was refused before any command ran. Nothing was applied.
   BAD_CHECKSUM: 0x10,
   MALFORMED: 0x11,
@@ -81,24 +84,43 @@ export const STATUS_NAMES: Readonly<Record<number, string>> = Object.fromEntries
   Object.entries(Status).map(([name, code]) => [code, name]),
 );
 
+/** The status an error code gets in a datagram: its entry in the error registry (src/errors.ts). */
+export function statusOf(code: ErrorCode): Status {
+  return Status[ErrorCodes[code].udp];
+}
+
+/** The error reply a refusal gets: the code its text starts with, and its status. */
+export interface Refusal {
+  readonly code: ErrorCode;
+  readonly status: Status;
+}
+
 /**
- * The status of the error reply each refusal gets, or null for none: a datagram
- * without our magic is not ours to answer, and a reply is never answered, so two
- * peers cannot bounce errors between them forever.
+ * A refusal's status is its code's (src/errors.ts), unless the protocol names a
+ * finer one that tells the client what to do (resend at once, speak another version, ...).
  */
-export const REFUSAL_STATUS: Readonly<Record<RejectReason, Status | null>> = {
-  truncated: Status.MALFORMED,
-  trailing: Status.MALFORMED,
-  oversize: Status.TOO_LARGE,
+function refusal(code: ErrorCode, status: Status = statusOf(code)): Refusal {
+  return { code, status };
+}
+
+/**
+ * The error reply each refusal gets, or null for none: a datagram without our
+ * magic is not ours to answer, and a reply is never answered, so two peers
+ * cannot bounce errors between them forever.
+ */
+export const REFUSALS: Readonly<Record<RejectReason, Refusal | null>> = {
+  truncated: refusal('BAD_DATAGRAM'),
+  trailing: refusal('BAD_DATAGRAM'),
+  oversize: refusal('DATAGRAM_TOO_LARGE'),
   bad_magic: null,
-  bad_checksum: Status.BAD_CHECKSUM,
-  bad_version: Status.BAD_VERSION,
-  bad_header: Status.MALFORMED,
+  bad_checksum: refusal('BAD_DATAGRAM', Status.BAD_CHECKSUM),
+  bad_version: refusal('BAD_DATAGRAM', Status.BAD_VERSION),
+  bad_header: refusal('BAD_DATAGRAM'),
   wrong_direction: null,
-  unknown_opcode: Status.UNKNOWN_OPCODE,
-  bad_extension: Status.MALFORMED,
-  unsupported_extension: Status.UNSUPPORTED,
-  bad_arguments: Status.MALFORMED,
+  unknown_opcode: refusal('BAD_DATAGRAM', Status.UNKNOWN_OPCODE),
+  bad_extension: refusal('BAD_DATAGRAM'),
+  unsupported_extension: refusal('BAD_DATAGRAM', Status.UNSUPPORTED),
+  bad_arguments: refusal('BAD_DATAGRAM'),
 };
 
 /** True for 0x1_ statuses: the server refused the datagram itself, so the request was not applied. */
@@ -111,12 +133,6 @@ export function isErrorStatus(status: number): boolean {
   return status >= 0x10;
 }
 
-/** An extension: type, then up to 255 bytes. Types with the high bit set are critical. */
-export interface Extension {
-  readonly type: number;
-  readonly data: Uint8Array;
-}
-export const CRITICAL_EXTENSION = 0x80;
 const NO_EXTENSIONS: readonly Extension[] = Object.freeze([]);
 
 /** Bytes to encode: a Uint8Array, or a byte string (one char per byte, see src/store/bytes.ts). */
@@ -149,6 +165,8 @@ export interface DatagramRequest {
   readonly key: Buffer;
   readonly value: Buffer;
   readonly extensions: readonly Extension[];
+  /** The extensions this opcode takes, as fields. */
+  readonly options: RequestOptions;
   /** The CRC trailer: tells a retry (same bytes) from a new request that reuses an ID. */
   readonly crc: number;
   readonly size: number;
@@ -161,9 +179,9 @@ export interface DatagramReply {
   readonly status: number;
   readonly value: Buffer;
   readonly extensions: readonly Extension[];
+  /** VERSION and EXPIRES_AT, when the reply carries them. */
+  readonly details: ReplyDetails;
 }
-
-const KNOWN_OPCODES = new Set<number>(Object.values(Opcode));
 
 /** docs/PROTOCOL.md, udp: the CRC-32 (IEEE 802.3, as zlib) covers every byte before the trailer. */
 export function datagramCrc(buf: Uint8Array, end: number): number {
@@ -265,6 +283,7 @@ function fail(reason: RejectReason, message: string, header: PartialHeader | nul
   throw new DatagramError(reason, message, header);
 }
 
+/** Check 10's framing: type, length, data, to the end of the list. What each type means is datagram-extensions.ts's. */
 function parseExtensions(buf: Buffer, start: number, end: number, header: PartialHeader): readonly Extension[] {
   if (start === end) return NO_EXTENSIONS;
   const out: Extension[] = [];
@@ -274,10 +293,6 @@ function parseExtensions(buf: Buffer, start: number, end: number, header: Partia
     const type = buf[off] as number;
     const len = buf[off + 1] as number;
     if (off + 2 + len > end) fail(RejectReason.BAD_EXTENSION, `extension 0x${type.toString(16)} runs past the extension list`, header);
-    // docs/PROTOCOL.md, udp "Extensions and versions": v1 defines none; an unknown critical one must refuse the datagram.
-    if (type & CRITICAL_EXTENSION) {
-      fail(RejectReason.UNSUPPORTED_EXTENSION, `critical extension 0x${type.toString(16)} is not supported by this version`, header);
-    }
     out.push({ type, data: buf.subarray(off + 2, off + 2 + len) });
     off += 2 + len;
   }
@@ -329,7 +344,7 @@ function decodeFrame(buf: Buffer, wantReply: boolean, maxSize: number, wireSize:
   if (expected > n) fail(RejectReason.TRUNCATED, `the header's lengths need ${expected} bytes but the datagram has ${n}`, h());
   if (expected < n) fail(RejectReason.TRAILING, `${n - expected} bytes follow the value; the header's lengths account for ${expected}`, h());
   const opcode = buf[OFF_OPCODE] as number;
-  if (!wantReply && !KNOWN_OPCODES.has(opcode)) fail(RejectReason.UNKNOWN_OPCODE, `opcode 0x${opcode.toString(16)} is not known`, h());
+  if (!wantReply && opcodeSpec(opcode) === undefined) fail(RejectReason.UNKNOWN_OPCODE, `opcode 0x${opcode.toString(16)} is not known`, h());
   const id = buf.readUInt32BE(OFF_ID);
   const keyStart = HEADER_SIZE + extLen;
   const valueStart = keyStart + keyLen;
@@ -353,19 +368,20 @@ function decodeFrame(buf: Buffer, wantReply: boolean, maxSize: number, wireSize:
  */
 export function decodeRequest(buf: Buffer, maxSize: number = MAX_UDP_PAYLOAD, wireSize: number = buf.length): DatagramRequest {
   const f = decodeFrame(buf, false, maxSize, wireSize);
-  const op = f.opcode as Opcode;
-  const h = { id: f.id, opcode: op };
+  const spec = opcodeSpec(f.opcode) as OpcodeSpec; // decodeFrame refused unknown opcodes
+  const h = { id: f.id, opcode: spec.code };
+  const options = f.extensions.length === 0 ? NO_OPTIONS : readRequestOptions(f.extensions, spec.extensions, spec.name, h);
   // The shape of each opcode (docs/PROTOCOL.md, udp "Opcodes").
-  if ((op === Opcode.GET || op === Opcode.DEL || op === Opcode.STATS) && f.value.length > 0) {
-    fail(RejectReason.BAD_ARGUMENTS, `${OPCODE_NAMES[op]} takes no value`, h);
-  }
-  if (op === Opcode.PING && f.key.length > 0) fail(RejectReason.BAD_ARGUMENTS, 'PING takes no key', h);
-  return { opcode: op, id: f.id, key: f.key, value: f.value, extensions: f.extensions, crc: f.crc, size: buf.length };
+  if (spec.value === 'forbidden' && f.value.length > 0) fail(RejectReason.BAD_ARGUMENTS, `${spec.name} takes no value`, h);
+  if (spec.key === 'forbidden' && f.key.length > 0) fail(RejectReason.BAD_ARGUMENTS, `${spec.name} takes no key`, h);
+  return { opcode: spec.code, id: f.id, key: f.key, value: f.value, extensions: f.extensions, options, crc: f.crc, size: buf.length };
 }
 
 /** Decodes a reply, or throws DatagramError. A v1 reply carries no key; one that does is refused. */
 export function decodeReply(buf: Buffer, maxSize: number = MAX_UDP_PAYLOAD): DatagramReply {
   const f = decodeFrame(buf, true, maxSize, buf.length);
-  if (f.key.length > 0) fail(RejectReason.BAD_ARGUMENTS, 'a reply carries no key', { id: f.id, opcode: f.opcode });
-  return { version: f.version, opcode: f.opcode, id: f.id, status: f.status, value: f.value, extensions: f.extensions };
+  const h = { id: f.id, opcode: f.opcode };
+  const details = f.extensions.length === 0 ? NO_DETAILS : readReplyDetails(f.extensions, h);
+  if (f.key.length > 0) fail(RejectReason.BAD_ARGUMENTS, 'a reply carries no key', h);
+  return { version: f.version, opcode: f.opcode, id: f.id, status: f.status, value: f.value, extensions: f.extensions, details };
 }

@@ -85,6 +85,46 @@ describe('kv-udp CLI (the built dist/clients/kv-udp.js)', () => {
     expect((await kvUdp([...p, 'get', 'bin'])).stdout.equals(bytes)).toBe(true);
   });
 
+  it('puts with --ttl, prints the version with getver, and compare-and-sets with cas and cad (exit 1 on a conflict)', async () => {
+    const p = await server();
+    expect((await kvUdp([...p, 'put', 'session', 'alice', '--ttl', '30m'])).code).toBe(0);
+    const ver = await kvUdp([...p, 'getver', 'session']);
+    expect(ver.code).toBe(0);
+    const [version, value] = ver.stdout.toString().split('\n');
+    expect(value).toBe('alice');
+    const json = JSON.parse((await kvUdp([...p, '--json', 'getver', 'session'])).stdout.toString()) as { version: number; expiresAt: number };
+    expect(json.version).toBe(Number(version));
+    expect(json.expiresAt).toBeGreaterThan(Date.now() + 29 * 60_000);
+
+    const cas = await kvUdp([...p, 'cas', 'session', String(version), 'bob', '--keepttl']);
+    expect(cas.code).toBe(0);
+    const next = Number(cas.stdout.toString());
+    expect(next).toBeGreaterThan(Number(version));
+    const stale = await kvUdp([...p, 'cas', 'session', String(version), 'carol']);
+    expect({ code: stale.code, out: stale.stdout.length, err: stale.stderr }).toEqual({
+      code: 1,
+      out: 0,
+      err: `kv-udp: conflict: "session" is at version ${next}; nothing changed\n`,
+    });
+    expect(JSON.parse((await kvUdp([...p, '--json', 'getver', 'session'])).stdout.toString())).toMatchObject({ value: 'bob', expiresAt: json.expiresAt });
+    expect((await kvUdp([...p, 'cad', 'session', String(version)])).code).toBe(1);
+    expect((await kvUdp([...p, 'cad', 'session', String(next)])).stdout.toString()).toBe('DELETED\n');
+    expect((await kvUdp([...p, 'getver', 'session'])).code).toBe(1);
+  });
+
+  it('sets and removes an expiry with expire and persist, exit 1 when there is nothing to change', async () => {
+    const p = await server();
+    expect((await kvUdp([...p, 'expire', 'k', '10s'])).code).toBe(1);
+    await kvUdp([...p, 'put', 'k', 'v']);
+    expect((await kvUdp([...p, 'persist', 'k'])).code).toBe(1);
+    expect((await kvUdp([...p, 'expire', 'k', '10s'])).stdout.toString()).toBe('OK\n');
+    expect(JSON.parse((await kvUdp([...p, '--json', 'getver', 'k'])).stdout.toString()).expiresAt).toBeGreaterThan(0);
+    expect((await kvUdp([...p, 'persist', 'k'])).code).toBe(0);
+    expect(JSON.parse((await kvUdp([...p, '--json', 'getver', 'k'])).stdout.toString()).expiresAt).toBeUndefined();
+    const bad = await kvUdp([...p, 'put', 'k', 'v', '--ttl', '10']);
+    expect({ code: bad.code, err: bad.stderr }).toMatchObject({ code: 2, err: expect.stringContaining('--ttl must be a number with a unit') });
+  });
+
   it('prints JSON with --json, including the attempts made', async () => {
     const p = await server();
     await kvUdp([...p, 'put', 'k', 'v']);

@@ -2,6 +2,8 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TimeoutError, UdpClient, type UdpClientEvent } from '../../clients/lib/udp-client.js';
 import { decodeRequest, encodeReply, encodeRequest, Opcode, Status, type DatagramRequest } from '../../src/protocol/datagram.js';
+import { replyExtensions } from '../../src/protocol/datagram-extensions.js';
+import { requestArgs } from '../../src/protocol/datagram-opcodes.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 interface Fake {
@@ -193,5 +195,69 @@ describe('UdpClient', () => {
     refused(hasty);
     await expect(both).rejects.toMatchObject({ code: 'CONNECTION', message: expect.stringContaining('nothing is listening') });
     expect(hasty.inFlightCount).toBe(0);
+  });
+
+  describe('expiry and versions (docs/PROTOCOL.md, udp "Extensions")', () => {
+    /** A fake server that records the command line each request runs, and answers with `answer`. */
+    async function versioned(answer: (req: DatagramRequest) => Buffer) {
+      const lines: string[][] = [];
+      const fake = await fakeServer((req) => {
+        lines.push(requestArgs(req.opcode, req.key.toString('latin1'), req.value.toString('latin1'), req.options));
+        return [answer(req)];
+      });
+      open.push(fake);
+      return { c: await client(fake.port), lines };
+    }
+
+    it('sends TTL and KEEPTTL on put, and a plain put with no extension at all', async () => {
+      const { c, lines } = await versioned((req) => ok(req));
+      await c.put('k', 'v');
+      await c.put('k', 'v', { ttlMs: 1500 });
+      await c.put('k', 'v', { keepTtl: true });
+      expect(lines).toEqual([['PUT', 'k', 'v'], ['SET', 'k', 'v', 'PX', '1500'], ['SET', 'k', 'v', 'KEEPTTL']]);
+      await expect(c.put('k', 'v', { ttlMs: 1, keepTtl: true })).rejects.toThrow(RangeError);
+    });
+
+    it('reads a value with its version and expiry, and null for a key that is not there', async () => {
+      let n = 0;
+      const { c, lines } = await versioned((req) =>
+        n++ === 0
+          ? encodeReply({ opcode: req.opcode, id: req.id, status: Status.OK, value: 'v1', extensions: replyExtensions(7, 1_767_225_600_000) })
+          : encodeReply({ opcode: req.opcode, id: req.id, status: Status.NOT_FOUND }),
+      );
+      const got = await c.getVersioned('k');
+      expect({ value: got?.value.toString(), version: got?.version, expiresAt: got?.expiresAt }).toEqual({ value: 'v1', version: 7, expiresAt: 1_767_225_600_000 });
+      expect(await c.getVersioned('k')).toBeNull();
+      expect(lines).toEqual([['GETVER', 'k'], ['GETVER', 'k']]);
+    });
+
+    it('reads a compare-and-set: OK with the new version, CONFLICT with the current one', async () => {
+      const { c, lines } = await versioned((req) =>
+        req.options.ifVersion === 3n
+          ? encodeReply({ opcode: req.opcode, id: req.id, status: Status.OK, extensions: replyExtensions(req.opcode === Opcode.DEL ? 0 : 4) })
+          : encodeReply({ opcode: req.opcode, id: req.id, status: Status.CONFLICT, extensions: replyExtensions(9) }),
+      );
+      expect(await c.cas('k', 3, 'v', { ttlMs: 60_000 })).toEqual({ applied: true, version: 4 });
+      expect(await c.cas('k', 0, 'v')).toEqual({ applied: false, version: 9 });
+      expect(await c.cad('k', 3)).toEqual({ applied: true, version: 0 });
+      expect(await c.cad('k', 2)).toEqual({ applied: false, version: 9 });
+      expect(lines).toEqual([['CAS', 'k', '3', 'v', 'PX', '60000'], ['CAS', 'k', '0', 'v'], ['CAD', 'k', '3'], ['CAD', 'k', '2']]);
+    });
+
+    it('refuses a compare-and-set reply that carries no VERSION, and passes on an error reply', async () => {
+      let n = 0;
+      const { c } = await versioned((req) =>
+        n++ === 0 ? ok(req) : encodeReply({ opcode: req.opcode, id: req.id, status: Status.COMMAND_ERROR, value: 'NOT_INTEGER value is not an integer' }),
+      );
+      await expect(c.cas('k', 1, 'v')).rejects.toMatchObject({ code: 'SERVER', message: expect.stringContaining('no VERSION') });
+      await expect(c.cas('k', 1, 'v')).rejects.toMatchObject({ code: 'NOT_INTEGER', status: Status.COMMAND_ERROR });
+    });
+
+    it('sends EXPIRE with TTL, or without it to persist; NOT_FOUND reads as false', async () => {
+      const { c, lines } = await versioned((req) => encodeReply({ opcode: req.opcode, id: req.id, status: req.options.ttlMs === null ? Status.NOT_FOUND : Status.OK }));
+      expect(await c.expire('k', 2500)).toBe(true);
+      expect(await c.persist('k')).toBe(false);
+      expect(lines).toEqual([['PEXPIRE', 'k', '2500'], ['PERSIST', 'k']]);
+    });
   });
 });

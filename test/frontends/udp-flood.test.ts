@@ -49,7 +49,7 @@ function badDatagram(r: Random, keys: string[]): Buffer {
       w[2] = 2 + randomInt(r, 254); // a version we do not speak
       return withCrc(w);
     case 5:
-      w[3] = [0, 6, 7, 0x7f, 0xff][randomInt(r, 5)] as number; // unknown opcode
+      w[3] = [0, 7, 8, 0x7f, 0xff][randomInt(r, 5)] as number; // unknown opcode
       return withCrc(w);
     case 6: {
       const at = r() < 0.5 ? 4 : 5; // a reserved flag bit, or a status in a request
@@ -59,9 +59,9 @@ function badDatagram(r: Random, keys: string[]): Buffer {
     case 7: // lengths that do not add up
       w.writeUInt16BE(w.readUInt16BE(12) + (r() < 0.5 ? 1 : 200), 12);
       return withCrc(w);
-    case 8: // a write with a critical extension, or a GET with a value
+    case 8: // a write with an unknown critical extension, or a GET with a value
       return r() < 0.5
-        ? encodeRequest({ opcode: Opcode.PUT, id: 1, key: 'k', value: 'v', extensions: [{ type: CRITICAL_EXTENSION | 1, data: Buffer.from([1]) }] })
+        ? encodeRequest({ opcode: Opcode.PUT, id: 1, key: 'k', value: 'v', extensions: [{ type: CRITICAL_EXTENSION | 0x71, data: Buffer.from([1]) }] })
         : encodeRequest({ opcode: Opcode.GET, id: 1, key: keys[0] as string, value: 'x' });
     default: // a reply sent to the server
       return encodeReply({ opcode: Opcode.PUT, id: randomInt(r, 2 ** 32), status: Status.OK });

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeReply, decodeRequest, encodeReply, encodeRequest, Opcode, Status, type Opcode as OpcodeT, type Status as StatusT } from '../../src/protocol/datagram.js';
 import { DatagramError } from '../../src/protocol/datagram-error.js';
+import { requestArgs } from '../../src/protocol/datagram-opcodes.js';
 import { RawUdp } from '../frontends/udp-helpers.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { readVectors, type Vector } from './datagram-vectors.js';
@@ -9,11 +10,19 @@ const vectors = readVectors();
 const opcode = (name: string | undefined) => Opcode[name as keyof typeof Opcode] as OpcodeT;
 const status = (name: string | undefined) => Status[name as keyof typeof Status] as StatusT;
 const extensions = (v: Vector) => v.meta.extensions?.map((e) => ({ type: e.type, data: Buffer.from(e.data, 'hex') }));
+const hexExtensions = (exts: readonly { type: number; data: Uint8Array }[]) => exts.map((e) => ({ type: e.type, data: Buffer.from(e.data).toString('hex') }));
+const big = (n: number | undefined) => (n === undefined ? null : BigInt(n));
 
 describe('docs/PROTOCOL.md test vectors', () => {
   it('has the vectors the protocol page promises: PUT, GET hit, GET miss, DEL, PING, an error reply', () => {
     expect(vectors.map((v) => v.name)).toEqual(
       expect.arrayContaining(['put-request', 'put-reply', 'get-hit-reply', 'get-miss-reply', 'del-request', 'del-reply', 'bad-checksum-reply']),
+    );
+  });
+
+  it('has the expiry and compare-and-set vectors: PUT with TTL, a CAS PUT, a conflict, GET with WANT_VERSION, EXPIRE', () => {
+    expect(vectors.map((v) => v.name)).toEqual(
+      expect.arrayContaining(['put-ttl-request', 'cas-put-request', 'cas-put-reply', 'cas-conflict-reply', 'getver-request', 'getver-reply', 'getver-expiring-reply', 'expire-request']),
     );
   });
 
@@ -39,7 +48,8 @@ describe('docs/PROTOCOL.md test vectors', () => {
           key: m.key,
           value: m.value,
         });
-        expect(d.extensions.map((e) => ({ type: e.type, data: Buffer.from(e.data).toString('hex') }))).toEqual(m.extensions ?? []);
+        expect(hexExtensions(d.extensions)).toEqual(m.extensions ?? []);
+        if (m.runs !== undefined) expect(requestArgs(d.opcode, d.key.toString('latin1'), d.value.toString('latin1'), d.options)).toEqual(m.runs);
         const again = encodeRequest({ opcode: opcode(m.opcode), id: m.id, key: m.key, value: m.value, extensions: extensions(v) });
         expect(again.toString('hex')).toBe(v.bytes.toString('hex'));
       } else {
@@ -50,7 +60,9 @@ describe('docs/PROTOCOL.md test vectors', () => {
           status: status(m.status),
           value: m.value,
         });
-        const again = encodeReply({ opcode: opcode(m.opcode), id: m.id, status: status(m.status), value: m.value });
+        expect(hexExtensions(d.extensions)).toEqual(m.extensions ?? []);
+        expect(d.details).toEqual({ version: big(m.version), expiresAt: big(m.expiresAt) });
+        const again = encodeReply({ opcode: opcode(m.opcode), id: m.id, status: status(m.status), value: m.value, extensions: extensions(v) });
         expect(again.toString('hex')).toBe(v.bytes.toString('hex'));
       }
     });

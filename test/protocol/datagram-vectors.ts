@@ -18,6 +18,11 @@ export interface Vector {
     /** For requests the server must refuse: the reason. */
     readonly refused?: string;
     readonly extensions?: ReadonlyArray<{ type: number; data: string }>;
+    /** For requests: the command line the opcode table makes of it. */
+    readonly runs?: readonly string[];
+    /** For replies: the VERSION and EXPIRES_AT extensions, as numbers. */
+    readonly version?: number;
+    readonly expiresAt?: number;
   };
 }
 

@@ -1,0 +1,192 @@
+import { DatagramError, RejectReason, type PartialHeader } from './datagram-error.js';
+
+/**
+ * The extension types of datagram version 1 (docs/PROTOCOL.md, udp "Extensions"):
+ * what each one's data is, and how a request's or a reply's list is read into
+ * plain fields. Requests and replies number their types apart. Pure, like the
+ * rest of the codec.
+ */
+
+/** An extension: type, then up to 255 bytes. Types with the high bit set are critical. */
+export interface Extension {
+  readonly type: number;
+  readonly data: Uint8Array;
+}
+
+/** Bit 7 of a type: a receiver that does not know it must refuse the datagram (UNSUPPORTED). */
+export const CRITICAL_EXTENSION = 0x80;
+
+export const RequestExtension = {
+  /** Elective, no data. On GET: answer the key's version (and expiry) as well as its value. */
+  WANT_VERSION: 0x01,
+  /** 8 bytes, u64 milliseconds from now. PUT: the new value's time to live; EXPIRE: the key's. */
+  TTL: 0x81,
+  /** 8 bytes, u64 version. PUT, DEL: only if the key's version is still this one; 0: only if it is absent. */
+  IF_VERSION: 0x82,
+  /** No data. PUT: keep the key's current expiry instead of clearing it. */
+  KEEPTTL: 0x83,
+} as const;
+export type RequestExtension = (typeof RequestExtension)[keyof typeof RequestExtension];
+
+export const ReplyExtension = {
+  /** Elective, 8 bytes, u64: the key's version (0: absent). */
+  VERSION: 0x01,
+  /** Elective, 8 bytes, u64 milliseconds since the Unix epoch: when the key expires; absent when it does not. */
+  EXPIRES_AT: 0x02,
+} as const;
+export type ReplyExtension = (typeof ReplyExtension)[keyof typeof ReplyExtension];
+
+const U64_SIZE = 8;
+const MAX_U64 = (1n << 64n) - 1n;
+
+/** Data size of each known type, by direction. */
+const REQUEST_DATA_SIZE: ReadonlyMap<number, number> = new Map([
+  [RequestExtension.WANT_VERSION, 0],
+  [RequestExtension.TTL, U64_SIZE],
+  [RequestExtension.IF_VERSION, U64_SIZE],
+  [RequestExtension.KEEPTTL, 0],
+]);
+const REPLY_DATA_SIZE: ReadonlyMap<number, number> = new Map([
+  [ReplyExtension.VERSION, U64_SIZE],
+  [ReplyExtension.EXPIRES_AT, U64_SIZE],
+]);
+
+export const REQUEST_EXTENSION_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(RequestExtension).map(([name, type]) => [type, name]),
+);
+
+/** A request's extensions as fields. u64s stay bigints: the command, not the codec, judges their range. */
+export interface RequestOptions {
+  readonly ttlMs: bigint | null;
+  readonly ifVersion: bigint | null;
+  readonly keepTtl: boolean;
+  readonly wantVersion: boolean;
+}
+
+export const NO_OPTIONS: RequestOptions = Object.freeze({ ttlMs: null, ifVersion: null, keepTtl: false, wantVersion: false });
+
+/** A reply's extensions as fields. */
+export interface ReplyDetails {
+  readonly version: bigint | null;
+  readonly expiresAt: bigint | null;
+}
+
+export const NO_DETAILS: ReplyDetails = Object.freeze({ version: null, expiresAt: null });
+
+/** What a client asks for; a u64 may be a number (a safe integer) or a bigint. */
+export interface RequestOptionsInput {
+  readonly ttlMs?: number | bigint;
+  readonly ifVersion?: number | bigint;
+  readonly keepTtl?: boolean;
+  readonly wantVersion?: boolean;
+}
+
+const hex = (type: number) => `0x${type.toString(16).padStart(2, '0')}`;
+
+function fail(reason: RejectReason, message: string, header: PartialHeader): never {
+  throw new DatagramError(reason, message, header);
+}
+
+/** 8 bytes, big-endian. A number must be a whole one; past 2^53 it is taken as the double holds it. */
+export function u64Data(name: string, n: number | bigint): Uint8Array {
+  const v = typeof n === 'bigint' ? n : Number.isInteger(n) ? BigInt(n) : -1n;
+  if (v < 0n || v > MAX_U64) throw new RangeError(`${name} must be a whole number from 0 to 2^64-1; got ${String(n)}`);
+  const b = Buffer.allocUnsafe(U64_SIZE);
+  b.writeBigUInt64BE(v);
+  return b;
+}
+
+function readU64(data: Uint8Array): bigint {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).readBigUInt64BE(0);
+}
+
+/** The extensions that carry `o`, in type order. */
+export function requestExtensions(o: RequestOptionsInput): Extension[] {
+  const out: Extension[] = [];
+  if (o.wantVersion) out.push({ type: RequestExtension.WANT_VERSION, data: new Uint8Array(0) });
+  if (o.ttlMs !== undefined) out.push({ type: RequestExtension.TTL, data: u64Data('ttlMs', o.ttlMs) });
+  if (o.ifVersion !== undefined) out.push({ type: RequestExtension.IF_VERSION, data: u64Data('ifVersion', o.ifVersion) });
+  if (o.keepTtl) out.push({ type: RequestExtension.KEEPTTL, data: new Uint8Array(0) });
+  return out;
+}
+
+/** A reply's VERSION, and EXPIRES_AT when the key expires (`expiresAt` 0: it does not). */
+export function replyExtensions(version: number, expiresAt = 0): Extension[] {
+  const out: Extension[] = [{ type: ReplyExtension.VERSION, data: u64Data('version', version) }];
+  if (expiresAt !== 0) out.push({ type: ReplyExtension.EXPIRES_AT, data: u64Data('expiresAt', expiresAt) });
+  return out;
+}
+
+/**
+ * Checks 10 and 11 of docs/PROTOCOL.md, udp "Checks", on a list whose framing
+ * already parsed: a known type with the wrong data size, or twice, is
+ * `bad_extension`; then an unknown critical type is `unsupported_extension`.
+ * Every extension is checked for the first before any for the second.
+ */
+function checkList(exts: readonly Extension[], sizes: ReadonlyMap<number, number>, header: PartialHeader): void {
+  const seen = new Set<number>();
+  for (const e of exts) {
+    const size = sizes.get(e.type);
+    if (size === undefined) continue;
+    if (e.data.length !== size) fail(RejectReason.BAD_EXTENSION, `extension ${hex(e.type)} carries ${e.data.length} bytes; it takes ${size}`, header);
+    if (seen.has(e.type)) fail(RejectReason.BAD_EXTENSION, `extension ${hex(e.type)} appears twice`, header);
+    seen.add(e.type);
+  }
+  for (const e of exts) {
+    if (e.type & CRITICAL_EXTENSION && !sizes.has(e.type)) {
+      fail(RejectReason.UNSUPPORTED_EXTENSION, `critical extension ${hex(e.type)} is not known to this side; send the request without it`, header);
+    }
+  }
+}
+
+/**
+ * A request's extensions as fields, for an opcode that takes `accepted`. A known
+ * critical type the opcode does not take is refused as `unsupported_extension`
+ * (it cannot be honoured there); a known elective one is skipped, as an unknown
+ * one is, so that a later version may give it more opcodes. KEEPTTL beside TTL
+ * contradicts itself: `bad_arguments`.
+ */
+export function readRequestOptions(exts: readonly Extension[], accepted: readonly number[], opName: string, header: PartialHeader): RequestOptions {
+  checkList(exts, REQUEST_DATA_SIZE, header);
+  let ttlMs: bigint | null = null;
+  let ifVersion: bigint | null = null;
+  let keepTtl = false;
+  let wantVersion = false;
+  for (const e of exts) {
+    if (!REQUEST_DATA_SIZE.has(e.type)) continue;
+    if (!accepted.includes(e.type)) {
+      if (e.type & CRITICAL_EXTENSION) {
+        fail(RejectReason.UNSUPPORTED_EXTENSION, `extension ${REQUEST_EXTENSION_NAMES[e.type]} (${hex(e.type)}) is not supported on ${opName}`, header);
+      }
+      continue;
+    }
+    switch (e.type) {
+      case RequestExtension.WANT_VERSION:
+        wantVersion = true;
+        break;
+      case RequestExtension.TTL:
+        ttlMs = readU64(e.data);
+        break;
+      case RequestExtension.IF_VERSION:
+        ifVersion = readU64(e.data);
+        break;
+      case RequestExtension.KEEPTTL:
+        keepTtl = true;
+        break;
+    }
+  }
+  if (keepTtl && ttlMs !== null) fail(RejectReason.BAD_ARGUMENTS, `${opName} takes TTL or KEEPTTL, not both`, header);
+  return { ttlMs, ifVersion, keepTtl, wantVersion };
+}
+
+/** A reply's extensions as fields (the same checks 10 and 11, on the reply's types). */
+export function readReplyDetails(exts: readonly Extension[], header: PartialHeader): ReplyDetails {
+  checkList(exts, REPLY_DATA_SIZE, header);
+  let version: bigint | null = null;
+  let expiresAt: bigint | null = null;
+  for (const e of exts) {
+    if (e.type === ReplyExtension.VERSION) version = readU64(e.data);
+    else if (e.type === ReplyExtension.EXPIRES_AT) expiresAt = readU64(e.data);
+  }
+  return { version, expiresAt };
+}
