@@ -41,6 +41,8 @@ export interface PersistenceOptions {
   readonly repair: boolean;
   /** Tests only: wraps the log's file operations to inject failures. */
   readonly fileOps?: LogFileOps;
+  /** The clock keys expire by at load (ms since the epoch); default Date.now. Tests inject one. */
+  readonly now?: () => number;
 }
 
 /** How a stop went, for the exit code (src/main.ts) and the last log lines. */
@@ -119,7 +121,7 @@ export class Persistence implements MutationSink {
       this.logger.warn({ lock: this.lock.file, previous: this.lock.tookOverFrom }, 'took over a stale lock: its server is no longer running');
     }
     try {
-      const r = recoverDataDir({ dir, repair: this.opts.repair, log: this.logger, store: this.store });
+      const r = recoverDataDir({ dir, repair: this.opts.repair, log: this.logger, store: this.store, now: this.opts.now });
       this.recovery = r;
       this.loadedKeys = this.store.size;
       this.base = r.snapshot;
@@ -141,6 +143,8 @@ export class Persistence implements MutationSink {
           keys: this.store.size,
           snapshot: r.snapshot === null ? null : snapshotPath(dir, r.snapshot),
           snapshotKeys: r.snapshotKeys,
+          expiredAtLoad: r.expiredAtLoad,
+          revision: r.revision,
           logSegments: r.segments.length,
           logRecords: r.logRecords,
           tornBytes: r.tornBytes,
@@ -236,8 +240,6 @@ export class Persistence implements MutationSink {
   }
 
   record(mutation: Mutation): Promise<void> | undefined {
-    // Format 1 has no expiry record yet: a TTL change is not logged.
-    if (mutation.kind === 'expire') return undefined;
     return (this.log as AppendLog).append(mutation);
   }
 
