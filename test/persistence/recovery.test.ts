@@ -7,15 +7,15 @@ import { readRecordFile } from '../../src/persistence/file-reader.js';
 import { segmentName, segmentPath, snapshotName, snapshotPath } from '../../src/persistence/files.js';
 import { FileKind } from '../../src/persistence/formats.js';
 import { recoverDataDir } from '../../src/persistence/recovery.js';
-import { MemoryBackend } from '../../src/backend/memory/memory-backend.js';
 import { LogCapture, startTestServer } from '../helpers/server.js';
 import { contents, del, put, puts, writeSegment, writeSnapshot } from './files.js';
 import { requireFreshBuild, spawnExpectingFailure, tempDir } from './helpers.js';
+import { TestStore } from './test-store.js';
 
-function recover(dir: string, repair = false) {
+function recover(dir: string, repair = false, now = 1_000) {
   const logs = new LogCapture();
-  const store = new MemoryBackend();
-  const result = recoverDataDir({ dir, repair, store, log: pino({ level: 'debug' }, logs) });
+  const store = new TestStore(now);
+  const result = recoverDataDir({ dir, repair, store, log: pino({ level: 'debug' }, logs), now: () => now });
   return { result, store, logs };
 }
 
