@@ -41,8 +41,6 @@ export interface PersistenceOptions {
   readonly repair: boolean;
   /** Tests only: wraps the log's file operations to inject failures. */
   readonly fileOps?: LogFileOps;
-  /** The clock keys expire by at load (ms since the epoch); default Date.now. Tests inject one. */
-  readonly now?: () => number;
 }
 
 /** How a stop went, for the exit code (src/main.ts) and the last log lines. */
@@ -121,7 +119,7 @@ export class Persistence implements MutationSink {
       this.logger.warn({ lock: this.lock.file, previous: this.lock.tookOverFrom }, 'took over a stale lock: its server is no longer running');
     }
     try {
-      const r = recoverDataDir({ dir, repair: this.opts.repair, log: this.logger, store: this.store, now: this.opts.now });
+      const r = recoverDataDir({ dir, repair: this.opts.repair, log: this.logger, store: this.store });
       this.recovery = r;
       this.loadedKeys = this.store.size;
       this.base = r.snapshot;

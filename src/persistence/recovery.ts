@@ -30,8 +30,6 @@ export interface RecoveryOptions {
   readonly repair: boolean;
   readonly log: Logger;
   readonly store: DurableStore;
-  /** The clock keys expire by (ms since the epoch); default Date.now. */
-  readonly now?: () => number;
 }
 
 export interface RecoveryResult {
@@ -42,7 +40,7 @@ export interface RecoveryResult {
   /** Good bytes in each live segment (0: the last segment needs a fresh header). */
   readonly segmentSizes: Map<number, number>;
   readonly snapshotKeys: number;
-  /** Snapshot keys left out because their expiry had passed. */
+  /** Snapshot keys the store left out because their expiry had passed. */
   readonly expiredAtLoad: number;
   /** The highest revision the files name: the revision counter goes on from it. */
   readonly revision: number;
@@ -93,14 +91,15 @@ export function recoverDataDir(opts: RecoveryOptions): RecoveryResult {
   }
 
   // 1. The snapshot.
-  const now = (opts.now ?? Date.now)();
-  let replay = new Replay(store, now);
+  let replay = new Replay(store);
   let snapshotKeys = 0;
+  let snapshotRecords = 0;
   let repaired = false;
   if (snapshot !== null) {
     const file = snapshotPath(dir, snapshot);
     const out = readRecordFile(file, FileKind.SNAPSHOT, replay.snapshotRecord);
     replay.noteRevision(out.endRevision);
+    snapshotRecords = out.records;
     if (out.problem !== null || out.seq !== snapshot) {
       const problem: FileProblem = out.problem ?? {
         offset: 8,
@@ -113,13 +112,18 @@ export function recoverDataDir(opts: RecoveryOptions): RecoveryResult {
         throw corruptError(file, problem, out.records, `${backupHint()} loads every record that can still be read (keys in the damaged part are lost)`);
       }
       store.clear();
-      replay = new Replay(store, now);
-      const { outcome, skipped, endRevision } = salvageSnapshot(file, replay.snapshotRecord);
+      replay = new Replay(store);
+      let salvaged = 0;
+      const { outcome, skipped, endRevision } = salvageSnapshot(file, (r) => {
+        salvaged++;
+        replay.snapshotRecord(r);
+      });
       replay.noteRevision(endRevision);
+      snapshotRecords = salvaged;
       const copy = backup(file, false);
       // Rewrite it whole now, so the next start does not meet the same damage.
       // (Before listening, so writing the store from the main thread stalls no one.)
-      const { keys } = writeSnapshotFile(`${file}.tmp`, snapshot, store.entries(), replay.revision, { now });
+      const { keys } = writeSnapshotFile(`${file}.tmp`, snapshot, store.entries(), replay.revision);
       renameSync(`${file}.tmp`, file);
       fsyncDirSync(dir);
       repaired = true;
@@ -223,7 +227,8 @@ export function recoverDataDir(opts: RecoveryOptions): RecoveryResult {
     segments: live,
     segmentSizes,
     snapshotKeys,
-    expiredAtLoad: replay.expiredAtLoad,
+    // A snapshot names each key once, so what the store did not keep had expired.
+    expiredAtLoad: snapshotRecords - snapshotKeys,
     revision: replay.revision,
     logRecords,
     tornBytes,

@@ -8,9 +8,9 @@
  * just written it: recovery and the worker read the same files in the same order, so
  * they give it the same number, and the snapshot then writes it down.
  *
- * Expiry: a snapshot key whose time has passed is not loaded; a log record is handed
- * on, and the store drops what has expired (a PUT or EXPIRE into the past deletes the
- * key, which must not come back from an older record). Either way its revision counts.
+ * Expiry: every record is handed on, and the store drops what has expired by its own
+ * clock (DurableStore: a PUT or EXPIRE into the past deletes the key, which must not come
+ * back from an older record); the revision of a record dropped so still counts.
  */
 import type { DurableStore, Mutation } from '../backend/types.js';
 import { RecordType, type DecodedRecord } from './formats.js';
@@ -21,14 +21,8 @@ export type ReplayTarget = Pick<DurableStore, 'loadKey' | 'applyRecovered' | 'ra
 export class Replay {
   /** The highest revision any record or END named, or that a format-1 record was given. */
   private highest = 0;
-  /** Snapshot keys not loaded because they had expired. */
-  expiredAtLoad = 0;
 
-  constructor(
-    private readonly store: ReplayTarget,
-    /** Keys whose expiry is at or before this time (ms since the epoch) have expired. */
-    private readonly now: number,
-  ) {}
+  constructor(private readonly store: ReplayTarget) {}
 
   get revision(): number {
     return this.highest;
@@ -52,12 +46,7 @@ export class Replay {
       this.logRecord(r);
       return;
     }
-    const version = this.versionOf(r);
-    if (r.expiresAt !== 0 && r.expiresAt <= this.now) {
-      this.expiredAtLoad++;
-      return;
-    }
-    this.store.loadKey({ key: r.key, value: r.value, version, expiresAt: r.expiresAt });
+    this.store.loadKey({ key: r.key, value: r.value, version: this.versionOf(r), expiresAt: r.expiresAt });
   };
 
   /** A log record: a mutation, applied again. */

@@ -111,7 +111,7 @@ export function buildSnapshot(job: SnapshotJob, pacer: Pick<Pacer, 'tick'> = NO_
   const now = job.now ?? Date.now();
   const keys = new FoldedKeys(now);
   // The same replay as recovery's, so that the snapshot holds what a restart would load.
-  const replay = new Replay(keys, now);
+  const replay = new Replay(keys);
   const paced = (apply: (r: DecodedRecord) => void) => (r: DecodedRecord) => {
     apply(r);
     pacer.tick();
@@ -139,7 +139,7 @@ export function buildSnapshot(job: SnapshotJob, pacer: Pick<Pacer, 'tick'> = NO_
   replay.finish();
   let written: { bytes: number; keys: number };
   try {
-    written = writeSnapshotFile(tmp, job.seq, keys.entries(), keys.revision, { pacer, now });
+    written = writeSnapshotFile(tmp, job.seq, keys.entries(), keys.revision, pacer);
     renameSync(tmp, file);
   } catch (err) {
     // On a full disk the half-written file holds the space the log needs to recover.
@@ -156,18 +156,15 @@ export function buildSnapshot(job: SnapshotJob, pacer: Pick<Pacer, 'tick'> = NO_
 
 /**
  * Writes every key as a snapshot file, and in its END record `revision`, the highest
- * revision its history reached; fsyncs it. Keys whose expiry is at or before
- * `options.now` (default: the time of the call) are left out. Returns its size and key count.
+ * revision its history reached; fsyncs it. Returns its size and key count.
  */
 export function writeSnapshotFile(
   file: string,
   seq: number,
   entries: Iterable<StoredKey>,
   revision: number,
-  options: { pacer?: Pick<Pacer, 'tick'>; now?: number } = {},
+  pacer: Pick<Pacer, 'tick'> = NO_PACING,
 ): { bytes: number; keys: number } {
-  const pacer = options.pacer ?? NO_PACING;
-  const now = options.now ?? Date.now();
   const fd = openSync(file, 'w');
   try {
     let written = 0;
@@ -182,7 +179,6 @@ export function writeSnapshotFile(
     let keys = 0;
     for (const k of entries) {
       pacer.tick();
-      if (k.expiresAt !== 0 && k.expiresAt <= now) continue;
       keys++;
       const need = putSize(k.key, k.value, k.expiresAt, k.version);
       if (len + need > buf.length) {

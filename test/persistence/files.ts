@@ -44,7 +44,7 @@ export function writeSegment(dir: string, seq: number, mutations: Mutation[]): B
 export function writeSnapshot(dir: string, seq: number, entries: Record<string, string> | StoredKey[], revision?: number): string {
   const file = snapshotPath(dir, seq);
   const keys = Array.isArray(entries) ? entries : Object.entries(entries).map(([key, value], i) => ({ key, value, version: i + 1, expiresAt: 0 }));
-  writeSnapshotFile(file, seq, keys, revision ?? Math.max(0, ...keys.map((k) => k.version)), { now: 0 });
+  writeSnapshotFile(file, seq, keys, revision ?? Math.max(0, ...keys.map((k) => k.version)));
   return file;
 }
 

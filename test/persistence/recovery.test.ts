@@ -12,10 +12,10 @@ import { contents, del, put, puts, writeSegment, writeSnapshot } from './files.j
 import { requireFreshBuild, spawnExpectingFailure, tempDir } from './helpers.js';
 import { TestStore } from './test-store.js';
 
-function recover(dir: string, repair = false, now = 1_000) {
+function recover(dir: string, repair = false) {
   const logs = new LogCapture();
-  const store = new TestStore(now);
-  const result = recoverDataDir({ dir, repair, store, log: pino({ level: 'debug' }, logs), now: () => now });
+  const store = new TestStore();
+  const result = recoverDataDir({ dir, repair, store, log: pino({ level: 'debug' }, logs) });
   return { result, store, logs };
 }
 

@@ -1,7 +1,7 @@
 /**
  * A DurableStore for the persistence tests, so that they stand on the backend seam
  * alone and not on one backend: a Map of keys with the rules the seam describes (a
- * recovered write whose expiry has passed deletes the key), a clock the test sets,
+ * recovered key or write whose expiry has passed is dropped), a clock the test sets,
  * and a note of every call recovery makes.
  */
 import type { DurableStore, Mutation, MutationSink, StoredKey } from '../../src/backend/types.js';
@@ -37,7 +37,7 @@ export class TestStore implements DurableStore {
 
   loadKey(k: StoredKey): void {
     this.calls.loadKey++;
-    this.keys.set(k.key, { ...k });
+    if (!this.expired(k.expiresAt)) this.keys.set(k.key, { ...k });
   }
 
   raiseRevision(atLeast: number): void {
