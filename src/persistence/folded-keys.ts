@@ -11,18 +11,43 @@ import { SegmentedMap } from '../store/segmented-map.js';
 import type { ReplayTarget } from './replay.js';
 
 /**
- * A key's value, version and expiry. Three fields, not the StoredKey the replay hands
- * over: the worker's heap has the same limit as the server's and holds every key.
+ * A key's version and expiry, then its value, in one latin1 string: the worker's heap
+ * has the same limit as the server's and holds every key, so a key must cost it no
+ * more than it costs the server (an object per key cost about 50 bytes more, and a
+ * restart in a small heap could no longer write its final snapshot).
+ *
+ * ```
+ * 0   7 chars  version, big-endian (below 2^53)
+ * 7   7 chars  expiry in ms, big-endian; 0: none
+ * 14  …        the value
+ * ```
  */
-interface Folded {
-  readonly value: ByteString;
-  readonly version: number;
-  readonly expiresAt: number;
+const HEADER = 14;
+const TWO_32 = 0x1_0000_0000;
+
+function fold(value: ByteString, version: number, expiresAt: number): string {
+  const vh = Math.floor(version / TWO_32);
+  const vl = version >>> 0;
+  const eh = Math.floor(expiresAt / TWO_32);
+  const el = expiresAt >>> 0;
+  const header = String.fromCharCode(
+    vh >>> 16, (vh >>> 8) & 0xff, vh & 0xff, vl >>> 24, (vl >>> 16) & 0xff, (vl >>> 8) & 0xff, vl & 0xff,
+    eh >>> 16, (eh >>> 8) & 0xff, eh & 0xff, el >>> 24, (el >>> 16) & 0xff, (el >>> 8) & 0xff, el & 0xff,
+  );
+  // join, not +: a flat string in one copy (+ would keep a cons string of two).
+  return [header, value].join('');
+}
+
+/** The 7-char big-endian number at `at`. */
+function unfoldNumber(s: string, at: number): number {
+  const hi = (s.charCodeAt(at) << 16) | (s.charCodeAt(at + 1) << 8) | s.charCodeAt(at + 2);
+  const lo = ((s.charCodeAt(at + 3) << 24) | (s.charCodeAt(at + 4) << 16) | (s.charCodeAt(at + 5) << 8) | s.charCodeAt(at + 6)) >>> 0;
+  return hi * TWO_32 + lo;
 }
 
 export class FoldedKeys implements ReplayTarget {
   // Segmented as the store is: one V8 Map holds at most 2^24 keys.
-  private readonly map = new SegmentedMap<Folded>();
+  private readonly map = new SegmentedMap<string>();
   private revision_ = 0;
 
   /** `now`: keys whose expiry is at or before it (ms since the epoch) have expired. */
@@ -42,7 +67,7 @@ export class FoldedKeys implements ReplayTarget {
 
   private set(key: ByteString, value: ByteString, version: number, expiresAt: number): void {
     if (this.expired(expiresAt)) this.map.delete(key);
-    else this.map.set(key, { value, version, expiresAt });
+    else this.map.set(key, fold(value, version, expiresAt));
   }
 
   loadKey(k: StoredKey): void {
@@ -54,7 +79,7 @@ export class FoldedKeys implements ReplayTarget {
     else if (m.kind === 'del') this.map.delete(m.key);
     else {
       const held = this.map.get(m.key);
-      if (held !== undefined) this.set(m.key, held.value, m.version, m.expiresAt);
+      if (held !== undefined) this.set(m.key, held.slice(HEADER), m.version, m.expiresAt);
     }
   }
 
@@ -63,6 +88,6 @@ export class FoldedKeys implements ReplayTarget {
   }
 
   *entries(): IterableIterator<StoredKey> {
-    for (const [key, k] of this.map.entries()) yield { key, value: k.value, version: k.version, expiresAt: k.expiresAt };
+    for (const [key, s] of this.map.entries()) yield { key, value: s.slice(HEADER), version: unfoldNumber(s, 0), expiresAt: unfoldNumber(s, 7) };
   }
 }
