@@ -128,10 +128,11 @@ const kv: Server = {
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     // The log line leaves through an asynchronous stream, so it may come just after the PONG.
+    // As long as waitForPong waits: on a loaded machine loading alone can take more than 10 s.
     kvLoadMs.set(
       child,
       new Promise((resolve) => {
-        const timer = setTimeout(() => resolve(NaN), 10_000);
+        const timer = setTimeout(() => resolve(NaN), 300_000);
         createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
           if (!line.includes('"msg":"data loaded"')) return;
           clearTimeout(timer);

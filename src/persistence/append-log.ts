@@ -29,8 +29,8 @@
 import { stat, unlink, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { FsyncPolicy } from '../config.js';
-import type { KvError } from '../errors.js';
 import type { Mutation } from '../backend/types.js';
+import type { KvError } from '../errors.js';
 import { AckLedger } from './ack-ledger.js';
 import { findMissingFiles, identityOf, isUnlinked, type FileIdentity, type MissingFiles } from './file-check.js';
 import { fsyncDir, segmentPath } from './files.js';

@@ -5,18 +5,24 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import {
+  blankRecord,
   decodeFileHeader,
   decodeRecord,
   FILE_HEADER_SIZE,
   FileKind,
+  FORMAT_VERSION,
   isFault,
+  knownFlags,
   MAX_RECORD_BODY,
   RECORD_FRAME_SIZE,
   RecordType,
   type DecodedRecord,
+  type RecordFault,
 } from './formats.js';
 
 const CHUNK = 4 * 1024 * 1024;
+/** findValidRecord's record to decode into: what it decodes is thrown away. */
+const scratch = blankRecord();
 
 /** What is wrong with a file, and where. */
 export interface FileProblem {
@@ -41,8 +47,12 @@ export interface ReadOutcome {
   /** Offset just past the last good record (or the header): where a repair cuts the file. */
   readonly goodEnd: number;
   readonly fileSize: number;
+  /** The header's format version, or null when the header is unreadable. */
+  readonly format: number | null;
   /** A snapshot's END count (null for logs, or when missing). */
   readonly endCount: number | null;
+  /** The highest revision a snapshot's END names (0 when it names none, as in format 1). */
+  readonly endRevision: number;
   readonly problem: FileProblem | null;
 }
 
@@ -81,15 +91,18 @@ class FileWindow {
 }
 
 /**
- * Reads every record of `file` and hands each good one to `onRecord`, in order. Stops
- * at the first bad record and says what it found; the caller decides whether that is
- * a torn tail to cut or corruption to refuse.
+ * Reads every record of `file` and hands each good one (END aside) to `onRecord`, in
+ * order. Stops at the first bad record and says what it found; the caller decides
+ * whether that is a torn tail to cut or corruption to refuse.
+ *
+ * `onRecord` is given the same object each time, refilled: it must take what it needs
+ * before it returns (one object for a million records, instead of a million objects).
  */
 export function readRecordFile(
   file: string,
   kind: FileKind,
   onRecord: (r: DecodedRecord) => void,
-  options: { from?: number } = {},
+  options: { from?: number; format?: number } = {},
 ): ReadOutcome {
   const fd = openSync(file, 'r');
   try {
@@ -98,59 +111,71 @@ export function readRecordFile(
     // `from` (salvage, by --repair) skips the header and the END count check: the file is known to be damaged.
     const salvage = options.from !== undefined;
     let seq: number | null = null;
+    // A salvage starts past the header: it reads with the rules the caller found there (or the newest).
+    let format = options.format ?? FORMAT_VERSION;
+    let headerFormat: number | null = null;
     if (!salvage) {
       win.ensure(0, Math.min(size, FILE_HEADER_SIZE));
       const header = decodeFileHeader(win.view.subarray(0, Math.min(size, FILE_HEADER_SIZE)), kind);
       if (!header.ok) {
-        const next = header.reason === 'short' ? null : findValidRecord(win, FILE_HEADER_SIZE);
+        const next = header.reason === 'short' ? null : findValidRecord(win, FILE_HEADER_SIZE, format);
         return {
           seq: null,
           records: 0,
           goodEnd: 0,
           fileSize: size,
+          format: null,
           endCount: null,
+          endRevision: 0,
           problem: { offset: 0, kind: next === null && header.reason === 'short' ? 'torn' : 'corrupt', detail: header.detail, bytesAfter: size, nextValidOffset: next },
         };
       }
       seq = header.seq;
+      format = header.version;
+      headerFormat = header.version;
     }
     let pos = salvage ? (options.from as number) : FILE_HEADER_SIZE;
     let records = 0;
     let endCount: number | null = null;
+    let endRevision = 0;
+    const rec = blankRecord();
     const outcome = (problem: FileProblem | null): ReadOutcome => ({
       seq,
       records,
       goodEnd: pos,
       fileSize: size,
+      format: headerFormat,
       endCount,
+      endRevision,
       problem,
     });
     while (pos < size) {
       if (endCount !== null) {
         return outcome(corrupt(pos, size, 'there are bytes after the END record', null));
       }
-      let rec: ReturnType<typeof decodeRecord>;
+      let got: DecodedRecord | RecordFault;
       if (!win.ensure(pos, RECORD_FRAME_SIZE)) {
-        rec = { fault: 'incomplete', detail: `only ${size - pos} of the 8 frame bytes are present` };
+        got = { fault: 'incomplete', detail: `only ${size - pos} of the 8 frame bytes are present` };
       } else {
         const len = win.view.readUInt32LE(win.index(pos) + 4);
         if (len <= MAX_RECORD_BODY && !win.ensure(pos, RECORD_FRAME_SIZE + len)) {
-          rec = { fault: 'incomplete', detail: `the record needs ${RECORD_FRAME_SIZE + len} bytes but only ${size - pos} are left` };
+          got = { fault: 'incomplete', detail: `the record needs ${RECORD_FRAME_SIZE + len} bytes but only ${size - pos} are left` };
         } else {
-          rec = decodeRecord(win.view, win.index(pos));
+          got = decodeRecord(win.view, win.index(pos), format, rec);
         }
       }
-      if (isFault(rec)) {
-        if (rec.fault === 'malformed') return outcome(corrupt(pos, size, rec.detail, null));
-        const next = findValidRecord(win, pos + 1);
+      if (isFault(got)) {
+        if (got.fault === 'malformed') return outcome(corrupt(pos, size, got.detail, null));
+        const next = findValidRecord(win, pos + 1, format);
         if (next === null) {
-          return outcome({ offset: pos, kind: 'torn', detail: rec.detail, bytesAfter: size - pos, nextValidOffset: null });
+          return outcome({ offset: pos, kind: 'torn', detail: got.detail, bytesAfter: size - pos, nextValidOffset: null });
         }
-        return outcome(corrupt(pos, size, rec.detail, next));
+        return outcome(corrupt(pos, size, got.detail, next));
       }
       if (rec.type === RecordType.END) {
         if (kind !== FileKind.SNAPSHOT) return outcome(corrupt(pos, size, 'an END record in a log segment', null));
         endCount = rec.count;
+        endRevision = rec.version;
       } else {
         records++;
         onRecord(rec);
@@ -181,17 +206,17 @@ function corrupt(offset: number, size: number, detail: string, next: number | nu
  * the middle (good records after the bad one). Cheap checks on the type and flags bytes
  * come before the CRC, so junk is skipped quickly.
  */
-function findValidRecord(win: FileWindow, from: number): number | null {
+function findValidRecord(win: FileWindow, from: number, format: number): number | null {
   const size = win.size;
   for (let pos = from; pos + RECORD_FRAME_SIZE + 2 <= size; pos++) {
     if (!win.ensure(pos, RECORD_FRAME_SIZE + 2)) return null;
     const i = win.index(pos);
     const len = win.view.readUInt32LE(i + 4);
     if (len < 2 || len > size - pos - RECORD_FRAME_SIZE || len > MAX_RECORD_BODY) continue;
-    const type = win.view[i + 8];
-    if ((type !== RecordType.PUT && type !== RecordType.DEL && type !== RecordType.END) || win.view[i + 9] !== 0) continue;
+    const known = knownFlags(format, win.view[i + 8] as number);
+    if (known === undefined || ((win.view[i + 9] as number) & ~known) !== 0) continue;
     if (!win.ensure(pos, RECORD_FRAME_SIZE + len)) continue;
-    if (!isFault(decodeRecord(win.view.subarray(0, win.index(pos) + RECORD_FRAME_SIZE + len), win.index(pos)))) return pos;
+    if (!isFault(decodeRecord(win.view.subarray(0, win.index(pos) + RECORD_FRAME_SIZE + len), win.index(pos), format, scratch))) return pos;
   }
   return null;
 }

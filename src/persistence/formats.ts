@@ -1,6 +1,7 @@
 /**
  * The on-disk formats of the append-only log and the snapshot. Pure functions over
- * bytes: no I/O, no logging.
+ * bytes: no I/O, no logging. docs/FORMATS.md is the reference, with hex vectors that
+ * test/persistence/formats-vectors.test.ts decodes from the page.
  *
  * Both kinds of file are a 24-byte header followed by records. All integers are
  * little-endian.
@@ -8,7 +9,7 @@
  * File header (24 bytes):
  * ```
  *  0  4  magic    "DKVL" (log segment) or "DKVS" (snapshot)
- *  4  2  version  FORMAT_VERSION (1); a reader refuses a newer version
+ *  4  2  version  2 (this server writes it); 1 is still read
  *  6  2  flags    0 (no file-level options defined yet)
  *  8  8  seq      log: the segment's number; snapshot: the first segment NOT folded into it
  * 16  4  reserved 0
@@ -19,22 +20,31 @@
  * ```
  *  0  4  crc32    CRC-32 (IEEE) of bytes 4 .. 8+len (the length field and the body)
  *  4  4  len      body length
- *  8  1  type     1 PUT, 2 DEL, 3 END (the last record of a snapshot)
- *  9  1  flags    0; each bit will announce an optional field after the payload
- *                 (planned: bit 0 an expiry time, bit 1 a per-key version). A reader
- *                 refuses bits it does not know, so old servers never misread new files.
- * 10  4  klen     PUT/DEL: key length; then the key
+ *  8  1  type     1 PUT, 2 DEL, 3 END (the last record of a snapshot), 4 EXPIRE
+ *  9  1  flags    each bit announces an optional field after the fixed ones:
+ *                 bit 0 an 8-byte expiry (ms since the epoch), bit 1 an 8-byte version
+ * 10  4  klen     PUT/DEL/EXPIRE: key length; then the key
  *     4  vlen     PUT only: value length; then the value
- * END body: type, flags, then an 8-byte count of the PUT records in the snapshot.
+ *     8  expiry   PUT/EXPIRE with bit 0 (an EXPIRE without it is a PERSIST)
+ *     8  version  PUT/DEL/EXPIRE with bit 1: the revision the write took
+ * END body: type, flags, an 8-byte count of the PUT records in the snapshot, and with
+ * bit 1 the highest revision the snapshot's history reached.
  * ```
  * Because the length comes first and is covered by the CRC, a reader can tell a torn
  * record (it runs past the end of the file) from a damaged one (its CRC fails).
+ *
+ * Format 2 added the flags and EXPIRE. Its header says 2 so that a format-1 server
+ * refuses the whole file up front, naming the version, instead of meeting a flag it
+ * does not know in the middle and calling the file corrupt. A format-1 file is read
+ * with format 1's rules: no flags, no EXPIRE.
  */
-import CRC32 from 'crc-32';
+import type { Mutation, StoredKey } from '../backend/types.js';
 import type { ByteString } from '../store/bytes.js';
-import type { Mutation } from '../backend/types.js';
+import { crc32Range } from './crc32.js';
 
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
+/** The oldest format this server still reads. */
+export const OLDEST_FORMAT_VERSION = 1;
 export const FILE_HEADER_SIZE = 24;
 export const RECORD_FRAME_SIZE = 8;
 
@@ -48,53 +58,132 @@ export const RecordType = {
   PUT: 1,
   DEL: 2,
   END: 3,
+  EXPIRE: 4,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
-/** Record flag bits this version understands (none yet: see the layout above). */
-export const KNOWN_RECORD_FLAGS = 0;
+export const RecordFlag = {
+  /** An 8-byte absolute expiry, ms since the epoch (PUT, EXPIRE). */
+  EXPIRY: 0x01,
+  /** An 8-byte version: the revision the write took (PUT, DEL, EXPIRE), or the highest one (END). */
+  VERSION: 0x02,
+} as const;
+
+const EV = RecordFlag.EXPIRY | RecordFlag.VERSION;
+/**
+ * The flag bits each record type may carry, by format version (index: the type;
+ * undefined: a type that format does not have). A reader refuses anything else, so
+ * an old server never misreads a newer file.
+ */
+const KNOWN_FLAGS: Readonly<Record<number, ReadonlyArray<number | undefined>>> = {
+  1: [undefined, 0, 0, 0],
+  2: [undefined, EV, RecordFlag.VERSION, RecordFlag.VERSION, EV],
+};
+
+/** The flag bits `type` may carry in a file of `format`, or undefined when that format has no such type. */
+export function knownFlags(format: number, type: number): number | undefined {
+  return KNOWN_FLAGS[format]?.[type];
+}
 
 /** A body longer than this is taken as damage, not data: values are at most 512 MiB. */
 export const MAX_RECORD_BODY = 1024 * 1024 * 1024 + 64 * 1024;
 
-const PUT_OVERHEAD = RECORD_FRAME_SIZE + 2 + 4 + 4;
-const DEL_OVERHEAD = RECORD_FRAME_SIZE + 2 + 4;
-export const END_RECORD_SIZE = RECORD_FRAME_SIZE + 2 + 8;
+/** Versions and times are below 2^53 (JavaScript's exact integers); the high word of a u64 field stays below 2^21. */
+const MAX_HIGH_WORD = 0x1fffff;
+const TWO_32 = 0x1_0000_0000;
 
+const KEYED_OVERHEAD = RECORD_FRAME_SIZE + 2 + 4;
+const U64 = 8;
+export const END_RECORD_SIZE = RECORD_FRAME_SIZE + 2 + U64 + U64;
+
+/** CRC-32 (IEEE), as zlib computes it. */
 export function crc32(buf: Uint8Array): number {
-  return CRC32.buf(buf) >>> 0;
+  return crc32Range(buf, 0, buf.length);
+}
+
+/**
+ * Buffer's own latin1 decoder, which every Node Buffer has though it is not documented:
+ * toString('latin1', …) reaches it after argument handling that cost a fifth of the
+ * time of a 100-byte value, twice per record at recovery.
+ */
+const latin1Slice: (this: Buffer, start: number, end: number) => string =
+  (Buffer.prototype as unknown as { latin1Slice?: (this: Buffer, start: number, end: number) => string }).latin1Slice ??
+  function (this: Buffer, start: number, end: number) {
+    return this.toString('latin1', start, end);
+  };
+
+const optional = (n: number) => (n > 0 ? U64 : 0);
+
+/** Bytes a PUT record of these fields takes. */
+export function putSize(key: ByteString, value: ByteString, expiresAt: number, version: number): number {
+  return KEYED_OVERHEAD + key.length + 4 + value.length + optional(expiresAt) + optional(version);
 }
 
 /** Bytes a mutation takes as a record. */
 export function recordSize(m: Mutation): number {
-  if (m.kind === 'expire') throw new RangeError('expire records are not in format 1');
-  return m.kind === 'put' ? PUT_OVERHEAD + m.key.length + m.value.length : DEL_OVERHEAD + m.key.length;
+  switch (m.kind) {
+    case 'put':
+      return putSize(m.key, m.value, m.expiresAt, m.version);
+    case 'del':
+      return KEYED_OVERHEAD + m.key.length + optional(m.version);
+    case 'expire':
+      return KEYED_OVERHEAD + m.key.length + optional(m.expiresAt) + optional(m.version);
+  }
 }
 
 /** Writes the 8-byte frame (length, then the CRC over length + body) for a body already in place. */
 function sealRecord(buf: Buffer, at: number, bodyLen: number): void {
   buf.writeUInt32LE(bodyLen, at + 4);
-  buf.writeUInt32LE(crc32(buf.subarray(at + 4, at + RECORD_FRAME_SIZE + bodyLen)), at);
+  buf.writeUInt32LE(crc32Range(buf, at + 4, at + RECORD_FRAME_SIZE + bodyLen), at);
 }
 
-/** Encodes a PUT or DEL into `buf` at `at` (which must have recordSize(m) bytes free). Returns the end offset. */
-export function encodeMutation(buf: Buffer, at: number, m: Mutation): number {
+/** A u64 field from a number below 2^53, without a BigInt. */
+function writeU64(buf: Buffer, p: number, n: number): number {
+  buf.writeUInt32LE(n % TWO_32, p);
+  buf.writeUInt32LE(Math.floor(n / TWO_32), p + 4);
+  return p + U64;
+}
+
+/**
+ * Encodes a keyed record: type, flags, key, the value (PUT), then the expiry and the
+ * version when they are set (> 0). Returns the end offset.
+ */
+function encodeKeyed(buf: Buffer, at: number, type: RecordType, key: ByteString, value: ByteString | null, expiresAt: number, version: number): number {
   let p = at + RECORD_FRAME_SIZE;
-  buf[p++] = m.kind === 'put' ? RecordType.PUT : RecordType.DEL;
-  buf[p++] = 0; // flags
-  p = writeBytes(buf, p, m.key);
-  if (m.kind === 'put') p = writeBytes(buf, p, m.value);
+  buf[p++] = type;
+  buf[p++] = (expiresAt > 0 ? RecordFlag.EXPIRY : 0) | (version > 0 ? RecordFlag.VERSION : 0);
+  p = writeBytes(buf, p, key);
+  if (value !== null) p = writeBytes(buf, p, value);
+  if (expiresAt > 0) p = writeU64(buf, p, expiresAt);
+  if (version > 0) p = writeU64(buf, p, version);
   sealRecord(buf, at, p - at - RECORD_FRAME_SIZE);
   return p;
 }
 
-/** Encodes the END record of a snapshot holding `count` keys. */
-export function encodeEnd(buf: Buffer, at: number, count: number): number {
+/** Encodes a mutation into `buf` at `at` (which must have recordSize(m) bytes free). Returns the end offset. */
+export function encodeMutation(buf: Buffer, at: number, m: Mutation): number {
+  switch (m.kind) {
+    case 'put':
+      return encodeKeyed(buf, at, RecordType.PUT, m.key, m.value, m.expiresAt, m.version);
+    case 'del':
+      return encodeKeyed(buf, at, RecordType.DEL, m.key, null, 0, m.version);
+    case 'expire':
+      return encodeKeyed(buf, at, RecordType.EXPIRE, m.key, null, m.expiresAt, m.version);
+  }
+}
+
+/** Encodes a snapshot's record of one key (a PUT). */
+export function encodeStoredKey(buf: Buffer, at: number, k: StoredKey): number {
+  return encodeKeyed(buf, at, RecordType.PUT, k.key, k.value, k.expiresAt, k.version);
+}
+
+/** Encodes the END record of a snapshot holding `count` keys, whose history reached revision `revision`. */
+export function encodeEnd(buf: Buffer, at: number, count: number, revision: number): number {
   let p = at + RECORD_FRAME_SIZE;
   buf[p++] = RecordType.END;
-  buf[p++] = 0;
-  buf.writeBigUInt64LE(BigInt(count), p);
-  p += 8;
+  buf[p++] = revision > 0 ? RecordFlag.VERSION : 0;
+  p = writeU64(buf, p, count);
+  if (revision > 0) p = writeU64(buf, p, revision);
   sealRecord(buf, at, p - at - RECORD_FRAME_SIZE);
   return p;
 }
@@ -106,19 +195,19 @@ function writeBytes(buf: Buffer, p: number, s: ByteString): number {
   return p + s.length;
 }
 
-export function encodeFileHeader(kind: FileKind, seq: number): Buffer {
+export function encodeFileHeader(kind: FileKind, seq: number, version: number = FORMAT_VERSION): Buffer {
   const buf = Buffer.alloc(FILE_HEADER_SIZE);
   buf.write(kind, 0, 'latin1');
-  buf.writeUInt16LE(FORMAT_VERSION, 4);
+  buf.writeUInt16LE(version, 4);
   buf.writeUInt16LE(0, 6);
-  buf.writeBigUInt64LE(BigInt(seq), 8);
+  writeU64(buf, 8, seq);
   buf.writeUInt32LE(0, 16);
-  buf.writeUInt32LE(crc32(buf.subarray(0, 20)), 20);
+  buf.writeUInt32LE(crc32Range(buf, 0, 20), 20);
   return buf;
 }
 
 export type HeaderResult =
-  | { readonly ok: true; readonly seq: number }
+  | { readonly ok: true; readonly seq: number; readonly version: number }
   | { readonly ok: false; readonly reason: 'short' | 'magic' | 'checksum' | 'version'; readonly detail: string };
 
 /** Checks a file header. `buf` holds the first bytes of the file (fewer than 24 if the file is shorter). */
@@ -130,24 +219,50 @@ export function decodeFileHeader(buf: Buffer, kind: FileKind): HeaderResult {
   if (magic !== kind) {
     return { ok: false, reason: 'magic', detail: `the file does not start with ${kind} (found ${JSON.stringify(magic)})` };
   }
-  if (buf.readUInt32LE(20) !== crc32(buf.subarray(0, 20))) {
+  if (buf.readUInt32LE(20) !== crc32Range(buf, 0, 20)) {
     return { ok: false, reason: 'checksum', detail: 'the header checksum does not match' };
   }
   const version = buf.readUInt16LE(4);
-  if (version > FORMAT_VERSION || buf.readUInt16LE(6) !== 0) {
+  const flags = buf.readUInt16LE(6);
+  if (version > FORMAT_VERSION || flags !== 0) {
     return {
       ok: false,
       reason: 'version',
-      detail: `format version ${version} (flags ${buf.readUInt16LE(6)}) is newer than this server understands (${FORMAT_VERSION}); run a newer dualkv`,
+      detail: `format version ${version} (flags ${flags}) is newer than this server understands (${FORMAT_VERSION}); run a newer dualkv`,
     };
   }
-  return { ok: true, seq: Number(buf.readBigUInt64LE(8)) };
+  if (version < OLDEST_FORMAT_VERSION) {
+    return { ok: false, reason: 'version', detail: `format version ${version} was never written by dualkv` };
+  }
+  const seq = readU64(buf, 8);
+  if (seq < 0) return { ok: false, reason: 'version', detail: 'the sequence number is too large for this server' };
+  return { ok: true, seq, version };
 }
 
-export type DecodedRecord =
-  | { readonly type: typeof RecordType.PUT; readonly key: ByteString; readonly value: ByteString; readonly size: number }
-  | { readonly type: typeof RecordType.DEL; readonly key: ByteString; readonly size: number }
-  | { readonly type: typeof RecordType.END; readonly count: number; readonly size: number };
+/**
+ * One record as read. The same shape for every type, so that a reader can fill one
+ * object again and again instead of making one per record (see decodeRecord); fields a
+ * type does not have are '' or 0.
+ */
+export interface DecodedRecord {
+  type: RecordType;
+  /** PUT, DEL, EXPIRE. */
+  key: ByteString;
+  /** PUT. */
+  value: ByteString;
+  /** PUT, EXPIRE: absolute expiry in ms since the epoch; 0: none (an EXPIRE with 0 is a PERSIST). */
+  expiresAt: number;
+  /** PUT, DEL, EXPIRE: the revision the write took; END: the highest revision. 0: not recorded (format 1). */
+  version: number;
+  /** END: the number of PUT records in the snapshot. */
+  count: number;
+  /** Bytes the record takes, frame included. */
+  size: number;
+}
+
+export function blankRecord(): DecodedRecord {
+  return { type: RecordType.PUT, key: '', value: '', expiresAt: 0, version: 0, count: 0, size: 0 };
+}
 
 /**
  * Why a record could not be read:
@@ -157,8 +272,13 @@ export type DecodedRecord =
  */
 export type RecordFault = { readonly fault: 'incomplete' | 'checksum' | 'malformed'; readonly detail: string };
 
-/** Reads the record at `at`. `buf` ends where the available bytes end. Never throws on bad bytes. */
-export function decodeRecord(buf: Buffer, at: number): DecodedRecord | RecordFault {
+/**
+ * Reads the record at `at`, under the rules of format `format` (the file header's
+ * version). `buf` ends where the available bytes end. Never throws on bad bytes.
+ * The fields go into `into`, which is returned; a caller that reads many records
+ * passes one object for all of them and uses each before reading the next.
+ */
+export function decodeRecord(buf: Buffer, at: number, format: number = FORMAT_VERSION, into: DecodedRecord = blankRecord()): DecodedRecord | RecordFault {
   const avail = buf.length - at;
   if (avail < RECORD_FRAME_SIZE) return { fault: 'incomplete', detail: `only ${avail} of the 8 frame bytes are present` };
   const len = buf.readUInt32LE(at + 4);
@@ -167,46 +287,82 @@ export function decodeRecord(buf: Buffer, at: number): DecodedRecord | RecordFau
     return { fault: 'incomplete', detail: `the record needs ${RECORD_FRAME_SIZE + len} bytes but only ${avail} are present` };
   }
   const end = at + RECORD_FRAME_SIZE + len;
-  if (buf.readUInt32LE(at) !== crc32(buf.subarray(at + 4, end))) {
+  if (buf.readUInt32LE(at) !== crc32Range(buf, at + 4, end)) {
     return { fault: 'checksum', detail: 'the record checksum does not match' };
   }
-  return decodeBody(buf, at + RECORD_FRAME_SIZE, end);
+  return decodeBody(buf, at + RECORD_FRAME_SIZE, end, format, into);
 }
 
-function decodeBody(buf: Buffer, p: number, end: number): DecodedRecord | RecordFault {
-  const size = end - p + RECORD_FRAME_SIZE;
+function decodeBody(buf: Buffer, p: number, end: number, format: number, r: DecodedRecord): DecodedRecord | RecordFault {
   if (end - p < 2) return malformed('the body is too short for a type and flags');
   const type = buf[p] as number;
   const flags = buf[p + 1] as number;
   p += 2;
-  if ((flags & ~KNOWN_RECORD_FLAGS) !== 0) {
-    return malformed(`record flags 0x${flags.toString(16)} are not known to this server; the file may come from a newer dualkv`);
+  const known = knownFlags(format, type);
+  if (known === undefined) {
+    return malformed(`record type ${type} is not known to this server in a format-${format} file; the file may come from a newer dualkv`);
   }
+  if ((flags & ~known) !== 0) {
+    return malformed(`record flags 0x${flags.toString(16)} are not known to this server for type ${type}; the file may come from a newer dualkv`);
+  }
+  r.type = type as RecordType;
+  r.size = end - p + 2 + RECORD_FRAME_SIZE;
+  r.key = '';
+  r.value = '';
+  r.count = 0;
   if (type === RecordType.END) {
-    if (end - p !== 8) return malformed('an END record must carry exactly an 8-byte count');
-    return { type, count: Number(buf.readBigUInt64LE(p)), size };
+    r.expiresAt = 0;
+    r.version = 0;
+    if (end - p !== U64 + optional(flags & RecordFlag.VERSION)) return malformed('an END record must carry exactly its count and the fields its flags name');
+    r.count = readU64(buf, p);
+    if (r.count < 0) return malformed('the END count is impossibly large');
+    if (flags & RecordFlag.VERSION) {
+      r.version = readU64(buf, p + U64);
+      if (r.version <= 0) return malformed('the END revision must be a positive number below 2^53');
+    }
+    return r;
   }
-  if (type !== RecordType.PUT && type !== RecordType.DEL) {
-    return malformed(`record type ${type} is not known to this server; the file may come from a newer dualkv`);
+  // The key: a length, then its bytes.
+  if (end - p < 4) return malformed('the key length runs past the end of the record');
+  const klen = buf.readUInt32LE(p);
+  p += 4;
+  if (klen > end - p) return malformed('the key length runs past the end of the record');
+  r.key = latin1Slice.call(buf, p, p + klen);
+  p += klen;
+  if (type === RecordType.PUT) {
+    if (end - p < 4) return malformed('the value length runs past the end of the record');
+    const vlen = buf.readUInt32LE(p);
+    p += 4;
+    if (vlen > end - p) return malformed('the value length runs past the end of the record');
+    r.value = latin1Slice.call(buf, p, p + vlen);
+    p += vlen;
   }
-  const key = readBytes(buf, p, end);
-  if (key === null) return malformed('the key length runs past the end of the record');
-  p += 4 + key.length;
-  if (type === RecordType.DEL) {
-    if (p !== end) return malformed('a DEL record has bytes after its key');
-    return { type, key, size };
+  if (end - p !== optional(flags & RecordFlag.EXPIRY) + optional(flags & RecordFlag.VERSION)) {
+    return malformed(`a ${typeName(type)} record's length does not match its fields (${end - p} bytes after its ${type === RecordType.PUT ? 'value' : 'key'})`);
   }
-  const value = readBytes(buf, p, end);
-  if (value === null) return malformed('the value length runs past the end of the record');
-  if (p + 4 + value.length !== end) return malformed('a PUT record has bytes after its value');
-  return { type, key, value, size };
+  r.expiresAt = 0;
+  if (flags & RecordFlag.EXPIRY) {
+    r.expiresAt = readU64(buf, p);
+    if (r.expiresAt <= 0) return malformed('an expiry field must be a positive time below 2^53 ms (no expiry is written as no field)');
+    p += U64;
+  }
+  r.version = 0;
+  if (flags & RecordFlag.VERSION) {
+    r.version = readU64(buf, p);
+    if (r.version <= 0) return malformed('a version field must be a positive number below 2^53');
+  }
+  return r;
 }
 
-function readBytes(buf: Buffer, p: number, end: number): ByteString | null {
-  if (end - p < 4) return null;
-  const n = buf.readUInt32LE(p);
-  if (n > end - p - 4) return null;
-  return buf.toString('latin1', p + 4, p + 4 + n);
+/** A u64 field as a number, or -1 when it is 2^53 or more (not exact in JavaScript). */
+function readU64(buf: Buffer, p: number): number {
+  const hi = buf.readUInt32LE(p + 4);
+  if (hi > MAX_HIGH_WORD) return -1;
+  return hi * TWO_32 + buf.readUInt32LE(p);
+}
+
+function typeName(type: number): string {
+  return type === RecordType.PUT ? 'PUT' : type === RecordType.DEL ? 'DEL' : 'EXPIRE';
 }
 
 function malformed(detail: string): RecordFault {

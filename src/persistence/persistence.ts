@@ -141,6 +141,8 @@ export class Persistence implements MutationSink {
           keys: this.store.size,
           snapshot: r.snapshot === null ? null : snapshotPath(dir, r.snapshot),
           snapshotKeys: r.snapshotKeys,
+          expiredAtLoad: r.expiredAtLoad,
+          revision: r.revision,
           logSegments: r.segments.length,
           logRecords: r.logRecords,
           tornBytes: r.tornBytes,
@@ -236,8 +238,6 @@ export class Persistence implements MutationSink {
   }
 
   record(mutation: Mutation): Promise<void> | undefined {
-    // Format 1 has no expiry record yet: a TTL change is not logged.
-    if (mutation.kind === 'expire') return undefined;
     return (this.log as AppendLog).append(mutation);
   }
 

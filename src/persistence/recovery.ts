@@ -9,6 +9,9 @@
  *   truncates a damaged log at its last good record (later segments are moved into the
  *   backup, so the state is an exact prefix of the history), or salvages every readable
  *   record of a damaged snapshot and rewrites it.
+ *
+ * Records reach the store through replay.ts: keys already expired are not loaded, and
+ * the revision counter goes on from the highest revision any file names.
  */
 import { copyFileSync, mkdirSync, renameSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -18,7 +21,8 @@ import { KvError } from '../errors.js';
 import type { DurableStore } from '../backend/types.js';
 import { readRecordFile, type FileProblem } from './file-reader.js';
 import { fsyncDirSync, listDataDir, segmentName, segmentPath, snapshotPath } from './files.js';
-import { FileKind, RecordType, type DecodedRecord } from './formats.js';
+import { FileKind, FORMAT_VERSION } from './formats.js';
+import { Replay } from './replay.js';
 import { salvageSnapshot, writeSnapshotFile } from './snapshot-build.js';
 
 export interface RecoveryOptions {
@@ -36,6 +40,10 @@ export interface RecoveryResult {
   /** Good bytes in each live segment (0: the last segment needs a fresh header). */
   readonly segmentSizes: Map<number, number>;
   readonly snapshotKeys: number;
+  /** Snapshot keys the store left out because their expiry had passed. */
+  readonly expiredAtLoad: number;
+  /** The highest revision the files name: the revision counter goes on from it. */
+  readonly revision: number;
   readonly logRecords: number;
   readonly tornBytes: number;
   /** True when --repair changed a file; a snapshot soon after start replaces the damaged history. */
@@ -83,15 +91,15 @@ export function recoverDataDir(opts: RecoveryOptions): RecoveryResult {
   }
 
   // 1. The snapshot.
+  let replay = new Replay(store);
   let snapshotKeys = 0;
+  let snapshotRecords = 0;
   let repaired = false;
-  const load = (r: DecodedRecord) => {
-    if (r.type === RecordType.PUT) store.applyRecovered({ kind: 'put', key: r.key, value: r.value, version: store.revision + 1, expiresAt: 0 });
-    else if (r.type === RecordType.DEL) store.applyRecovered({ kind: 'del', key: r.key, version: store.revision + 1 });
-  };
   if (snapshot !== null) {
     const file = snapshotPath(dir, snapshot);
-    const out = readRecordFile(file, FileKind.SNAPSHOT, load);
+    const out = readRecordFile(file, FileKind.SNAPSHOT, replay.snapshotRecord);
+    replay.noteRevision(out.endRevision);
+    snapshotRecords = out.records;
     if (out.problem !== null || out.seq !== snapshot) {
       const problem: FileProblem = out.problem ?? {
         offset: 8,
@@ -104,13 +112,18 @@ export function recoverDataDir(opts: RecoveryOptions): RecoveryResult {
         throw corruptError(file, problem, out.records, `${backupHint()} loads every record that can still be read (keys in the damaged part are lost)`);
       }
       store.clear();
-      const { outcome, skipped } = salvageSnapshot(file, load);
+      replay = new Replay(store);
+      let salvaged = 0;
+      const { outcome, skipped, endRevision } = salvageSnapshot(file, (r) => {
+        salvaged++;
+        replay.snapshotRecord(r);
+      });
+      replay.noteRevision(endRevision);
+      snapshotRecords = salvaged;
       const copy = backup(file, false);
       // Rewrite it whole now, so the next start does not meet the same damage.
       // (Before listening, so writing the store from the main thread stalls no one.)
-      const { keys } = writeSnapshotFile(`${file}.tmp`, snapshot, (function* () {
-        for (const k of store.entries()) yield [k.key, k.value] as [string, string];
-      })());
+      const { keys } = writeSnapshotFile(`${file}.tmp`, snapshot, store.entries(), replay.revision);
       renameSync(`${file}.tmp`, file);
       fsyncDirSync(dir);
       repaired = true;
@@ -147,12 +160,15 @@ export function recoverDataDir(opts: RecoveryOptions): RecoveryResult {
   const segmentSizes = new Map<number, number>();
   let logRecords = 0;
   let tornBytes = 0;
+  /** The format of the last segment read (null: its header was torn, and it is written anew). */
+  let lastFormat: number | null = null;
   for (let i = 0; i < live.length; i++) {
     const seq = live[i] as number;
     const file = segmentPath(dir, seq);
     const isLast = i === live.length - 1;
-    const out = readRecordFile(file, FileKind.LOG, load);
+    const out = readRecordFile(file, FileKind.LOG, replay.logRecord);
     logRecords += out.records;
+    lastFormat = out.goodEnd === 0 ? null : out.format;
     let problem = out.problem;
     if (problem === null && out.seq !== seq) {
       problem = { offset: 8, kind: 'corrupt', detail: `its header says segment ${String(out.seq)}`, bytesAfter: out.fileSize - 8, nextValidOffset: null };
@@ -197,13 +213,23 @@ export function recoverDataDir(opts: RecoveryOptions): RecoveryResult {
   if (live.length === 0) {
     live = [firstLive];
     segmentSizes.set(firstLive, 0);
+  } else if (lastFormat !== null && lastFormat < FORMAT_VERSION) {
+    // A file's records follow its header's format: new records go into a new segment, not after older ones.
+    const next = (live.at(-1) as number) + 1;
+    live = [...live, next];
+    segmentSizes.set(next, 0);
+    log.info({ file: segmentPath(dir, next), format: FORMAT_VERSION, previousFormat: lastFormat }, 'the log goes on in a new segment of the current format');
   }
   for (const seq of live) if (!segmentSizes.has(seq)) segmentSizes.set(seq, statSync(segmentPath(dir, seq)).size);
+  replay.finish();
   return {
     snapshot,
     segments: live,
     segmentSizes,
     snapshotKeys,
+    // A snapshot names each key once, so what the store did not keep had expired.
+    expiredAtLoad: snapshotRecords - snapshotKeys,
+    revision: replay.revision,
     logRecords,
     tornBytes,
     repaired,

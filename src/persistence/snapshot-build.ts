@@ -10,10 +10,12 @@
  */
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import type { StoredKey } from '../backend/types.js';
 import { readRecordFile, type ReadOutcome } from './file-reader.js';
 import { fsyncDirSync, segmentPath, snapshotPath } from './files.js';
-import { encodeEnd, encodeFileHeader, encodeMutation, END_RECORD_SIZE, FileKind, recordSize, RecordType, type DecodedRecord } from './formats.js';
-import { SegmentedMap } from '../store/segmented-map.js';
+import { FoldedKeys } from './folded-keys.js';
+import { encodeEnd, encodeFileHeader, encodeStoredKey, END_RECORD_SIZE, FileKind, FILE_HEADER_SIZE, putSize, type DecodedRecord } from './formats.js';
+import { Replay } from './replay.js';
 
 export interface SnapshotJob {
   readonly dir: string;
@@ -30,6 +32,8 @@ export interface SnapshotJob {
    * and normal priority rather than yielding the CPU (see snapshot-worker.ts).
    */
   readonly urgent?: boolean;
+  /** Keys whose expiry is at or before this time (ms since the epoch) are left out; default: when the build starts. */
+  readonly now?: number;
 }
 
 export interface SnapshotResult {
@@ -83,51 +87,59 @@ export class SnapshotInputError extends Error {
   }
 }
 
-function apply(map: SegmentedMap<string>, r: DecodedRecord): void {
-  if (r.type === RecordType.PUT) map.set(r.key, r.value);
-  else if (r.type === RecordType.DEL) map.delete(r.key);
-}
-
-/** Reads a snapshot, going past damaged records (a --repair salvage). Returns the bytes skipped. */
-export function salvageSnapshot(file: string, onRecord: (r: DecodedRecord) => void): { outcome: ReadOutcome; skipped: number } {
+/**
+ * Reads a snapshot, going past damaged records (a --repair salvage). Returns the bytes
+ * skipped, and the highest revision an END record read on the way names.
+ */
+export function salvageSnapshot(file: string, onRecord: (r: DecodedRecord) => void): { outcome: ReadOutcome; skipped: number; endRevision: number } {
   let outcome = readRecordFile(file, FileKind.SNAPSHOT, onRecord);
+  // Past damage the header is not read again: go on with the rules it gave (or the newest, when it is the damage).
+  const format = outcome.format ?? undefined;
   let skipped = 0;
+  let endRevision = outcome.endRevision;
   while (outcome.problem !== null && outcome.problem.nextValidOffset !== null) {
     skipped += outcome.problem.nextValidOffset - outcome.problem.offset;
-    outcome = readRecordFile(file, FileKind.SNAPSHOT, onRecord, { from: outcome.problem.nextValidOffset });
+    outcome = readRecordFile(file, FileKind.SNAPSHOT, onRecord, { from: outcome.problem.nextValidOffset, format });
+    endRevision = Math.max(endRevision, outcome.endRevision);
   }
   if (outcome.problem !== null) skipped += outcome.problem.bytesAfter;
-  return { outcome, skipped };
+  return { outcome, skipped, endRevision };
 }
 
 export function buildSnapshot(job: SnapshotJob, pacer: Pick<Pacer, 'tick'> = NO_PACING): SnapshotResult {
   const started = performance.now();
-  // Segmented as the store is: one V8 Map holds at most 2^24 keys.
-  const map = new SegmentedMap<string>();
-  const onRecord = (r: DecodedRecord) => {
-    apply(map, r);
+  const now = job.now ?? Date.now();
+  const keys = new FoldedKeys(now);
+  // The same replay as recovery's, so that the snapshot holds what a restart would load.
+  const replay = new Replay(keys);
+  const paced = (apply: (r: DecodedRecord) => void) => (r: DecodedRecord) => {
+    apply(r);
     pacer.tick();
   };
   if (job.base !== null) {
     const file = snapshotPath(job.dir, job.base);
-    if (job.salvageBase) salvageSnapshot(file, onRecord);
+    const onRecord = paced(replay.snapshotRecord);
+    if (job.salvageBase) replay.noteRevision(salvageSnapshot(file, onRecord).endRevision);
     else {
       const out = readRecordFile(file, FileKind.SNAPSHOT, onRecord);
       if (out.problem) throw new SnapshotInputError(file, out.problem.offset, out.problem.detail);
+      replay.noteRevision(out.endRevision);
     }
   }
+  const onLogRecord = paced(replay.logRecord);
   for (const seq of job.segments) {
     const file = segmentPath(job.dir, seq);
-    const out = readRecordFile(file, FileKind.LOG, onRecord);
+    const out = readRecordFile(file, FileKind.LOG, onLogRecord);
     // Closed segments were fdatasynced whole at rotation: a bad byte in one is damage, never a torn tail.
     if (out.problem) throw new SnapshotInputError(file, out.problem.offset, out.problem.detail);
     if (out.seq !== seq) throw new SnapshotInputError(file, 8, `its header says segment ${String(out.seq)}`);
   }
   const file = snapshotPath(job.dir, job.seq);
   const tmp = `${file}.tmp`;
+  replay.finish();
   let written: { bytes: number; keys: number };
   try {
-    written = writeSnapshotFile(tmp, job.seq, map, pacer);
+    written = writeSnapshotFile(tmp, job.seq, keys.entries(), keys.revision, pacer);
     renameSync(tmp, file);
   } catch (err) {
     // On a full disk the half-written file holds the space the log needs to recover.
@@ -138,16 +150,19 @@ export function buildSnapshot(job: SnapshotJob, pacer: Pick<Pacer, 'tick'> = NO_
     }
     throw err;
   }
-  const { bytes, keys } = written;
   fsyncDirSync(job.dir);
-  return { seq: job.seq, file, keys, bytes, ms: performance.now() - started };
+  return { seq: job.seq, file, keys: written.keys, bytes: written.bytes, ms: performance.now() - started };
 }
 
-/** Writes every entry as a snapshot file and fsyncs it. Returns its size and key count. */
+/**
+ * Writes every key as a snapshot file, and in its END record `revision`, the highest
+ * revision its history reached; fsyncs it. Returns its size and key count.
+ */
 export function writeSnapshotFile(
   file: string,
   seq: number,
-  entries: Iterable<[string, string]>,
+  entries: Iterable<StoredKey>,
+  revision: number,
   pacer: Pick<Pacer, 'tick'> = NO_PACING,
 ): { bytes: number; keys: number } {
   const fd = openSync(file, 'w');
@@ -158,27 +173,26 @@ export function writeSnapshotFile(
       while (done < len) done += writeSync(fd, b, done, len - done, written + done);
       written += len;
     };
-    put(encodeFileHeader(FileKind.SNAPSHOT, seq), 24);
+    put(encodeFileHeader(FileKind.SNAPSHOT, seq), FILE_HEADER_SIZE);
     let buf = Buffer.allocUnsafe(CHUNK);
     let len = 0;
     let keys = 0;
-    for (const [key, value] of entries) {
-      keys++;
+    for (const k of entries) {
       pacer.tick();
-      const m = { kind: 'put', key, value, version: 0, expiresAt: 0 } as const;
-      const need = recordSize(m);
+      keys++;
+      const need = putSize(k.key, k.value, k.expiresAt, k.version);
       if (len + need > buf.length) {
         put(buf, len);
         len = 0;
         if (need > buf.length) buf = Buffer.allocUnsafe(need);
       }
-      len = encodeMutation(buf, len, m);
+      len = encodeStoredKey(buf, len, k);
     }
     if (len + END_RECORD_SIZE > buf.length) {
       put(buf, len);
       len = 0;
     }
-    len = encodeEnd(buf, len, keys);
+    len = encodeEnd(buf, len, keys, revision);
     put(buf, len);
     fsyncSync(fd);
     return { bytes: written, keys };

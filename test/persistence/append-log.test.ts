@@ -11,7 +11,7 @@ import { FileKind, type DecodedRecord } from '../../src/persistence/formats.js';
 import type { FsyncPolicy } from '../../src/config.js';
 import type { KvError } from '../../src/errors.js';
 import { LogCapture } from '../helpers/server.js';
-import { puts } from './files.js';
+import { put, puts } from './files.js';
 import { tempDir } from './helpers.js';
 
 /**
@@ -80,7 +80,7 @@ describe('the append-only log writer', () => {
 
   function readBack(): DecodedRecord[] {
     const got: DecodedRecord[] = [];
-    const out = readRecordFile(segmentPath(dir, 1), FileKind.LOG, (r) => got.push(r));
+    const out = readRecordFile(segmentPath(dir, 1), FileKind.LOG, (r) => got.push({ ...r }));
     expect(out.problem).toBeNull();
     return got;
   }
@@ -114,7 +114,7 @@ describe('the append-only log writer', () => {
     const settled: number[] = [];
     const waits: Array<Promise<void>> = [];
     for (let turn = 0; turn < 20; turn++) {
-      const p = log.append({ version: 1, expiresAt: 0, kind: 'put', key: `k${turn}`, value: 'v' }) as Promise<void>;
+      const p = log.append(put(`k${turn}`, 'v')) as Promise<void>;
       waits.push(p.then(() => void settled.push(turn)));
       await new Promise((r) => setImmediate(r)); // the next append lands in a new batch
     }
@@ -129,7 +129,7 @@ describe('the append-only log writer', () => {
       rmSync(segmentPath(dir, 1), { force: true });
       const log = await openLog(policy);
       expect((disk.flags.at(-1) as number) & constants.O_DSYNC).toBe(0);
-      expect(log.append({ version: 1, expiresAt: 0, kind: 'put', key: 'a', value: '1' })).toBeUndefined();
+      expect(log.append(put('a', '1'))).toBeUndefined();
       await log.close();
       expect(readBack()).toHaveLength(1);
     }
@@ -137,10 +137,10 @@ describe('the append-only log writer', () => {
 
   it('a failed write rejects its waiters with READ_ONLY, refuses writes, and recovers by itself once the disk has room', async () => {
     const log = await openLog('always');
-    await log.append({ version: 1, expiresAt: 0, kind: 'put', key: 'ok', value: 'before' });
+    await log.append(put('ok', 'before'));
     disk.fail = { partial: 5 }; // a short write, then ENOSPC: the file ends in half a record
     const failed = once(events, 'failure');
-    const p = log.append({ version: 1, expiresAt: 0, kind: 'put', key: 'lost?', value: 'during' });
+    const p = log.append(put('lost?', 'during'));
     await expect(p).rejects.toMatchObject({ code: 'READ_ONLY' });
     await failed;
     expect(log.failure?.err.code).toBe('ENOSPC');
@@ -156,7 +156,7 @@ describe('the append-only log writer', () => {
     expect(log.failure).toBeNull();
     // The partial write was cut and the refused record written after all: the file matches memory.
     expect(readBack().map((r) => ('key' in r ? r.key : ''))).toEqual(['ok', 'lost?']);
-    await log.append({ version: 1, expiresAt: 0, kind: 'put', key: 'again', value: 'after' });
+    await log.append(put('again', 'after'));
     await log.close();
     expect(readBack()).toHaveLength(3);
     expect(failures.map((f) => (f === null ? null : f.op))).toEqual(['write', null]);
@@ -164,16 +164,16 @@ describe('the append-only log writer', () => {
 
   it('rotation closes the segment and continues in the next one', async () => {
     const log = await openLog('always');
-    await log.append({ version: 1, expiresAt: 0, kind: 'put', key: 'a', value: '1' });
-    log.append({ version: 1, expiresAt: 0, kind: 'put', key: 'b', value: '2' });
+    await log.append(put('a', '1'));
+    log.append(put('b', '2'));
     const closed = await log.rotate();
     expect(closed.seq).toBe(1);
     expect(closed.appended).toBe(2);
-    await log.append({ version: 1, expiresAt: 0, kind: 'put', key: 'c', value: '3' });
+    await log.append(put('c', '3'));
     await log.close();
     expect(readBack()).toHaveLength(2);
     const next: DecodedRecord[] = [];
-    expect(readRecordFile(segmentPath(dir, 2), FileKind.LOG, (r) => next.push(r)).problem).toBeNull();
+    expect(readRecordFile(segmentPath(dir, 2), FileKind.LOG, (r) => next.push({ ...r })).problem).toBeNull();
     expect(next.map((r) => ('key' in r ? r.key : ''))).toEqual(['c']);
   });
   describe('counts acknowledged writes that are not on disk', () => {
@@ -195,11 +195,11 @@ describe('the append-only log writer', () => {
 
     it('under everysec, a write the disk refused stays counted until a retry writes it', async () => {
       const log = await openLog('everysec');
-      log.append({ version: 1, expiresAt: 0, kind: 'put', key: 'ok', value: '1' });
+      log.append(put('ok', '1'));
       await log.flushAndSync();
       disk.fail = { partial: 0 };
       const failed = once(events, 'failure');
-      log.append({ version: 1, expiresAt: 0, kind: 'put', key: 'held', value: '2' });
+      log.append(put('held', '2'));
       await failed;
       expect(log.notOnDisk).toBe(1);
       expect(log.ioErrors).toBeGreaterThan(0);
@@ -215,9 +215,9 @@ describe('the append-only log writer', () => {
   describe('notices its files deleted or replaced under it', () => {
     it('under always, a batch written after its segment was unlinked is refused, and so is every later write', async () => {
       const log = await openLog('always');
-      await log.append({ version: 1, expiresAt: 0, kind: 'put', key: 'a', value: '1' });
+      await log.append(put('a', '1'));
       unlinkSync(segmentPath(dir, 1));
-      await expect(log.append({ version: 1, expiresAt: 0, kind: 'put', key: 'b', value: '2' })).rejects.toMatchObject({
+      await expect(log.append(put('b', '2'))).rejects.toMatchObject({
         code: 'READ_ONLY',
         message: expect.stringMatching(/^write not acknowledged: the log segment .*log-000000000001\.kvlog was deleted while the server was running/),
       });

@@ -2,7 +2,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readRecordFile } from '../../src/persistence/file-reader.js';
-import { FileKind, type DecodedRecord } from '../../src/persistence/formats.js';
+import { END_RECORD_SIZE, FileKind, type DecodedRecord } from '../../src/persistence/formats.js';
 import { puts, segmentBytes, writeSnapshot } from './files.js';
 import { tempDir } from './helpers.js';
 
@@ -21,7 +21,7 @@ describe('reading a log segment', () => {
   function read(b: Buffer) {
     writeFileSync(file, b);
     const got: DecodedRecord[] = [];
-    return { out: readRecordFile(file, FileKind.LOG, (r) => got.push(r)), got };
+    return { out: readRecordFile(file, FileKind.LOG, (r) => got.push({ ...r })), got };
   }
 
   it('reads every record of an intact segment, in order', () => {
@@ -90,14 +90,14 @@ describe('reading a snapshot', () => {
   it('reads its keys and checks the END count; a snapshot cut short is corrupt, never torn', () => {
     const file = writeSnapshot(dir, 4, { a: '1', b: '2', c: '3' });
     const got: DecodedRecord[] = [];
-    const out = readRecordFile(file, FileKind.SNAPSHOT, (r) => got.push(r));
+    const out = readRecordFile(file, FileKind.SNAPSHOT, (r) => got.push({ ...r }));
     expect(out.problem).toBeNull();
     expect(out.seq).toBe(4);
     expect(out.endCount).toBe(3);
     expect(got).toHaveLength(3);
 
     const whole = readFileSync(file);
-    writeFileSync(file, whole.subarray(0, whole.length - 18)); // without its END record
+    writeFileSync(file, whole.subarray(0, whole.length - END_RECORD_SIZE)); // without its END record
     const cut = readRecordFile(file, FileKind.SNAPSHOT, () => undefined);
     expect(cut.problem).toMatchObject({ kind: 'corrupt' });
     expect(cut.problem?.detail).toMatch(/without its END record/);

@@ -7,14 +7,14 @@ import { readRecordFile } from '../../src/persistence/file-reader.js';
 import { segmentName, segmentPath, snapshotName, snapshotPath } from '../../src/persistence/files.js';
 import { FileKind } from '../../src/persistence/formats.js';
 import { recoverDataDir } from '../../src/persistence/recovery.js';
-import { MemoryBackend } from '../../src/backend/memory/memory-backend.js';
 import { LogCapture, startTestServer } from '../helpers/server.js';
-import { puts, writeSegment, writeSnapshot } from './files.js';
+import { contents, del, put, puts, writeSegment, writeSnapshot } from './files.js';
 import { requireFreshBuild, spawnExpectingFailure, tempDir } from './helpers.js';
+import { TestStore } from './test-store.js';
 
 function recover(dir: string, repair = false) {
   const logs = new LogCapture();
-  const store = new MemoryBackend();
+  const store = new TestStore();
   const result = recoverDataDir({ dir, repair, store, log: pino({ level: 'debug' }, logs) });
   return { result, store, logs };
 }
@@ -46,10 +46,10 @@ describe('recovery from the files in the data directory', () => {
 
   it('loads the snapshot, then replays the segments after it in order (DEL and overwrite included)', () => {
     writeSnapshot(dir, 3, { a: 'from-snapshot', b: 'b0', c: 'c0' });
-    writeSegment(dir, 3, [{ version: 1, expiresAt: 0, kind: 'put', key: 'a', value: 'a1' }, { version: 1, kind: 'del', key: 'b' }]);
-    writeSegment(dir, 4, [{ version: 1, expiresAt: 0, kind: 'put', key: 'a', value: 'a2' }, { version: 1, expiresAt: 0, kind: 'put', key: 'd', value: 'd0' }]);
+    writeSegment(dir, 3, [put('a', 'a1'), del('b')]);
+    writeSegment(dir, 4, [put('a', 'a2'), put('d', 'd0')]);
     const { result, store } = recover(dir);
-    expect(Object.fromEntries([...store.entries()].map((e) => [e.key, e.value]))).toEqual({ a: 'a2', c: 'c0', d: 'd0' });
+    expect(contents(store.entries())).toEqual({ a: 'a2', c: 'c0', d: 'd0' });
     expect(result).toMatchObject({ snapshot: 3, segments: [3, 4], snapshotKeys: 3, logRecords: 4, tornBytes: 0, repaired: false });
   });
 
@@ -87,7 +87,7 @@ describe('recovery from the files in the data directory', () => {
     damaged[bad + 12] = (damaged[bad + 12] as number) ^ 0xff;
     writeFileSync(seg.file, damaged);
     const { result, store } = recover(dir, true);
-    expect([...store.entries()].map((e) => e.key).sort()).toEqual(['k0', 'k1', 'k2', 'k3']);
+    expect([...store.entries()].map((k) => k.key).sort()).toEqual(['k0', 'k1', 'k2', 'k3']);
     expect(result.repaired).toBe(true);
     expect(result.segments).toEqual([1]);
     expect(statSync(seg.file).size).toBe(bad);
@@ -104,7 +104,7 @@ describe('recovery from the files in the data directory', () => {
   it('refuses a corrupt snapshot; --repair loads every readable record and rewrites it', () => {
     const entries = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`key${i}`, `value${i}`]));
     const file = writeSnapshot(dir, 2, entries);
-    writeSegment(dir, 2, [{ version: 1, expiresAt: 0, kind: 'put', key: 'after', value: 'x' }]);
+    writeSegment(dir, 2, [put('after', 'x')]);
     const b = readFileSync(file);
     b[24 + 30 * 3] = (b[24 + 30 * 3] as number) ^ 0x01; // inside a record in the middle
     writeFileSync(file, b);
@@ -124,22 +124,22 @@ describe('recovery from the files in the data directory', () => {
 
   it('after a crash before the rename: deletes the .tmp and loads the previous snapshot and all segments', () => {
     writeSnapshot(dir, 2, { a: '1' });
-    writeSegment(dir, 2, [{ version: 1, expiresAt: 0, kind: 'put', key: 'b', value: '2' }]);
-    writeSegment(dir, 3, [{ version: 1, expiresAt: 0, kind: 'put', key: 'c', value: '3' }]);
+    writeSegment(dir, 2, [put('b', '2')]);
+    writeSegment(dir, 3, [put('c', '3')]);
     writeFileSync(path.join(dir, `${snapshotName(3)}.tmp`), 'half a snapshot');
     const { store, result } = recover(dir);
-    expect(Object.fromEntries([...store.entries()].map((e) => [e.key, e.value]))).toEqual({ a: '1', b: '2', c: '3' });
+    expect(contents(store.entries())).toEqual({ a: '1', b: '2', c: '3' });
     expect(result.segments).toEqual([2, 3]);
     expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
   it('after a crash between the rename and the cleanup: uses the new snapshot and deletes what it replaced', () => {
     writeSnapshot(dir, 2, { a: 'old' });
-    writeSegment(dir, 2, [{ version: 1, expiresAt: 0, kind: 'put', key: 'a', value: 'new' }]);
+    writeSegment(dir, 2, [put('a', 'new')]);
     writeSnapshot(dir, 3, { a: 'new' });
-    writeSegment(dir, 3, [{ version: 1, expiresAt: 0, kind: 'put', key: 'b', value: 'later' }]);
+    writeSegment(dir, 3, [put('b', 'later')]);
     const { store, result } = recover(dir);
-    expect(Object.fromEntries([...store.entries()].map((e) => [e.key, e.value]))).toEqual({ a: 'new', b: 'later' });
+    expect(contents(store.entries())).toEqual({ a: 'new', b: 'later' });
     expect(result).toMatchObject({ snapshot: 3, segments: [3] });
     expect(existsSync(snapshotPath(dir, 2))).toBe(false);
     expect(existsSync(segmentPath(dir, 2))).toBe(false);
