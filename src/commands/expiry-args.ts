@@ -37,8 +37,15 @@ export function parseSafeInteger(s: string): number | null {
   return typeof v === 'number' && Number.isSafeInteger(v) ? v : null;
 }
 
+/**
+ * The largest double below 2^63. Times are doubles, so one past 2^53 ms is kept to
+ * the nearest double; near LLONG_MAX that rounds up to 2^63, and a reply of it
+ * (PEXPIRETIME) would be out of a client's int64 range, so it stops here instead.
+ */
+const MAX_TIME = 2 ** 63 - 1024;
+
 function toTime(ms: bigint): number {
-  return Number(ms);
+  return Math.min(Number(ms), MAX_TIME);
 }
 
 /**

@@ -119,26 +119,36 @@ function runSetWithTime(ctx: CommandContext, args: ByteString[], unit: 's' | 'ms
   );
 }
 
-/** GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]. */
+/**
+ * GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST], in Redis 7's order (t_string.c
+ * getexCommand): the options' syntax first (one kind, which may repeat: the last
+ * counts), then the key (a missing key is nil whatever the time), then the time.
+ */
 function runGetEx(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
-  let expiry: number | 'persist' | null = null;
+  let persist = false;
+  let timeOpt: string | null = null;
+  let timeArg = '';
   for (let i = 2; i < args.length; i++) {
     const opt = (args[i] as string).toUpperCase();
-    if (opt === 'PERSIST' && expiry === null) expiry = 'persist';
-    else if (opt in EXPIRY_UNITS && i + 1 < args.length && expiry === null) {
-      const u = EXPIRY_UNITS[opt] as { unit: 's' | 'ms'; relative: boolean };
-      const at = positiveExpiry(args[++i] as string, u.unit, u.relative, ctx.backend.now(), 'getex');
-      if (at instanceof KvError) return errorReply(at);
-      expiry = at;
+    if (opt === 'PERSIST' && timeOpt === null) persist = true;
+    else if (opt in EXPIRY_UNITS && i + 1 < args.length && !persist && (timeOpt === null || timeOpt === opt)) {
+      timeOpt = opt;
+      timeArg = args[++i] as string;
     } else return syntaxError();
   }
   const key = args[1] as ByteString;
-  if (expiry === null) return then(ctx.backend.get(key), bulkOrNil);
-  const change: Change = { kind: 'expire', expiresAt: expiry === 'persist' ? 0 : expiry };
+  let expiresAt = 0; // PERSIST
+  if (timeOpt !== null) {
+    const u = EXPIRY_UNITS[timeOpt] as { unit: 's' | 'ms'; relative: boolean };
+    const at = positiveExpiry(timeArg, u.unit, u.relative, ctx.backend.now(), 'getex');
+    if (at instanceof KvError) return then(ctx.backend.get(key), (e) => (e === undefined ? NIL : errorReply(at)));
+    expiresAt = at;
+  } else if (!persist) return then(ctx.backend.get(key), bulkOrNil);
+  const change: Change = { kind: 'expire', expiresAt };
   return then(
     ctx.backend.update(key, (cur) => ({
       // PERSIST on a key without an expiry changes nothing (and so not its version).
-      change: cur === undefined || (expiry === 'persist' && cur.expiresAt === 0) ? NO_CHANGE : change,
+      change: cur === undefined || (persist && cur.expiresAt === 0) ? NO_CHANGE : change,
       result: cur,
     })),
     ({ result }) => bulkOrNil(result),

@@ -78,3 +78,16 @@ export function multibulk(...words: string[]): Buffer {
 
 /** A byte string of every byte value 0..255, in order. */
 export const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i)).toString('latin1');
+
+/**
+ * Sends one request and waits for its reply, both as the raw bytes and as a value.
+ * For a client that has no other request in flight: the reply starts where the bytes
+ * received so far end.
+ */
+export async function request(c: RawClient, ...words: string[]): Promise<{ raw: string; value: RespValue }> {
+  const from = c.received.length;
+  c.write(multibulk(...words));
+  await c.until((r) => readReply(r, from) !== null, 20_000);
+  const { value, end } = readReply(c.received, from) as { value: RespValue; end: number };
+  return { raw: c.received.slice(from, end), value };
+}

@@ -195,11 +195,12 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
   /**
    * The stored string of a live key, or undefined. A key found expired is deleted
    * here (lazy expiry) and the delete logged; the caller never waits for that record:
-   * after a crash the key is expired at load anyway.
+   * after a crash the key is expired at load anyway. As in Redis (db.c keyIsExpired),
+   * a key lives through its expiry millisecond and is expired once now is past it.
    */
   private live(key: ByteString): string | undefined {
     const s = this.map.get(key);
-    if (s === undefined || !hasExpiry(s) || storedExpiry(s) > this.now()) return s;
+    if (s === undefined || !hasExpiry(s) || storedExpiry(s) >= this.now()) return s;
     this.expireKey(key);
     return undefined;
   }
@@ -340,7 +341,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
         looked++;
         const key = e[0];
         const s = this.map.get(key);
-        if (s !== undefined && storedExpiry(s) <= now) {
+        if (s !== undefined && storedExpiry(s) < now) {
           this.expireKey(key);
           expired++;
         }
