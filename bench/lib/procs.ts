@@ -129,6 +129,21 @@ export function redisBenchmark(port: number, args: string[]): Record<string, num
   return result;
 }
 
+/**
+ * Runs redis-benchmark -q on one custom command (the words after the options, e.g.
+ * `SET key:__rand_int__ xxx EX 100`) and returns its requests/s.
+ */
+export function redisBenchmarkCommand(port: number, args: string[], command: string[]): number {
+  const out = execFileSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-q', ...args, ...command], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  // The last of the \r-separated progress lines: "<command>: 20325.20 requests per second, p50=…".
+  const m = /: ([\d.]+) requests per second/.exec(out.split(/[\r\n]+/).filter((l) => l.includes('requests per second')).at(-1) ?? '');
+  if (!m) throw new Error(`could not read redis-benchmark output for ${command.join(' ')}:\n${out}`);
+  return Number(m[1]);
+}
+
 /** The most resident memory a process has had since it started (VmHWM), in bytes (Linux). */
 export function peakRssBytes(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
