@@ -150,6 +150,27 @@ export function peakRssBytes(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
+/** CPU time (user + system) a process has used so far, in ms (Linux: /proc/PID/stat, 100 ticks a second). */
+export function processCpuMs(pid: number): number {
+  try {
+    // The command name, in parentheses, may hold spaces: count fields after its closing one.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime: fields 14 and 15
+  } catch {
+    return NaN;
+  }
+}
+
+/** The machine's 1-minute load average (runnable and waiting tasks), NaN off Linux. */
+export function loadAverage(): number {
+  try {
+    return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  } catch {
+    return NaN;
+  }
+}
+
 /** Resident memory of a process, in bytes (Linux). */
 export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
