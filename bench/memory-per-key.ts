@@ -31,6 +31,8 @@ interface PerKey {
   keys: number;
   used: number;
   rss: number;
+  /** kv-server's V8 heap in use (INFO used_memory_heap), which its used_memory estimates; NaN for Redis. */
+  heap: number;
 }
 
 /** Loads `file` into a fresh server and returns its growth per key. */
@@ -39,11 +41,17 @@ async function measure(start: () => Promise<Proc>, file: string, settleMs: numbe
   try {
     const pid = proc.child.pid as number;
     const used0 = infoNumber(proc.port, 'used_memory', 'memory');
+    const heap0 = infoNumber(proc.port, 'used_memory_heap', 'memory');
     const rss0 = rssBytes(pid);
     pipeLoad(proc.port, file);
     const keys = Number(redisCli(proc.port, 'dbsize'));
     if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
-    return { keys, used: (infoNumber(proc.port, 'used_memory', 'memory') - used0) / keys, rss: (rssBytes(pid) - rss0) / keys };
+    return {
+      keys,
+      used: (infoNumber(proc.port, 'used_memory', 'memory') - used0) / keys,
+      rss: (rssBytes(pid) - rss0) / keys,
+      heap: (infoNumber(proc.port, 'used_memory_heap', 'memory') - heap0) / keys,
+    };
   } finally {
     await proc.stop();
   }
@@ -66,7 +74,7 @@ for (const c of cases) {
     ['redis-server', redis],
     ['kv-server', kv],
   ] as const) {
-    rows.push([`${name}, ${c.name}`, fmt(m.keys), fmt(m.used, 1), fmt(m.rss, 1)]);
+    rows.push([`${name}, ${c.name}`, fmt(m.keys), fmt(m.used, 1), fmt(m.rss, 1), Number.isNaN(m.heap) ? '-' : fmt(m.heap, 1)]);
   }
   const used = kv.used / redis.used;
   const rssVsUsed = kv.rss / redis.used;
@@ -75,6 +83,7 @@ for (const c of cases) {
       `(target <= ${fmt(c.target, 1)}x Redis used_memory: used_memory ${used <= c.target ? 'met' : 'not met'}, RSS ${rssVsUsed <= c.target ? 'met' : 'not met'})`,
   );
 }
-printTable(['server, keys', 'keys', 'used_memory/key', 'RSS/key'], rows);
+printTable(['server, keys', 'keys', 'used_memory/key', 'RSS/key', 'V8 heap used/key'], rows);
+console.log("\nkv-server's used_memory is its own accounting (what --maxmemory counts); its RSS and V8 heap are measured.");
 console.log('');
 for (const n of notes) console.log(n);
