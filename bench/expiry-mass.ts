@@ -17,7 +17,7 @@
  * Figures only: nothing passes or fails. Every wait is bounded (--max-wait after T).
  *
  *   npm run bench:expiry -- [--keys 1000000] [--rate 2000] [--baseline 5] [--max-wait 60]
- *                           [--servers redis,kv,kv-log-ops] [--rounds 1] [--lead 40]
+ *                           [--servers redis,kv,kv-log-ops] [--rounds 1] [--lead 60]
  *
  * KV_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" profiles the kv-servers (bench/lib/procs.ts).
  */
@@ -44,7 +44,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('settle', { type: 'number', default: 2, describe: 'seconds left idle after the load' })
   .option('max-wait', { type: 'number', default: 60, describe: 'seconds after T given to the server to reclaim every key' })
   .option('poll', { type: 'number', default: 50, describe: 'ms between two INFO keyspace' })
-  .option('lead', { type: 'number', default: 40, describe: 'seconds allowed for writing the load file and loading it, the first time for each server' })
+  .option('lead', { type: 'number', default: 60, describe: 'seconds allowed for writing the load file and loading it, the first time for each server' })
   .option('rounds', { type: 'number', default: 1, describe: 'runs per server, interleaved' })
   .option('servers', { type: 'string', default: 'redis,kv,kv-log-ops', describe: 'which servers, comma-separated: redis, kv (--no-log-ops), kv-log-ops (the default)' })
   .strict()
@@ -80,6 +80,15 @@ interface Keyspace {
   keys: number;
   expires: number;
 }
+/**
+ * Whether the server is compacting its files: kv-server's snapshot (rdb_bgsave_in_progress),
+ * Redis's BGSAVE or AOF rewrite. Loading 1M keys sets one off in both; it competes for the CPU.
+ */
+async function compacting(q: RespQuery): Promise<boolean> {
+  const text = (await q.query('INFO', 'persistence')) ?? '';
+  return /^(rdb_bgsave_in_progress|aof_rewrite_in_progress):1/m.test(text);
+}
+
 async function keyspace(q: RespQuery): Promise<Keyspace> {
   const text = (await q.query('INFO', 'keyspace')) ?? '';
   const m = /^db0:keys=(\d+),expires=(\d+)/m.exec(text);
@@ -107,6 +116,10 @@ interface Run {
   readonly serverCpu: number;
   /** The machine's 1-minute load average when all were gone (2 cores: above 2, processes wait for a CPU). */
   readonly loadavg: number;
+  /** ms spent after the load waiting for the server's own snapshot or rewrite to end (bounded by the lead). */
+  readonly quietWaitMs: number;
+  /** Share of the polls that found a snapshot or rewrite running: before T, and after T. */
+  readonly compacting: Record<'before' | 'during', number>;
 }
 
 /** Paced GET/SET on the load keys, open loop, into a histogram per phase (by send time). */
@@ -172,6 +185,10 @@ async function runOnce(kind: Kind, leadSec: number): Promise<Run | { overran: nu
     if (start + argv.warmup * 1000 > T - 1000) return { overran: writeMs + loadMs };
     const loaded = await keyspace(q);
     if (loaded.expires !== argv.keys) console.error(`${kind.name}: ${loaded.expires} keys with a TTL after the load, not ${argv.keys}`);
+    // The baseline should see the server at rest: wait out the compaction the load set off, while T allows.
+    const quiet0 = Date.now();
+    while (Date.now() < start && (await compacting(q))) await new Promise((r) => setTimeout(r, 200));
+    const quietWaitMs = Date.now() - quiet0;
     await sleepUntil(start);
 
     const pinger = new Worker(new URL('./expiry-mass-pinger.js', import.meta.url), {
@@ -189,6 +206,12 @@ async function runOnce(kind: Kind, leadSec: number): Promise<Run | { overran: nu
     const baselineStart = Date.now();
     load.setPhase('before');
     tell({ cmd: 'phase', phase: 'before' });
+    const polls = { before: { busy: 0, of: 0 }, during: { busy: 0, of: 0 } };
+    while (Date.now() < T - argv.poll) {
+      polls.before.of++;
+      if (await compacting(q)) polls.before.busy++;
+      await new Promise((r) => setTimeout(r, Math.min(argv.poll, Math.max(0, T - Date.now()))));
+    }
     await sleepUntil(T);
     load.setPhase('during');
     tell({ cmd: 'phase', phase: 'during' });
@@ -201,6 +224,8 @@ async function runOnce(kind: Kind, leadSec: number): Promise<Run | { overran: nu
     while (Date.now() < T + argv['max-wait'] * 1000) {
       const ks = await keyspace(q);
       const after = Date.now() - T;
+      polls.during.of++;
+      if (await compacting(q)) polls.during.busy++;
       if (firstGoneMs === null && ks.expires < argv.keys) firstGoneMs = after;
       if (after >= nextMark) {
         timeline.push([after, ks.expires]);
@@ -247,6 +272,8 @@ async function runOnce(kind: Kind, leadSec: number): Promise<Run | { overran: nu
       baselineSec: (T - baselineStart) / 1000,
       serverCpu,
       loadavg,
+      quietWaitMs,
+      compacting: { before: polls.before.busy / Math.max(1, polls.before.of), during: polls.during.busy / Math.max(1, polls.during.of) },
     };
   } finally {
     q.close();
@@ -307,6 +334,10 @@ for (const r of runs) {
       ` (${fmt(r.ping.during.count)} PINGs; ${fmt(r.ping.before.count)} before); paced load: ${fmt(r.paced.before.count)} replies before, ${fmt(r.paced.during.count)} after T` +
       (r.unsent > 0 ? `, ${fmt(r.unsent)} not sent (a connection had 5000 unanswered)` : '') +
       `; baseline ${fmt(r.baselineSec, 1)} s; the probe's own 1 ms timer fired up to ${ms(r.ping.before.timerLate)} ms late before T, ${ms(r.ping.during.timerLate)} ms after`,
+  );
+  console.log(
+    `    a snapshot or rewrite was running in ${fmt(100 * r.compacting.before)}% of the polls before T and ${fmt(100 * r.compacting.during)}% after ` +
+      `(${fmt(r.quietWaitMs / 1000, 1)} s waited after the load for the one it set off)`,
   );
 }
 
