@@ -104,8 +104,11 @@ export async function startKvServer(
   const dir = givenDir ?? tempDir('dualkv-bench-kv-');
   const port = await freePort();
   const args = [bin, '--port', String(port), '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), ...extraArgs];
-  const child = spawn(process.execPath, [...(process.env.KV_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...args], {
+  // KV_NODE_FLAGS is for Node, not the server: kv-server reads every KV_* variable as an option.
+  const { KV_NODE_FLAGS: nodeFlags, ...env } = process.env;
+  const child = spawn(process.execPath, [...(nodeFlags?.split(' ').filter(Boolean) ?? []), ...args], {
     cwd: dir,
+    env,
     // Op lines go to stdout as they would under a process supervisor: /dev/null, or with
     // `pipe` a pipe that this process never reads (a log collector that has stalled).
     stdio: ['ignore', options.stdout ?? 'ignore', 'inherit'],
