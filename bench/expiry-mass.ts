@@ -29,6 +29,7 @@ import { hideBin } from 'yargs/helpers';
 import { addEncoded, createHistogram, recordMs, summarize, type Histogram } from '../clients/lib/bench/latency.js';
 import type { PingerData, PingerReport, PingerRequest } from './expiry-mass-pinger.js';
 import { writeCommandFile } from './lib/load-file.js';
+import { MAX_INFLIGHT_PER_CONN, startPacedLoad } from './lib/paced-load.js';
 import { RespQuery } from './lib/resp-query.js';
 import { cpuTimes, ensureDebianPackages, fmt, loadAverage, printTable, processCpuMs, startKvServer, startRedis, stealPercent, tempDir, type Proc } from './lib/procs.js';
 import { keyOf, pipeLoad, respCommand, TimedConnection, valueOf } from './persistence-common.js';
@@ -122,44 +123,32 @@ interface Run {
   readonly compacting: Record<'before' | 'during', number>;
 }
 
-/** Paced GET/SET on the load keys, open loop, into a histogram per phase (by send time). */
-function startPacedLoad(conns: TimedConnection[]) {
+/** Paced GET/SET on the load keys, into a histogram per phase (by send time). */
+function startLoadKeysTraffic(conns: TimedConnection[]) {
   const hist: Record<'before' | 'during', { h: Histogram; max: number; errors: number }> = {
     before: { h: createHistogram(), max: 0, errors: 0 },
     during: { h: createHistogram(), max: 0, errors: 0 },
   };
   let phase: 'before' | 'during' | null = null;
-  const MAX_INFLIGHT_PER_CONN = 5000;
-  let sent = 0;
-  let unsent = 0;
-  let rr = 0;
-  const started = performance.now();
-  const timer = setInterval(() => {
-    const due = Math.floor(((performance.now() - started) * argv.rate) / 1000) - sent;
-    for (let i = 0; i < due; i++) {
-      sent++;
-      const c = conns[rr++ % conns.length] as TimedConnection;
-      if (c.pending > MAX_INFLIGHT_PER_CONN) {
-        unsent++;
-        continue;
-      }
-      const k = Math.floor(Math.random() * argv['load-keys']);
-      const cmd = (sent & 1) === 0 ? respCommand('GET', loadKey(k)) : respCommand('SET', loadKey(k), valueOf(k, sent, argv['value-size']));
-      const label = phase;
-      c.send(cmd, (took, error) => {
+  const paced = startPacedLoad(conns, argv.rate, (n) => {
+    const k = Math.floor(Math.random() * argv['load-keys']);
+    const label = phase;
+    return {
+      command: (n & 1) === 0 ? respCommand('GET', loadKey(k)) : respCommand('SET', loadKey(k), valueOf(k, n, argv['value-size'])),
+      done: (took, error) => {
         if (label === null) return;
         const b = hist[label];
         recordMs(b.h, took);
         if (took > b.max) b.max = took;
         if (error) b.errors++;
-      });
-    }
-  }, 1);
+      },
+    };
+  });
   return {
     setPhase: (p: typeof phase) => void (phase = p),
-    stop: () => clearInterval(timer),
+    stop: () => paced.stop(),
     get unsent() {
-      return unsent;
+      return paced.unsent;
     },
     summary: (p: 'before' | 'during') => {
       const s = summarize(hist[p].h);
@@ -200,7 +189,7 @@ async function runOnce(kind: Kind, leadSec: number): Promise<Run | { overran: nu
     });
     const tell = (m: PingerRequest) => pinger.postMessage(m);
     const conns = await Promise.all(Array.from({ length: argv.connections }, () => TimedConnection.open(proc.port)));
-    const load = startPacedLoad(conns);
+    const load = startLoadKeysTraffic(conns);
 
     await sleepUntil(T - argv.baseline * 1000);
     const baselineStart = Date.now();
@@ -332,7 +321,7 @@ for (const r of runs) {
   console.log(
     `    slowest PINGs after T: ${r.ping.during.worst.map((w) => `${ms(w.ms)} ms (sent at +${fmt(w.at - r.T)} ms)`).join(', ') || 'none'}` +
       ` (${fmt(r.ping.during.count)} PINGs; ${fmt(r.ping.before.count)} before); paced load: ${fmt(r.paced.before.count)} replies before, ${fmt(r.paced.during.count)} after T` +
-      (r.unsent > 0 ? `, ${fmt(r.unsent)} not sent (a connection had 5000 unanswered)` : '') +
+      (r.unsent > 0 ? `, ${fmt(r.unsent)} not sent (a connection had ${MAX_INFLIGHT_PER_CONN} unanswered)` : '') +
       `; baseline ${fmt(r.baselineSec, 1)} s; the probe's own 1 ms timer fired up to ${ms(r.ping.before.timerLate)} ms late before T, ${ms(r.ping.during.timerLate)} ms after`,
   );
   console.log(
