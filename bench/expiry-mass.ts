@@ -21,6 +21,7 @@
  *
  * KV_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" profiles the kv-servers (bench/lib/procs.ts).
  */
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -295,6 +296,8 @@ for (let round = 0; round < argv.rounds; round++) {
     }
   }
 }
+
+rmSync(work, { recursive: true, force: true }); // the load file is 170 MB
 
 const ms = (n: number | null, digits = 1) => (n === null || !Number.isFinite(n) ? 'n/a' : fmt(n, digits));
 printTable(

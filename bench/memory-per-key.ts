@@ -10,6 +10,7 @@
  * Neither server persists (Redis appendonly no, kv-server --no-persistence) and
  * kv-server runs --no-log-ops: the figure is the store, not a log's buffers.
  */
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -87,3 +88,4 @@ printTable(['server, keys', 'keys', 'used_memory/key', 'RSS/key', 'V8 heap used/
 console.log("\nkv-server's used_memory is its own accounting (what --maxmemory counts); its RSS and V8 heap are measured.");
 console.log('');
 for (const n of notes) console.log(n);
+rmSync(dir, { recursive: true, force: true }); // the load files are 300 MB
