@@ -25,6 +25,7 @@ import { hideBin } from 'yargs/helpers';
 import { ensureDebianPackages, fmt, printTable, tempDir } from './lib/procs.js';
 import { keyOf, max, ms, percentile, pipeLoad, respCommand, TimedConnection, valueOf, writeLoadFile } from './persistence-common.js';
 import type { StallMessage, StallRequest } from './persistence-stall-server.js';
+import { MAX_INFLIGHT_PER_CONN, startPacedLoad } from './lib/paced-load.js';
 
 const argv = await yargs(hideBin(process.argv))
   .option('keys', { type: 'number', default: 1_000_000, describe: 'keys in the store when the snapshot runs' })
@@ -82,33 +83,21 @@ const lat: Record<'baseline' | 'snapshot', { GET: number[]; PUT: number[]; error
   baseline: { GET: [], PUT: [], errors: 0 },
   snapshot: { GET: [], PUT: [], errors: 0 },
 };
-let sent = 0;
-let rr = 0;
 let generation = 1;
-const started = performance.now();
-const MAX_INFLIGHT_PER_CONN = 5000;
-let dropped = 0;
-const driver = setInterval(() => {
-  const due = Math.floor(((performance.now() - started) * argv.rate) / 1000) - sent;
-  for (let i = 0; i < due; i++) {
-    sent++;
-    const c = conns[rr++ % conns.length] as TimedConnection;
-    if (c.pending > MAX_INFLIGHT_PER_CONN) {
-      dropped++;
-      continue;
-    }
-    const k = Math.floor(Math.random() * argv.keys);
-    const isGet = (sent & 1) === 0;
-    const label = phase;
-    const cmd = isGet ? respCommand('GET', keyOf(k)) : respCommand('SET', keyOf(k), valueOf(k, generation++, argv['value-size']));
-    c.send(cmd, (took, error) => {
+const load = startPacedLoad(conns, argv.rate, (n) => {
+  const k = Math.floor(Math.random() * argv.keys);
+  const isGet = (n & 1) === 0;
+  const label = phase;
+  return {
+    command: isGet ? respCommand('GET', keyOf(k)) : respCommand('SET', keyOf(k), valueOf(k, generation++, argv['value-size'])),
+    done: (took, error) => {
       if (label !== 'baseline' && label !== 'snapshot') return;
       const bucket = lat[label];
       if (error) bucket.errors++;
       (isGet ? bucket.GET : bucket.PUT).push(took);
-    });
-  }
-}, 1);
+    },
+  };
+});
 
 const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
 async function loopDelay(): Promise<Extract<StallMessage, { type: 'report' }>> {
@@ -133,7 +122,7 @@ const during = await save();
 phase = 'idle';
 const snapshotMs = performance.now() - s0;
 const snapshotLoop = await loopDelay();
-clearInterval(driver);
+load.stop();
 // Let the replies still in flight land (they are counted in their phase).
 for (let i = 0; i < 500 && conns.some((c) => c.pending > 0); i++) await sleep(0.01);
 
@@ -158,7 +147,7 @@ const ratio = (k: 'GET' | 'PUT') => percentile(lat.snapshot[k], 99) / percentile
 console.log(
   `\nSAVE took ${fmt(during.ms)} ms${during.error ? ' and FAILED' : ''}. p99 during / without: GET ${fmt(ratio('GET'), 2)}x, PUT ${fmt(ratio('PUT'), 2)}x (target <= 2x); ` +
     `event-loop max during the snapshot ${ms(snapshotLoop.max, 1)} ms (target <= 50 ms).` +
-    (dropped ? `\n${fmt(dropped)} requests were not sent: a connection had ${MAX_INFLIGHT_PER_CONN} unanswered.` : ''),
+    (load.unsent ? `\n${fmt(load.unsent)} requests were not sent: a connection had ${MAX_INFLIGHT_PER_CONN} unanswered.` : ''),
 );
 for (const c of [...conns, control]) c.close();
 ask({ cmd: 'stop' });

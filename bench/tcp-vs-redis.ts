@@ -1,32 +1,35 @@
 /**
- * Issue 2's benchmark: kv-server's TCP front-end (RESP2) against redis-server
- * (AOF everysec) on the same machine, in the same run, with redis-benchmark
- * driving both. Prints requests/s and the ratio ours/Redis, then memory per key
- * for 1M keys (16-byte keys, 100-byte values).
+ * Issues 2 and 11's throughput benchmark: kv-server's TCP front-end (RESP2) against
+ * redis-server (AOF everysec) on the same machine, in the same run, with
+ * redis-benchmark driving both: SET and GET (`-t set,get`) and SET with a TTL
+ * (`SET key:__rand_int__ xxx EX 100`, a custom command), each plain and with -P 16.
+ * Prints requests/s and the ratio ours/Redis. Memory per key is bench/memory-per-key.ts.
  *
- *   npm run bench:tcp -- [--requests 200000] [--pipelined-requests 1000000] [--rounds 3] [--keys 1000000]
+ *   npm run bench:tcp -- [--requests 200000] [--pipelined-requests 1000000] [--rounds 3]
  *                        [--baseline /path/to/another/checkout]
+ *
+ * Every server of a round runs at once and each test visits them in turn, the first
+ * one rotating from round to round, so that a slow patch of a shared machine hits them
+ * alike. A ratio is the median of the rounds' ratios (each compares runs seconds apart).
  *
  * --baseline adds that checkout's built kv-server (its dist/src/main.js, default flags) to
  * the same interleaved rounds: a change measured against what it changes, on the same
  * machine at the same time.
  */
-import { execFileSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import path from 'node:path';
-import { once } from 'node:events';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import {
+  cpuTimes,
   ensureDebianPackages,
   fmt,
   peakRssBytes,
   printTable,
   redisBenchmark,
-  rssBytes,
+  redisBenchmarkCommand,
   startKvServer,
   startRedis,
-  tempDir,
+  stealPercent,
   type Proc,
 } from './lib/procs.js';
 
@@ -34,9 +37,8 @@ const argv = await yargs(hideBin(process.argv))
   .option('requests', { type: 'number', default: 200_000, describe: 'requests per plain redis-benchmark run' })
   .option('pipelined-requests', { type: 'number', default: 1_000_000, describe: 'requests per -P 16 run' })
   .option('clients', { type: 'number', default: 50 })
-  .option('keys', { type: 'number', default: 1_000_000, describe: 'keys for the memory measurement (0 skips it)' })
-  .option('rounds', { type: 'number', default: 3, describe: 'rounds per server, interleaved; the median is shown' })
-  .option('skip-throughput', { type: 'boolean', default: false })
+  .option('rounds', { type: 'number', default: 3, describe: 'rounds, interleaved; the median is shown' })
+  .option('ttl', { type: 'number', default: 100, describe: 'seconds, the EX of the SET EX test' })
   .option('baseline', { type: 'string', describe: 'another checkout whose built kv-server runs in the same rounds' })
   .strict()
   .parse();
@@ -47,150 +49,141 @@ const REDIS_AOF = [
   ['appendonly', 'yes'],
   ['appendfsync', 'everysec'],
 ];
+/** Test names as rows show them; SET and GET come from `-t set,get`, SET EX is a custom command. */
+const TESTS = ['SET', 'SET EX', 'GET'] as const;
+type Test = (typeof TESTS)[number];
+type Mode = 'plain' | 'pipelined';
+/** redis-benchmark -t set sends 3-byte values (-d 3) to key:__rand_int__; SET EX sends the same. */
+const SET_EX = ['SET', 'key:__rand_int__', 'xxx', 'EX', String(argv.ttl)];
 
-interface Row {
-  name: string;
-  plain: Record<string, number>;
-  pipelined: Record<string, number>;
-  /** The server's peak RSS (VmHWM) over the round, in bytes. */
-  peakRss: number;
+interface Server {
+  readonly name: string;
+  readonly start: () => Promise<Proc>;
 }
 
-/** One round of redis-benchmark against a fresh server: plain, then -P 16. */
-async function measureOnce(start: () => Promise<Proc>): Promise<Omit<Row, 'name'>> {
-  const proc = await start();
+/** One server's figures in one round. */
+interface RoundResult {
+  rps: Record<Mode, Record<Test, number>>;
+  /** The server's peak RSS (VmHWM) over the round, in bytes. */
+  peakRss: number;
+  /** The most CPU time the hypervisor took during any of this server's runs in the round, in percent. */
+  steal: number | null;
+}
+
+function stolenDuring<T>(run: () => T, note: (steal: number | null) => void): T {
+  const before = cpuTimes();
+  const out = run();
+  note(stealPercent(before, cpuTimes()));
+  return out;
+}
+
+/** One round: every server started, each test run against each in turn (from `first`), then all stopped. */
+async function measureRound(servers: readonly Server[], first: number): Promise<RoundResult[]> {
+  const procs: Proc[] = [];
   try {
-    const common = ['-c', String(argv.clients), '-t', 'set,get', '-r', '100000'];
-    const plain = redisBenchmark(proc.port, [...common, '-n', String(argv.requests)]);
-    const pipelined = redisBenchmark(proc.port, [...common, '-n', String(argv['pipelined-requests']), '-P', '16']);
-    return { plain, pipelined, peakRss: peakRssBytes(proc.child.pid as number) };
+    for (const s of servers) procs.push(await s.start());
+    const results: RoundResult[] = servers.map(() => ({
+      rps: { plain: { SET: NaN, 'SET EX': NaN, GET: NaN }, pipelined: { SET: NaN, 'SET EX': NaN, GET: NaN } },
+      peakRss: NaN,
+      steal: null,
+    }));
+    const order = servers.map((_, i) => (first + i) % servers.length);
+    const common = ['-c', String(argv.clients), '-r', '100000'];
+    for (const mode of ['plain', 'pipelined'] as const) {
+      const n = ['-n', String(mode === 'plain' ? argv.requests : argv['pipelined-requests']), ...(mode === 'pipelined' ? ['-P', '16'] : [])];
+      for (const kind of ['set,get', 'set ex'] as const) {
+        for (const i of order) {
+          const r = results[i] as RoundResult;
+          const port = (procs[i] as Proc).port;
+          const note = (steal: number | null) => {
+            if (steal !== null) r.steal = Math.max(r.steal ?? 0, steal);
+          };
+          if (kind === 'set,get') {
+            const got = stolenDuring(() => redisBenchmark(port, [...common, ...n, '-t', 'set,get']), note);
+            r.rps[mode].SET = got.SET ?? NaN;
+            r.rps[mode].GET = got.GET ?? NaN;
+          } else {
+            r.rps[mode]['SET EX'] = stolenDuring(() => redisBenchmarkCommand(port, [...common, ...n], SET_EX), note);
+          }
+        }
+      }
+    }
+    for (const [i, p] of procs.entries()) (results[i] as RoundResult).peakRss = peakRssBytes(p.child.pid as number);
+    return results;
   } finally {
-    await proc.stop();
+    // One at a time: three final snapshots at once on two cores can pass --shutdown-timeout.
+    for (const p of procs) await p.stop();
   }
 }
 
 function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
-/**
- * Runs every server `rounds` times, interleaved (A B C A B C …) so that a slow
- * patch of the machine hits all of them alike, and keeps the median of each figure.
- */
-async function measureAll(servers: Array<[string, () => Promise<Proc>]>): Promise<Row[]> {
-  const results = servers.map(() => [] as Array<Omit<Row, 'name'>>);
-  for (let round = 0; round < argv.rounds; round++) {
-    for (const [i, [, start]] of servers.entries()) results[i]?.push(await measureOnce(start));
+const servers: Server[] = [
+  { name: 'redis-server (AOF everysec)', start: () => startRedis(REDIS_AOF) },
+  { name: 'kv-server (default: every op logged)', start: () => startKvServer() },
+  { name: 'kv-server --no-log-ops', start: () => startKvServer(['--no-log-ops']) },
+  { name: 'kv-server, stdout a pipe nobody reads', start: () => startKvServer([], undefined, { stdout: 'pipe' }) },
+];
+if (argv.baseline !== undefined) {
+  const bin = path.resolve(argv.baseline, 'dist/src/main.js');
+  const label = `baseline ${path.basename(path.resolve(argv.baseline))}`;
+  servers.push({ name: `${label} (default)`, start: () => startKvServer([], undefined, { bin }) });
+  servers.push({ name: `${label} --no-log-ops`, start: () => startKvServer(['--no-log-ops'], undefined, { bin }) });
+}
+
+console.log(
+  `# Throughput: redis-benchmark -c ${argv.clients} -r 100000, -t set,get and ${SET_EX.join(' ')} ` +
+    `(plain: -n ${argv.requests}; pipelined: -P 16 -n ${argv['pipelined-requests']}); median of ${argv.rounds} interleaved rounds\n`,
+);
+const rounds: RoundResult[][] = [];
+for (let round = 0; round < argv.rounds; round++) {
+  console.error(`round ${round + 1}/${argv.rounds} …`);
+  rounds.push(await measureRound(servers, round % servers.length));
+}
+
+const rpsOf = (i: number, mode: Mode, t: Test) => median(rounds.map((r) => r[i]?.rps[mode][t] ?? NaN));
+/** The median over the rounds of server i's ratio to Redis in the same round. */
+const ratioOf = (i: number, mode: Mode, t: Test) => median(rounds.map((r) => (r[i]?.rps[mode][t] ?? NaN) / (r[0]?.rps[mode][t] ?? NaN)));
+const perRound = (i: number, mode: Mode, t: Test) => rounds.map((r) => fmt((r[i]?.rps[mode][t] ?? NaN) / (r[0]?.rps[mode][t] ?? NaN), 2)).join(' ');
+
+const rows: string[][] = [];
+for (const [i, s] of servers.entries()) {
+  const peak = Math.max(...rounds.map((r) => r[i]?.peakRss ?? NaN));
+  const steals = rounds.map((r) => r[i]?.steal).filter((x): x is number => typeof x === 'number');
+  for (const t of TESTS) {
+    rows.push([
+      `${s.name} ${t}`,
+      fmt(rpsOf(i, 'plain', t)),
+      i === 0 ? '1.00' : fmt(ratioOf(i, 'plain', t), 2),
+      fmt(rpsOf(i, 'pipelined', t)),
+      i === 0 ? '1.00' : fmt(ratioOf(i, 'pipelined', t), 2),
+      t === 'SET' ? fmt(peak / 2 ** 20, 0) : '',
+      t === 'SET' && steals.length > 0 ? `${fmt(Math.max(...steals), 1)}%` : '',
+    ]);
   }
-  return servers.map(([name], i) => {
-    const runs = results[i] ?? [];
-    const pick = (kind: 'plain' | 'pipelined') =>
-      Object.fromEntries(['SET', 'GET'].map((t) => [t, median(runs.map((r) => r[kind][t] ?? NaN))]));
-    return { name, plain: pick('plain'), pipelined: pick('pipelined'), peakRss: Math.max(...runs.map((r) => r.peakRss)) };
-  });
+}
+printTable(['server / test', 'plain req/s', 'x Redis', '-P 16 req/s', 'x Redis', 'peak RSS MiB', 'steal max'], rows);
+console.log('\nx Redis: the median of the rounds\' ratios. Per round (plain; -P 16):');
+for (const [i, s] of servers.entries()) {
+  if (i === 0) continue;
+  console.log(`  ${s.name}: ${TESTS.map((t) => `${t} ${perRound(i, 'plain', t)}; ${perRound(i, 'pipelined', t)}`).join(' | ')}`);
 }
 
-if (!argv['skip-throughput']) {
-  console.log(`# Throughput: redis-benchmark -c ${argv.clients} -t set,get (plain: -n ${argv.requests}; pipelined: -P 16 -n ${argv['pipelined-requests']}); median of ${argv.rounds} interleaved rounds\n`);
-  const servers: Array<[string, () => Promise<Proc>]> = [
-    ['redis-server (AOF everysec)', () => startRedis(REDIS_AOF)],
-    ['kv-server (default: every op logged)', () => startKvServer()],
-    ['kv-server --no-log-ops', () => startKvServer(['--no-log-ops'])],
-    ['kv-server, stdout a pipe nobody reads', () => startKvServer([], undefined, { stdout: 'pipe' })],
-  ];
-  const baseline = argv.baseline;
-  if (baseline !== undefined) {
-    const bin = path.resolve(baseline, 'dist/src/main.js');
-    servers.push([`baseline ${path.basename(path.resolve(baseline))} (default)`, () => startKvServer([], undefined, { bin })]);
-    servers.push([`baseline ${path.basename(path.resolve(baseline))} --no-log-ops`, () => startKvServer(['--no-log-ops'], undefined, { bin })]);
-  }
-  const results = await measureAll(servers);
-  const redis = results[0] as Row;
-  const rows: string[][] = [];
-  for (const r of results) {
-    for (const t of ['SET', 'GET']) {
-      const p = r.plain[t] ?? NaN;
-      const pp = r.pipelined[t] ?? NaN;
-      rows.push([
-        `${r.name} ${t}`,
-        fmt(p),
-        r === redis ? '1.00' : fmt(p / (redis.plain[t] ?? NaN), 2),
-        fmt(pp),
-        r === redis ? '1.00' : fmt(pp / (redis.pipelined[t] ?? NaN), 2),
-        t === 'SET' ? fmt(r.peakRss / 2 ** 20, 0) : '',
-      ]);
-    }
-  }
-  printTable(['server / test', 'plain req/s', 'x Redis', '-P 16 req/s', 'x Redis', 'peak RSS MiB'], rows);
-  console.log('\nTargets: default >= 0.50x Redis plain; --no-log-ops >= 0.60x plain and >= 0.45x pipelined; peak RSS (the most over all rounds) < 200 MiB.\n');
+// Issue 11: default plain SET >= 0.5x; --no-log-ops plain >= 0.6x; -P 16 >= 0.45x for SET and GET; SET EX as plain SET.
+const targets: Array<[number, Mode, Test, number]> = [
+  [1, 'plain', 'SET', 0.5],
+  [1, 'plain', 'SET EX', 0.5],
+  [2, 'plain', 'SET', 0.6],
+  [2, 'plain', 'SET EX', 0.6],
+  [2, 'plain', 'GET', 0.6],
+  ...([1, 2] as const).flatMap((i) => TESTS.map((t): [number, Mode, Test, number] => [i, 'pipelined', t, 0.45])),
+];
+console.log('\nTargets (issue 11):');
+for (const [i, mode, t, min] of targets) {
+  const r = ratioOf(i, mode, t);
+  console.log(`  ${servers[i]?.name} ${mode === 'plain' ? 'plain' : '-P 16'} ${t}: ${fmt(r, 2)}x (>= ${fmt(min, 2)}x: ${r >= min ? 'met' : 'not met'})`);
 }
-
-/** Writes `keys` RESP SET commands (16-byte keys, 100-byte values) for redis-cli --pipe. */
-async function writeLoadFile(file: string, keys: number): Promise<void> {
-  const out = createWriteStream(file);
-  const value = 'v'.repeat(90);
-  let batch = '';
-  for (let i = 0; i < keys; i++) {
-    const key = `key:${String(i).padStart(12, '0')}`; // 16 bytes
-    const v = value + String(i).padStart(10, '0'); // 100 bytes
-    batch += `*3\r\n$3\r\nSET\r\n$16\r\n${key}\r\n$100\r\n${v}\r\n`;
-    if (batch.length > 1 << 20) {
-      if (!out.write(batch)) await once(out, 'drain');
-      batch = '';
-    }
-  }
-  out.end(batch);
-  await once(out, 'finish');
-}
-
-function info(port: number, field: string): number {
-  const text = execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'info'], { encoding: 'utf8' });
-  const m = new RegExp(`^${field}:(\\d+)`, 'm').exec(text);
-  return m ? Number(m[1]) : NaN;
-}
-
-function load(port: number, file: string): void {
-  execFileSync('sh', ['-c', `redis-cli -h 127.0.0.1 -p ${port} --pipe < ${file}`], { stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-function dbsize(port: number): number {
-  return Number(execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'dbsize'], { encoding: 'utf8' }).trim());
-}
-
-if (argv.keys > 0) {
-  const keys = argv.keys;
-  const dir = tempDir('dualkv-bench-mem-');
-  const file = path.join(dir, 'load.resp');
-  await writeLoadFile(file, keys);
-  console.log(`# Memory per key: ${fmt(keys)} keys, 16-byte keys, 100-byte values, loaded with redis-cli --pipe\n`);
-
-  const redis = await startRedis([['appendonly', 'no']]);
-  const rUsed0 = info(redis.port, 'used_memory');
-  const rRss0 = rssBytes(redis.child.pid as number);
-  load(redis.port, file);
-  const rKeys = dbsize(redis.port);
-  const rUsed = (info(redis.port, 'used_memory') - rUsed0) / rKeys;
-  const rRss = (rssBytes(redis.child.pid as number) - rRss0) / rKeys;
-  await redis.stop();
-
-  const kv = await startKvServer(['--no-log-ops', '--no-persistence']);
-  const kRss0 = rssBytes(kv.child.pid as number);
-  const kUsed0 = info(kv.port, 'used_memory');
-  load(kv.port, file);
-  const kKeys = dbsize(kv.port);
-  // Let V8 finish the collections that the load set off, so the figure is the store, not garbage.
-  await new Promise((r) => setTimeout(r, 3000));
-  const kRss = (rssBytes(kv.child.pid as number) - kRss0) / kKeys;
-  const kUsed = (info(kv.port, 'used_memory') - kUsed0) / kKeys;
-  await kv.stop();
-
-  printTable(
-    ['server', 'keys', 'used_memory/key', 'RSS/key'],
-    [
-      ['redis-server', fmt(rKeys), fmt(rUsed, 1), fmt(rRss, 1)],
-      ['kv-server', fmt(kKeys), fmt(kUsed, 1), fmt(kRss, 1)],
-    ],
-  );
-  console.log(`\nours/Redis: used_memory ${fmt(kUsed / rUsed, 2)}x, RSS ${fmt(kRss / rRss, 2)}x, our RSS vs Redis used_memory ${fmt(kRss / rUsed, 2)}x (target <= 1.50x)`);
-}
+console.log('Peak RSS is the most over all rounds (issue 2: < 200 MiB).');

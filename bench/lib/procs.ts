@@ -104,8 +104,11 @@ export async function startKvServer(
   const dir = givenDir ?? tempDir('dualkv-bench-kv-');
   const port = await freePort();
   const args = [bin, '--port', String(port), '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), ...extraArgs];
-  const child = spawn(process.execPath, [...(process.env.KV_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...args], {
+  // KV_NODE_FLAGS is for Node, not the server: kv-server reads every KV_* variable as an option.
+  const { KV_NODE_FLAGS: nodeFlags, ...env } = process.env;
+  const child = spawn(process.execPath, [...(nodeFlags?.split(' ').filter(Boolean) ?? []), ...args], {
     cwd: dir,
+    env,
     // Op lines go to stdout as they would under a process supervisor: /dev/null, or with
     // `pipe` a pipe that this process never reads (a log collector that has stalled).
     stdio: ['ignore', options.stdout ?? 'ignore', 'inherit'],
@@ -129,10 +132,46 @@ export function redisBenchmark(port: number, args: string[]): Record<string, num
   return result;
 }
 
+/**
+ * Runs redis-benchmark -q on one custom command (the words after the options, e.g.
+ * `SET key:__rand_int__ xxx EX 100`) and returns its requests/s.
+ */
+export function redisBenchmarkCommand(port: number, args: string[], command: string[]): number {
+  const out = execFileSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-q', ...args, ...command], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  // The last of the \r-separated progress lines: "<command>: 20325.20 requests per second, p50=…".
+  const m = /: ([\d.]+) requests per second/.exec(out.split(/[\r\n]+/).filter((l) => l.includes('requests per second')).at(-1) ?? '');
+  if (!m) throw new Error(`could not read redis-benchmark output for ${command.join(' ')}:\n${out}`);
+  return Number(m[1]);
+}
+
 /** The most resident memory a process has had since it started (VmHWM), in bytes (Linux). */
 export function peakRssBytes(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** CPU time (user + system) a process has used so far, in ms (Linux: /proc/PID/stat, 100 ticks a second). */
+export function processCpuMs(pid: number): number {
+  try {
+    // The command name, in parentheses, may hold spaces: count fields after its closing one.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime: fields 14 and 15
+  } catch {
+    return NaN;
+  }
+}
+
+/** The machine's 1-minute load average (runnable and waiting tasks), NaN off Linux. */
+export function loadAverage(): number {
+  try {
+    return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  } catch {
+    return NaN;
+  }
 }
 
 /** Resident memory of a process, in bytes (Linux). */
