@@ -322,20 +322,15 @@ function decodeBody(buf: Buffer, p: number, end: number, format: number, r: Deco
     }
     return r;
   }
-  // The key: a length, then its bytes.
-  if (end - p < 4) return malformed('the key length runs past the end of the record');
-  const klen = buf.readUInt32LE(p);
-  p += 4;
-  if (klen > end - p) return malformed('the key length runs past the end of the record');
-  r.key = latin1Slice.call(buf, p, p + klen);
-  p += klen;
+  let q = prefixedEnd(buf, p, end);
+  if (q < 0) return malformed('the key length runs past the end of the record');
+  r.key = latin1Slice.call(buf, p + 4, q);
+  p = q;
   if (type === RecordType.PUT) {
-    if (end - p < 4) return malformed('the value length runs past the end of the record');
-    const vlen = buf.readUInt32LE(p);
-    p += 4;
-    if (vlen > end - p) return malformed('the value length runs past the end of the record');
-    r.value = latin1Slice.call(buf, p, p + vlen);
-    p += vlen;
+    q = prefixedEnd(buf, p, end);
+    if (q < 0) return malformed('the value length runs past the end of the record');
+    r.value = latin1Slice.call(buf, p + 4, q);
+    p = q;
   }
   if (end - p !== optional(flags & RecordFlag.EXPIRY) + optional(flags & RecordFlag.VERSION)) {
     return malformed(`a ${typeName(type)} record's length does not match its fields (${end - p} bytes after its ${type === RecordType.PUT ? 'value' : 'key'})`);
@@ -352,6 +347,13 @@ function decodeBody(buf: Buffer, p: number, end: number, format: number, r: Deco
     if (r.version <= 0) return malformed('a version field must be a positive number below 2^53');
   }
   return r;
+}
+
+/** Where the bytes after the u32 length at `p` end, or -1 when the length or they run past `end`. */
+function prefixedEnd(buf: Buffer, p: number, end: number): number {
+  if (end - p < 4) return -1;
+  const n = buf.readUInt32LE(p);
+  return n > end - p - 4 ? -1 : p + 4 + n;
 }
 
 /** A u64 field as a number, or -1 when it is 2^53 or more (not exact in JavaScript). */

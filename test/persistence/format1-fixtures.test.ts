@@ -6,7 +6,7 @@
 import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readRecordFile } from '../../src/persistence/file-reader.js';
 import { segmentPath, snapshotPath } from '../../src/persistence/files.js';
 import { decodeFileHeader, FileKind, FORMAT_VERSION } from '../../src/persistence/formats.js';
@@ -14,7 +14,7 @@ import { recoverDataDir } from '../../src/persistence/recovery.js';
 import { buildSnapshot } from '../../src/persistence/snapshot-build.js';
 import { LogCapture } from '../helpers/server.js';
 import { put, writeSegment } from './files.js';
-import { ROOT, tempDir } from './helpers.js';
+import { ROOT, tempDirEach } from './helpers.js';
 import { TestStore } from './test-store.js';
 
 const FIXTURES = path.join(ROOT, 'test/fixtures/format1/data');
@@ -51,12 +51,7 @@ function recover(dir: string) {
 }
 
 describe('format-1 files (the release before expiry and versions)', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = tempDir();
-    cpSync(FIXTURES, dir, { recursive: true });
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const tmp = tempDirEach((dir) => cpSync(FIXTURES, dir, { recursive: true }));
 
   it('are what the fixture says: format-1 headers and flag-free records', () => {
     for (const name of readdirSync(FIXTURES)) {
@@ -66,7 +61,7 @@ describe('format-1 files (the release before expiry and versions)', () => {
   });
 
   it('load with every key and value exact, versions assigned in file order, and no expiry', () => {
-    const { store, result } = recover(dir);
+    const { store, result } = recover(tmp.dir);
     expect(Object.fromEntries([...store.entries()].map((k) => [k.key, k.value]))).toEqual(EXPECTED);
     expect(Object.fromEntries([...store.entries()].map((k) => [k.key, k.version]))).toEqual(EXPECTED_VERSIONS);
     expect([...store.entries()].every((k) => k.expiresAt === 0)).toBe(true);
@@ -75,26 +70,26 @@ describe('format-1 files (the release before expiry and versions)', () => {
   });
 
   it('are never appended to: the log goes on in a new segment of the current format', () => {
-    const { result, logs } = recover(dir);
+    const { result, logs } = recover(tmp.dir);
     expect(result.segments).toEqual([2, 3]);
     expect(result.segmentSizes.get(3)).toBe(0); // AppendLog.open writes its header
     expect(logs.lines.some((l) => l.previousFormat === 1 && l.format === FORMAT_VERSION)).toBe(true);
   });
 
   it('with later format-2 segments, load as one history, and fold into a format-2 snapshot that agrees', () => {
-    writeSegment(dir, 3, [put('alpha', 'three', 12), put('new', 'n', 13)]);
-    const before = recover(dir);
+    writeSegment(tmp.dir, 3, [put('alpha', 'three', 12), put('new', 'n', 13)]);
+    const before = recover(tmp.dir);
     expect(before.store.get('alpha')).toMatchObject({ value: 'three', version: 12 });
     expect(before.result.segments).toEqual([2, 3]); // the last segment is format 2: appended to
 
-    const built = buildSnapshot({ dir, base: 2, segments: [2, 3], seq: 4 });
+    const built = buildSnapshot({ dir: tmp.dir, base: 2, segments: [2, 3], seq: 4 });
     expect(decodeFileHeader(readFileSync(built.file), FileKind.SNAPSHOT)).toMatchObject({ ok: true, version: FORMAT_VERSION });
     const out = readRecordFile(built.file, FileKind.SNAPSHOT, () => undefined);
     expect(out.endRevision).toBe(13);
-    rmSync(snapshotPath(dir, 2));
-    rmSync(segmentPath(dir, 2));
-    rmSync(segmentPath(dir, 3));
-    const after = recover(dir);
+    rmSync(snapshotPath(tmp.dir, 2));
+    rmSync(segmentPath(tmp.dir, 2));
+    rmSync(segmentPath(tmp.dir, 3));
+    const after = recover(tmp.dir);
     expect(new Map(after.store.keys)).toEqual(new Map(before.store.keys));
     expect(after.result.revision).toBe(13);
   });

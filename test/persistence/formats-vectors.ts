@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StoredKey } from '../../src/backend/types.js';
+import { parseDocVectors } from '../helpers/doc-vectors.js';
 
 /** One hex test vector from docs/FORMATS.md, with the fields its comment line names. */
 export interface FormatVector {
@@ -30,24 +31,7 @@ export interface FormatVector {
 
 const DOC = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/FORMATS.md');
 
-/**
- * Reads the vectors: an HTML comment `<!-- vector NAME {json} -->`, then a fenced
- * block of hex bytes, each line's bytes before a `#` comment.
- */
+/** Reads every vector on the page (see parseDocVectors for how they are written). */
 export function readFormatVectors(): FormatVector[] {
-  const doc = readFileSync(DOC, 'utf8');
-  const out: FormatVector[] = [];
-  const re = /<!-- vector (\S+) (\{.*?\}) -->\n```text\n([\s\S]*?)```/g;
-  for (const m of doc.matchAll(re)) {
-    const hex = (m[3] as string)
-      .split('\n')
-      .map((line) => line.split('#')[0] as string)
-      .join(' ')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean);
-    for (const h of hex) if (!/^[0-9a-f]{2}$/.test(h)) throw new Error(`vector ${m[1]}: ${h} is not a hex byte`);
-    out.push({ name: m[1] as string, meta: JSON.parse(m[2] as string) as FormatVector['meta'], bytes: Buffer.from(hex.join(''), 'hex') });
-  }
-  return out;
+  return parseDocVectors<FormatVector['meta']>(readFileSync(DOC, 'utf8'));
 }

@@ -44,6 +44,21 @@ export function tempDir(prefix = 'dualkv-persist-'): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
 }
 
+/** A fresh temp dir for each test (`setup` may fill it), removed after the test. */
+export function tempDirEach(setup?: (dir: string) => void): { readonly dir: string } {
+  let dir = '';
+  beforeEach(() => {
+    dir = tempDir();
+    setup?.(dir);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  return {
+    get dir() {
+      return dir;
+    },
+  };
+}
+
 export { canMountTmpfs, mountTmpfs } from '../helpers/tmpfs.js';
 
 export interface ServerProcess {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseDocVectors } from '../helpers/doc-vectors.js';
 
 /** One hex test vector from docs/PROTOCOL.md (udp section), with the fields its comment line names. */
 export interface Vector {
@@ -28,27 +29,10 @@ export interface Vector {
 
 const DOC = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/PROTOCOL.md');
 
-/**
- * Reads the vectors: an HTML comment `<!-- vector NAME {json} -->`, then a fenced
- * block of hex bytes, each line's bytes before a `#` comment.
- */
+/** Reads the vectors of the udp section (see parseDocVectors for how they are written). */
 export function readVectors(): Vector[] {
   const doc = readFileSync(DOC, 'utf8');
   const start = doc.indexOf('<!-- section: udp -->');
   const end = doc.indexOf('<!-- /section: udp -->');
-  const udp = doc.slice(start, end);
-  const out: Vector[] = [];
-  const re = /<!-- vector (\S+) (\{.*?\}) -->\n```text\n([\s\S]*?)```/g;
-  for (const m of udp.matchAll(re)) {
-    const hex = (m[3] as string)
-      .split('\n')
-      .map((line) => line.split('#')[0] as string)
-      .join(' ')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean);
-    for (const h of hex) if (!/^[0-9a-f]{2}$/.test(h)) throw new Error(`vector ${m[1]}: ${h} is not a hex byte`);
-    out.push({ name: m[1] as string, meta: JSON.parse(m[2] as string) as Vector['meta'], bytes: Buffer.from(hex.join(''), 'hex') });
-  }
-  return out;
+  return parseDocVectors<Vector['meta']>(doc.slice(start, end));
 }
