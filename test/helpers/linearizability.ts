@@ -3,10 +3,19 @@
  * search with Lowe's memoisation ("Testing for linearizability", 2017), the
  * algorithm Porcupine and Knossos use.
  *
- * The register holds a value or nothing (null). Operations:
- * - put(v): always succeeds;
+ * The register holds a value or nothing (null), and a version (0 while it holds
+ * nothing). Operations:
+ * - put(v): always succeeds, and gives the key a new version that it does not report;
  * - del: says whether the key existed, and leaves nothing;
- * - get: returns the value, or null.
+ * - get: returns the value, or null;
+ * - getver: returns the value and its version (null and 0 when absent);
+ * - cas(expected, v): a write conditional on the version (docs/PROTOCOL.md §2.2):
+ *   applied only while the version is `expected` (0: absent), reporting the new
+ *   version; else it changes nothing and reports the current one.
+ * A version nobody reported yet (after a put) is taken as whatever the first
+ * operation that shows it says, within that order of the search. Versions must
+ * grow along the order: each new one above every one before it (the server-wide
+ * revision of the docs).
  * Linearizability is local (Herlihy & Wing), so a multi-key history is checked one
  * key at a time. Unique put values keep the search small.
  */
@@ -14,7 +23,9 @@
 export type RegisterOp =
   | { readonly kind: 'put'; readonly value: string }
   | { readonly kind: 'del'; readonly existed: boolean }
-  | { readonly kind: 'get'; readonly value: string | null };
+  | { readonly kind: 'get'; readonly value: string | null }
+  | { readonly kind: 'getver'; readonly value: string | null; readonly version: number }
+  | { readonly kind: 'cas'; readonly expected: number; readonly value: string; readonly applied: boolean; readonly version: number };
 
 export interface HistoryEntry {
   readonly op: RegisterOp;
@@ -34,17 +45,50 @@ export interface CheckResult {
   readonly longestPrefix?: readonly number[];
 }
 
-type State = string | null;
+interface State {
+  readonly value: string | null;
+  /** The current version: 0 while absent, null when a put gave it one nobody has reported yet. */
+  readonly version: number | null;
+  /** The highest version known so far in this order: a new version must be above it. */
+  readonly floor: number;
+}
+
+const EMPTY: State = { value: null, version: 0, floor: 0 };
+
+function stateKey(s: State): string {
+  return `${s.value === null ? '-' : '+' + s.value}|${s.version ?? '?'}|${s.floor}`;
+}
+
+/** The state with its version taken as `version`, or null when it cannot be that. */
+function withVersion(state: State, version: number): State | null {
+  if (state.version !== null) return state.version === version ? state : null;
+  return version > state.floor ? { ...state, version, floor: version } : null;
+}
 
 /** Applies an operation to the register: null when the result could not have come from `state`. */
 function step(state: State, op: RegisterOp): { state: State } | null {
   switch (op.kind) {
     case 'put':
-      return { state: op.value };
+      return { state: { value: op.value, version: null, floor: state.floor } };
     case 'del':
-      return op.existed === (state !== null) ? { state: null } : null;
+      return op.existed === (state.value !== null) ? { state: { value: null, version: 0, floor: state.floor } } : null;
     case 'get':
-      return op.value === state ? { state } : null;
+      return op.value === state.value ? { state } : null;
+    case 'getver': {
+      if (op.value !== state.value) return null;
+      const next = withVersion(state, op.version);
+      return next === null ? null : { state: next };
+    }
+    case 'cas': {
+      if (op.applied) {
+        const before = withVersion(state, op.expected);
+        if (before === null || op.version <= before.floor) return null;
+        return { state: { value: op.value, version: op.version, floor: op.version } };
+      }
+      // Not applied: the reply shows the current version, which is not the one expected.
+      const now = withVersion(state, op.version);
+      return now === null || op.version === op.expected ? null : { state: now };
+    }
   }
 }
 
@@ -103,12 +147,13 @@ function unlift(call: Node): void {
  * that returned before another was invoked comes first, and (2) is a legal
  * sequential run of the register from `initial`, every result agreeing.
  */
-export function checkRegisterHistory(history: readonly HistoryEntry[], initial: State = null, maxSteps = 5_000_000): CheckResult {
+export function checkRegisterHistory(history: readonly HistoryEntry[], initial: string | null = null, maxSteps = 5_000_000): CheckResult {
   const head = buildEvents(history);
   let linearized = 0n;
   const seen = new Set<string>();
   const stack: Array<{ call: Node; state: State }> = [];
-  let state: State = initial;
+  // A key that starts with a value has some version nobody has reported yet.
+  let state: State = initial === null ? EMPTY : { value: initial, version: null, floor: 0 };
   let entry = head.next;
   let steps = 0;
   let longest: number[] = [];
@@ -120,7 +165,7 @@ export function checkRegisterHistory(history: readonly HistoryEntry[], initial: 
       const next = step(state, history[e.id]?.op as RegisterOp);
       if (next !== null) {
         const lin = linearized | (1n << BigInt(e.id));
-        const key = `${lin.toString(36)}|${next.state === null ? '-' : '+' + next.state}`;
+        const key = `${lin.toString(36)}|${stateKey(next.state)}`;
         if (!seen.has(key)) {
           seen.add(key);
           stack.push({ call: e, state });
