@@ -171,6 +171,8 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
         if (expiresAt !== 0 && expiresAt <= this.now()) return this.deleteChange(key, current);
         const version = ++this.rev;
         this.store(key, encodeStored(change.value, version, expiresAt));
+        // A key this write creates was not looked up, so the LRU policies would take it for never used.
+        if (this.access !== null) this.access.touch(key);
         return { version, durable: this.sink.record({ kind: 'put', key, value: change.value, version, expiresAt }) };
       }
       case 'del':
