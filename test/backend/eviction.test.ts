@@ -120,6 +120,60 @@ describe('eviction by policy', () => {
     });
   }
 
+  it('volatile-lru counts a key as used when a write with a TTL creates it', () => {
+    const { clock, backend, put, evict } = setup('volatile-lru');
+    for (let i = 0; i < 1000; i++) put(`old:${i}`, HOUR);
+    for (let i = 0; i < 1000; i++) backend.get(`old:${i}`);
+    clock.advance(10_000);
+    // Written through update(), as SET … EX, SETEX and CAS write: the key was not there to be read first.
+    for (let i = 0; i < 1000; i++) put(`new:${i}`, HOUR);
+    // Taken for never used, they went first (all 500). A few may still go while the walk crosses them.
+    expect(evict(500).filter((k) => k.startsWith('new:')).length).toBeLessThanOrEqual(25);
+  });
+
+  describe('when the order of writing follows the score', () => {
+    for (const layout of ['first', 'last'] as const) {
+      it(`allkeys-lru keeps the keys read recently when they were all written ${layout}`, () => {
+        const { clock, backend, put, evict } = setup('allkeys-lru');
+        const keys = Array.from({ length: 2000 }, (_, i) => `key:${i}`);
+        const hot = new Set(layout === 'first' ? keys.slice(0, 1000) : keys.slice(1000));
+        for (const k of keys) put(k);
+        for (let round = 0; round < 5; round++) {
+          clock.advance(1000);
+          for (const k of hot) backend.get(k);
+        }
+        clock.advance(1000);
+        // Taking the best of each round of a walk in writing order took 285 (first) and 185 (last) read keys of 500.
+        expect(evict(500).filter((k) => hot.has(k)).length).toBeLessThanOrEqual(50);
+      });
+    }
+
+    it('allkeys-lru does not evict the keys just written while older unread keys remain', () => {
+      const { clock, put, evict } = setup('allkeys-lru');
+      for (let i = 0; i < 2000; i++) put(`key:${i}`);
+      const gone: string[] = [];
+      for (let i = 0; i < 500; i++) {
+        clock.advance(100);
+        put(`new:${i}`);
+        gone.push(...evict(1));
+      }
+      // A random choice would take about 47 of the new keys; the walk alone took 87.
+      expect(gone.filter((k) => k.startsWith('new:')).length).toBeLessThanOrEqual(10);
+    });
+
+    for (const layout of ['written first (one TTL for all)', 'written last'] as const) {
+      it(`volatile-ttl evicts the nearest expiries first when they were ${layout}`, () => {
+        const { put, evict } = setup('volatile-ttl');
+        const n = 2000;
+        const ttl = (i: number) => HOUR + 1000 * (layout === 'written last' ? n - i : i);
+        for (let i = 0; i < n; i++) put(`key:${i}`, ttl(i));
+        const nearest = (k: string) => ttl(Number(k.slice(4))) < HOUR + 1000 * (n / 2);
+        // A random choice would take 250 of the 500 from the nearer half (sd 10); the walk alone took 315 and 215.
+        expect(evict(500).filter(nearest).length).toBeGreaterThanOrEqual(400);
+      });
+    }
+  });
+
   it('frees at least the bytes asked for, counts each key, and logs each eviction as a delete with a new revision', () => {
     const { backend, evictor, recorded, put } = setup('allkeys-random');
     for (let i = 0; i < 100; i++) put(`key:${i}`);
