@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import { MemoryBackend } from '../../src/backend/memory/memory-backend.js';
+import { RESP } from '../../src/commands/dialects.js';
 import { executeCommand } from '../../src/commands/execute.js';
 import type { CommandContext, Session } from '../../src/commands/types.js';
 import { DEFAULT_LIMITS } from '../../src/config.js';
@@ -43,7 +44,7 @@ function commandTable(): Real {
     configParams: () => ({}),
     info: () => stats.snapshot(backend.keyspaceInfo()),
   };
-  const session: Session = { transport: 'tcp', dialect: 'resp', client: 'model', opLog: null, closing: false, name: '', id: 1 };
+  const session: Session = { transport: 'tcp', dialect: RESP, client: 'model', opLog: null, closing: false, name: '', id: 1 };
   const w = new ReplyWriter();
   return {
     clock,
@@ -269,7 +270,7 @@ describe('the keyspace commands against a reference model, time moved by hand', 
   it('agree with it on the command table, with the sweep run at chosen moments', async () => {
     await fc.assert(
       fc.asyncProperty(keyspaceCommands(true), (commands) => runSequence(commandTable(), false, commands)),
-      { numRuns: 200 },
+      { numRuns: 150 },
     );
   });
 
@@ -290,7 +291,7 @@ describe('the keyspace commands against a reference model, time moved by hand', 
               c.close();
             }
           }),
-          { numRuns: 30 },
+          { numRuns: 25 },
         );
       });
     }

@@ -42,7 +42,37 @@ interface Stored {
 const LLONG_MAX = 9223372036854775807n;
 const LLONG_MIN = -9223372036854775808n;
 const UINT64_MAX = 18446744073709551615n;
-const TIME_OPTIONS = new Set(['EX', 'PX', 'EXAT', 'PXAT']);
+const TIMES = ['EX', 'PX', 'EXAT', 'PXAT'];
+
+/**
+ * The extended options of SET, GETEX and CAS, as a table in the manner of Redis's
+ * parseExtendedStringArgumentsOrReply (t_string.c): whether an option takes a word,
+ * and which options it cannot follow. An option may repeat; the last word wins.
+ */
+const OPTIONS: Readonly<Record<string, { readonly word: boolean; readonly notAfter: readonly string[] }>> = {
+  NX: { word: false, notAfter: ['XX', 'IFEQ'] },
+  XX: { word: false, notAfter: ['NX', 'IFEQ'] },
+  GET: { word: false, notAfter: [] },
+  IFEQ: { word: true, notAfter: ['NX', 'XX', 'IFEQ'] },
+  KEEPTTL: { word: false, notAfter: ['PERSIST', ...TIMES] },
+  PERSIST: { word: false, notAfter: ['KEEPTTL', ...TIMES] },
+  ...Object.fromEntries(TIMES.map((t) => [t, { word: true, notAfter: ['KEEPTTL', 'PERSIST', ...TIMES.filter((o) => o !== t)] }])),
+};
+const SET_OPTIONS = ['NX', 'XX', 'GET', 'IFEQ', 'KEEPTTL', ...TIMES];
+const GETEX_OPTIONS = ['PERSIST', ...TIMES];
+const CAS_OPTIONS = ['KEEPTTL', ...TIMES];
+
+/** The options given from `from` on, each with its word, or null for a syntax error. */
+function readOptions(args: readonly string[], from: number, allowed: readonly string[]): Map<string, string> | null {
+  const given = new Map<string, string>();
+  for (let i = from; i < args.length; i++) {
+    const name = (args[i] as string).toUpperCase();
+    const o = Object.hasOwn(OPTIONS, name) ? OPTIONS[name] : undefined;
+    if (o === undefined || !allowed.includes(name) || o.notAfter.some((n) => given.has(n)) || (o.word && i + 1 === args.length)) return null;
+    given.set(name, o.word ? (args[++i] as string) : '');
+  }
+  return given;
+}
 
 type ErrorReply = { readonly error: string };
 const OK: Expected = { status: 'OK' };
@@ -51,12 +81,6 @@ const SYNTAX = err('syntax error');
 const NOT_INTEGER = err('value is not an integer or out of range');
 const invalidExpire = (command: string): ErrorReply => err(`invalid expire time in '${command}' command`);
 
-/** SET's and CAS's expiry options as read: one kind of time option and its word, or KEEPTTL. */
-interface TimeOptions {
-  readonly opt: string | null;
-  readonly arg: string;
-  readonly keep: boolean;
-}
 
 /** Redis's arities (COMMAND INFO): N exactly, or -N at least. */
 const ARITY: Record<string, number> = {
@@ -195,51 +219,29 @@ export class KeyspaceModel {
 
   /** SET key value [NX|XX|IFEQ old] [GET] [EX|PX|EXAT|PXAT t|KEEPTTL]: Redis 7's option rules, Valkey's IFEQ. */
   private set(args: readonly string[]): Expected {
-    let nx = false;
-    let xx = false;
-    let get = false;
-    let ifeq: string | undefined;
-    const time = this.readTimeOptions(args, 3, (opt, next) => {
-      if (opt === 'NX' && !xx && ifeq === undefined) nx = true;
-      else if (opt === 'XX' && !nx && ifeq === undefined) xx = true;
-      else if (opt === 'GET') get = true;
-      else if (opt === 'IFEQ' && next !== undefined && !nx && !xx && ifeq === undefined) {
-        ifeq = next;
-        return 2;
-      } else return 0;
-      return 1;
-    });
-    if (time === null) return SYNTAX;
-    const at = this.timeOf(time, 'set');
+    const o = readOptions(args, 3, SET_OPTIONS);
+    if (o === null) return SYNTAX;
+    const at = this.timeOf(o, 'set');
     if (typeof at === 'object') return at;
     const key = args[1] as string;
     const cur = this.lookup(key);
     const old = cur?.value ?? null;
-    const blocked = (ifeq !== undefined && old !== ifeq) || (nx && cur !== undefined) || (xx && cur === undefined);
+    const blocked = (o.has('IFEQ') && old !== o.get('IFEQ')) || (o.has('NX') && cur !== undefined) || (o.has('XX') && cur === undefined);
     if (!blocked) this.write(key, args[2] as string, at === 'keep' ? (cur?.expiresAt ?? 0) : at);
-    return get ? old : blocked ? null : OK;
+    return o.has('GET') ? old : blocked ? null : OK;
   }
 
   /** GETEX key [EX|PX|EXAT|PXAT t|PERSIST]; the time is checked before the key is looked up (as Valkey). */
   private getex(args: readonly string[]): Expected {
-    let persist = false;
-    let timeOpt: string | null = null;
-    let timeArg = '';
-    for (let i = 2; i < args.length; i++) {
-      const opt = (args[i] as string).toUpperCase();
-      if (opt === 'PERSIST' && timeOpt === null) persist = true;
-      else if (TIME_OPTIONS.has(opt) && i + 1 < args.length && !persist && (timeOpt === null || timeOpt === opt)) {
-        timeOpt = opt;
-        timeArg = args[++i] as string;
-      } else return SYNTAX;
-    }
-    const at = timeOpt === null ? 0 : this.positiveTime(timeArg, timeOpt.startsWith('E') ? 's' : 'ms', !timeOpt.endsWith('AT'), 'getex');
-    if (typeof at !== 'number') return at;
+    const o = readOptions(args, 2, GETEX_OPTIONS);
+    if (o === null) return SYNTAX;
+    const at = this.timeOf(o, 'getex');
+    if (typeof at === 'object') return at;
     const key = args[1] as string;
     const cur = this.lookup(key);
     if (cur === undefined) return null;
-    if (timeOpt !== null) this.write(key, cur.value, at);
-    else if (persist && cur.expiresAt !== 0) this.write(key, cur.value, 0);
+    if (at !== 0) this.write(key, cur.value, at as number);
+    else if (o.has('PERSIST') && cur.expiresAt !== 0) this.write(key, cur.value, 0);
     return cur.value;
   }
 
@@ -288,9 +290,9 @@ export class KeyspaceModel {
     if (expected === null) return err('version is not an unsigned 64-bit integer');
     let at: number | 'keep' = 0;
     if (name === 'cas') {
-      const time = this.readTimeOptions(args, 4, () => 0);
-      if (time === null) return SYNTAX;
-      const t = this.timeOf(time, 'cas');
+      const o = readOptions(args, 4, CAS_OPTIONS);
+      if (o === null) return SYNTAX;
+      const t = this.timeOf(o, 'cas');
       if (typeof t === 'object') return t;
       at = t;
     }
@@ -340,36 +342,14 @@ export class KeyspaceModel {
     };
   }
 
-  // --- option and time parsing, as Redis's parseExtendedStringArgumentsOrReply -----------
+  // --- times, as Redis's getExpireMillisecondsOrReply and expireGenericCommand ----------------
 
-  /**
-   * Reads SET/CAS options from `from` on: KEEPTTL and one kind of EX/PX/EXAT/PXAT (it may
-   * repeat; the last wins), and whatever `other` takes (it answers how many words it took,
-   * 0 for none). Returns the time option, or null for a syntax error.
-   */
-  private readTimeOptions(args: readonly string[], from: number, other: (opt: string, next: string | undefined) => number): TimeOptions | null {
-    let opt: string | null = null;
-    let arg = '';
-    let keep = false;
-    for (let i = from; i < args.length; i++) {
-      const o = (args[i] as string).toUpperCase();
-      const next = args[i + 1];
-      const took = other(o, next);
-      if (took > 0) i += took - 1;
-      else if (o === 'KEEPTTL' && opt === null) keep = true;
-      else if (TIME_OPTIONS.has(o) && next !== undefined && !keep && (opt === null || opt === o)) {
-        opt = o;
-        arg = next;
-        i++;
-      } else return null;
-    }
-    return { opt, arg, keep };
-  }
-
-  private timeOf(t: TimeOptions, command: string): number | 'keep' | ErrorReply {
-    if (t.keep) return 'keep';
-    if (t.opt === null) return 0;
-    return this.positiveTime(t.arg, t.opt.startsWith('E') ? 's' : 'ms', !t.opt.endsWith('AT'), command);
+  /** The expiry the options give: 'keep' (KEEPTTL), 0 (none), an absolute time, or the error. */
+  private timeOf(o: Map<string, string>, command: string): number | 'keep' | ErrorReply {
+    if (o.has('KEEPTTL')) return 'keep';
+    const opt = TIMES.find((t) => o.has(t));
+    if (opt === undefined) return 0;
+    return this.positiveTime(o.get(opt) as string, opt.startsWith('E') ? 's' : 'ms', !opt.endsWith('AT'), command);
   }
 
   /** A TTL that must be positive (SET's, GETEX's, SETEX's): the absolute expiry, or the error. */
