@@ -219,10 +219,9 @@ export class KeyspaceModel {
 
   /** SET key value [NX|XX|IFEQ old] [GET] [EX|PX|EXAT|PXAT t|KEEPTTL]: Redis 7's option rules, Valkey's IFEQ. */
   private set(args: readonly string[]): Expected {
-    const o = readOptions(args, 3, SET_OPTIONS);
-    if (o === null) return SYNTAX;
-    const at = this.timeOf(o, 'set');
-    if (typeof at === 'object') return at;
+    const read = this.optionsAndTime(args, 3, SET_OPTIONS, 'set');
+    if ('error' in read) return read;
+    const { o, at } = read;
     const key = args[1] as string;
     const cur = this.lookup(key);
     const old = cur?.value ?? null;
@@ -233,10 +232,9 @@ export class KeyspaceModel {
 
   /** GETEX key [EX|PX|EXAT|PXAT t|PERSIST]; the time is checked before the key is looked up (as Valkey). */
   private getex(args: readonly string[]): Expected {
-    const o = readOptions(args, 2, GETEX_OPTIONS);
-    if (o === null) return SYNTAX;
-    const at = this.timeOf(o, 'getex');
-    if (typeof at === 'object') return at;
+    const read = this.optionsAndTime(args, 2, GETEX_OPTIONS, 'getex');
+    if ('error' in read) return read;
+    const { o, at } = read;
     const key = args[1] as string;
     const cur = this.lookup(key);
     if (cur === undefined) return null;
@@ -290,11 +288,9 @@ export class KeyspaceModel {
     if (expected === null) return err('version is not an unsigned 64-bit integer');
     let at: number | 'keep' = 0;
     if (name === 'cas') {
-      const o = readOptions(args, 4, CAS_OPTIONS);
-      if (o === null) return SYNTAX;
-      const t = this.timeOf(o, 'cas');
-      if (typeof t === 'object') return t;
-      at = t;
+      const read = this.optionsAndTime(args, 4, CAS_OPTIONS, 'cas');
+      if ('error' in read) return read;
+      at = read.at;
     }
     const key = args[1] as string;
     const cur = this.lookup(key);
@@ -343,6 +339,19 @@ export class KeyspaceModel {
   }
 
   // --- times, as Redis's getExpireMillisecondsOrReply and expireGenericCommand ----------------
+
+  /** The options from `from` on and the expiry they give, or the error to answer (syntax first, then the time). */
+  private optionsAndTime(
+    args: readonly string[],
+    from: number,
+    allowed: readonly string[],
+    command: string,
+  ): { o: Map<string, string>; at: number | 'keep' } | ErrorReply {
+    const o = readOptions(args, from, allowed);
+    if (o === null) return SYNTAX;
+    const at = this.timeOf(o, command);
+    return typeof at === 'object' ? at : { o, at };
+  }
 
   /** The expiry the options give: 'keep' (KEEPTTL), 0 (none), an absolute time, or the error. */
   private timeOf(o: Map<string, string>, command: string): number | 'keep' | ErrorReply {
