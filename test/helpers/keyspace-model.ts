@@ -12,7 +12,7 @@
  * (an earlier write has a lower version, and one write one version).
  *
  * Time is an input: `now` moves only when the test moves the server's clock. A key
- * whose expiry is not after `now` is gone for every command; until a command looks
+ * whose expiry is before `now` is gone for every command; until a command looks
  * it up it still counts in DBSIZE (as Redis's), unless the active sweep may have
  * reclaimed it, which makes those counts a range.
  */
@@ -230,14 +230,15 @@ export class KeyspaceModel {
     return o.has('GET') ? old : blocked ? null : OK;
   }
 
-  /** GETEX key [EX|PX|EXAT|PXAT t|PERSIST]; the time is checked before the key is looked up (as Valkey). */
+  /** GETEX key [EX|PX|EXAT|PXAT t|PERSIST], in Redis 7.0's order: the syntax, then the key (missing: nil whatever the time), then the time. */
   private getex(args: readonly string[]): Expected {
-    const read = this.optionsAndTime(args, 2, GETEX_OPTIONS, 'getex');
-    if ('error' in read) return read;
-    const { o, at } = read;
+    const o = readOptions(args, 2, GETEX_OPTIONS);
+    if (o === null) return SYNTAX;
     const key = args[1] as string;
     const cur = this.lookup(key);
     if (cur === undefined) return null;
+    const at = this.timeOf(o, 'getex');
+    if (typeof at === 'object') return at;
     if (at !== 0) this.write(key, cur.value, at as number);
     else if (o.has('PERSIST') && cur.expiresAt !== 0) this.write(key, cur.value, 0);
     return cur.value;
@@ -374,9 +375,10 @@ export class KeyspaceModel {
 
   // --- the map -------------------------------------------------------------------------
 
+  /** A key lives through its expiry millisecond (Redis's keyIsExpired: gone once now > when). */
   private live(key: string): Stored | undefined {
     const s = this.keys.get(key);
-    return s === undefined || (s.expiresAt !== 0 && s.expiresAt <= this.now) ? undefined : s;
+    return s === undefined || (s.expiresAt !== 0 && s.expiresAt < this.now) ? undefined : s;
   }
 
   private liveKeys(): Stored[] {
@@ -390,7 +392,7 @@ export class KeyspaceModel {
     return s;
   }
 
-  /** Stores a value; an expiry not after now deletes the key instead. Returns the write's number, if stored. */
+  /** Stores a value; an expiry not after now deletes the key instead (Redis's checkAlreadyExpired). Returns the write's number, if stored. */
   private write(key: string, value: string, expiresAt: number): number | undefined {
     if (expiresAt !== 0 && expiresAt <= this.now) {
       this.keys.delete(key);
