@@ -17,6 +17,7 @@
  * reclaimed it, which makes those counts a range.
  */
 import type { RespValue } from '../frontends/resp-reader.js';
+import { CAS_OPTIONS, GETEX_OPTIONS, LLONG_MAX, LLONG_MIN, parseLongLong, readOptions, SET_OPTIONS, TIMES, UINT64_MAX } from './redis-args.js';
 
 /** What a reply must be: a RESP value, or a version, a range or a check that the model cannot state as one value. */
 export type Expected =
@@ -39,41 +40,6 @@ interface Stored {
   readonly write: number;
 }
 
-const LLONG_MAX = 9223372036854775807n;
-const LLONG_MIN = -9223372036854775808n;
-const UINT64_MAX = 18446744073709551615n;
-const TIMES = ['EX', 'PX', 'EXAT', 'PXAT'];
-
-/**
- * The extended options of SET, GETEX and CAS, as a table in the manner of Redis's
- * parseExtendedStringArgumentsOrReply (t_string.c): whether an option takes a word,
- * and which options it cannot follow. An option may repeat; the last word wins.
- */
-const OPTIONS: Readonly<Record<string, { readonly word: boolean; readonly notAfter: readonly string[] }>> = {
-  NX: { word: false, notAfter: ['XX', 'IFEQ'] },
-  XX: { word: false, notAfter: ['NX', 'IFEQ'] },
-  GET: { word: false, notAfter: [] },
-  IFEQ: { word: true, notAfter: ['NX', 'XX', 'IFEQ'] },
-  KEEPTTL: { word: false, notAfter: ['PERSIST', ...TIMES] },
-  PERSIST: { word: false, notAfter: ['KEEPTTL', ...TIMES] },
-  ...Object.fromEntries(TIMES.map((t) => [t, { word: true, notAfter: ['KEEPTTL', 'PERSIST', ...TIMES.filter((o) => o !== t)] }])),
-};
-const SET_OPTIONS = ['NX', 'XX', 'GET', 'IFEQ', 'KEEPTTL', ...TIMES];
-const GETEX_OPTIONS = ['PERSIST', ...TIMES];
-const CAS_OPTIONS = ['KEEPTTL', ...TIMES];
-
-/** The options given from `from` on, each with its word, or null for a syntax error. */
-function readOptions(args: readonly string[], from: number, allowed: readonly string[]): Map<string, string> | null {
-  const given = new Map<string, string>();
-  for (let i = from; i < args.length; i++) {
-    const name = (args[i] as string).toUpperCase();
-    const o = Object.hasOwn(OPTIONS, name) ? OPTIONS[name] : undefined;
-    if (o === undefined || !allowed.includes(name) || o.notAfter.some((n) => given.has(n)) || (o.word && i + 1 === args.length)) return null;
-    given.set(name, o.word ? (args[++i] as string) : '');
-  }
-  return given;
-}
-
 type ErrorReply = { readonly error: string };
 const OK: Expected = { status: 'OK' };
 const err = (message: string): ErrorReply => ({ error: `ERR ${message}` });
@@ -81,20 +47,12 @@ const SYNTAX = err('syntax error');
 const NOT_INTEGER = err('value is not an integer or out of range');
 const invalidExpire = (command: string): ErrorReply => err(`invalid expire time in '${command}' command`);
 
-
 /** Redis's arities (COMMAND INFO): N exactly, or -N at least. */
 const ARITY: Record<string, number> = {
   get: 2, set: -3, put: 3, setex: 4, psetex: 4, getex: -2, getdel: 2, del: -2, delifeq: 3, exists: -2,
   expire: -3, pexpire: -3, expireat: -3, pexpireat: -3, ttl: 2, pttl: 2, expiretime: 2, pexpiretime: 2,
   persist: 2, getver: 2, cas: -4, cad: 3, dbsize: 1, info: -1,
 };
-
-/** A 64-bit signed integer as Redis's string2ll reads it (no sign but '-', no leading zeros), or null. */
-function parseLongLong(s: string): bigint | null {
-  if (!/^(?:0|-?[1-9][0-9]*)$/.test(s)) return null;
-  const v = BigInt(s);
-  return v > LLONG_MAX || v < LLONG_MIN ? null : v;
-}
 
 function isExpected(e: Expected, key: string): boolean {
   return typeof e === 'object' && e !== null && !Array.isArray(e) && key in e;
