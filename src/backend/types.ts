@@ -24,10 +24,14 @@ export interface Entry {
 /** What an update does to its key. */
 export type Change =
   | { readonly kind: 'none' }
-  /** Store a value; `expiresAt` 'keep' keeps the current expiry (KEEPTTL), 0 clears it. */
+  /**
+   * Store a value; `expiresAt` 'keep' keeps the current expiry (KEEPTTL), 0 clears it.
+   * A command never asks for a time that is not after the time it read (it asks for a
+   * delete instead), so a backend applies a change without looking at a clock.
+   */
   | { readonly kind: 'put'; readonly value: ByteString; readonly expiresAt: number | 'keep' }
   | { readonly kind: 'del' }
-  /** Change only the expiry (EXPIRE, PERSIST with 0). A time not after now deletes the key. */
+  /** Change only the expiry (EXPIRE; PERSIST with 0). As for put, the time is after the command's now. */
   | { readonly kind: 'expire'; readonly expiresAt: number };
 
 export const NO_CHANGE: Change = { kind: 'none' };

@@ -35,6 +35,23 @@ function valueTooLarge(ctx: CommandContext, value: ByteString): Reply | null {
 
 const syntaxError = (): Reply => errorReply(new KvError('SYNTAX', 'syntax error'));
 
+const DELETE: Change = { kind: 'del' };
+
+/** Setting a key's expiry to `expiresAt`, or deleting it when that is not after `now` (see putUntil). */
+function expireAt(expiresAt: number, now: number): Change {
+  return expiresAt <= now ? DELETE : { kind: 'expire', expiresAt };
+}
+
+/**
+ * Storing `value` until `expiresAt`, or deleting the key when that time is not after
+ * `now`, the time the command read its arguments against (Redis's checkAlreadyExpired).
+ * The command decides with the one time it read, so that `PX 1` always stores the
+ * value, and the backend never needs a clock of its own to apply a change.
+ */
+function putUntil(value: ByteString, expiresAt: ExpiryOption, now: number): Change {
+  return expiresAt !== 'keep' && expiresAt !== 0 && expiresAt <= now ? DELETE : { kind: 'put', value, expiresAt };
+}
+
 /** An expiry option read from the arguments: 'keep' (KEEPTTL), 0 (none given) or an absolute time. */
 type ExpiryOption = number | 'keep';
 
@@ -49,6 +66,8 @@ interface SetOptions {
   get: boolean;
   ifeq: ByteString | undefined;
   expiry: ExpiryOption;
+  /** The time the expiry was read against. */
+  now: number;
 }
 
 const EXPIRY_UNITS: Record<string, { unit: 's' | 'ms'; relative: boolean }> = {
@@ -59,7 +78,7 @@ const EXPIRY_UNITS: Record<string, { unit: 's' | 'ms'; relative: boolean }> = {
 };
 
 function parseSetOptions(ctx: CommandContext, args: ByteString[], from: number, command: string, conditions: boolean): SetOptions | Reply {
-  const o: SetOptions = { nx: false, xx: false, get: false, ifeq: undefined, expiry: 0 };
+  const o: SetOptions = { nx: false, xx: false, get: false, ifeq: undefined, expiry: 0, now: 0 };
   let timeOpt: string | null = null;
   let timeArg: string | null = null;
   let keepTtl = false;
@@ -79,7 +98,8 @@ function parseSetOptions(ctx: CommandContext, args: ByteString[], from: number, 
   if (keepTtl) o.expiry = 'keep';
   else if (timeOpt !== null) {
     const u = EXPIRY_UNITS[timeOpt] as { unit: 's' | 'ms'; relative: boolean };
-    const at = positiveExpiry(timeArg as string, u.unit, u.relative, ctx.backend.now(), command);
+    o.now = ctx.backend.now();
+    const at = positiveExpiry(timeArg as string, u.unit, u.relative, o.now, command);
     if (at instanceof KvError) return errorReply(at);
     o.expiry = at;
   }
@@ -95,7 +115,7 @@ function runSet(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
   if (args.length === 3) return then(ctx.backend.put(key, value), answerOk);
   const o = parseSetOptions(ctx, args, 3, 'set', true);
   if (!('nx' in o)) return o;
-  const put: Change = { kind: 'put', value, expiresAt: o.expiry };
+  const put = putUntil(value, o.expiry, o.now);
   return then(
     ctx.backend.update(key, (cur) => {
       const blocked = (o.nx && cur !== undefined) || (o.xx && cur === undefined) || (o.ifeq !== undefined && cur?.value !== o.ifeq);
@@ -110,9 +130,10 @@ function runSetWithTime(ctx: CommandContext, args: ByteString[], unit: 's' | 'ms
   const value = args[3] as ByteString;
   const tooLarge = valueTooLarge(ctx, value);
   if (tooLarge) return tooLarge;
-  const at = positiveExpiry(args[2] as string, unit, true, ctx.backend.now(), command);
+  const now = ctx.backend.now();
+  const at = positiveExpiry(args[2] as string, unit, true, now, command);
   if (at instanceof KvError) return errorReply(at);
-  const put: Change = { kind: 'put', value, expiresAt: at };
+  const put = putUntil(value, at, now);
   return then(
     ctx.backend.update(args[1] as ByteString, () => ({ change: put, result: null })),
     answerOk,
@@ -137,14 +158,14 @@ function runGetEx(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> 
     } else return syntaxError();
   }
   const key = args[1] as ByteString;
-  let expiresAt = 0; // PERSIST
+  let change: Change = { kind: 'expire', expiresAt: 0 }; // PERSIST
   if (timeOpt !== null) {
     const u = EXPIRY_UNITS[timeOpt] as { unit: 's' | 'ms'; relative: boolean };
-    const at = positiveExpiry(timeArg, u.unit, u.relative, ctx.backend.now(), 'getex');
+    const now = ctx.backend.now();
+    const at = positiveExpiry(timeArg, u.unit, u.relative, now, 'getex');
     if (at instanceof KvError) return then(ctx.backend.get(key), (e) => (e === undefined ? NIL : errorReply(at)));
-    expiresAt = at;
+    change = expireAt(at, now);
   } else if (!persist) return then(ctx.backend.get(key), bulkOrNil);
-  const change: Change = { kind: 'expire', expiresAt };
   return then(
     ctx.backend.update(key, (cur) => ({
       // PERSIST on a key without an expiry changes nothing (and so not its version).
@@ -171,17 +192,19 @@ function runExpire(ctx: CommandContext, args: ByteString[], unit: 's' | 'ms', re
   }
   if (nx && (xx || gt || lt)) return errorReply(new KvError('SYNTAX', 'NX and XX, GT or LT options at the same time are not compatible'));
   if (gt && lt) return errorReply(new KvError('SYNTAX', 'GT and LT options at the same time are not compatible'));
-  const when = expireTime(args[2] as string, unit, relative, ctx.backend.now(), command);
+  const now = ctx.backend.now();
+  const when = expireTime(args[2] as string, unit, relative, now, command);
   if (when instanceof KvError) return errorReply(when);
   // A time not after now deletes the key; 0 would read as "no expiry", so it is made the earliest time there is.
   const expiresAt = when === 0 ? -1 : when;
+  const change = expireAt(expiresAt, now);
   return then(
     ctx.backend.update(args[1] as ByteString, (cur) => {
       if (cur === undefined) return { change: NO_CHANGE, result: 0 };
       const current = cur.expiresAt; // 0: none, which GT and LT treat as an infinite TTL
       const refused =
         (nx && current !== 0) || (xx && current === 0) || (gt && (current === 0 || expiresAt <= current)) || (lt && current !== 0 && expiresAt >= current);
-      return refused ? { change: NO_CHANGE, result: 0 } : { change: { kind: 'expire', expiresAt }, result: 1 };
+      return refused ? { change: NO_CHANGE, result: 0 } : { change, result: 1 };
     }),
     ({ result }) => ({ t: 'int', n: result }),
   );
@@ -221,7 +244,7 @@ function runCas(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
   if (tooLarge) return tooLarge;
   const o = parseSetOptions(ctx, args, 4, 'cas', false);
   if (!('nx' in o)) return o;
-  const put: Change = { kind: 'put', value, expiresAt: o.expiry };
+  const put = putUntil(value, o.expiry, o.now);
   return then(
     ctx.backend.update(args[1] as ByteString, (cur) => {
       const applied = (cur?.version ?? 0) === expected;

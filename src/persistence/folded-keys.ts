@@ -7,7 +7,7 @@
  */
 import type { Mutation, StoredKey } from '../backend/types.js';
 import type { ByteString } from '../store/bytes.js';
-import { SegmentedMap } from '../store/segmented-map.js';
+import { ShardedMap } from '../store/sharded-map.js';
 import type { ReplayTarget } from './replay.js';
 
 /**
@@ -47,10 +47,10 @@ function unfoldNumber(s: string, at: number): number {
 
 export class FoldedKeys implements ReplayTarget {
   // Segmented as the store is: one V8 Map holds at most 2^24 keys.
-  private readonly map = new SegmentedMap<string>();
+  private readonly map = new ShardedMap<string>();
   private revision_ = 0;
 
-  /** `now`: keys whose expiry is at or before it (ms since the epoch) have expired. */
+  /** `now`: keys whose expiry is before it (ms since the epoch) have expired; a key lives through its expiry millisecond. */
   constructor(private readonly now: number) {}
 
   get size(): number {
@@ -62,7 +62,7 @@ export class FoldedKeys implements ReplayTarget {
   }
 
   private expired(expiresAt: number): boolean {
-    return expiresAt !== 0 && expiresAt <= this.now;
+    return expiresAt !== 0 && expiresAt < this.now;
   }
 
   private set(key: ByteString, value: ByteString, version: number, expiresAt: number): void {

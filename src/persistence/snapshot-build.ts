@@ -32,7 +32,7 @@ export interface SnapshotJob {
    * and normal priority rather than yielding the CPU (see snapshot-worker.ts).
    */
   readonly urgent?: boolean;
-  /** Keys whose expiry is at or before this time (ms since the epoch) are left out; default: when the build starts. */
+  /** Keys whose expiry is before this time (ms since the epoch) are left out; default: when the build starts. */
   readonly now?: number;
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { storedExpiry } from '../../src/backend/memory/stored-value.js';
 import { request, type RespValue } from '../frontends/resp-reader.js';
 import { serverFixture } from '../helpers/server.js';
 import { clockedServer, OK } from './clocked-server.js';
@@ -301,5 +302,34 @@ describe('expiry over the text dialect', () => {
       "ERR WRONG_ARITY wrong number of arguments for 'setex' command; usage: SETEX key seconds value",
     ]);
     expect(await t.text('EXISTS k')).toEqual(['INT 0']);
+  });
+});
+
+describe('a command reads the time once', () => {
+  const fx = serverFixture();
+
+  it('SET … PX 1, PSETEX 1, CAS … PX 1 and PEXPIRE 1 store the key on a clock that moves a millisecond at every reading', async () => {
+    let ms = Date.UTC(2030, 0, 1);
+    const srv = await fx.start({}, { clock: () => ms++, activeExpiry: false });
+    const client = await fx.connect();
+    await request(client, 'SET', 'd', 'v');
+    for (const [words, reply] of [
+      [['SET', 'a', 'v', 'PX', '1'], { status: 'OK' }],
+      [['PSETEX', 'b', '1', 'v'], { status: 'OK' }],
+      [['CAS', 'c', '0', 'v', 'PX', '1'], [{ status: 'OK' }, 4]],
+      [['PEXPIRE', 'd', '1'], 1],
+    ] as const) {
+      const key = words[1];
+      const before = ms;
+      expect((await request(client, ...words)).value, words.join(' ')).toEqual(reply);
+      const after = ms;
+      // Had the backend read the clock again to apply the write, the key would be
+      // gone, deleted as already expired.
+      const stored = srv.server.backend.peek(key);
+      expect(stored, words.join(' ')).toBeDefined();
+      const expiresAt = storedExpiry(stored as string);
+      expect(expiresAt).toBeGreaterThan(before);
+      expect(expiresAt).toBeLessThanOrEqual(after);
+    }
   });
 });

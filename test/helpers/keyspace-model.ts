@@ -184,7 +184,7 @@ export class KeyspaceModel {
     const cur = this.lookup(key);
     const old = cur?.value ?? null;
     const blocked = (o.has('IFEQ') && old !== o.get('IFEQ')) || (o.has('NX') && cur !== undefined) || (o.has('XX') && cur === undefined);
-    if (!blocked) this.write(key, args[2] as string, at === 'keep' ? (cur?.expiresAt ?? 0) : at);
+    if (!blocked) this.write(key, args[2] as string, at);
     return o.has('GET') ? old : blocked ? null : OK;
   }
 
@@ -265,7 +265,7 @@ export class KeyspaceModel {
       this.keys.delete(key);
       return [OK, 0];
     }
-    const written = this.write(key, args[3] as string, at === 'keep' ? (cur?.expiresAt ?? 0) : at);
+    const written = this.write(key, args[3] as string, at);
     return [OK, written === undefined ? 0 : { versionOf: written }];
   }
 
@@ -350,9 +350,15 @@ export class KeyspaceModel {
     return s;
   }
 
-  /** Stores a value; an expiry not after now deletes the key instead (Redis's checkAlreadyExpired). Returns the write's number, if stored. */
-  private write(key: string, value: string, expiresAt: number): number | undefined {
-    if (expiresAt !== 0 && expiresAt <= this.now) {
+  /**
+   * Stores a value; an expiry not after now deletes the key instead (Redis's
+   * checkAlreadyExpired). 'keep' (KEEPTTL) keeps the live key's expiry as it is, even
+   * when that is now: the key lives through its expiry millisecond. Returns the
+   * write's number, if stored.
+   */
+  private write(key: string, value: string, at: number | 'keep'): number | undefined {
+    const expiresAt = at === 'keep' ? (this.keys.get(key)?.expiresAt ?? 0) : at;
+    if (at !== 'keep' && expiresAt !== 0 && expiresAt <= this.now) {
       this.keys.delete(key);
       return undefined;
     }

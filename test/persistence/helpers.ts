@@ -103,7 +103,8 @@ export async function spawnServer(dataDir: string, args: string[] = [], logDir =
       }
     }
   });
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null, stderr }));
+  // 'close', not 'exit': the last lines the server wrote before it exited may still be in the pipe at 'exit'.
+  const exited = once(child, 'close').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null, stderr }));
   const waitForLine = (match: (l: Record<string, unknown>) => boolean, what: string, timeoutMs = 60_000) => {
     const seen = lines.find(match);
     if (seen) return Promise.resolve(seen);

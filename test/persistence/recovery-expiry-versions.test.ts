@@ -40,8 +40,9 @@ describe('recovery keeps versions and absolute expiry times', () => {
     writeSegment(tmp.dir, 1, [put('session', 's', 1, T0 + 30 * SECOND)]);
     // Ten seconds later: 20 s are left, not 30.
     expect(recover(tmp.dir, T0 + 10 * SECOND).store.get('session')?.expiresAt).toBe(T0 + 30 * SECOND);
-    // At the expiry time itself, the key is gone (as Redis: expired when now >= the time).
-    expect(recover(tmp.dir, T0 + 30 * SECOND).store.get('session')).toBeUndefined();
+    // As in Redis (and the server's lazy check), the key lives through its expiry millisecond, and is gone the next.
+    expect(recover(tmp.dir, T0 + 30 * SECOND).store.get('session')?.expiresAt).toBe(T0 + 30 * SECOND);
+    expect(recover(tmp.dir, T0 + 30 * SECOND + 1).store.get('session')).toBeUndefined();
   });
 
   it('drops snapshot keys already expired (the store decides, by its clock), but counts their revisions', () => {
@@ -61,11 +62,13 @@ describe('recovery keeps versions and absolute expiry times', () => {
       expire('expired', T0 - 1, 6),
       expire('persisted', T0 + SECOND, 7),
       expire('persisted', 0, 8), // PERSIST
-      put('gone-too', 'x', 9, T0),
+      put('gone-too', 'x', 9, T0 - 1),
+      put('lives-through-its-millisecond', 'y', 10, T0),
     ]);
     const { store } = recover(tmp.dir);
     expect([...store.entries()].sort((x, y) => x.key.localeCompare(y.key))).toEqual([
       { key: 'kept', value: 'snap', version: 1, expiresAt: 0 },
+      { key: 'lives-through-its-millisecond', value: 'y', version: 10, expiresAt: T0 },
       { key: 'persisted', value: 'snap', version: 8, expiresAt: 0 },
     ]);
   });

@@ -16,7 +16,7 @@ export class TestStore implements DurableStore {
   constructor(public now = 0) {}
 
   private expired(expiresAt: number): boolean {
-    return expiresAt !== 0 && expiresAt <= this.now;
+    return expiresAt !== 0 && expiresAt < this.now;
   }
 
   setSink(sink: MutationSink): void {
