@@ -126,6 +126,14 @@ export interface DurableStore {
   applyRecovered(m: Mutation): void;
   /** Loads one key from a snapshot (a put, with its version). */
   loadKey(k: StoredKey): void;
+  /**
+   * A recovered PUT (from a snapshot or a log) whose value is bytes [start, end) of
+   * `bytes`: as applyRecovered of that put, without the value's string first (recovery's
+   * hot path: one string a key, built from the bytes). The bytes are valid only during
+   * the call, and the 16 before `start` may be overwritten: they hold the record's
+   * own frame and key, which the reader has read and never reads again.
+   */
+  recoverPut(key: ByteString, bytes: Buffer, start: number, end: number, version: number, expiresAt: number): void;
   /** The highest version recovered files name, so that the revision counter goes on from it. */
   raiseRevision(atLeast: number): void;
   readonly revision: number;

@@ -97,12 +97,14 @@ class FileWindow {
  *
  * `onRecord` is given the same object each time, refilled: it must take what it needs
  * before it returns (one object for a million records, instead of a million objects).
+ * With `values: 'bytes'` a PUT's value is left in the read buffer (rec.buf, from
+ * rec.valueStart to rec.valueEnd) instead of being made a string.
  */
 export function readRecordFile(
   file: string,
   kind: FileKind,
   onRecord: (r: DecodedRecord) => void,
-  options: { from?: number; format?: number } = {},
+  options: { from?: number; format?: number; values?: 'string' | 'bytes' } = {},
 ): ReadOutcome {
   const fd = openSync(file, 'r');
   try {
@@ -138,7 +140,8 @@ export function readRecordFile(
     let records = 0;
     let endCount: number | null = null;
     let endRevision = 0;
-    const rec = blankRecord();
+    // 'bytes': a PUT's value is given by its place in rec.buf only (DecodedRecord.sliceValue).
+    const rec = blankRecord(options.values !== 'bytes');
     const outcome = (problem: FileProblem | null): ReadOutcome => ({
       seq,
       records,

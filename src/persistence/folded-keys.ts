@@ -38,6 +38,28 @@ function fold(value: ByteString, version: number, expiresAt: number): string {
   return [header, value].join('');
 }
 
+const latin1Slice = Buffer.prototype.latin1Slice;
+
+/** The 7 bytes of a number below 2^53, big-endian, at `at`. */
+function put7(bytes: Buffer, n: number, at: number): void {
+  const hi = Math.floor(n / TWO_32);
+  bytes[at] = (hi >>> 16) & 0xff;
+  bytes[at + 1] = (hi >>> 8) & 0xff;
+  bytes[at + 2] = hi & 0xff;
+  bytes.writeUInt32BE(n >>> 0, at + 3);
+}
+
+/**
+ * fold() of a value given as bytes [start, end) of `bytes`, whose 16 bytes before
+ * `start` may be overwritten (DurableStore.recoverPut): the header goes there and header and
+ * value are read out as one string.
+ */
+function foldInPlace(bytes: Buffer, start: number, end: number, version: number, expiresAt: number): string {
+  put7(bytes, version, start - HEADER);
+  put7(bytes, expiresAt, start - HEADER + 7);
+  return latin1Slice.call(bytes, start - HEADER, end);
+}
+
 /** The 7-char big-endian number at `at`. */
 function unfoldNumber(s: string, at: number): number {
   const hi = (s.charCodeAt(at) << 16) | (s.charCodeAt(at + 1) << 8) | s.charCodeAt(at + 2);
@@ -68,6 +90,11 @@ export class FoldedKeys implements ReplayTarget {
   private set(key: ByteString, value: ByteString, version: number, expiresAt: number): void {
     if (this.expired(expiresAt)) this.map.delete(key);
     else this.map.set(key, fold(value, version, expiresAt));
+  }
+
+  recoverPut(key: ByteString, bytes: Buffer, start: number, end: number, version: number, expiresAt: number): void {
+    if (this.expired(expiresAt)) this.map.delete(key);
+    else this.map.set(key, foldInPlace(bytes, start, end, version, expiresAt));
   }
 
   loadKey(k: StoredKey): void {

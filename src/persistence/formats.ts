@@ -258,10 +258,27 @@ export interface DecodedRecord {
   count: number;
   /** Bytes the record takes, frame included. */
   size: number;
+  /**
+   * PUT: the value is bytes [valueStart, valueEnd) of `buf`, valid until the next record
+   * is read. The 16 bytes before valueStart are the record's own frame and key, which a
+   * reader that has decoded it never reads again: a consumer may overwrite them
+   * (DurableStore.recoverPut).
+   */
+  buf: Buffer;
+  valueStart: number;
+  valueEnd: number;
+  /**
+   * Set by the reader: false leaves `value` '' and gives the value by its place in `buf`
+   * alone, for a reader that builds its own string from the bytes (recovery: one
+   * allocation a key instead of two).
+   */
+  sliceValue: boolean;
 }
 
-export function blankRecord(): DecodedRecord {
-  return { type: RecordType.PUT, key: '', value: '', expiresAt: 0, version: 0, count: 0, size: 0 };
+const NO_BYTES = Buffer.alloc(0);
+
+export function blankRecord(sliceValue = true): DecodedRecord {
+  return { type: RecordType.PUT, key: '', value: '', expiresAt: 0, version: 0, count: 0, size: 0, buf: NO_BYTES, valueStart: 0, valueEnd: 0, sliceValue };
 }
 
 /**
@@ -329,7 +346,10 @@ function decodeBody(buf: Buffer, p: number, end: number, format: number, r: Deco
   if (type === RecordType.PUT) {
     q = prefixedEnd(buf, p, end);
     if (q < 0) return malformed('the value length runs past the end of the record');
-    r.value = latin1Slice.call(buf, p + 4, q);
+    r.buf = buf;
+    r.valueStart = p + 4;
+    r.valueEnd = q;
+    if (r.sliceValue) r.value = latin1Slice.call(buf, p + 4, q);
     p = q;
   }
   if (end - p !== optional(flags & RecordFlag.EXPIRY) + optional(flags & RecordFlag.VERSION)) {

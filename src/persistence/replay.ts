@@ -16,7 +16,7 @@ import type { DurableStore, Mutation } from '../backend/types.js';
 import { RecordType, type DecodedRecord } from './formats.js';
 
 /** What the replay needs of a store. */
-export type ReplayTarget = Pick<DurableStore, 'loadKey' | 'applyRecovered' | 'raiseRevision'>;
+export type ReplayTarget = Pick<DurableStore, 'recoverPut' | 'applyRecovered' | 'raiseRevision'>;
 
 export class Replay {
   /** The highest revision any record or END named, or that a format-1 record was given. */
@@ -42,16 +42,17 @@ export class Replay {
 
   /** A snapshot's record: one key (an arrow, so that it can be passed as the reader's callback). */
   readonly snapshotRecord = (r: DecodedRecord): void => {
-    if (r.type !== RecordType.PUT) {
-      this.logRecord(r);
-      return;
-    }
-    this.store.loadKey({ key: r.key, value: r.value, version: this.versionOf(r), expiresAt: r.expiresAt });
+    this.logRecord(r);
   };
 
-  /** A log record: a mutation, applied again. */
+  /**
+   * A log record: a mutation, applied again. A PUT goes in from the read buffer's bytes
+   * (the reader need not make its value a string: DecodedRecord.sliceValue), whether it
+   * comes from a snapshot or a log: both mean "this key holds this value now".
+   */
   readonly logRecord = (r: DecodedRecord): void => {
-    this.store.applyRecovered(toMutation(r, this.versionOf(r)));
+    if (r.type === RecordType.PUT) this.store.recoverPut(r.key, r.buf, r.valueStart, r.valueEnd, this.versionOf(r), r.expiresAt);
+    else this.store.applyRecovered(toMutation(r, this.versionOf(r)));
   };
 
   /** Tells the store the revision to go on from. */

@@ -92,14 +92,15 @@ export class SnapshotInputError extends Error {
  * skipped, and the highest revision an END record read on the way names.
  */
 export function salvageSnapshot(file: string, onRecord: (r: DecodedRecord) => void): { outcome: ReadOutcome; skipped: number; endRevision: number } {
-  let outcome = readRecordFile(file, FileKind.SNAPSHOT, onRecord);
+  // Its records go to a Replay, which reads a PUT's value from the bytes.
+  let outcome = readRecordFile(file, FileKind.SNAPSHOT, onRecord, { values: 'bytes' });
   // Past damage the header is not read again: go on with the rules it gave (or the newest, when it is the damage).
   const format = outcome.format ?? undefined;
   let skipped = 0;
   let endRevision = outcome.endRevision;
   while (outcome.problem !== null && outcome.problem.nextValidOffset !== null) {
     skipped += outcome.problem.nextValidOffset - outcome.problem.offset;
-    outcome = readRecordFile(file, FileKind.SNAPSHOT, onRecord, { from: outcome.problem.nextValidOffset, format });
+    outcome = readRecordFile(file, FileKind.SNAPSHOT, onRecord, { from: outcome.problem.nextValidOffset, format, values: 'bytes' });
     endRevision = Math.max(endRevision, outcome.endRevision);
   }
   if (outcome.problem !== null) skipped += outcome.problem.bytesAfter;
@@ -121,7 +122,7 @@ export function buildSnapshot(job: SnapshotJob, pacer: Pick<Pacer, 'tick'> = NO_
     const onRecord = paced(replay.snapshotRecord);
     if (job.salvageBase) replay.noteRevision(salvageSnapshot(file, onRecord).endRevision);
     else {
-      const out = readRecordFile(file, FileKind.SNAPSHOT, onRecord);
+      const out = readRecordFile(file, FileKind.SNAPSHOT, onRecord, { values: 'bytes' });
       if (out.problem) throw new SnapshotInputError(file, out.problem.offset, out.problem.detail);
       replay.noteRevision(out.endRevision);
     }
@@ -129,7 +130,7 @@ export function buildSnapshot(job: SnapshotJob, pacer: Pick<Pacer, 'tick'> = NO_
   const onLogRecord = paced(replay.logRecord);
   for (const seq of job.segments) {
     const file = segmentPath(job.dir, seq);
-    const out = readRecordFile(file, FileKind.LOG, onLogRecord);
+    const out = readRecordFile(file, FileKind.LOG, onLogRecord, { values: 'bytes' });
     // Closed segments were fdatasynced whole at rotation: a bad byte in one is damage, never a torn tail.
     if (out.problem) throw new SnapshotInputError(file, out.problem.offset, out.problem.detail);
     if (out.seq !== seq) throw new SnapshotInputError(file, 8, `its header says segment ${String(out.seq)}`);

@@ -11,7 +11,7 @@ export class TestStore implements DurableStore {
   readonly keys = new Map<string, StoredKey>();
   sink: MutationSink = memorySink;
   revision = 0;
-  readonly calls = { loadKey: 0, applyRecovered: 0, raiseRevision: [] as number[] };
+  readonly calls = { loadKey: 0, recoverPut: 0, applyRecovered: 0, raiseRevision: [] as number[] };
 
   constructor(public now = 0) {}
 
@@ -33,6 +33,12 @@ export class TestStore implements DurableStore {
     if (value === undefined) return;
     if (this.expired(m.expiresAt)) this.keys.delete(m.key);
     else this.keys.set(m.key, { key: m.key, value, version: m.version, expiresAt: m.expiresAt });
+  }
+
+  recoverPut(key: string, bytes: Buffer, start: number, end: number, version: number, expiresAt: number): void {
+    this.calls.recoverPut++;
+    if (this.expired(expiresAt)) this.keys.delete(key);
+    else this.keys.set(key, { key, value: bytes.toString('latin1', start, end), version, expiresAt });
   }
 
   loadKey(k: StoredKey): void {

@@ -17,7 +17,7 @@ import {
   type Updated,
 } from '../types.js';
 import { AccessClock } from './access-clock.js';
-import { encodeStored, hasExpiry, storedExpiry, storedValue, storedVersion } from './stored-value.js';
+import { encodeStored, hasExpiry, storedExpiry, storedInPlace, storedValue, storedVersion } from './stored-value.js';
 
 /**
  * What the store's strings cost, as --maxmemory counts them. Node makes a string
@@ -387,6 +387,12 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
         return;
       }
     }
+  }
+
+  recoverPut(key: ByteString, bytes: Buffer, start: number, end: number, version: number, expiresAt: number): void {
+    this.raiseRevision(version);
+    if (expiresAt !== 0 && expiresAt < this.now()) this.remove(key);
+    else this.store(key, storedInPlace(bytes, start, end, version, expiresAt));
   }
 
   loadKey(k: StoredKey): void {
