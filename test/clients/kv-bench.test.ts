@@ -43,11 +43,9 @@ interface Run {
   code: number | null;
   stdout: string;
   stderr: string;
-  ms: number;
 }
 
 function kvBench(args: string[]): Promise<Run> {
-  const started = Date.now();
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   const out: Buffer[] = [];
@@ -56,7 +54,7 @@ function kvBench(args: string[]): Promise<Run> {
   child.stderr.on('data', (c: Buffer) => err.push(c));
   return new Promise((resolve) => {
     child.on('close', (code) =>
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ms: Date.now() - started }),
+      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
     );
   });
 }
@@ -240,15 +238,16 @@ describe('kv-bench against memcached', () => {
   });
 });
 
+// "Fast": with an hour's --duration, a kv-bench that went on trying would outlive the
+// test's timeout; no figure of time is asserted (tests never assert timings).
 describe('kv-bench with no server there', () => {
   it('fails fast over TCP with a message that says what to check', async () => {
     const port = await freePort();
-    const run = await kvBench(['--port', String(port), '--duration', '5']);
+    const run = await kvBench(['--port', String(port), '--duration', '3600']);
     expect(run.code).toBe(ExitCode.CONNECTION);
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain(`cannot connect to 127.0.0.1:${port}: ECONNREFUSED`);
     expect(run.stderr).toContain('is kv-server running there?');
-    expect(run.ms).toBeLessThan(5000);
   });
 
   it('fails fast over UDP, and prints the error as JSON with --json', async () => {
@@ -258,11 +257,10 @@ describe('kv-bench with no server there', () => {
         s.close(() => resolve(p));
       });
     });
-    const run = await kvBench(['--transport', 'udp', '--port', String(port), '--duration', '5', '--json']);
+    const run = await kvBench(['--transport', 'udp', '--port', String(port), '--duration', '3600', '--json']);
     expect(run.code).toBe(ExitCode.CONNECTION);
     expect(run.stderr).toContain(`udp://127.0.0.1:${port}`);
     expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: expect.stringMatching(/^(CONNECTION|TIMEOUT)$/) } });
-    expect(run.ms).toBeLessThan(5000);
   });
 });
 
