@@ -124,8 +124,6 @@ export interface DurableStore {
   setSink(sink: MutationSink): void;
   /** Applies a recovered mutation without recording it; keys already expired are dropped. */
   applyRecovered(m: Mutation): void;
-  /** Loads one key from a snapshot (a put, with its version). */
-  loadKey(k: StoredKey): void;
   /**
    * A recovered PUT (from a snapshot or a log) whose value is bytes [start, end) of
    * `bytes`: as applyRecovered of that put, without the value's string first (recovery's

@@ -97,10 +97,6 @@ export class FoldedKeys implements ReplayTarget {
     else this.map.set(key, foldInPlace(bytes, start, end, version, expiresAt));
   }
 
-  loadKey(k: StoredKey): void {
-    this.set(k.key, k.value, k.version, k.expiresAt);
-  }
-
   applyRecovered(m: Mutation): void {
     if (m.kind === 'put') this.set(m.key, m.value, m.version, m.expiresAt);
     else if (m.kind === 'del') this.map.delete(m.key);

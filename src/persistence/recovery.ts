@@ -97,7 +97,7 @@ export function recoverDataDir(opts: RecoveryOptions): RecoveryResult {
   let repaired = false;
   if (snapshot !== null) {
     const file = snapshotPath(dir, snapshot);
-    const out = readRecordFile(file, FileKind.SNAPSHOT, replay.snapshotRecord, { values: 'bytes' });
+    const out = readRecordFile(file, FileKind.SNAPSHOT, replay.record, { values: 'bytes' });
     replay.noteRevision(out.endRevision);
     snapshotRecords = out.records;
     if (out.problem !== null || out.seq !== snapshot) {
@@ -116,7 +116,7 @@ export function recoverDataDir(opts: RecoveryOptions): RecoveryResult {
       let salvaged = 0;
       const { outcome, skipped, endRevision } = salvageSnapshot(file, (r) => {
         salvaged++;
-        replay.snapshotRecord(r);
+        replay.record(r);
       });
       replay.noteRevision(endRevision);
       snapshotRecords = salvaged;
@@ -166,7 +166,7 @@ export function recoverDataDir(opts: RecoveryOptions): RecoveryResult {
     const seq = live[i] as number;
     const file = segmentPath(dir, seq);
     const isLast = i === live.length - 1;
-    const out = readRecordFile(file, FileKind.LOG, replay.logRecord, { values: 'bytes' });
+    const out = readRecordFile(file, FileKind.LOG, replay.record, { values: 'bytes' });
     logRecords += out.records;
     lastFormat = out.goodEnd === 0 ? null : out.format;
     let problem = out.problem;

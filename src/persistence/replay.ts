@@ -40,17 +40,13 @@ export class Replay {
     return r.version;
   }
 
-  /** A snapshot's record: one key (an arrow, so that it can be passed as the reader's callback). */
-  readonly snapshotRecord = (r: DecodedRecord): void => {
-    this.logRecord(r);
-  };
-
   /**
-   * A log record: a mutation, applied again. A PUT goes in from the read buffer's bytes
-   * (the reader need not make its value a string: DecodedRecord.sliceValue), whether it
-   * comes from a snapshot or a log: both mean "this key holds this value now".
+   * A record of a snapshot or a log: a mutation, applied again (an arrow, so that it can
+   * be passed as the reader's callback). A PUT means "this key holds this value now" in
+   * either file, and goes in from the read buffer's bytes (the reader need not make its
+   * value a string: DecodedRecord.sliceValue).
    */
-  readonly logRecord = (r: DecodedRecord): void => {
+  readonly record = (r: DecodedRecord): void => {
     if (r.type === RecordType.PUT) this.store.recoverPut(r.key, r.buf, r.valueStart, r.valueEnd, this.versionOf(r), r.expiresAt);
     else this.store.applyRecovered(toMutation(r, this.versionOf(r)));
   };

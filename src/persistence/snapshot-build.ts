@@ -119,7 +119,7 @@ export function buildSnapshot(job: SnapshotJob, pacer: Pick<Pacer, 'tick'> = NO_
   };
   if (job.base !== null) {
     const file = snapshotPath(job.dir, job.base);
-    const onRecord = paced(replay.snapshotRecord);
+    const onRecord = paced(replay.record);
     if (job.salvageBase) replay.noteRevision(salvageSnapshot(file, onRecord).endRevision);
     else {
       const out = readRecordFile(file, FileKind.SNAPSHOT, onRecord, { values: 'bytes' });
@@ -127,7 +127,7 @@ export function buildSnapshot(job: SnapshotJob, pacer: Pick<Pacer, 'tick'> = NO_
       replay.noteRevision(out.endRevision);
     }
   }
-  const onLogRecord = paced(replay.logRecord);
+  const onLogRecord = paced(replay.record);
   for (const seq of job.segments) {
     const file = segmentPath(job.dir, seq);
     const out = readRecordFile(file, FileKind.LOG, onLogRecord, { values: 'bytes' });

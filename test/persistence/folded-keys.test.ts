@@ -15,7 +15,7 @@ describe("the snapshot worker's keyspace", () => {
     fc.assert(
       fc.property(fc.uniqueArray(key, { selector: (k) => k.key, maxLength: 30 }), (keys) => {
         const folded = new FoldedKeys(NOW);
-        for (const k of keys) folded.loadKey(k);
+        for (const k of keys) folded.applyRecovered({ kind: 'put', ...k });
         expect(new Map([...folded.entries()].map((k) => [k.key, k]))).toEqual(new Map(keys.map((k) => [k.key, k])));
       }),
     );

@@ -11,7 +11,7 @@ export class TestStore implements DurableStore {
   readonly keys = new Map<string, StoredKey>();
   sink: MutationSink = memorySink;
   revision = 0;
-  readonly calls = { loadKey: 0, recoverPut: 0, applyRecovered: 0, raiseRevision: [] as number[] };
+  readonly calls = { recoverPut: 0, applyRecovered: 0, raiseRevision: [] as number[] };
 
   constructor(public now = 0) {}
 
@@ -39,11 +39,6 @@ export class TestStore implements DurableStore {
     this.calls.recoverPut++;
     if (this.expired(expiresAt)) this.keys.delete(key);
     else this.keys.set(key, { key, value: bytes.toString('latin1', start, end), version, expiresAt });
-  }
-
-  loadKey(k: StoredKey): void {
-    this.calls.loadKey++;
-    if (!this.expired(k.expiresAt)) this.keys.set(k.key, { ...k });
   }
 
   raiseRevision(atLeast: number): void {

@@ -395,10 +395,6 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
     else this.store(key, storedInPlace(bytes, start, end, version, expiresAt));
   }
 
-  loadKey(k: StoredKey): void {
-    this.applyRecovered({ kind: 'put', key: k.key, value: k.value, version: k.version, expiresAt: k.expiresAt });
-  }
-
   get size(): number {
     return this.map.size;
   }
