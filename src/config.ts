@@ -85,6 +85,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxOutputBuffer: 64 * 1024 * 1024,
   maxQueryBuffer: 64 * 1024 * 1024,
   idleTimeoutSec: 0,
+  keysLimit: 1_000_000,
 };
 
 export const DEFAULT_MEMORY: MemoryConfig = { maxmemory: 'auto', maxmemoryClients: { percent: 10 }, policy: 'noeviction', samples: 5 };
@@ -167,7 +168,7 @@ export function serverArgs(argv: string[]) {
     })
     .option('maxmemory-samples', { type: 'number', default: 5, describe: 'Keys sampled per eviction (more: closer to exact LRU/TTL, slower)' })
     .option('maxmemory-clients', { type: 'string', default: '10%', describe: 'Query and reply bytes of all TCP clients together; past it the largest is disconnected (N% of --maxmemory, at least 32mb)' })
-    .group(['max-key-size', 'max-value-size', 'max-line-size', 'max-query-buffer', 'max-connections', 'max-output-buffer', 'timeout'], 'Limits:')
+    .group(['max-key-size', 'max-value-size', 'max-line-size', 'max-query-buffer', 'max-connections', 'max-output-buffer', 'timeout', 'keys-limit'], 'Limits:')
     .option('max-key-size', { type: 'string', default: String(DEFAULT_LIMITS.maxKeySize), describe: 'Largest key' })
     .option('max-value-size', { type: 'string', default: String(DEFAULT_LIMITS.maxValueSize), describe: 'Largest value' })
     .option('max-line-size', { type: 'string', default: String(DEFAULT_LIMITS.maxLineSize), describe: 'Longest text-dialect or inline line' })
@@ -183,6 +184,11 @@ export function serverArgs(argv: string[]) {
       describe: 'Reply bytes one TCP client may be owed before it is disconnected; reading pauses at 1mb (auto: 64mb, or twice a larger --max-value-size)',
     })
     .option('timeout', { type: 'number', default: 0, describe: 'Seconds a TCP client may stay idle before it is closed (0: never)' })
+    .option('keys-limit', {
+      type: 'number',
+      default: DEFAULT_LIMITS.keysLimit,
+      describe: 'Most keys KEYS may walk: it holds every client up until it is done (SCAN does not); 0: no limit',
+    })
     .group(['udp-io', 'max-datagram-size', 'reply-cache-ttl', 'reply-cache-entries', 'reply-cache-bytes', 'udp-large-replies-to'], 'UDP:')
     .option('udp-io', {
       choices: UDP_IO_MODES,
@@ -291,6 +297,7 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
           : sizeFlag('max-output-buffer', a['max-output-buffer'], minQuery, Number.MAX_SAFE_INTEGER, ' (room for the largest value)'),
       maxQueryBuffer,
       idleTimeoutSec: positive('timeout', a.timeout, 0, 365 * 24 * 3600),
+      keysLimit: positive('keys-limit', a['keys-limit'], 0),
     },
     udp: {
       io: a['udp-io'],

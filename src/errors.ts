@@ -46,6 +46,14 @@ export const ErrorCodes = {
   LINE_TOO_LONG: { resp: 'ERR', udp: 'COMMAND_ERROR', http: 431, closes: false },
   BAD_QUOTING: command(),
   NOT_SUPPORTED: { resp: 'ERR', udp: 'UNSUPPORTED', http: 501, closes: false },
+  /** MULTI/EXEC/DISCARD/WATCH out of turn (EXEC without MULTI, MULTI inside MULTI, …). */
+  TRANSACTION_STATE: command(409),
+  /** EXEC refused the whole transaction: a command was refused while queued, or the server's state refuses it now. */
+  EXEC_ABORT: { resp: 'EXECABORT', udp: 'COMMAND_ERROR', http: 409, closes: false },
+  /** RENAME of a key that does not exist (Redis: "no such key"). */
+  NO_SUCH_KEY: command(404),
+  /** A SCAN cursor that names no iteration. */
+  INVALID_CURSOR: command(),
   READ_ONLY: unavailable('MISCONF'),
   /** A write refused at the memory limit (--maxmemory); reads and DEL go on. */
   OOM: unavailable('OOM', 507),

@@ -9,4 +9,6 @@ export interface Limits {
   readonly maxQueryBuffer: number;
   /** Seconds a TCP client may stay idle before it is closed; 0: never (Redis: timeout). */
   readonly idleTimeoutSec: number;
+  /** Most keys KEYS may walk (it holds the event loop for all of them); 0: no limit. */
+  readonly keysLimit: number;
 }

@@ -68,10 +68,45 @@ export interface Backend {
   update<T>(key: ByteString, decide: (current: Entry | undefined) => Decision<T>): MaybePromise<Updated<T>>;
   /** Keys held (expired keys not yet reclaimed included, as Redis's DBSIZE). */
   dbsize(): MaybePromise<number>;
+  /**
+   * Runs `body` as one unit (EXEC, MSET, RENAME, FLUSHDB): no other client's operation
+   * comes between its operations, and its changes become durable together, so that
+   * recovery applies all of them or none. `body` works through the backend it is given
+   * (a remote backend may hand it a transaction's view). In the memory backend every
+   * operation in it answers at once, and so does `body`; the unit's promise, if any, is
+   * its durability (--fsync always).
+   */
+  atomically<T>(body: (backend: Backend) => MaybePromise<T>): MaybePromise<T>;
+  /**
+   * One step of an iteration over the keys (SCAN). Every key present from the first
+   * step to the last is returned at least once; keys added or removed meanwhile may
+   * or may not be. `cursor` is '0' to start, then the one the last page gave; the
+   * page's cursor is '0' when the iteration is done. Null: the cursor names no
+   * iteration (never given, done, or forgotten for lack of use).
+   */
+  scan(cursor: string, options: ScanOptions): MaybePromise<ScanPage | null>;
+  /** Every live key that `match` accepts (KEYS): it walks the whole keyspace. */
+  keys(match: ((key: ByteString) => boolean) | null): MaybePromise<ByteString[]>;
+  /** A live key chosen at random (RANDOMKEY), or undefined when there is none. */
+  randomKey(): MaybePromise<ByteString | undefined>;
+  /** Deletes every key (FLUSHDB, FLUSHALL), as one durable change; answers how many there were. */
+  flush(): MaybePromise<number>;
   /** Null while writes are accepted; else the error every write is refused with (the log failed). */
   writeBlocker(): KvError | null;
   /** INFO keyspace and the expiry counters. */
   keyspaceInfo(): KeyspaceInfo;
+}
+
+export interface ScanOptions {
+  /** About how many keys to look at (Redis's COUNT, a hint): at least 1. */
+  readonly count: number;
+  /** Only keys it accepts are returned (MATCH); null: all. */
+  readonly match: ((key: ByteString) => boolean) | null;
+}
+
+export interface ScanPage {
+  readonly cursor: string;
+  readonly keys: ByteString[];
 }
 
 export interface KeyspaceInfo {
@@ -94,7 +129,9 @@ export type Mutation =
   /** `version`: the revision the delete took (so the counter survives even when the newest writes were deletes). */
   | { readonly kind: 'del'; readonly key: ByteString; readonly version: number }
   /** A new expiry for a key whose value did not change (0: PERSIST). */
-  | { readonly kind: 'expire'; readonly key: ByteString; readonly version: number; readonly expiresAt: number };
+  | { readonly kind: 'expire'; readonly key: ByteString; readonly version: number; readonly expiresAt: number }
+  /** Every key deleted (FLUSHDB, FLUSHALL); `version`: the revision it took. */
+  | { readonly kind: 'flush'; readonly version: number };
 
 /**
  * Where mutations go after they are applied in memory. The default keeps nothing;
@@ -104,11 +141,14 @@ export interface MutationSink {
   writeBlocker(): KvError | null;
   /** Records one mutation; a promise when the reply must wait for it to be durable (--fsync always). */
   record(mutation: Mutation): Promise<void> | undefined;
+  /** Records mutations that recovery must apply all or none of (Backend.atomically), as record() does one. */
+  recordAll(mutations: readonly Mutation[]): Promise<void> | undefined;
 }
 
 export const memorySink: MutationSink = {
   writeBlocker: () => null,
   record: () => undefined,
+  recordAll: () => undefined,
 };
 
 /** A key as persistence reads it for a snapshot, and as recovery loads it. */

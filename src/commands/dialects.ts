@@ -14,6 +14,8 @@ export type CommandGroup =
   | 'connection'
   /** The text dialect's HELP. */
   | 'help'
+  /** MULTI, EXEC, DISCARD, WATCH, UNWATCH: on stream connections, whose commands a session queues. */
+  | 'transaction'
   /** What Redis clients send on connecting: SELECT, CLIENT, COMMAND, CONFIG. */
   | 'redis';
 
@@ -24,8 +26,8 @@ export interface Dialect {
 }
 
 /** The human text dialect (docs/PROTOCOL.md §1). */
-export const TEXT: Dialect = { name: 'text', groups: new Set(['keyspace', 'server', 'connection', 'help']) };
+export const TEXT: Dialect = { name: 'text', groups: new Set(['keyspace', 'server', 'connection', 'transaction', 'help']) };
 /** RESP2, for Redis clients (§2). */
-export const RESP: Dialect = { name: 'resp', groups: new Set(['keyspace', 'server', 'info', 'connection', 'redis']) };
+export const RESP: Dialect = { name: 'resp', groups: new Set(['keyspace', 'server', 'info', 'connection', 'transaction', 'redis']) };
 /** UDP datagrams (the udp section). */
 export const UDP: Dialect = { name: 'udp', groups: new Set(['keyspace', 'server', 'info']) };

@@ -3,6 +3,7 @@ import { NO_CHANGE } from '../backend/types.js';
 import { KvError } from '../errors.js';
 import { errorReply, NIL, OK, type Reply } from '../protocol/reply.js';
 import type { ByteString } from '../store/bytes.js';
+import { andThen as then } from './maybe.js';
 import { expireTime, invalidExpire, notInteger, parseSafeInteger, positiveExpiry } from './expiry-args.js';
 import type { CommandContext, CommandSpec } from './types.js';
 
@@ -12,10 +13,6 @@ import type { CommandContext, CommandSpec } from './types.js';
  * once or with a promise, as the backend does.
  */
 
-/** Applies `f` to a value that may still be coming. */
-function then<T>(v: MaybePromise<T>, f: (t: T) => Reply): MaybePromise<Reply> {
-  return v instanceof Promise ? v.then(f) : f(v);
-}
 
 const answerOk = (): Reply => OK;
 

@@ -88,6 +88,7 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
       firstKey: 0,
       lastKey: 0,
       group: 'connection',
+      runsInMulti: true,
       usage: 'QUIT',
       run(_c, s) {
         s.closing = true;

@@ -2,7 +2,10 @@ import { KvError } from '../errors.js';
 import { errorReply, type Reply } from '../protocol/reply.js';
 import { describeKey, type ByteString } from '../store/bytes.js';
 import { keyspaceCommands } from './keyspace.js';
+import { multiKeyCommands } from './multikey.js';
+import { transactionCommands } from './transactions.js';
 import { arityError, serverCommands } from './server-commands.js';
+import { runChecked, stateRefusal } from './run.js';
 import type { CommandContext, CommandSpec, Session } from './types.js';
 
 /** Spellings that mean the same command (the project's seeds used both). */
@@ -13,7 +16,7 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = buildTable();
 
 function buildTable(): Map<string, CommandSpec> {
   const table = new Map<string, CommandSpec>();
-  for (const spec of [...keyspaceCommands, ...serverCommands(() => COMMANDS)]) table.set(spec.name, spec);
+  for (const spec of [...keyspaceCommands, ...multiKeyCommands, ...transactionCommands, ...serverCommands(() => COMMANDS)]) table.set(spec.name, spec);
   for (const [alias, target] of Object.entries(ALIASES)) {
     const spec = table.get(target);
     if (spec) table.set(alias, spec);
@@ -51,7 +54,7 @@ function unknownCommand(args: ByteString[]): Reply {
 function keyTooLarge(ctx: CommandContext, spec: CommandSpec, args: ByteString[]): Reply | null {
   if (spec.firstKey === 0) return null;
   const last = spec.lastKey < 0 ? args.length - 1 : spec.lastKey;
-  for (let i = spec.firstKey; i <= last; i++) {
+  for (let i = spec.firstKey; i <= last; i += spec.keyStep ?? 1) {
     const len = (args[i] as ByteString).length;
     if (len > ctx.limits.maxKeySize) {
       return errorReply(
@@ -60,6 +63,17 @@ function keyTooLarge(ctx: CommandContext, spec: CommandSpec, args: ByteString[])
     }
   }
   return null;
+}
+
+/**
+ * What refuses a command before it runs, whatever the data: an unknown command (or one
+ * the dialect does not offer), the wrong number of arguments, a key over the size limit.
+ * MULTI queues a command only once it passes these.
+ */
+export function checkCommand(ctx: CommandContext, session: Session, spec: CommandSpec | undefined, args: ByteString[]): Reply | null {
+  if (spec === undefined || !session.dialect.groups.has(spec.group)) return unknownCommand(args);
+  if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) return arityError(spec.name, spec.usage);
+  return keyTooLarge(ctx, spec, args);
 }
 
 /**
@@ -72,23 +86,12 @@ export function dispatchCommand(
   spec: CommandSpec | undefined,
   args: ByteString[],
 ): Reply | Promise<Reply> {
-  if (spec === undefined || !session.dialect.groups.has(spec.group)) return unknownCommand(args);
-  if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) return arityError(spec.name, spec.usage);
-  const tooLarge = keyTooLarge(ctx, spec, args);
-  if (tooLarge) return tooLarge;
-  if (spec.write) {
-    const blocked = ctx.backend.writeBlocker();
-    if (blocked) return errorReply(blocked);
+  const refused = checkCommand(ctx, session, spec, args);
+  if (refused) return refused;
+  const s = spec as CommandSpec;
+  if (s.write || s.denyOom === true) {
+    const err = stateRefusal(ctx, s.write, s.denyOom === true);
+    if (err) return errorReply(err);
   }
-  if (spec.denyOom) {
-    const oom = ctx.memory.writeRefusal();
-    if (oom) return errorReply(oom);
-  }
-  try {
-    return spec.run(ctx, session, args);
-  } catch (err) {
-    if (err instanceof KvError) return errorReply(err);
-    ctx.reportInternalError(err, spec.name);
-    return errorReply(new KvError('SERVER', 'internal error; see the server log', { cause: err }));
-  }
+  return runChecked(ctx, session, s, args);
 }

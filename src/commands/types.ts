@@ -46,6 +46,19 @@ export interface Session {
   /** CLIENT SETNAME. */
   name: string;
   readonly id: number;
+  /** MULTI: the commands queued for EXEC; null outside a transaction. */
+  multi: QueuedTransaction | null;
+  /** WATCH: each watched key and its version when it was watched (0: absent); null when none. */
+  watched: Map<ByteString, number> | null;
+}
+
+/** A transaction being queued (MULTI … EXEC). */
+export interface QueuedTransaction {
+  readonly commands: Array<{ readonly spec: CommandSpec; readonly args: ByteString[] }>;
+  /** Bytes of the queued arguments (what the client's memory counts). */
+  bytes: number;
+  /** A command was refused while queueing: EXEC refuses the whole transaction (EXECABORT). */
+  failed: boolean;
 }
 
 export interface CommandSpec {
@@ -60,8 +73,12 @@ export interface CommandSpec {
   /** Position of the first key, or 0 for none; keys run to `lastKey` (-1: to the end). */
   readonly firstKey: number;
   readonly lastKey: number;
+  /** Every how many arguments a key comes, from firstKey (MSET: 2); 1 when absent. */
+  readonly keyStep?: number;
   /** Its group: a dialect that does not offer the group answers UNKNOWN_COMMAND. */
   readonly group: CommandGroup;
+  /** Runs at once inside MULTI instead of being queued: EXEC, DISCARD, MULTI, WATCH, QUIT, RESET (as Redis). */
+  readonly runsInMulti?: boolean;
   /** A one-line usage for error messages and HELP. */
   readonly usage: string;
   readonly run: (ctx: CommandContext, session: Session, args: ByteString[]) => Reply | Promise<Reply>;

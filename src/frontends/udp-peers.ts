@@ -60,6 +60,9 @@ export class PeerTable {
         closing: false,
         name: '',
         id: this.nextSessionId++,
+        // Transactions are for stream connections: the UDP dialect does not offer them.
+        multi: null,
+        watched: null,
       };
       p = { address: rinfo.address, session, ...this.facts(rinfo.address) };
       this.peers.set(client, p);

@@ -34,7 +34,7 @@ import type { KvError } from '../errors.js';
 import { AckLedger } from './ack-ledger.js';
 import { findMissingFiles, identityOf, isUnlinked, type FileIdentity, type MissingFiles } from './file-check.js';
 import { fsyncDir, segmentPath } from './files.js';
-import { encodeFileHeader, encodeMutation, FILE_HEADER_SIZE, FileKind, recordSize } from './formats.js';
+import { batchSize, encodeBatch, encodeFileHeader, encodeMutation, FILE_HEADER_SIZE, FileKind, MAX_RECORD_BODY, RECORD_FRAME_SIZE, recordSize } from './formats.js';
 import { LogHealth } from './log-health.js';
 import { defer, realFileOps, segmentFlags, writeAll, type Deferred, type LogFailure, type LogFileOps, writeAllSync } from './log-io.js';
 
@@ -172,9 +172,34 @@ export class AppendLog {
     const need = recordSize(m);
     if (this.bufLen + need > this.buf.length) this.grow(need);
     this.bufLen = encodeMutation(this.buf, this.bufLen, m);
-    this.bufRecords++;
-    this.appended++;
-    this.ledger.applied();
+    return this.noteAppended(1);
+  }
+
+  /**
+   * Encodes mutations that must be applied together or not at all (a transaction) as one
+   * BATCH record, so that a crash in the middle of writing it leaves one torn record,
+   * which recovery drops whole. As append() otherwise.
+   */
+  appendBatch(ms: readonly Mutation[]): Promise<void> | undefined {
+    const need = batchSize(ms);
+    if (need - RECORD_FRAME_SIZE > MAX_RECORD_BODY) {
+      // Past what a reader takes for one record (values are at most 512 MiB, so only a
+      // transaction of several huge values gets here): one record each, in order.
+      this.opts.log.warn({ records: ms.length, bytes: need }, 'transaction too large for one log record: logged record by record, so a crash while writing it may keep part of it');
+      let last: Promise<void> | undefined;
+      for (const m of ms) last = this.append(m) ?? last;
+      return last;
+    }
+    if (this.bufLen + need > this.buf.length) this.grow(need);
+    this.bufLen = encodeBatch(this.buf, this.bufLen, ms);
+    return this.noteAppended(ms.length);
+  }
+
+  /** Counts `n` records just encoded and schedules the batch's write. */
+  private noteAppended(n: number): Promise<void> | undefined {
+    this.bufRecords += n;
+    this.appended += n;
+    for (let i = 0; i < n; i++) this.ledger.applied();
     if (!this.writeScheduled) {
       this.writeScheduled = true;
       // setImmediate, not nextTick: every command read in this I/O phase joins the batch.

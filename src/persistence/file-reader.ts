@@ -23,6 +23,8 @@ import {
 const CHUNK = 4 * 1024 * 1024;
 /** findValidRecord's record to decode into: what it decodes is thrown away. */
 const scratch = blankRecord();
+/** checkBatch's: it needs no value as a string. */
+const batchScratch = blankRecord(false);
 
 /** What is wrong with a file, and where. */
 export interface FileProblem {
@@ -175,15 +177,30 @@ export function readRecordFile(
         }
         return outcome(corrupt(pos, size, got.detail, next));
       }
+      const recordSize = rec.size;
       if (rec.type === RecordType.END) {
         if (kind !== FileKind.SNAPSHOT) return outcome(corrupt(pos, size, 'an END record in a log segment', null));
         endCount = rec.count;
         endRevision = rec.version;
+      } else if (rec.type === RecordType.BATCH) {
+        if (kind !== FileKind.LOG) return outcome(corrupt(pos, size, 'a BATCH record in a snapshot', null));
+        // Its CRC held, so everything in it was written whole: the records are checked before any is applied.
+        const fault = checkBatch(rec, format);
+        if (fault !== null) return outcome(corrupt(pos, size, fault, null));
+        const { buf, valueStart, valueEnd, count } = rec;
+        const bounded = buf.subarray(0, valueEnd);
+        for (let p = valueStart, i = 0; i < count; i++) {
+          decodeRecord(bounded, p, format, rec);
+          p += rec.size;
+          records++;
+          onRecord(rec);
+        }
       } else {
+        if (rec.type === RecordType.FLUSH && kind !== FileKind.LOG) return outcome(corrupt(pos, size, 'a FLUSH record in a snapshot', null));
         records++;
         onRecord(rec);
       }
-      pos += rec.size;
+      pos += recordSize;
     }
     if (kind === FileKind.SNAPSHOT && !salvage) {
       if (endCount === null) {
@@ -197,6 +214,21 @@ export function readRecordFile(
   } finally {
     closeSync(fd);
   }
+}
+
+/** Why the records of a BATCH (its CRC good) cannot all be applied, or null when they can. */
+function checkBatch(batch: DecodedRecord, format: number): string | null {
+  const bounded = batch.buf.subarray(0, batch.valueEnd);
+  let p = batch.valueStart;
+  for (let i = 0; i < batch.count; i++) {
+    const r = decodeRecord(bounded, p, format, batchScratch);
+    if (isFault(r)) return `record ${i + 1} of a BATCH of ${batch.count}: ${r.detail}`;
+    if (r.type !== RecordType.PUT && r.type !== RecordType.DEL && r.type !== RecordType.EXPIRE && r.type !== RecordType.FLUSH) {
+      return `record ${i + 1} of a BATCH of ${batch.count} is of type ${r.type}; a BATCH holds only PUT, DEL, EXPIRE and FLUSH`;
+    }
+    p += r.size;
+  }
+  return p === batch.valueEnd ? null : `a BATCH of ${batch.count} records has ${batch.valueEnd - p} bytes after them`;
 }
 
 function corrupt(offset: number, size: number, detail: string, next: number | null): FileProblem {

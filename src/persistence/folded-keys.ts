@@ -100,6 +100,7 @@ export class FoldedKeys implements ReplayTarget {
   applyRecovered(m: Mutation): void {
     if (m.kind === 'put') this.set(m.key, m.value, m.version, m.expiresAt);
     else if (m.kind === 'del') this.map.delete(m.key);
+    else if (m.kind === 'flush') this.map.clear();
     else {
       const held = this.map.get(m.key);
       if (held !== undefined) this.set(m.key, held.slice(HEADER), m.version, m.expiresAt);

@@ -20,7 +20,8 @@
  * ```
  *  0  4  crc32    CRC-32 (IEEE) of bytes 4 .. 8+len (the length field and the body)
  *  4  4  len      body length
- *  8  1  type     1 PUT, 2 DEL, 3 END (the last record of a snapshot), 4 EXPIRE
+ *  8  1  type     1 PUT, 2 DEL, 3 END (the last record of a snapshot), 4 EXPIRE,
+ *                 5 BATCH (a transaction's records, applied all or none), 6 FLUSH (every key deleted)
  *  9  1  flags    each bit announces an optional field after the fixed ones:
  *                 bit 0 an 8-byte expiry (ms since the epoch), bit 1 an 8-byte version
  * 10  4  klen     PUT/DEL/EXPIRE: key length; then the key
@@ -29,6 +30,10 @@
  *     8  version  PUT/DEL/EXPIRE with bit 1: the revision the write took
  * END body: type, flags, an 8-byte count of the PUT records in the snapshot, and with
  * bit 1 the highest revision the snapshot's history reached.
+ * FLUSH body: type, flags, and with bit 1 the revision it took.
+ * BATCH body (logs only): type, flags 0, a 4-byte count, then that many complete PUT,
+ * DEL, EXPIRE and FLUSH records (each with its own frame). The BATCH's CRC covers them all, so a
+ * transaction torn by a crash is one torn record, and is dropped whole.
  * ```
  * Because the length comes first and is covered by the CRC, a reader can tell a torn
  * record (it runs past the end of the file) from a damaged one (its CRC fails).
@@ -59,6 +64,8 @@ export const RecordType = {
   DEL: 2,
   END: 3,
   EXPIRE: 4,
+  BATCH: 5,
+  FLUSH: 6,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
@@ -77,7 +84,7 @@ const EV = RecordFlag.EXPIRY | RecordFlag.VERSION;
  */
 const KNOWN_FLAGS: Readonly<Record<number, ReadonlyArray<number | undefined>>> = {
   1: [undefined, 0, 0, 0],
-  2: [undefined, EV, RecordFlag.VERSION, RecordFlag.VERSION, EV],
+  2: [undefined, EV, RecordFlag.VERSION, RecordFlag.VERSION, EV, 0, RecordFlag.VERSION],
 };
 
 /** The flag bits `type` may carry in a file of `format`, or undefined when that format has no such type. */
@@ -128,7 +135,19 @@ export function recordSize(m: Mutation): number {
       return KEYED_OVERHEAD + m.key.length + optional(m.version);
     case 'expire':
       return KEYED_OVERHEAD + m.key.length + optional(m.expiresAt) + optional(m.version);
+    case 'flush':
+      return RECORD_FRAME_SIZE + 2 + optional(m.version);
   }
+}
+
+/** The fixed part of a BATCH record: frame, type, flags, count. */
+export const BATCH_OVERHEAD = RECORD_FRAME_SIZE + 2 + 4;
+
+/** Bytes a BATCH record of these mutations takes. */
+export function batchSize(ms: readonly Mutation[]): number {
+  let n = BATCH_OVERHEAD;
+  for (const m of ms) n += recordSize(m);
+  return n;
 }
 
 /** Writes the 8-byte frame (length, then the CRC over length + body) for a body already in place. */
@@ -169,7 +188,27 @@ export function encodeMutation(buf: Buffer, at: number, m: Mutation): number {
       return encodeKeyed(buf, at, RecordType.DEL, m.key, null, 0, m.version);
     case 'expire':
       return encodeKeyed(buf, at, RecordType.EXPIRE, m.key, null, m.expiresAt, m.version);
+    case 'flush': {
+      let p = at + RECORD_FRAME_SIZE;
+      buf[p++] = RecordType.FLUSH;
+      buf[p++] = m.version > 0 ? RecordFlag.VERSION : 0;
+      if (m.version > 0) p = writeU64(buf, p, m.version);
+      sealRecord(buf, at, p - at - RECORD_FRAME_SIZE);
+      return p;
+    }
   }
+}
+
+/** Encodes a BATCH of mutations at `at` (which must have batchSize(ms) bytes free). Returns the end offset. */
+export function encodeBatch(buf: Buffer, at: number, ms: readonly Mutation[]): number {
+  let p = at + RECORD_FRAME_SIZE;
+  buf[p++] = RecordType.BATCH;
+  buf[p++] = 0;
+  buf.writeUInt32LE(ms.length, p);
+  p += 4;
+  for (const m of ms) p = encodeMutation(buf, p, m);
+  sealRecord(buf, at, p - at - RECORD_FRAME_SIZE);
+  return p;
 }
 
 /** Encodes a snapshot's record of one key (a PUT). */
@@ -254,7 +293,7 @@ export interface DecodedRecord {
   expiresAt: number;
   /** PUT, DEL, EXPIRE: the revision the write took; END: the highest revision. 0: not recorded (format 1). */
   version: number;
-  /** END: the number of PUT records in the snapshot. */
+  /** END: the number of PUT records in the snapshot; BATCH: the number of records it holds. */
   count: number;
   /** Bytes the record takes, frame included. */
   size: number;
@@ -262,7 +301,8 @@ export interface DecodedRecord {
    * PUT: the value is bytes [valueStart, valueEnd) of `buf`, valid until the next record
    * is read. The 16 bytes before valueStart are the record's own frame and key, which a
    * reader that has decoded it never reads again: a consumer may overwrite them
-   * (DurableStore.recoverPut).
+   * (DurableStore.recoverPut). BATCH: its records are those bytes, for the reader to
+   * decode one by one.
    */
   buf: Buffer;
   valueStart: number;
@@ -337,6 +377,26 @@ function decodeBody(buf: Buffer, p: number, end: number, format: number, r: Deco
       r.version = readU64(buf, p + U64);
       if (r.version <= 0) return malformed('the END revision must be a positive number below 2^53');
     }
+    return r;
+  }
+  if (type === RecordType.FLUSH) {
+    r.expiresAt = 0;
+    r.version = 0;
+    if (end - p !== optional(flags & RecordFlag.VERSION)) return malformed('a FLUSH record must carry exactly the fields its flags name');
+    if (flags & RecordFlag.VERSION) {
+      r.version = readU64(buf, p);
+      if (r.version <= 0) return malformed('a version field must be a positive number below 2^53');
+    }
+    return r;
+  }
+  if (type === RecordType.BATCH) {
+    r.expiresAt = 0;
+    r.version = 0;
+    if (end - p < 4) return malformed('a BATCH record is too short for its count');
+    r.count = buf.readUInt32LE(p);
+    r.buf = buf;
+    r.valueStart = p + 4;
+    r.valueEnd = end;
     return r;
   }
   let q = prefixedEnd(buf, p, end);

@@ -241,6 +241,10 @@ export class Persistence implements MutationSink {
     return (this.log as AppendLog).append(mutation);
   }
 
+  recordAll(mutations: readonly Mutation[]): Promise<void> | undefined {
+    return (this.log as AppendLog).appendBatch(mutations);
+  }
+
   /** SAVE/BGSAVE: replies once every write before it is in a snapshot on disk. */
   async save(): Promise<Reply> {
     try {

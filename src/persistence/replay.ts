@@ -57,13 +57,15 @@ export class Replay {
   }
 }
 
-/** A keyed record as the mutation it records. */
+/** A record (PUT, DEL, EXPIRE, FLUSH) as the mutation it records. */
 export function toMutation(r: DecodedRecord, version: number): Mutation {
   switch (r.type) {
     case RecordType.PUT:
       return { kind: 'put', key: r.key, value: r.value, version, expiresAt: r.expiresAt };
     case RecordType.DEL:
       return { kind: 'del', key: r.key, version };
+    case RecordType.FLUSH:
+      return { kind: 'flush', version };
     default:
       return { kind: 'expire', key: r.key, version, expiresAt: r.expiresAt };
   }

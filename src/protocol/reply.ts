@@ -28,12 +28,15 @@ export type Reply =
   /** QUIT: the connection closes after it (`BYE`, `+OK`). */
   | { readonly t: 'goodbye' }
   | { readonly t: 'array'; readonly items: readonly Reply[] }
+  /** EXEC: the queued commands' replies, in order; null when a watched key changed and nothing ran (RESP's null array). */
+  | { readonly t: 'exec'; readonly items: readonly Reply[] | null }
   | { readonly t: 'error'; readonly err: KvError };
 
 export const OK: Reply = { t: 'ok' };
 export const NIL: Reply = { t: 'nil' };
 export const PONG: Reply = { t: 'status', s: 'PONG' };
 export const EMPTY_ARRAY: Reply = { t: 'array', items: [] };
+export const QUEUED: Reply = { t: 'status', s: 'QUEUED' };
 
 export function errorReply(err: KvError): Reply {
   return { t: 'error', err };

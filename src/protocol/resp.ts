@@ -340,6 +340,11 @@ export function encodeRespReply(w: ReplyWriter, r: Reply): void {
       w.ascii((r.applied ? '*2\r\n+OK\r\n:' : '*2\r\n+CONFLICT\r\n:') + r.version + '\r\n');
       return;
     case 'array':
+    case 'exec':
+      if (r.items === null) {
+        w.ascii('*-1\r\n');
+        return;
+      }
       w.ascii('*' + r.items.length + '\r\n');
       for (const item of r.items) encodeRespReply(w, item);
       return;

@@ -208,6 +208,15 @@ export function encodeTextReply(w: ReplyWriter, r: Reply): void {
     case 'array':
       w.bytes(`ARRAY ${r.items.length}${r.items.map((it) => ' ' + arrayItem(it)).join('')}\n`);
       return;
+    case 'exec':
+      // docs/PROTOCOL.md §1.4: `EXEC n`, then the n replies, each its own line as if sent alone.
+      if (r.items === null) {
+        w.ascii('ABORTED a watched key changed; nothing ran\n');
+        return;
+      }
+      w.ascii(`EXEC ${r.items.length}\n`);
+      for (const item of r.items) encodeTextReply(w, item);
+      return;
     case 'error':
       w.bytes(`ERR ${r.err.code} ${(r.err.textMessage ?? r.err.message).replace(/[\r\n]+/g, ' ')}\n`);
       return;

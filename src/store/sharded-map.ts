@@ -133,6 +133,8 @@ export class ShardedMap<V> {
   clear(): void {
     this.maps.length = 0;
     for (const segs of this.shards) {
+      // An iterator over a dropped Map (a SCAN's) must not go on finding its old keys.
+      for (let i = 1; i < segs.length; i++) (segs[i] as Map<string, V>).clear();
       segs.length = 1;
       const first = segs[0] as Map<string, V>;
       first.clear();

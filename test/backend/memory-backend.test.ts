@@ -14,7 +14,7 @@ function sync<T>(v: T | Promise<T>): T {
 
 function recording(b: MemoryBackend): Mutation[] {
   const out: Mutation[] = [];
-  b.setSink({ writeBlocker: () => null, record: (m) => void out.push(m) });
+  b.setSink({ writeBlocker: () => null, record: (m) => void out.push(m), recordAll: (ms) => void out.push(...ms) });
   return out;
 }
 
@@ -71,7 +71,7 @@ describe('MemoryBackend', () => {
     const b = new MemoryBackend();
     let release = (): void => undefined;
     const durable = new Promise<void>((resolve) => (release = resolve));
-    b.setSink({ writeBlocker: () => null, record: () => durable });
+    b.setSink({ writeBlocker: () => null, record: () => durable, recordAll: () => durable });
     const r = b.put('k', 'v');
     expect(r).toBeInstanceOf(Promise);
     release();
@@ -153,7 +153,7 @@ describe('MemoryBackend', () => {
   it("passes on the sink's write blocker", () => {
     const b = new MemoryBackend();
     const err = new KvError('READ_ONLY', 'the log failed');
-    b.setSink({ writeBlocker: () => err, record: () => undefined });
+    b.setSink({ writeBlocker: () => err, record: () => undefined, recordAll: () => undefined });
     expect(b.writeBlocker()).toBe(err);
   });
 });

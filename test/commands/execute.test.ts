@@ -33,6 +33,8 @@ function setup(dialectName: 'text' | 'resp' | 'udp' = 'resp', limits: Partial<Co
     client: '127.0.0.1:1',
     opLog: createOpLog(pino({ level: 'info' }, logs)),
     closing: false,
+    multi: null,
+    watched: null,
     name: '',
     id: 1,
   };
@@ -91,7 +93,7 @@ describe('the command table', () => {
   it("refuses writes with the store's write blocker while reads go on", () => {
     const { run, store } = setup();
     store.put('k', 'v');
-    store.setSink({ writeBlocker: () => new KvError('READ_ONLY', 'writes are refused: disk full. Reads still work'), record: () => undefined });
+    store.setSink({ writeBlocker: () => new KvError('READ_ONLY', 'writes are refused: disk full. Reads still work'), record: () => undefined, recordAll: () => undefined });
     expect(code(run('SET', 'k', 'w'))).toBe('READ_ONLY');
     expect(code(run('DEL', 'k'))).toBe('READ_ONLY');
     expect(run('GET', 'k')).toEqual({ t: 'bulk', v: 'v' });
@@ -100,7 +102,7 @@ describe('the command table', () => {
   it('answers a write only once the sink says it is durable, and a failed write as an error', async () => {
     const { ctx, session, store } = setup();
     let release = () => {};
-    store.setSink({ writeBlocker: () => null, record: () => new Promise<void>((resolve) => (release = resolve)) });
+    store.setSink({ writeBlocker: () => null, record: () => new Promise<void>((resolve) => (release = resolve)), recordAll: () => undefined });
     const pending = executeCommand(ctx, session, ['SET', 'k', 'v']);
     expect(pending).toBeInstanceOf(Promise);
     let settled = false;
@@ -110,7 +112,7 @@ describe('the command table', () => {
     release();
     expect(await pending).toEqual({ t: 'ok' });
 
-    store.setSink({ writeBlocker: () => null, record: () => Promise.reject(new Error('EIO')) });
+    store.setSink({ writeBlocker: () => null, record: () => Promise.reject(new Error('EIO')), recordAll: () => Promise.reject(new Error('EIO')) });
     const failed = await executeCommand(ctx, session, ['PUT', 'k', 'w']);
     expect(code(failed)).toBe('SERVER');
   });

@@ -44,7 +44,7 @@ function commandTable(): Real {
     configParams: () => ({}),
     info: () => stats.snapshot(backend.keyspaceInfo()),
   };
-  const session: Session = { transport: 'tcp', dialect: RESP, client: 'model', opLog: null, closing: false, name: '', id: 1 };
+  const session: Session = { transport: 'tcp', dialect: RESP, client: 'model', opLog: null, closing: false, name: '', id: 1, multi: null, watched: null };
   const w = new ReplyWriter();
   return {
     clock,

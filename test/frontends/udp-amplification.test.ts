@@ -148,6 +148,9 @@ describe('UDP error replies are never larger than their requests', () => {
       record: () => {
         throw new Error('the sink broke');
       },
+      recordAll: () => {
+        throw new Error('the sink broke');
+      },
     });
     raw = await RawUdp.open();
     const request = encodeRequest({ opcode: Opcode.PUT, id: 1, key: 'k', value: 'v' });

@@ -306,7 +306,7 @@ describe.each(['batched', 'dgram'] as const)('UDP front-end (--udp-io %s)', (io)
     const records: Mutation[] = [];
     let release!: () => void;
     const durable = new Promise<void>((resolve) => (release = resolve));
-    return { sink: { writeBlocker: () => null, record: (m) => (records.push(m), durable) }, records, release: () => release() };
+    return { sink: { writeBlocker: () => null, record: (m) => (records.push(m), durable), recordAll: (ms) => (records.push(...ms), durable) }, records, release: () => release() };
   }
 
   it('drops a retry that arrives while the first copy waits for the log; the one reply answers both', async () => {

@@ -29,6 +29,10 @@ export class TestStore implements DurableStore {
       this.keys.delete(m.key);
       return;
     }
+    if (m.kind === 'flush') {
+      this.keys.clear();
+      return;
+    }
     const value = m.kind === 'put' ? m.value : this.keys.get(m.key)?.value;
     if (value === undefined) return;
     if (this.expired(m.expiresAt)) this.keys.delete(m.key);

@@ -13,9 +13,12 @@ import {
   type MaybePromise,
   type Mutation,
   type MutationSink,
+  type ScanOptions,
+  type ScanPage,
   type StoredKey,
   type Updated,
 } from '../types.js';
+import { ScanCursors } from './scan-cursors.js';
 import { AccessClock } from './access-clock.js';
 import { encodeStored, hasExpiry, storedExpiry, storedInPlace, storedValue, storedVersion } from './stored-value.js';
 
@@ -61,6 +64,8 @@ const SWEEP_AGAIN_SHARE = 0.1;
 const SWEEP_MAX_DUTY = 0.4;
 /** Keys looked at between two looks at the clock. */
 const SWEEP_BATCH = 32;
+/** randomKey() steps at most this far along a Map's walk. */
+const RANDOM_SKIP = 64;
 
 const noop = (): void => undefined;
 
@@ -91,10 +96,16 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
   /** Set while an LRU policy needs access times. */
   access: AccessClock | null = null;
   readonly now: () => number;
+  /** The mutations of the atomically() unit under way, recorded together at its end; null outside one. */
+  private unit: Mutation[] | null = null;
+  private readonly scans: ScanCursors;
+  /** Per-Map walks for randomKey(), each going on from where it last stopped. */
+  private readonly randomWalks: Array<Iterator<string> | null> = [];
 
   constructor(options: MemoryBackendOptions = {}) {
     this.now = options.clock ?? Date.now;
     this.expiryBase = this.now();
+    this.scans = new ScanCursors(this.map, (key) => this.live(key) !== undefined);
   }
 
   // --- the Backend seam ---------------------------------------------------------------
@@ -110,7 +121,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
     const version = ++this.rev;
     this.store(key, encodeStored(value, version, 0));
     if (this.access !== null) this.access.touch(key);
-    const durable = this.sink.record({ kind: 'put', key, value, version, expiresAt: 0 });
+    const durable = this.record({ kind: 'put', key, value, version, expiresAt: 0 });
     return durable === undefined ? version : durable.then(() => version);
   }
 
@@ -122,7 +133,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
       this.remove(key);
       n++;
       // Records are durable in order: the last one's promise covers the others.
-      wait = this.sink.record({ kind: 'del', key, version: ++this.rev }) ?? wait;
+      wait = this.record({ kind: 'del', key, version: ++this.rev }) ?? wait;
     }
     return wait === undefined ? n : wait.then(() => n);
   }
@@ -154,6 +165,92 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
     return this.sink.writeBlocker();
   }
 
+  atomically<T>(body: (backend: Backend) => MaybePromise<T>): MaybePromise<T> {
+    // A unit inside a unit (MSET in EXEC) is part of the outer one.
+    if (this.unit !== null) return body(this);
+    const unit: Mutation[] = [];
+    this.unit = unit;
+    let result: MaybePromise<T>;
+    try {
+      result = body(this);
+    } catch (err) {
+      // What was applied is recorded all the same: memory already holds it.
+      this.unit = null;
+      this.recordUnit(unit)?.catch(noop);
+      throw err;
+    }
+    this.unit = null;
+    const durable = this.recordUnit(unit);
+    // Operations in a unit answer at once here (their records wait for its end), so a promise means a body that waited on something else.
+    if (result instanceof Promise) throw new Error('a unit of the memory backend answered with a promise: its operations would not be atomic');
+    const done = result;
+    return durable === undefined ? done : durable.then(() => done);
+  }
+
+  private recordUnit(unit: readonly Mutation[]): Promise<void> | undefined {
+    if (unit.length === 0) return undefined;
+    return unit.length === 1 ? this.sink.record(unit[0] as Mutation) : this.sink.recordAll(unit);
+  }
+
+  scan(cursor: string, options: ScanOptions): ScanPage | null {
+    return this.scans.step(cursor, options);
+  }
+
+  keys(match: ((key: ByteString) => boolean) | null): ByteString[] {
+    const out: ByteString[] = [];
+    for (const [key] of this.map.entries()) {
+      if ((match === null || match(key)) && this.live(key) !== undefined) out.push(key);
+    }
+    return out;
+  }
+
+  randomKey(): ByteString | undefined {
+    // Redis gives up after 100 expired keys in a row when every key has a TTL; so do we.
+    for (let tries = 0; tries < 100 && this.map.size > 0; tries++) {
+      const key = this.randomStoredKey();
+      if (key !== undefined && this.live(key) !== undefined) return key;
+    }
+    return undefined;
+  }
+
+  /**
+   * A stored key, about uniformly: a Map chosen with a chance in proportion to its size,
+   * then a key a random number of steps (up to RANDOM_SKIP) along that Map's own walk,
+   * which goes on from call to call. V8's Map has no random access; this costs at most
+   * RANDOM_SKIP steps.
+   */
+  private randomStoredKey(): ByteString | undefined {
+    let r = Math.floor(Math.random() * this.map.size);
+    for (let i = 0; i < this.map.segmentCount; i++) {
+      const m = this.map.segment(i) as Map<string, string>;
+      if (r >= m.size) {
+        r -= m.size;
+        continue;
+      }
+      let skip = Math.floor(Math.random() * Math.min(m.size, RANDOM_SKIP));
+      for (let guard = 0; guard < 2 * RANDOM_SKIP + 2; guard++) {
+        const walk = this.randomWalks[i] ?? m.keys();
+        const next = walk.next();
+        if (next.done === true) {
+          this.randomWalks[i] = null;
+          continue;
+        }
+        this.randomWalks[i] = walk;
+        if (skip-- <= 0) return next.value;
+      }
+      return undefined;
+    }
+    return undefined;
+  }
+
+  flush(): MaybePromise<number> {
+    const n = this.map.size;
+    this.clear();
+    this.randomWalks.length = 0;
+    const durable = this.record({ kind: 'flush', version: ++this.rev });
+    return durable === undefined ? n : durable.then(() => n);
+  }
+
   keyspaceInfo(): KeyspaceInfo {
     const expires = this.volatile.size;
     const avg = expires > 0 ? this.expirySum / expires + this.expiryBase - this.now() : 0;
@@ -172,7 +269,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
         this.store(key, encodeStored(change.value, version, expiresAt));
         // A key this write creates was not looked up, so the LRU policies would take it for never used.
         if (this.access !== null) this.access.touch(key);
-        return { version, durable: this.sink.record({ kind: 'put', key, value: change.value, version, expiresAt }) };
+        return { version, durable: this.record({ kind: 'put', key, value: change.value, version, expiresAt }) };
       }
       case 'del':
         return this.deleteChange(key, current);
@@ -181,7 +278,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
         const { expiresAt } = change;
         const version = ++this.rev;
         this.store(key, encodeStored(current.value, version, expiresAt));
-        return { version, durable: this.sink.record({ kind: 'expire', key, version, expiresAt }) };
+        return { version, durable: this.record({ kind: 'expire', key, version, expiresAt }) };
       }
     }
   }
@@ -189,7 +286,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
   private deleteChange(key: ByteString, current: Entry | undefined): { version: number; durable: Promise<void> | undefined } {
     if (current === undefined) return { version: 0, durable: undefined };
     this.remove(key);
-    return { version: 0, durable: this.sink.record({ kind: 'del', key, version: ++this.rev }) };
+    return { version: 0, durable: this.record({ kind: 'del', key, version: ++this.rev }) };
   }
 
   /**
@@ -213,7 +310,16 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
 
   /** Records a change that no client waits for (an expiry, an eviction): a failure is the log's to report. */
   private recordQuietly(m: Mutation): void {
-    this.sink.record(m)?.catch(noop);
+    this.record(m)?.catch(noop);
+  }
+
+  /** Hands a mutation to the sink, or to the unit under way (atomically), which hands them on together. */
+  private record(m: Mutation): Promise<void> | undefined {
+    if (this.unit !== null) {
+      this.unit.push(m);
+      return undefined;
+    }
+    return this.sink.record(m);
   }
 
   // --- the map and its accounting -----------------------------------------------------
@@ -378,6 +484,9 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
         return;
       case 'del':
         this.remove(m.key);
+        return;
+      case 'flush':
+        this.clear();
         return;
       case 'expire': {
         const s = this.map.get(m.key);

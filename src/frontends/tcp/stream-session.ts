@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { RESP, TEXT } from '../../commands/dialects.js';
-import type { Dialect, Session } from '../../commands/types.js';
+import type { Dialect, QueuedTransaction, Session } from '../../commands/types.js';
 import { KvError, ProtocolError } from '../../errors.js';
 import type { OpLog } from '../../op-log.js';
 import { errorReply, type Reply } from '../../protocol/reply.js';
@@ -102,6 +102,8 @@ export class StreamSession implements CommandSink, Session {
   closing = false;
   name = '';
   readonly id: number;
+  multi: QueuedTransaction | null = null;
+  watched: Map<ByteString, number> | null = null;
   readonly client: string;
   readonly opLog: OpLog | null;
   private readonly run: RunCommand;
@@ -145,9 +147,9 @@ export class StreamSession implements CommandSink, Session {
     this.holdBytes = options.holdBytes ?? REPLY_HOLD_BYTES;
   }
 
-  /** Bytes of an unfinished request and of the requests waiting in the backlog. */
+  /** Bytes of an unfinished request, of the requests waiting in the backlog, and of a transaction's queue (MULTI). */
   get queryBytes(): number {
-    return (this.decoder?.pendingBytes ?? 0) + this.backlogBytes;
+    return (this.decoder?.pendingBytes ?? 0) + this.backlogBytes + (this.multi?.bytes ?? 0);
   }
 
   /** Reply bytes not yet handed to the output. */

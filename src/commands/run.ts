@@ -1,0 +1,82 @@
+import { performance } from 'node:perf_hooks';
+import { KvError } from '../errors.js';
+import { errorReply, isNotFound, type Reply } from '../protocol/reply.js';
+import { describeKey, type ByteString } from '../store/bytes.js';
+import type { CommandContext, CommandSpec, Session } from './types.js';
+
+/**
+ * Running a command that passed its checks, and accounting for it: what a front-end's
+ * command and each command of an EXEC have in common. Knows nothing of the table, so
+ * that the commands that run others (EXEC) can use it.
+ */
+
+/** What refuses a command now, from the server's state: writes while the log is failing, growth at the memory limit. */
+export function stateRefusal(ctx: CommandContext, write: boolean, denyOom: boolean): KvError | null {
+  if (write) {
+    const blocked = ctx.backend.writeBlocker();
+    if (blocked) return blocked;
+  }
+  return denyOom ? ctx.memory.writeRefusal() : null;
+}
+
+/** Runs a command that passed its checks. Never throws: every failure becomes an error reply. */
+export function runChecked(ctx: CommandContext, session: Session, spec: CommandSpec, args: ByteString[]): Reply | Promise<Reply> {
+  try {
+    return spec.run(ctx, session, args);
+  } catch (err) {
+    if (err instanceof KvError) return errorReply(err);
+    ctx.reportInternalError(err, spec.name);
+    return errorReply(new KvError('SERVER', 'internal error; see the server log', { cause: err }));
+  }
+}
+
+/** A command of an EXEC: checked when queued (and the server's state at EXEC), so run at once, and accounted as any command. */
+export function executeChecked(ctx: CommandContext, session: Session, spec: CommandSpec, args: ByteString[]): Reply | Promise<Reply> {
+  return accounted(ctx, session, spec, args, runChecked(ctx, session, spec, args), performance.now());
+}
+
+/** Accounts for a reply once it is there. */
+export function accounted(
+  ctx: CommandContext,
+  session: Session,
+  spec: CommandSpec | undefined,
+  args: ByteString[],
+  reply: Reply | Promise<Reply>,
+  start: number,
+): Reply | Promise<Reply> {
+  if (!(reply instanceof Promise)) return account(ctx, session, spec, args, reply, start);
+  return reply.then(
+    (r) => account(ctx, session, spec, args, r, start),
+    (err: unknown) => {
+      if (!(err instanceof KvError)) ctx.reportInternalError(err, spec?.name ?? 'unknown');
+      return account(ctx, session, spec, args, errorReply(asKvError(err)), start);
+    },
+  );
+}
+
+/** A failure from durability (the log) as the error the client gets: never an acknowledgement. */
+function asKvError(err: unknown): KvError {
+  return err instanceof KvError ? err : new KvError('SERVER', 'the write could not be made durable; see the server log', { cause: err });
+}
+
+/**
+ * The per-command counters and, unless --no-log-ops, one op line with the command
+ * (`unknown` for one not in the table), the key (escaped and shortened), the value
+ * size (never the value), the outcome and the latency.
+ */
+function account(ctx: CommandContext, session: Session, spec: CommandSpec | undefined, args: ByteString[], reply: Reply, start: number): Reply {
+  const us = Math.round((performance.now() - start) * 1000);
+  const name = spec ? spec.name : 'unknown';
+  const failed = reply.t === 'error';
+  ctx.stats.countCommand(name, failed, us);
+  const log = session.opLog;
+  if (log === null) return reply;
+  const key = spec && spec.firstKey > 0 && args.length > spec.firstKey ? describeKey(args[spec.firstKey] as string) : undefined;
+  // The word after the key is a value only for single-key writes (SET, PUT); for DEL it is another key.
+  const vsize =
+    reply.t === 'bulk' ? reply.v.length : spec?.write && spec.lastKey === 1 && args.length > 2 ? (args[2] as string).length : undefined;
+  const outcome = failed ? 'error' : isNotFound(reply) ? 'not_found' : 'ok';
+  // An unknown command's name stays out of the log: it may be a password typed at the wrong prompt.
+  log.write(spec ? name.toUpperCase() : 'unknown', key, vsize, outcome, failed ? reply.err.code : undefined, us);
+  return reply;
+}
