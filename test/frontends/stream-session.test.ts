@@ -132,7 +132,30 @@ describe('StreamSession: bytes in, bytes out, no socket', () => {
       bytes: resp(['SET', 'a', '1'], ['GET', 'a'], ['PING'], ['GET', 'b'], ['SET', 'b', 'x'.repeat(40)], ['GET', 'b']),
       replies: `+OK\r\n$1\r\n1\r\n+PONG\r\n$-1\r\n+OK\r\n$40\r\n${'x'.repeat(40)}\r\n`,
     },
+    {
+      // docs/PROTOCOL.md: a first line that ends in CRLF is a Redis inline command (split anywhere, its CR and LF too).
+      dialect: 'resp (opened by an inline command)',
+      bytes: Buffer.from('PING\r\nSET a 1\r\nGET a\r\nGET b\r\nSET b "two words"\r\nGET b\r\n'),
+      replies: '+PONG\r\n+OK\r\n$1\r\n1\r\n$-1\r\n+OK\r\n$9\r\ntwo words\r\n',
+    },
   ];
+
+  it('holds a first line until it ends; one that never does is read as text when the input ends', () => {
+    const { run, calls } = mapRunner();
+    const { session, out } = open(run);
+    session.feed(Buffer.from('PUT k a'));
+    session.feed(Buffer.from(' b'));
+    expect(calls).toHaveLength(0);
+    expect(session.queryBytes).toBe(9);
+    session.feed(Buffer.from('\nGET k'));
+    expect(out.text).toBe('OK\n');
+    expect(session.dialect.name).toBe('text');
+    const other = open(mapRunner().run);
+    other.session.feed(Buffer.from('PING'));
+    other.session.endInput();
+    expect(other.session.dialect.name).toBe('text');
+    expect(other.out.ended).toBe(true);
+  });
 
   for (const { dialect, bytes, replies } of PIPELINES) {
     it(`answers a ${dialect} pipeline the same, byte for byte, however it is split`, () => {

@@ -25,9 +25,29 @@ describe('TCP text dialect', () => {
     expect(await c.text('put k v', 'Get k', 'dEl k')).toEqual(['OK', 'VALUE v', 'DELETED']);
   });
 
-  it('accepts CRLF line ends (nc -C)', async () => {
+  it('accepts CRLF line ends after a first line that ends in a bare LF', async () => {
     const c = await connect();
-    expect(await c.text('PUT k a b\r', 'GET k\r')).toEqual(['OK', 'VALUE a b']);
+    expect(await c.text('PING', 'PUT k a b\r', 'GET k\r')).toEqual(['PONG', 'OK', 'VALUE a b']);
+  });
+
+  describe('the first line chooses the dialect (docs/PROTOCOL.md, before §1)', () => {
+    it('a first line ending in CRLF is a Redis inline command, answered in RESP2 (redis-benchmark PING_INLINE, HAProxy redis-check)', async () => {
+      const c = await connect();
+      c.write('PING\r\n');
+      expect(await respReplies(c, 1)).toEqual([{ status: 'PONG' }]);
+      c.clear();
+      c.write('SET k "a b"\r\n');
+      c.write(multibulk('GET', 'k'));
+      expect(await respReplies(c, 2)).toEqual([{ status: 'OK' }, 'a b']);
+    });
+
+    it('a first line longer than --max-line-size is the text dialect\'s, which refuses it and goes on', async () => {
+      const srv = await fx.start({ limits: { maxLineSize: 64 } });
+      const c = await fx.connect(srv);
+      c.write('x'.repeat(100));
+      c.write('\r\nPING\n');
+      expect(await c.lines(2)).toEqual([expect.stringMatching(/^ERR LINE_TOO_LONG /), 'PONG']);
+    });
   });
 
   it('stores quoted values byte for byte, and GET prints them so they can be pasted back', async () => {

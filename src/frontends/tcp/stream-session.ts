@@ -87,8 +87,8 @@ function asKvError(err: unknown): KvError {
 
 /**
  * One client's byte stream, with no socket: bytes in through feed(), reply bytes out
- * through a SessionOutput. The dialect is chosen from the first byte (`*`: RESP2,
- * anything else: text). Requests run in the order they arrive and their replies leave
+ * through a SessionOutput. The dialect is chosen from the first line (`*`, or a line
+ * ending in CRLF: RESP2; a bare LF: text; holdFirstLine). Requests run in the order they arrive and their replies leave
  * in that order, even when a reply is a promise: the replies after it wait in the order
  * queue. Requests decoded while the output asks to wait, or while the session holds
  * more than `holdBytes` of replies, wait in a backlog and run on resume(), in order.
@@ -113,6 +113,9 @@ export class StreamSession implements CommandSink, Session {
   private readonly limits: DecoderLimits;
   private readonly holdBytes: number;
   private decoder: RespDecoder | TextLineDecoder | null = null;
+  /** The first bytes, held until the first line's end shows which dialect they are (chooseDialect). */
+  private firstBytes: Buffer[] = [];
+  private firstLength = 0;
   private encode: (w: ReplyWriter, r: Reply) => void = encodeTextReply;
   /** Sync replies after every slot of `queue`: the tail of the output. */
   private readonly writer = new ReplyWriter();
@@ -149,7 +152,7 @@ export class StreamSession implements CommandSink, Session {
 
   /** Bytes of an unfinished request, of the requests waiting in the backlog, and of a transaction's queue (MULTI). */
   get queryBytes(): number {
-    return (this.decoder?.pendingBytes ?? 0) + this.backlogBytes + (this.multi?.bytes ?? 0);
+    return (this.decoder?.pendingBytes ?? this.firstLength) + this.backlogBytes + (this.multi?.bytes ?? 0);
   }
 
   /** Reply bytes not yet handed to the output. */
@@ -170,14 +173,23 @@ export class StreamSession implements CommandSink, Session {
   feed(chunk: Buffer): void {
     if (this.ended || this.failed) return;
     this.stats.bytesIn += chunk.length;
-    const decoder = this.decoder ?? this.chooseDialect(chunk);
+    let bytes = chunk;
+    if (this.decoder === null) {
+      const held = this.holdFirstLine(chunk);
+      if (held === null) return;
+      bytes = held;
+    }
+    this.decode(bytes);
+    this.pump();
+  }
+
+  private decode(bytes: Buffer): void {
     try {
-      decoder.feed(chunk);
+      (this.decoder as RespDecoder | TextLineDecoder).feed(bytes);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.onProtocolError(err);
     }
-    this.pump();
   }
 
   /** The output takes bytes again. */
@@ -191,6 +203,8 @@ export class StreamSession implements CommandSink, Session {
   endInput(): void {
     if (this.ended) return;
     this.inputEnded = true;
+    // A first line that never ended: the text dialect's, as before there was a choice to make.
+    if (this.decoder === null && this.firstLength > 0 && !this.failed) this.decode(this.takeFirstBytes('text'));
     this.pump();
   }
 
@@ -212,8 +226,40 @@ export class StreamSession implements CommandSink, Session {
     if (this.writer.length > 0) this.writer.take();
   }
 
-  private chooseDialect(first: Buffer): RespDecoder | TextLineDecoder {
-    if (first[0] === 0x2a /* * */) {
+  /**
+   * docs/PROTOCOL.md §0: the dialect comes from the first line. `*` first: RESP2. Else the
+   * first line's end decides: CRLF, as every Redis tool sends an inline command (PING from
+   * redis-benchmark, HAProxy's redis-check), is RESP2 too; a bare LF, as `nc` sends, is the
+   * text dialect. Returns the bytes to decode once the dialect is chosen, or null while the
+   * first line has not ended (held, up to --max-line-size; a longer line is the text
+   * dialect's, which refuses it).
+   */
+  private holdFirstLine(chunk: Buffer): Buffer | null {
+    if (this.firstLength === 0 && chunk[0] === 0x2a /* * */) {
+      this.chooseDialect('resp');
+      return chunk;
+    }
+    const lf = chunk.indexOf(0x0a);
+    const lineLength = lf < 0 ? this.firstLength + chunk.length : this.firstLength + lf;
+    this.firstBytes.push(chunk);
+    this.firstLength += chunk.length;
+    // Too long a line is the text dialect's however it arrives: split or whole, the choice is the same.
+    if (lineLength > this.limits.maxLineBytes) return this.takeFirstBytes('text');
+    if (lf < 0) return null;
+    const beforeLf = lf > 0 ? chunk[lf - 1] : this.firstBytes.length > 1 ? (this.firstBytes[this.firstBytes.length - 2] as Buffer).at(-1) : undefined;
+    return this.takeFirstBytes(beforeLf === 0x0d ? 'resp' : 'text');
+  }
+
+  private takeFirstBytes(dialect: 'resp' | 'text'): Buffer {
+    const bytes = this.firstBytes.length === 1 ? (this.firstBytes[0] as Buffer) : Buffer.concat(this.firstBytes, this.firstLength);
+    this.firstBytes = [];
+    this.firstLength = 0;
+    this.chooseDialect(dialect);
+    return bytes;
+  }
+
+  private chooseDialect(dialect: 'resp' | 'text'): void {
+    if (dialect === 'resp') {
       this.dialect = RESP;
       this.encode = encodeRespReply;
       this.decoder = new RespDecoder(this, this.limits);
@@ -223,7 +269,6 @@ export class StreamSession implements CommandSink, Session {
       this.decoder = new TextLineDecoder(this, this.limits);
     }
     this.log.debug({ dialect: this.dialect.name }, 'dialect chosen');
-    return this.decoder;
   }
 
   command(args: ByteString[]): boolean {
