@@ -171,7 +171,7 @@ export function readRecordFile(
       }
       if (isFault(got)) {
         if (got.fault === 'malformed') return outcome(corrupt(pos, size, got.detail, null));
-        const next = findValidRecord(win, pos + 1, format);
+        const next = findValidRecord(win, afterBatchRecords(win, pos, format), format);
         if (next === null) {
           return outcome({ offset: pos, kind: 'torn', detail: got.detail, bytesAfter: size - pos, nextValidOffset: null });
         }
@@ -233,6 +233,25 @@ function checkBatch(batch: DecodedRecord, format: number): string | null {
 
 function corrupt(offset: number, size: number, detail: string, next: number | null): FileProblem {
   return { offset, kind: 'corrupt', detail, bytesAfter: size - offset, nextValidOffset: next };
+}
+
+/**
+ * Where to look for a good record after a bad one at `pos`: just after it, or, when it
+ * is a BATCH, after the whole records at its start. Those are the BATCH's own (a torn
+ * transaction keeps the ones written before the crash), and must not pass for good
+ * records after the damage, which would make a torn tail look like corruption.
+ */
+function afterBatchRecords(win: FileWindow, pos: number, format: number): number {
+  if (!win.ensure(pos, RECORD_FRAME_SIZE + 2) || win.view[win.index(pos) + 8] !== RecordType.BATCH) return pos + 1;
+  let p = pos + RECORD_FRAME_SIZE + 6;
+  for (;;) {
+    if (!win.ensure(p, RECORD_FRAME_SIZE)) return p;
+    const len = win.view.readUInt32LE(win.index(p) + 4);
+    if (len > MAX_RECORD_BODY || !win.ensure(p, RECORD_FRAME_SIZE + len)) return p;
+    const i = win.index(p);
+    if (isFault(decodeRecord(win.view.subarray(0, i + RECORD_FRAME_SIZE + len), i, format, batchScratch))) return p;
+    p += RECORD_FRAME_SIZE + len;
+  }
 }
 
 /**

@@ -1,10 +1,12 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { StoredKey } from '../../src/backend/types.js';
+import type { Mutation, StoredKey } from '../../src/backend/types.js';
 import { readRecordFile } from '../../src/persistence/file-reader.js';
 import {
+  batchSize,
   decodeFileHeader,
+  encodeBatch,
   decodeRecord,
   encodeEnd,
   encodeFileHeader,
@@ -21,7 +23,7 @@ import { readFormatVectors, type FormatVector } from './formats-vectors.js';
 import { tempDir } from './helpers.js';
 
 const vectors = readFormatVectors();
-const TYPES = { PUT: RecordType.PUT, DEL: RecordType.DEL, END: RecordType.END, EXPIRE: RecordType.EXPIRE } as const;
+const TYPES = { PUT: RecordType.PUT, DEL: RecordType.DEL, END: RecordType.END, EXPIRE: RecordType.EXPIRE, BATCH: RecordType.BATCH, FLUSH: RecordType.FLUSH } as const;
 type RecordMeta = Extract<FormatVector['meta'], { kind: 'record' }>;
 
 const NAMED = ['key', 'keyHex', 'value', 'version', 'expiresAt', 'count'] as const;
@@ -40,6 +42,20 @@ function compared(r: DecodedRecord, m: RecordMeta): { expected: Record<string, u
 }
 
 function encodeAgain(r: DecodedRecord): Buffer {
+  if (r.type === RecordType.BATCH) {
+    // Its records, decoded one by one within its bounds, as the file reader does.
+    const inner: Mutation[] = [];
+    const bounded = r.buf.subarray(0, r.valueEnd);
+    for (let p = r.valueStart, i = 0; i < r.count; i++) {
+      const one = decodeRecord(bounded, p);
+      if (isFault(one)) throw new Error(`record ${i + 1} of the BATCH: ${one.detail}`);
+      inner.push(toMutation(one, one.version));
+      p += one.size;
+    }
+    const buf = Buffer.alloc(batchSize(inner));
+    encodeBatch(buf, 0, inner);
+    return buf;
+  }
   if (r.type === RecordType.END) {
     const buf = Buffer.alloc(END_RECORD_SIZE);
     return buf.subarray(0, encodeEnd(buf, 0, r.count, r.version));
@@ -66,6 +82,8 @@ describe('docs/FORMATS.md test vectors', () => {
         'expire',
         'expire-persist',
         'end',
+        'batch',
+        'flush',
         'refused-unknown-flag',
         'refused-version-in-format-1',
         'snapshot-file',

@@ -14,7 +14,7 @@ export interface FormatVector {
         readonly kind: 'record';
         /** The format the record is read by (its file header's version). */
         readonly format: number;
-        readonly type?: 'PUT' | 'DEL' | 'END' | 'EXPIRE';
+        readonly type?: 'PUT' | 'DEL' | 'END' | 'EXPIRE' | 'BATCH' | 'FLUSH';
         readonly key?: string;
         /** A binary key, as hex. */
         readonly keyHex?: string;
