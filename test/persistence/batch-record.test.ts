@@ -88,7 +88,7 @@ describe('BATCH and FLUSH records in a log segment', () => {
 
   it('a damaged BATCH with good records after it is damage, not a torn tail: its own records do not count as those', () => {
     const damaged = Buffer.from(batch(tx));
-    damaged[damaged.length - 1] ^= 0x01; // its CRC no longer matches
+    damaged.writeUInt8(damaged.readUInt8(damaged.length - 1) ^ 0x01, damaged.length - 1); // its CRC no longer matches
     const next = record({ kind: 'put', key: 'later', value: 'v', version: 7, expiresAt: 0 });
     const { out, store } = recover(Buffer.concat([head, damaged, next]));
     expect(out.problem).toMatchObject({ kind: 'corrupt', offset: head.length, nextValidOffset: head.length + damaged.length });
