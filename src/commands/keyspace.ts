@@ -270,6 +270,7 @@ interface Shape {
   readonly denyOom?: boolean;
   readonly lastKey?: number;
   readonly usage: string;
+  readonly textUsage?: string;
   readonly run: CommandSpec['run'];
 }
 
@@ -295,6 +296,7 @@ export const keyspaceCommands: CommandSpec[] = [
     write: true,
     denyOom: true,
     usage: 'SET key value [NX|XX|IFEQ old] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]',
+    textUsage: 'SET key value-to-end-of-line, or SET key "value" [NX|XX|IFEQ old] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]',
     run: (ctx, _s, args) => runSet(ctx, args),
   }),
   spec('put', {
@@ -302,17 +304,19 @@ export const keyspaceCommands: CommandSpec[] = [
     write: true,
     denyOom: true,
     usage: 'PUT key value',
+    textUsage: 'PUT key value-to-end-of-line',
     run(ctx, _s, args) {
       const value = args[2] as ByteString;
       return valueTooLarge(ctx, value) ?? then(ctx.backend.put(args[1] as ByteString, value), answerOk);
     },
   }),
-  spec('setex', { arity: 4, write: true, denyOom: true, usage: 'SETEX key seconds value', run: (ctx, _s, args) => runSetWithTime(ctx, args, 's', 'setex') }),
+  spec('setex', { arity: 4, write: true, denyOom: true, usage: 'SETEX key seconds value', textUsage: 'SETEX key seconds value-to-end-of-line', run: (ctx, _s, args) => runSetWithTime(ctx, args, 's', 'setex') }),
   spec('psetex', {
     arity: 4,
     write: true,
     denyOom: true,
     usage: 'PSETEX key milliseconds value',
+    textUsage: 'PSETEX key milliseconds value-to-end-of-line',
     run: (ctx, _s, args) => runSetWithTime(ctx, args, 'ms', 'psetex'),
   }),
   spec('getex', { arity: -2, write: true, usage: 'GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]', run: (ctx, _s, args) => runGetEx(ctx, args) }),
@@ -387,6 +391,7 @@ export const keyspaceCommands: CommandSpec[] = [
     write: true,
     denyOom: true,
     usage: 'CAS key version value [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]',
+    textUsage: 'CAS key version value-to-end-of-line, or CAS key version "value" [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]',
     run: (ctx, _s, args) => runCas(ctx, args),
   }),
   spec('cad', { arity: 3, write: true, usage: 'CAD key version', run: (ctx, _s, args) => runCad(ctx, args) }),

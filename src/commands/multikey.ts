@@ -140,7 +140,7 @@ function runScan(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
         ),
       );
     }
-    return { t: 'array', items: [bulk(p.cursor), { t: 'array', items: p.keys.map(bulk) }] };
+    return { t: 'keys', cursor: p.cursor, keys: p.keys };
   });
 }
 
@@ -156,7 +156,7 @@ function runKeys(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
       );
     }
     const pattern = args[1] as string;
-    return then(ctx.backend.keys(pattern === '*' ? null : compileGlob(pattern)), (keys) => ({ t: 'array', items: keys.map(bulk) }) satisfies Reply);
+    return then(ctx.backend.keys(pattern === '*' ? null : compileGlob(pattern)), (keys) => ({ t: 'keys', cursor: null, keys }) satisfies Reply);
   });
 }
 

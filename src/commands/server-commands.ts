@@ -105,7 +105,7 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
       usage: 'HELP',
       run: () => ({
         t: 'status',
-        s: 'HELP ' + visible(TEXT).map((c) => c.usage).join(' | '),
+        s: 'HELP ' + visible(TEXT).map((c) => c.textUsage ?? c.usage).join(' | '),
       }),
     },
     {

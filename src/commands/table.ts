@@ -72,7 +72,7 @@ function keyTooLarge(ctx: CommandContext, spec: CommandSpec, args: ByteString[])
  */
 export function checkCommand(ctx: CommandContext, session: Session, spec: CommandSpec | undefined, args: ByteString[]): Reply | null {
   if (spec === undefined || !session.dialect.groups.has(spec.group)) return unknownCommand(args);
-  if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) return arityError(spec.name, spec.usage);
+  if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) return arityError(spec.name, spec.textUsage ?? spec.usage);
   return keyTooLarge(ctx, spec, args);
 }
 

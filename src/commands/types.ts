@@ -81,5 +81,7 @@ export interface CommandSpec {
   readonly runsInMulti?: boolean;
   /** A one-line usage for error messages and HELP. */
   readonly usage: string;
+  /** The usage in the text dialect, where it differs (a value that is the rest of the line: docs/PROTOCOL.md §1.2). */
+  readonly textUsage?: string;
   readonly run: (ctx: CommandContext, session: Session, args: ByteString[]) => Reply | Promise<Reply>;
 }

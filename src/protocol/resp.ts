@@ -339,6 +339,15 @@ export function encodeRespReply(w: ReplyWriter, r: Reply): void {
     case 'cas':
       w.ascii((r.applied ? '*2\r\n+OK\r\n:' : '*2\r\n+CONFLICT\r\n:') + r.version + '\r\n');
       return;
+    case 'keys':
+      if (r.cursor !== null) w.ascii('*2\r\n$' + r.cursor.length + '\r\n' + r.cursor + '\r\n');
+      w.ascii('*' + r.keys.length + '\r\n');
+      for (const k of r.keys) {
+        w.ascii('$' + k.length + '\r\n');
+        w.bytes(k);
+        w.ascii('\r\n');
+      }
+      return;
     case 'array':
     case 'exec':
       if (r.items === null) {

@@ -156,6 +156,16 @@ export function formatTextValue(v: string): string {
   return isPlain(v) ? v : quoteArg(v);
 }
 
+/** A key in a list of words: raw when one plain word (printable, no space, no leading quote), otherwise quoted; splitArgs reads either back. */
+export function formatTextWord(k: string): string {
+  if (k.length === 0 || k.charCodeAt(0) === 0x22 || k.charCodeAt(0) === 0x27) return quoteArg(k);
+  for (let i = 0; i < k.length; i++) {
+    const c = k.charCodeAt(i);
+    if (c <= 0x20 || c > 0x7e) return quoteArg(k);
+  }
+  return k;
+}
+
 function isPlain(v: string): boolean {
   if (v.length === 0 || v.charCodeAt(0) === 0x22) return false;
   for (let i = 0; i < v.length; i++) {
@@ -207,6 +217,10 @@ export function encodeTextReply(w: ReplyWriter, r: Reply): void {
       return;
     case 'array':
       w.bytes(`ARRAY ${r.items.length}${r.items.map((it) => ' ' + arrayItem(it)).join('')}\n`);
+      return;
+    case 'keys':
+      // docs/PROTOCOL.md §1.3: `KEYS n k …`, `CURSOR next n k …`, each key printed as a value is.
+      w.bytes(`${r.cursor === null ? 'KEYS' : `CURSOR ${r.cursor}`} ${r.keys.length}${r.keys.map((k) => ' ' + formatTextWord(k)).join('')}\n`);
       return;
     case 'exec':
       // docs/PROTOCOL.md §1.4: `EXEC n`, then the n replies, each its own line as if sent alone.

@@ -81,7 +81,39 @@ describe('TCP text dialect', () => {
     expect(stats).toContain(' connected_clients=1');
     expect(stats).toMatch(/ cmdstat_put=calls=1,/);
     expect(help).toMatch(/^HELP /);
-    expect(help).toContain('PUT key value');
+    expect(help).toContain('PUT key value-to-end-of-line');
+  });
+
+  it("HELP shows only the text dialect's commands, with its own syntax for values that are the rest of the line", async () => {
+    const c = await connect();
+    const [help] = await c.text('HELP');
+    const usages = (help as string).slice('HELP '.length).split(' | ');
+    expect(usages).toContain('SET key value-to-end-of-line, or SET key "value" [NX|XX|IFEQ old] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]');
+    expect(usages).toContain('SETEX key seconds value-to-end-of-line');
+    expect(usages).toEqual(expect.arrayContaining(['MULTI', 'EXEC', 'KEYS pattern', 'SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]']));
+    // RESP-only commands are not offered here.
+    for (const u of usages) expect(u).not.toMatch(/^(CONFIG|CLIENT|COMMAND|SELECT|INFO|HELLO)\b/);
+    // What HELP says about SET holds: an unquoted value is the rest of the line, a quoted one takes options.
+    expect(await c.text('SET k v NX', 'GET k', 'SET k "w" NX', 'SET k "w" XX', 'GET k')).toEqual(['OK', 'VALUE v NX', 'NOT_FOUND', 'OK', 'VALUE w']);
+  });
+
+  it('lists keys by prefix with KEYS and SCAN, one line each', async () => {
+    const c = await connect();
+    await c.text('MSET user:1 a user:2 b "user:with space" c other d');
+    const [keys] = await c.text('KEYS user:*');
+    expect(keys).toMatch(/^KEYS 3 /);
+    expect(splitArgs((keys as string).slice('KEYS 3 '.length))?.sort()).toEqual(['user:1', 'user:2', 'user:with space']);
+    const listed: string[] = [];
+    let cursor = '0';
+    do {
+      const [line] = await c.text(`SCAN ${cursor} MATCH user:* COUNT 1`);
+      const words = splitArgs(line as string) as string[];
+      expect(words[0]).toBe('CURSOR');
+      cursor = words[1] as string;
+      expect(words.length - 3).toBe(Number(words[2]));
+      listed.push(...words.slice(3));
+    } while (cursor !== '0');
+    expect(listed.sort()).toEqual(['user:1', 'user:2', 'user:with space']);
   });
 
   it('answers an unknown command with ERR UNKNOWN_COMMAND and goes on serving', async () => {
@@ -103,7 +135,7 @@ describe('TCP text dialect', () => {
     const c = await connect();
     expect(await c.text('GET', 'PUT k', 'PING')).toEqual([
       "ERR WRONG_ARITY wrong number of arguments for 'get' command; usage: GET key",
-      "ERR WRONG_ARITY wrong number of arguments for 'put' command; usage: PUT key value",
+      "ERR WRONG_ARITY wrong number of arguments for 'put' command; usage: PUT key value-to-end-of-line",
       'PONG',
     ]);
   });
