@@ -43,6 +43,8 @@ Runs units of Redis 7.0's own test suite (tests/ + runtest) against a fresh kv-s
 and compares the results with test/redis-suite/skip-list.txt.
 
   --control         run against a real redis-server instead (same skip list, same patches)
+  --dualkv DIR      run the kv-server built in another checkout (DIR/dist/src/main.js), e.g. an
+                    export of main; the skip list is still this repository's
   --units A,B       only these units (default: ${DEFAULT_UNITS.join(',')})
   --suite DIR       the suite copy (default: KV_REDIS_TESTS, else ../shared/redis-7.0-tests
                     beside the repository)
@@ -180,6 +182,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       args: argv,
       options: {
         control: { type: 'boolean', default: false },
+        dualkv: { type: 'string' },
         units: { type: 'string' },
         suite: { type: 'string' },
         report: { type: 'string' },
@@ -201,7 +204,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const root = repoRoot();
   const suite = path.resolve(opts.suite ?? io.env.KV_REDIS_TESTS ?? path.join(root, '..', 'shared', 'redis-7.0-tests'));
   const units = opts.units ? opts.units.split(',').map((u) => u.trim()).filter(Boolean) : [...DEFAULT_UNITS];
-  const against = opts.control ? 'redis-server' : 'dualkv';
+  const serverRoot = path.resolve(opts.dualkv ?? root);
+  const against = opts.control ? 'redis-server' : opts.dualkv ? `dualkv (${serverRoot})` : 'dualkv';
 
   const missing = missingPrerequisite(suite, opts.control);
   if (missing !== null) {
@@ -212,8 +216,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.err(`redis-suite: skipping Redis's test suite: ${missing}\n`);
     return 0;
   }
-  if (!opts.control && !existsSync(path.join(root, 'dist/src/main.js'))) {
-    io.err('redis-suite: dist/src/main.js is missing: run `npm run build` first (npm run test:redis-suite does)\n');
+  if (!opts.control && !existsSync(path.join(serverRoot, 'dist/src/main.js'))) {
+    io.err(`redis-suite: ${serverRoot}/dist/src/main.js is missing: run \`npm run build\` there first (npm run test:redis-suite does here)\n`);
     return 2;
   }
   const skipListPath = path.join(root, 'test/redis-suite/skip-list.txt');
@@ -266,7 +270,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       const slug = unit.replace(/\//g, '_');
       const unitStart = Date.now();
       const serverDir = path.join(tmp, 'servers', slug);
-      current.server = opts.control ? await startRedisServer(redisBin as string, serverDir) : await startDualkv(root, serverDir);
+      current.server = opts.control ? await startRedisServer(redisBin as string, serverDir) : await startDualkv(serverRoot, serverDir);
       const skipFile = path.join(tmp, `skip-${slug}.txt`);
       writeFileSync(skipFile, renderSkipFile(skip.cases.filter((c) => c.unit === unit)));
       const args = [
