@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { KvError } from '../errors.js';
 import { errorReply, isNotFound, type Reply } from '../protocol/reply.js';
 import { describeKey, type ByteString } from '../store/bytes.js';
-import { dispatchCommand, lookupCommand } from './table.js';
+import { commandFlags } from './command-info.js';
+import { dispatchCommand, lookupCommandFor } from './table.js';
 import type { CommandContext, CommandSpec, Session } from './types.js';
 
 /**
@@ -13,8 +14,18 @@ import type { CommandContext, CommandSpec, Session } from './types.js';
  */
 export function executeCommand(ctx: CommandContext, session: Session, args: ByteString[]): Reply | Promise<Reply> {
   const start = performance.now();
-  const spec = lookupCommand(args[0] as string);
+  const spec = lookupCommandFor(args);
+  const conn = session.conn;
+  if (conn !== undefined) {
+    // Before it runs, as Redis: CLIENT LIST shows itself as the command its client runs.
+    conn.lastActiveAt = start;
+    if (spec !== undefined) conn.lastCommand = spec.name;
+  }
   const reply = dispatchCommand(ctx, session, spec, args);
+  // MONITOR: the one check every command pays while nobody watches.
+  if (ctx.monitors?.active === true && spec !== undefined && shown(spec, reply)) {
+    ctx.monitors.feed(session, spec.redact ? spec.redact(args) : args);
+  }
   if (reply instanceof Promise) {
     return reply.then(
       (r) => account(ctx, session, spec, args, r, start),
@@ -25,6 +36,38 @@ export function executeCommand(ctx: CommandContext, session: Session, args: Byte
     );
   }
   return account(ctx, session, spec, args, reply, start);
+}
+
+/**
+ * Whether MONITOR shows a command: not one refused before it ran, nor an admin command
+ * (Redis keeps those, CONFIG and CLIENT KILL among them, out of the feed).
+ */
+function shown(spec: CommandSpec, reply: Reply | Promise<Reply>): boolean {
+  if (!(reply instanceof Promise) && reply.t === 'error' && reply.rejected === true) return false;
+  const flags = commandFlags(spec);
+  return !flags.includes('admin') && !flags.includes('skip_monitor');
+}
+
+/**
+ * keyspace_hits and keyspace_misses for a command that reads keys: a miss is a key not
+ * found (a null reply, TTL's -2, EXISTS counting fewer than it was given).
+ */
+function countLookups(ctx: CommandContext, spec: CommandSpec, args: ByteString[], reply: Reply): void {
+  const stats = ctx.stats;
+  const keys = spec.lastKey < 0 ? args.length - spec.firstKey : 1;
+  if (reply.t === 'int' && keys > 1) {
+    stats.keyspaceHits += reply.n;
+    stats.keyspaceMisses += keys - reply.n;
+  } else if (reply.t === 'array') {
+    for (const item of reply.items) {
+      if (item.t === 'nil') stats.keyspaceMisses++;
+      else stats.keyspaceHits++;
+    }
+  } else if (isNotFound(reply) || (reply.t === 'int' && reply.n === -2)) {
+    stats.keyspaceMisses++;
+  } else {
+    stats.keyspaceHits++;
+  }
 }
 
 /** A failure from durability (the log) as the error the client gets: never an acknowledgement. */
@@ -43,7 +86,10 @@ function account(
   const us = Math.round((performance.now() - start) * 1000);
   const name = spec ? spec.name : 'unknown';
   const failed = reply.t === 'error';
-  ctx.stats.countCommand(name, failed, us);
+  // Redis keeps no command counters for a command it does not have; errorstats counts it.
+  if (spec !== undefined) ctx.stats.countCommand(name, failed, us, failed && reply.rejected === true);
+  if (failed) ctx.stats.countError(reply.err.respPrefix);
+  else if (spec !== undefined && spec.firstKey > 0 && !spec.write) countLookups(ctx, spec, args, reply);
   const log = session.opLog;
   if (log === null) return reply;
   const key = spec && spec.firstKey > 0 && args.length > spec.firstKey ? describeKey(args[spec.firstKey] as string) : undefined;

@@ -28,7 +28,8 @@ export type Reply =
   /** QUIT: the connection closes after it (`BYE`, `+OK`). */
   | { readonly t: 'goodbye' }
   | { readonly t: 'array'; readonly items: readonly Reply[] }
-  | { readonly t: 'error'; readonly err: KvError };
+  /** `rejected`: refused before the command ran (arity, OOM, …), which INFO counts apart from failures. */
+  | { readonly t: 'error'; readonly err: KvError; readonly rejected?: boolean };
 
 export const OK: Reply = { t: 'ok' };
 export const NIL: Reply = { t: 'nil' };
@@ -37,6 +38,11 @@ export const EMPTY_ARRAY: Reply = { t: 'array', items: [] };
 
 export function errorReply(err: KvError): Reply {
   return { t: 'error', err };
+}
+
+/** A command refused before its handler ran (Redis's rejected_calls). */
+export function rejectReply(err: KvError): Reply {
+  return { t: 'error', err, rejected: true };
 }
 
 /** True for a reply that says the key was not there (op lines log it as `not_found`). */
