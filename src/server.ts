@@ -140,6 +140,11 @@ export class KvServer {
       'maxmemory-policy': c.memory.policy,
       'maxmemory-samples': String(c.memory.samples),
       timeout: String(c.limits.idleTimeoutSec),
+      // Redis parameters whose value dualkv has too: no daemon, no replication, Redis's default hz.
+      daemonize: 'no',
+      replicaof: '',
+      slaveof: '',
+      hz: '10',
     };
   }
 

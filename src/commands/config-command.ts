@@ -8,7 +8,7 @@ import type { CommandDocs, CommandSpec } from './types.js';
 /**
  * CONFIG, as Redis 7.0 shapes it (config.c). GET answers ctx.configParams, under
  * Redis's names; SET is refused with Redis's error shape, since dualkv is configured by
- * flags at start; RESETSTAT resets what Redis's does.
+ * flags at start (see configSet); RESETSTAT resets what Redis's does.
  */
 
 const CONFIG_HELP = [
@@ -37,21 +37,31 @@ function configGet(params: Record<string, string>, patterns: readonly ByteString
   return { t: 'array', items };
 }
 
-/** CONFIG SET: Redis's error for an unknown parameter, and its "CONFIG SET failed" shape for one dualkv has. */
+/**
+ * CONFIG SET: dualkv is configured by flags at start, so every parameter is, in Redis's
+ * words, immutable. Setting one to the value it has is a no-op that answers OK (tools
+ * that make sure of a setting go on); anything else gets Redis's error for the first
+ * parameter at fault: an unknown one, one named twice, or one that would change.
+ */
 function configSet(params: Record<string, string>, args: readonly ByteString[]): Reply {
   if (args.length % 2 !== 0) return errorReply(new KvError('WRONG_ARITY', "wrong number of arguments for 'config|set' command"));
+  const failed = (name: ByteString, why: string): Reply =>
+    errorReply(new KvError('NOT_SUPPORTED', `CONFIG SET failed (possibly related to argument '${name}') - ${why}`));
+  const seen = new Set<string>();
   for (let i = 2; i < args.length; i += 2) {
     const name = (args[i] as string).toLowerCase();
-    if (!(name in params)) {
+    if (params[name] === undefined) {
       return errorReply(new KvError('NOT_SUPPORTED', `Unknown option or number of arguments for CONFIG SET - '${args[i]}'`));
     }
+    if (seen.has(name)) return failed(args[i] as string, 'duplicate parameter');
+    seen.add(name);
   }
-  return errorReply(
-    new KvError(
-      'NOT_SUPPORTED',
-      `CONFIG SET failed (possibly related to argument '${args[2]}') - dualkv is configured by flags at start: restart kv-server with the new value (see kv-server --help)`,
-    ),
-  );
+  for (let i = 2; i < args.length; i += 2) {
+    if (args[i + 1] !== params[(args[i] as string).toLowerCase()]) {
+      return failed(args[i] as string, "can't set immutable config (dualkv is configured by flags at start: restart kv-server with the new value, see kv-server --help)");
+    }
+  }
+  return OK;
 }
 
 function sub(name: string, arity: number, usage: string, docs: Omit<CommandDocs, 'group'>, run: CommandSpec['run'], admin = true): CommandSpec {
