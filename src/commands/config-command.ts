@@ -64,7 +64,7 @@ function configSet(params: Record<string, string>, args: readonly ByteString[]):
   return OK;
 }
 
-function sub(name: string, arity: number, usage: string, docs: Omit<CommandDocs, 'group'>, run: CommandSpec['run'], admin = true): CommandSpec {
+function sub(name: string, arity: number, usage: string, docs: Omit<CommandDocs, 'group'>, run: CommandSpec['run'], admin = true, tips?: string[]): CommandSpec {
   return {
     name: `config|${name}`,
     arity,
@@ -75,6 +75,7 @@ function sub(name: string, arity: number, usage: string, docs: Omit<CommandDocs,
     usage,
     flags: admin ? ['admin', 'noscript', 'loading', 'stale'] : ['loading', 'stale'],
     docs: { ...docs, group: 'server' },
+    tips,
     run,
   };
 }
@@ -106,6 +107,8 @@ export const configCommand: CommandSpec = {
     ),
     sub('set', -4, 'CONFIG SET parameter value [parameter value ...]', { summary: 'Set configuration parameters to the given values', since: '2.0.0', complexity: O_N_PARAMS }, (ctx, _s, args) =>
       configSet(ctx.configParams(), args),
+      true,
+      ['request_policy:all_nodes', 'response_policy:all_succeeded'],
     ),
   ],
 };

@@ -20,7 +20,7 @@ export const infoCommand: CommandSpec = {
   usage: 'INFO [section [section ...]]',
   flags: ['loading', 'stale'],
   acl: ['dangerous'],
-  tips: ['nondeterministic_output'],
+  tips: ['nondeterministic_output', 'request_policy:all_shards', 'response_policy:special'],
   docs: { summary: 'Get information and statistics about the server', since: '1.0.0', group: 'server', complexity: 'O(1)' },
   run(ctx, _s, args) {
     const sections = ctx.info();

@@ -33,6 +33,7 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
       group: 'server',
       usage: 'PING [message]',
       flags: ['fast'],
+      tips: ['request_policy:all_shards', 'response_policy:all_succeeded'],
       acl: ['connection'],
       docs: { summary: 'Ping the server', since: '1.0.0', group: 'connection', complexity: 'O(1)' },
       run: (_c, _s, args) => (args.length === 1 ? PONG : args.length === 2 ? bulk(args[1] as string) : arityError('ping')),
