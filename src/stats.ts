@@ -1,6 +1,5 @@
 import { arch, totalmem, type as osType, release, machine } from 'node:os';
 import type { KeyspaceInfo } from './backend/types.js';
-import { formatSize } from './sizes.js';
 
 /** Counters shown by STATS (text) and INFO (RESP), in Redis 7.0's sections and under its names. */
 
@@ -27,6 +26,19 @@ export interface InfoEnv {
   readonly configFile?: string;
   /** The largest query and reply buffers any client holds now (client_recent_max_*_buffer). */
   readonly clientBuffers?: () => { input: number; output: number };
+}
+
+/** Bytes as Redis's bytesToHuman writes them: `192B`, `1.25K`, `7.10M`, `2.00G`. */
+export function bytesToHuman(n: number): string {
+  const units = ['K', 'M', 'G', 'T', 'P'];
+  if (n < 1024) return `${n}B`;
+  let d = n / 1024;
+  let i = 0;
+  while (d >= 1024 && i < units.length - 1) {
+    d /= 1024;
+    i++;
+  }
+  return `${d.toFixed(2)}${units[i]}`;
 }
 
 /** Sections in Redis 7.0's order (server.c genRedisInfoString); dualkv's own come after. */
@@ -278,33 +290,29 @@ export class ServerStats {
   /** The memory budget's section (or the process's figures in a bare context), with Redis's peak, system and ratio fields. */
   private memorySection(): StatSection {
     const mem = process.memoryUsage();
-    const own = this.providers.get('memory')?.() ?? {
-      used_memory: mem.heapUsed + mem.external + mem.arrayBuffers,
-      used_memory_human: formatSize(mem.heapUsed + mem.external + mem.arrayBuffers),
-      used_memory_rss: mem.rss,
-      used_memory_rss_human: formatSize(mem.rss),
-    };
+    const own = this.providers.get('memory')?.() ?? { used_memory: mem.heapUsed + mem.external + mem.arrayBuffers, used_memory_rss: mem.rss };
     const used = Number(own.used_memory ?? 0);
     const rss = Number(own.used_memory_rss ?? mem.rss);
     this.memoryPeak = Math.max(this.memoryPeak, used);
-    // evicted_keys belongs to the stats section, where Redis has it.
-    const { used_memory, used_memory_human, used_memory_rss, used_memory_rss_human, evicted_keys: _evicted, ...rest } = own;
+    // evicted_keys belongs to the stats section, where Redis has it; the *_human fields are written as Redis writes them.
+    const { used_memory: _u, used_memory_human: _uh, used_memory_rss: _r, used_memory_rss_human: _rh, evicted_keys: _e, ...rest } = own;
+    const maxmemory = Number(own.maxmemory ?? 0);
     return {
-      used_memory: used_memory ?? used,
-      used_memory_human: used_memory_human ?? formatSize(used),
-      used_memory_rss: used_memory_rss ?? rss,
-      used_memory_rss_human: used_memory_rss_human ?? formatSize(rss),
+      used_memory: used,
+      used_memory_human: bytesToHuman(used),
+      used_memory_rss: rss,
+      used_memory_rss_human: bytesToHuman(rss),
       used_memory_peak: this.memoryPeak,
-      used_memory_peak_human: formatSize(this.memoryPeak),
+      used_memory_peak_human: bytesToHuman(this.memoryPeak),
       used_memory_peak_perc: `${this.memoryPeak > 0 ? ((used * 100) / this.memoryPeak).toFixed(2) : '100.00'}%`,
       total_system_memory: totalmem(),
-      total_system_memory_human: formatSize(totalmem()),
+      total_system_memory_human: bytesToHuman(totalmem()),
       mem_fragmentation_ratio: used > 0 ? (rss / used).toFixed(2) : '0.00',
       mem_allocator: `v8-${process.versions.v8}`,
       maxmemory: 0,
-      maxmemory_human: '0B',
       maxmemory_policy: 'noeviction',
       ...rest,
+      maxmemory_human: bytesToHuman(maxmemory),
     };
   }
 
