@@ -1,6 +1,7 @@
 import { KvError } from '../errors.js';
 import { errorReply, OK, PONG, type Reply } from '../protocol/reply.js';
-import { authCommand, clientCommand, helloCommand } from './client-commands.js';
+import { clientCommand } from './client-commands.js';
+import { authCommand, helloCommand } from './hello-command.js';
 import { commandCommand, type TableView } from './command-command.js';
 import { configCommand } from './config-command.js';
 import { TEXT, type Dialect } from './dialects.js';
