@@ -54,6 +54,10 @@ export const ErrorCodes = {
   NO_SUCH_KEY: command(404),
   /** A SCAN cursor that names no iteration. */
   INVALID_CURSOR: command(),
+  /** HELLO with a RESP version the server does not speak (Redis: -NOPROTO). */
+  NO_PROTO: { resp: 'NOPROTO', udp: 'UNSUPPORTED', http: 400, closes: false },
+  /** A user name and password that do not match (Redis: -WRONGPASS). */
+  WRONG_PASS: { resp: 'WRONGPASS', udp: 'COMMAND_ERROR', http: 401, closes: false },
   READ_ONLY: unavailable('MISCONF'),
   /** A write refused at the memory limit (--maxmemory); reads and DEL go on. */
   OOM: unavailable('OOM', 507),

@@ -1,5 +1,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { Clients } from './commands/client-registry.js';
+import { Monitors } from './commands/monitor.js';
 import type { CommandContext } from './commands/types.js';
 import type { ServerConfig } from './config.js';
 import { ConfigError } from './errors.js';
@@ -96,7 +98,14 @@ export class KvServer {
       memory: this.memory,
       reportInternalError: (err, command) => log.error({ err, cmd: command.toUpperCase() }, 'internal error while running a command; the client got an error reply'),
       configParams: () => this.configParams(),
-      info: () => stats.snapshot(backend.keyspaceInfo()),
+      info: () =>
+        stats.snapshot(backend.keyspaceInfo(), {
+          tcpPort: this.tcpPort,
+          maxclients: this.tcp?.maxConnections ?? config.limits.maxConnections,
+          clientBuffers: () => this.tcp?.largestBuffers() ?? { input: 0, output: 0 },
+        }),
+      clients: new Clients(),
+      monitors: new Monitors(),
     };
     if (options.logStats) stats.registerSection('logging', options.logStats);
     if (config.persistence.enabled) {
@@ -131,6 +140,11 @@ export class KvServer {
       'maxmemory-policy': c.memory.policy,
       'maxmemory-samples': String(c.memory.samples),
       timeout: String(c.limits.idleTimeoutSec),
+      // Redis parameters whose value dualkv has too: no daemon, no replication, Redis's default hz.
+      daemonize: 'no',
+      replicaof: '',
+      slaveof: '',
+      hz: '10',
     };
   }
 

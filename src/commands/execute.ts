@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { Reply } from '../protocol/reply.js';
 import type { ByteString } from '../store/bytes.js';
-import { accounted } from './run.js';
-import { checkCommand, dispatchCommand, lookupCommand } from './table.js';
+import { accounted, feedMonitors } from './run.js';
+import { checkCommand, dispatchCommand, lookupCommandFor } from './table.js';
 import { queueCommand } from './transactions.js';
 import type { CommandContext, Session } from './types.js';
 
@@ -13,7 +13,13 @@ import type { CommandContext, Session } from './types.js';
  */
 export function executeCommand(ctx: CommandContext, session: Session, args: ByteString[]): Reply | Promise<Reply> {
   const start = performance.now();
-  const spec = lookupCommand(args[0] as string);
+  const spec = lookupCommandFor(args);
+  const conn = session.conn;
+  if (conn !== undefined) {
+    // Before it runs, as Redis: CLIENT LIST shows itself as the command its client runs.
+    conn.lastActiveAt = start;
+    if (spec !== undefined) conn.lastCommand = spec.name;
+  }
   if (session.multi !== null && spec?.runsInMulti !== true) {
     const refused = checkCommand(ctx, session, spec, args);
     if (refused) {
@@ -21,7 +27,10 @@ export function executeCommand(ctx: CommandContext, session: Session, args: Byte
       session.multi.failed = true;
       return accounted(ctx, session, spec, args, refused, start);
     }
+    // Not shown to MONITOR nor counted yet: that happens when EXEC runs it, as in Redis.
     return queueCommand(ctx, session, spec as NonNullable<typeof spec>, args);
   }
-  return accounted(ctx, session, spec, args, dispatchCommand(ctx, session, spec, args), start);
+  const reply = dispatchCommand(ctx, session, spec, args);
+  feedMonitors(ctx, session, spec, args, reply);
+  return accounted(ctx, session, spec, args, reply, start);
 }

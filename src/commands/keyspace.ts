@@ -264,34 +264,47 @@ function runCad(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
   );
 }
 
-interface Shape {
-  readonly arity: number;
-  readonly write: boolean;
-  readonly denyOom?: boolean;
+type Shape = Pick<CommandSpec, 'arity' | 'write' | 'denyOom' | 'usage' | 'textUsage' | 'run' | 'flags' | 'acl' | 'keyFlags' | 'tips' | 'docs'> & {
   readonly lastKey?: number;
-  readonly usage: string;
-  readonly textUsage?: string;
-  readonly run: CommandSpec['run'];
-}
+};
+
+/** COMMAND DOCS' text, as Redis 7.0 has it for the same command. */
+const doc = (summary: string, since: string, group: string, complexity = 'O(1)'): CommandSpec['docs'] => ({ summary, since, group, complexity });
+const FAST = ['fast'] as const;
 
 function spec(name: string, s: Shape): CommandSpec {
   return { name, firstKey: 1, lastKey: s.lastKey ?? 1, group: 'keyspace', ...s };
 }
 
-const expireSpec = (name: string, unit: 's' | 'ms', relative: boolean, usage: string): CommandSpec =>
-  spec(name, { arity: -3, write: true, usage, run: (ctx, _s, args) => runExpire(ctx, args, unit, relative, name) });
+const expireSpec = (name: string, unit: 's' | 'ms', relative: boolean, usage: string, docs: CommandSpec['docs']): CommandSpec =>
+  spec(name, { arity: -3, write: true, usage, flags: FAST, acl: ['keyspace'], docs, run: (ctx, _s, args) => runExpire(ctx, args, unit, relative, name) });
 
-const ttlSpec = (name: string, unit: 's' | 'ms', absolute: boolean): CommandSpec =>
-  spec(name, { arity: 2, write: false, usage: `${name.toUpperCase()} key`, run: (ctx, _s, args) => runTtl(ctx, args[1] as ByteString, unit, absolute) });
+const ttlSpec = (name: string, unit: 's' | 'ms', absolute: boolean, docs: CommandSpec['docs']): CommandSpec =>
+  spec(name, {
+    arity: 2,
+    write: false,
+    usage: `${name.toUpperCase()} key`,
+    flags: FAST,
+    acl: ['keyspace'],
+    tips: absolute ? undefined : ['nondeterministic_output'],
+    docs,
+    run: (ctx, _s, args) => runTtl(ctx, args[1] as ByteString, unit, absolute),
+  });
 
 export const keyspaceCommands: CommandSpec[] = [
   spec('get', {
+    flags: FAST,
+    acl: ['string'],
+    docs: doc('Get the value of a key', '1.0.0', 'string'),
     arity: 2,
     write: false,
     usage: 'GET key',
     run: (ctx, _s, args) => then(ctx.backend.get(args[1] as ByteString), bulkOrNil),
   }),
   spec('set', {
+    acl: ['string'],
+    keyFlags: ['RW', 'access', 'update', 'variable_flags'],
+    docs: doc('Set the string value of a key', '1.0.0', 'string'),
     arity: -3,
     write: true,
     denyOom: true,
@@ -300,6 +313,9 @@ export const keyspaceCommands: CommandSpec[] = [
     run: (ctx, _s, args) => runSet(ctx, args),
   }),
   spec('put', {
+    acl: ['string'],
+    keyFlags: ['OW', 'update'],
+    docs: doc('Set the string value of a key (dualkv)', '0.1.0', 'string'),
     arity: 3,
     write: true,
     denyOom: true,
@@ -310,8 +326,11 @@ export const keyspaceCommands: CommandSpec[] = [
       return valueTooLarge(ctx, value) ?? then(ctx.backend.put(args[1] as ByteString, value), answerOk);
     },
   }),
-  spec('setex', { arity: 4, write: true, denyOom: true, usage: 'SETEX key seconds value', textUsage: 'SETEX key seconds value-to-end-of-line', run: (ctx, _s, args) => runSetWithTime(ctx, args, 's', 'setex') }),
+  spec('setex', { acl: ['string'], keyFlags: ['OW', 'update'], docs: doc('Set the value and expiration of a key', '2.0.0', 'string'), arity: 4, write: true, denyOom: true, usage: 'SETEX key seconds value', textUsage: 'SETEX key seconds value-to-end-of-line', run: (ctx, _s, args) => runSetWithTime(ctx, args, 's', 'setex') }),
   spec('psetex', {
+    acl: ['string'],
+    keyFlags: ['OW', 'update'],
+    docs: doc('Set the value and expiration in milliseconds of a key', '2.6.0', 'string'),
     arity: 4,
     write: true,
     denyOom: true,
@@ -319,8 +338,12 @@ export const keyspaceCommands: CommandSpec[] = [
     textUsage: 'PSETEX key milliseconds value-to-end-of-line',
     run: (ctx, _s, args) => runSetWithTime(ctx, args, 'ms', 'psetex'),
   }),
-  spec('getex', { arity: -2, write: true, usage: 'GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]', run: (ctx, _s, args) => runGetEx(ctx, args) }),
+  spec('getex', { flags: FAST, acl: ['string'], keyFlags: ['RW', 'access', 'update'], docs: doc('Get the value of a key and optionally set its expiration', '6.2.0', 'string'), arity: -2, write: true, usage: 'GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]', run: (ctx, _s, args) => runGetEx(ctx, args) }),
   spec('getdel', {
+    flags: FAST,
+    acl: ['string'],
+    keyFlags: ['RW', 'access', 'delete'],
+    docs: doc('Get the value of a key and delete the key', '6.2.0', 'string'),
     arity: 2,
     write: true,
     usage: 'GETDEL key',
@@ -331,6 +354,10 @@ export const keyspaceCommands: CommandSpec[] = [
       ),
   }),
   spec('del', {
+    acl: ['keyspace'],
+    keyFlags: ['RM', 'delete'],
+    tips: ['request_policy:multi_shard', 'response_policy:agg_sum'],
+    docs: doc('Delete a key', '1.0.0', 'generic', 'O(N) where N is the number of keys that will be removed.'),
     arity: -2,
     write: true,
     lastKey: -1,
@@ -338,6 +365,10 @@ export const keyspaceCommands: CommandSpec[] = [
     run: (ctx, _s, args) => then(ctx.backend.delete(args.slice(1)), (n) => ({ t: 'deleted', n, of: args.length - 1 })),
   }),
   spec('delifeq', {
+    flags: FAST,
+    acl: ['keyspace'],
+    keyFlags: ['RM', 'delete'],
+    docs: doc('Delete a key if its value is the one given (Valkey)', '0.1.0', 'generic'),
     arity: 3,
     write: true,
     usage: 'DELIFEQ key value',
@@ -351,21 +382,35 @@ export const keyspaceCommands: CommandSpec[] = [
       ),
   }),
   spec('exists', {
+    flags: FAST,
+    acl: ['keyspace'],
+    keyFlags: ['RO'],
+    tips: ['request_policy:multi_shard', 'response_policy:agg_sum'],
+    docs: doc('Determine if a key exists', '1.0.0', 'generic', 'O(N) where N is the number of keys to check.'),
     arity: -2,
     write: false,
     lastKey: -1,
     usage: 'EXISTS key [key ...]',
     run: (ctx, _s, args) => then(ctx.backend.exists(args.slice(1)), (n) => ({ t: 'int', n })),
   }),
-  expireSpec('expire', 's', true, 'EXPIRE key seconds [NX|XX|GT|LT]'),
-  expireSpec('pexpire', 'ms', true, 'PEXPIRE key milliseconds [NX|XX|GT|LT]'),
-  expireSpec('expireat', 's', false, 'EXPIREAT key unix-time-seconds [NX|XX|GT|LT]'),
-  expireSpec('pexpireat', 'ms', false, 'PEXPIREAT key unix-time-milliseconds [NX|XX|GT|LT]'),
-  ttlSpec('ttl', 's', false),
-  ttlSpec('pttl', 'ms', false),
-  ttlSpec('expiretime', 's', true),
-  ttlSpec('pexpiretime', 'ms', true),
+  expireSpec('expire', 's', true, 'EXPIRE key seconds [NX|XX|GT|LT]', doc("Set a key's time to live in seconds", '1.0.0', 'generic')),
+  expireSpec('pexpire', 'ms', true, 'PEXPIRE key milliseconds [NX|XX|GT|LT]', doc("Set a key's time to live in milliseconds", '2.6.0', 'generic')),
+  expireSpec('expireat', 's', false, 'EXPIREAT key unix-time-seconds [NX|XX|GT|LT]', doc('Set the expiration for a key as a UNIX timestamp', '1.2.0', 'generic')),
+  expireSpec(
+    'pexpireat',
+    'ms',
+    false,
+    'PEXPIREAT key unix-time-milliseconds [NX|XX|GT|LT]',
+    doc('Set the expiration for a key as a UNIX timestamp specified in milliseconds', '2.6.0', 'generic'),
+  ),
+  ttlSpec('ttl', 's', false, doc('Get the time to live for a key in seconds', '1.0.0', 'generic')),
+  ttlSpec('pttl', 'ms', false, doc('Get the time to live for a key in milliseconds', '2.6.0', 'generic')),
+  ttlSpec('expiretime', 's', true, doc('Get the expiration Unix timestamp for a key', '7.0.0', 'generic')),
+  ttlSpec('pexpiretime', 'ms', true, doc('Get the expiration Unix timestamp for a key in milliseconds', '7.0.0', 'generic')),
   spec('persist', {
+    flags: FAST,
+    acl: ['keyspace'],
+    docs: doc('Remove the expiration from a key', '2.2.0', 'generic'),
     arity: 2,
     write: true,
     usage: 'PERSIST key',
@@ -378,6 +423,9 @@ export const keyspaceCommands: CommandSpec[] = [
       ),
   }),
   spec('getver', {
+    flags: FAST,
+    acl: ['string'],
+    docs: doc('Get the value of a key and its version (dualkv)', '0.1.0', 'string'),
     arity: 2,
     write: false,
     usage: 'GETVER key',
@@ -387,6 +435,8 @@ export const keyspaceCommands: CommandSpec[] = [
       ),
   }),
   spec('cas', {
+    acl: ['string'],
+    docs: doc("Set a key's value if its version is the one given (dualkv)", '0.1.0', 'string'),
     arity: -4,
     write: true,
     denyOom: true,
@@ -394,7 +444,7 @@ export const keyspaceCommands: CommandSpec[] = [
     textUsage: 'CAS key version value-to-end-of-line, or CAS key version "value" [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]',
     run: (ctx, _s, args) => runCas(ctx, args),
   }),
-  spec('cad', { arity: 3, write: true, usage: 'CAD key version', run: (ctx, _s, args) => runCad(ctx, args) }),
+  spec('cad', { flags: FAST, acl: ['keyspace'], keyFlags: ['RM', 'delete'], docs: doc('Delete a key if its version is the one given (dualkv)', '0.1.0', 'generic'), arity: 3, write: true, usage: 'CAD key version', run: (ctx, _s, args) => runCad(ctx, args) }),
   {
     name: 'dbsize',
     arity: 1,
@@ -403,6 +453,10 @@ export const keyspaceCommands: CommandSpec[] = [
     lastKey: 0,
     group: 'keyspace',
     usage: 'DBSIZE',
+    flags: FAST,
+    acl: ['keyspace'],
+    tips: ['request_policy:all_shards', 'response_policy:agg_sum'],
+    docs: doc('Return the number of keys in the selected database', '1.0.0', 'server'),
     run: (ctx) => then(ctx.backend.dbsize(), (n) => ({ t: 'int', n })),
   },
 ];

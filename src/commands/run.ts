@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { KvError } from '../errors.js';
 import { errorReply, isNotFound, type Reply } from '../protocol/reply.js';
 import { describeKey, type ByteString } from '../store/bytes.js';
+import { commandFlags } from './command-info.js';
 import type { CommandContext, CommandSpec, Session } from './types.js';
 
 /**
@@ -32,7 +33,17 @@ export function runChecked(ctx: CommandContext, session: Session, spec: CommandS
 
 /** A command of an EXEC: checked when queued (and the server's state at EXEC), so run at once, and accounted as any command. */
 export function executeChecked(ctx: CommandContext, session: Session, spec: CommandSpec, args: ByteString[]): Reply | Promise<Reply> {
-  return accounted(ctx, session, spec, args, runChecked(ctx, session, spec, args), performance.now());
+  const start = performance.now();
+  const reply = runChecked(ctx, session, spec, args);
+  feedMonitors(ctx, session, spec, args, reply);
+  return accounted(ctx, session, spec, args, reply, start);
+}
+
+/** MONITOR: the one check every command pays while nobody watches. */
+export function feedMonitors(ctx: CommandContext, session: Session, spec: CommandSpec | undefined, args: ByteString[], reply: Reply | Promise<Reply>): void {
+  if (ctx.monitors?.active === true && spec !== undefined && shown(spec, reply)) {
+    ctx.monitors.feed(session, spec.redact ? spec.redact(args) : args);
+  }
 }
 
 /** Accounts for a reply once it is there. */
@@ -54,6 +65,38 @@ export function accounted(
   );
 }
 
+/**
+ * Whether MONITOR shows a command: not one refused before it ran, nor an admin command
+ * (Redis keeps those, CONFIG and CLIENT KILL among them, out of the feed).
+ */
+function shown(spec: CommandSpec, reply: Reply | Promise<Reply>): boolean {
+  if (!(reply instanceof Promise) && reply.t === 'error' && reply.rejected === true) return false;
+  const flags = commandFlags(spec);
+  return !flags.includes('admin') && !flags.includes('skip_monitor');
+}
+
+/**
+ * keyspace_hits and keyspace_misses for a command that reads keys: a miss is a key not
+ * found (a null reply, TTL's -2, EXISTS counting fewer than it was given).
+ */
+function countLookups(ctx: CommandContext, spec: CommandSpec, args: ByteString[], reply: Reply): void {
+  const stats = ctx.stats;
+  const keys = spec.lastKey < 0 ? args.length - spec.firstKey : 1;
+  if (reply.t === 'int' && keys > 1) {
+    stats.keyspaceHits += reply.n;
+    stats.keyspaceMisses += keys - reply.n;
+  } else if (reply.t === 'array') {
+    for (const item of reply.items) {
+      if (item.t === 'nil') stats.keyspaceMisses++;
+      else stats.keyspaceHits++;
+    }
+  } else if (isNotFound(reply) || (reply.t === 'int' && reply.n === -2)) {
+    stats.keyspaceMisses++;
+  } else {
+    stats.keyspaceHits++;
+  }
+}
+
 /** A failure from durability (the log) as the error the client gets: never an acknowledgement. */
 function asKvError(err: unknown): KvError {
   return err instanceof KvError ? err : new KvError('SERVER', 'the write could not be made durable; see the server log', { cause: err });
@@ -64,11 +107,21 @@ function asKvError(err: unknown): KvError {
  * (`unknown` for one not in the table), the key (escaped and shortened), the value
  * size (never the value), the outcome and the latency.
  */
-function account(ctx: CommandContext, session: Session, spec: CommandSpec | undefined, args: ByteString[], reply: Reply, start: number): Reply {
+function account(
+  ctx: CommandContext,
+  session: Session,
+  spec: CommandSpec | undefined,
+  args: ByteString[],
+  reply: Reply,
+  start: number,
+): Reply {
   const us = Math.round((performance.now() - start) * 1000);
   const name = spec ? spec.name : 'unknown';
   const failed = reply.t === 'error';
-  ctx.stats.countCommand(name, failed, us);
+  // Redis keeps no command counters for a command it does not have; errorstats counts it.
+  if (spec !== undefined) ctx.stats.countCommand(name, failed, us, failed && reply.rejected === true);
+  if (failed) ctx.stats.countError(reply.err.respPrefix);
+  else if (spec !== undefined && spec.firstKey > 0 && !spec.write) countLookups(ctx, spec, args, reply);
   const log = session.opLog;
   if (log === null) return reply;
   const key = spec && spec.firstKey > 0 && args.length > spec.firstKey ? describeKey(args[spec.firstKey] as string) : undefined;

@@ -1,5 +1,5 @@
 import { KvError } from '../errors.js';
-import { errorReply, type Reply } from '../protocol/reply.js';
+import { errorReply, rejectReply, type Reply } from '../protocol/reply.js';
 import { describeKey, type ByteString } from '../store/bytes.js';
 import { keyspaceCommands } from './keyspace.js';
 import { multiKeyCommands } from './multikey.js';
@@ -36,17 +36,61 @@ export function lookupCommand(name: string): CommandSpec | undefined {
   return FAST_LOOKUP.get(name) ?? COMMANDS.get(name.toLowerCase());
 }
 
-/** Redis 7's wording (which some clients match on); the text dialect's points to HELP. */
+/** Each container's subcommands by their lower-case word (`list` for `client|list`). */
+const SUBCOMMANDS = new WeakMap<CommandSpec, ReadonlyMap<string, CommandSpec>>();
+
+function subcommandsOf(container: CommandSpec): ReadonlyMap<string, CommandSpec> {
+  let subs = SUBCOMMANDS.get(container);
+  if (subs === undefined) {
+    subs = new Map((container.subcommands ?? []).map((s) => [s.name.slice(s.name.indexOf('|') + 1), s]));
+    SUBCOMMANDS.set(container, subs);
+  }
+  return subs;
+}
+
+/**
+ * The spec that runs `args`: for a container command (CLIENT, COMMAND, CONFIG) given a
+ * subcommand, the subcommand's own spec when there is one, as Redis looks them up.
+ */
+export function lookupCommandFor(args: readonly ByteString[]): CommandSpec | undefined {
+  const spec = lookupCommand(args[0] as string);
+  if (spec?.subcommands === undefined || args.length < 2) return spec;
+  return subcommandsOf(spec).get((args[1] as string).toLowerCase()) ?? spec;
+}
+
+/** A spec by its full name, as COMMAND INFO and DOCS take it: `get`, or `client|list`. */
+export function lookupCommandByFullName(name: string): CommandSpec | undefined {
+  const bar = name.indexOf('|');
+  if (bar < 0) return lookupCommand(name);
+  const container = lookupCommand(name.slice(0, bar));
+  return container?.subcommands === undefined ? undefined : subcommandsOf(container).get(name.slice(bar + 1).toLowerCase());
+}
+
+/** Redis's arguments to an error: at most 128 bytes of each, with no CR or LF (they would break the reply line). */
+function errorArg(s: string, max = 128): string {
+  const cut = s.length > max ? s.slice(0, max) : s;
+  return cut.replace(/[\r\n]/g, ' ');
+}
+
+/**
+ * Redis 7's wording (which some clients match on): the arguments, quoted, until they
+ * pass 128 bytes in all (server.c processCommand). The text dialect's points to HELP.
+ */
 function unknownCommand(args: ByteString[]): Reply {
   const name = args[0] as string;
-  const rest = args
-    .slice(1, 4)
-    .map((a) => `'${describeKey(a, 128)}' `)
-    .join('');
-  return errorReply(
-    new KvError('UNKNOWN_COMMAND', `unknown command '${describeKey(name, 128)}', with args beginning with: ${rest}`, {
+  let rest = '';
+  for (let i = 1; i < args.length && rest.length < 128; i++) rest += `'${errorArg(args[i] as string, 128 - rest.length)}' `;
+  return rejectReply(
+    new KvError('UNKNOWN_COMMAND', `unknown command '${errorArg(name)}', with args beginning with: ${rest}`, {
       textMessage: `unknown command '${describeKey(name, 32)}'; send HELP for the list`,
     }),
+  );
+}
+
+/** A container command given a subcommand it does not have (Redis's wording). */
+function unknownSubcommand(args: ByteString[]): Reply {
+  return rejectReply(
+    new KvError('SYNTAX', `unknown subcommand '${errorArg(args[1] as string)}'. Try ${(args[0] as string).toUpperCase()} HELP.`),
   );
 }
 
@@ -57,7 +101,7 @@ function keyTooLarge(ctx: CommandContext, spec: CommandSpec, args: ByteString[])
   for (let i = spec.firstKey; i <= last; i += spec.keyStep ?? 1) {
     const len = (args[i] as ByteString).length;
     if (len > ctx.limits.maxKeySize) {
-      return errorReply(
+      return rejectReply(
         new KvError('KEY_TOO_LARGE', `key of ${len} bytes is over the limit of ${ctx.limits.maxKeySize} bytes (raise --max-key-size)`),
       );
     }
@@ -72,13 +116,15 @@ function keyTooLarge(ctx: CommandContext, spec: CommandSpec, args: ByteString[])
  */
 export function checkCommand(ctx: CommandContext, session: Session, spec: CommandSpec | undefined, args: ByteString[]): Reply | null {
   if (spec === undefined || !session.dialect.groups.has(spec.group)) return unknownCommand(args);
-  if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) return arityError(spec.name, spec.textUsage ?? spec.usage);
+  if (spec.subcommands !== undefined && args.length >= 2) return unknownSubcommand(args);
+  if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) return arityError(spec.name, spec.textUsage ?? spec.usage, true);
   return keyTooLarge(ctx, spec, args);
 }
 
 /**
  * Runs one command: lookup, dialect, arity and key-size checks, the write check,
- * then the handler. Never throws: every failure becomes an error reply.
+ * then the handler. Never throws: every failure becomes an error reply; one given
+ * before the handler ran is marked `rejected`. `spec` is lookupCommandFor's.
  */
 export function dispatchCommand(
   ctx: CommandContext,
@@ -91,7 +137,7 @@ export function dispatchCommand(
   const s = spec as CommandSpec;
   if (s.write || s.denyOom === true) {
     const err = stateRefusal(ctx, s.write, s.denyOom === true);
-    if (err) return errorReply(err);
+    if (err) return rejectReply(err);
   }
   return runChecked(ctx, session, s, args);
 }

@@ -17,6 +17,28 @@ export interface MemoryGuard {
   writeRefusal(): KvError | null;
 }
 
+/**
+ * The stream connections (TCP) as CLIENT LIST, CLIENT KILL and MONITOR see them:
+ * the front-end adds a session when its client connects and removes it when it goes.
+ * UDP peers are not in it, as Redis has no datagram clients.
+ */
+export interface ClientRegistry {
+  add(session: Session): void;
+  remove(session: Session): void;
+  /** Every connected stream session, in the order they connected. */
+  sessions(): Iterable<Session>;
+  byId(id: number): Session | undefined;
+}
+
+/** Where MONITOR's watchers are kept: `active` is the one check every command pays when nobody watches. */
+export interface MonitorFeed {
+  readonly active: boolean;
+  add(watcher: Session): void;
+  remove(watcher: Session): void;
+  /** After a command ran: one line to every watcher (src/commands/monitor.ts). */
+  feed(session: Session, args: readonly ByteString[]): void;
+}
+
 /** What the commands can reach: the backend and the server's shared services. Never a Map. */
 export interface CommandContext {
   readonly backend: Backend;
@@ -31,6 +53,46 @@ export interface CommandContext {
   readonly info: () => Record<string, StatSection>;
   /** Starts a snapshot (SAVE); absent when persistence is off. */
   save?: () => Promise<Reply>;
+  /** The stream clients (CLIENT LIST, KILL); absent in a bare context (tests of the table alone). */
+  readonly clients?: ClientRegistry;
+  /** MONITOR's watchers; absent in a bare context. */
+  readonly monitors?: MonitorFeed;
+}
+
+/** CLIENT REPLY: `skip` silences the next command's reply only. */
+export type ReplyMode = 'on' | 'off' | 'skip';
+
+/**
+ * What a stream front-end tells about one connection, beyond the Session (CLIENT LIST's
+ * fields, CLIENT KILL, MONITOR). Times are performance.now() milliseconds.
+ */
+export interface ClientConnection {
+  /** `address:port` of our end (CLIENT LIST's laddr). */
+  readonly localAddress: string;
+  /** The socket's file descriptor, or -1 when the runtime does not say. */
+  readonly fd: number;
+  readonly createdAt: number;
+  /** When the client last sent a command; executeCommand keeps it. */
+  lastActiveAt: number;
+  /** The full name of the last command (`client|list`), or `NULL` before the first, as Redis shows it. */
+  lastCommand: string;
+  /** Bytes of unfinished and waiting requests (qbuf). */
+  readonly queryBytes: number;
+  /** Reply bytes owed and not yet taken by the kernel (omem). */
+  readonly outputBytes: number;
+  /** The size of the buffer replies are encoded into (rbs). */
+  readonly replyBufferBytes: number;
+  /** CLIENT NO-EVICT: --maxmemory-clients never picks this client. */
+  noEvict: boolean;
+  /** CLIENT SETINFO (Redis 7.2): what the client library says it is; '' when unset. */
+  libName: string;
+  libVer: string;
+  /** The RESP version this client speaks (HELLO); 2, as dualkv has no RESP3. */
+  readonly protocol: number;
+  /** Closes the connection now, dropping what it is owed (CLIENT KILL from another client). */
+  kill(): void;
+  /** Writes a reply nobody asked for (a MONITOR line) after everything the client is owed. */
+  push(reply: Reply): void;
 }
 
 /** One client as the commands see it: who it is, and how it speaks. */
@@ -50,6 +112,12 @@ export interface Session {
   multi: QueuedTransaction | null;
   /** WATCH: each watched key and its version when it was watched (0: absent); null when none. */
   watched: Map<ByteString, number> | null;
+  /** CLIENT REPLY; the stream front-end honours it (absent: `on`). */
+  replyMode?: ReplyMode;
+  /** Set by MONITOR: this session now only receives the lines of other clients' commands. */
+  monitoring?: boolean;
+  /** What a stream front-end tells about the connection; absent for datagram peers. */
+  readonly conn?: ClientConnection;
 }
 
 /** A transaction being queued (MULTI … EXEC). */
@@ -59,6 +127,71 @@ export interface QueuedTransaction {
   bytes: number;
   /** A command was refused while queueing: EXEC refuses the whole transaction (EXECABORT). */
   failed: boolean;
+}
+
+/** Redis's command flags, as COMMAND INFO names them (in the order Redis lists them). */
+export const COMMAND_FLAGS = [
+  'write',
+  'readonly',
+  'denyoom',
+  'module',
+  'admin',
+  'pubsub',
+  'noscript',
+  'blocking',
+  'loading',
+  'stale',
+  'skip_monitor',
+  'skip_slowlog',
+  'asking',
+  'fast',
+  'no_auth',
+  'no_mandatory_keys',
+  'no_async_loading',
+  'no_multi',
+  'movablekeys',
+  'allow_busy',
+] as const;
+export type CommandFlag = (typeof COMMAND_FLAGS)[number];
+
+/** Redis's ACL categories, in the order COMMAND INFO lists them. */
+export const ACL_CATEGORIES = [
+  'keyspace',
+  'read',
+  'write',
+  'set',
+  'sortedset',
+  'list',
+  'hash',
+  'string',
+  'bitmap',
+  'hyperloglog',
+  'geo',
+  'stream',
+  'pubsub',
+  'admin',
+  'fast',
+  'slow',
+  'blocking',
+  'dangerous',
+  'connection',
+  'transaction',
+  'scripting',
+] as const;
+export type AclCategory = (typeof ACL_CATEGORIES)[number];
+
+/** Redis's key-spec flags (COMMAND INFO's key specifications), in Redis's order. */
+export const KEY_SPEC_FLAGS = ['RO', 'RW', 'OW', 'RM', 'access', 'update', 'insert', 'delete', 'not_key', 'incomplete', 'variable_flags'] as const;
+export type KeySpecFlag = (typeof KEY_SPEC_FLAGS)[number];
+
+/** COMMAND DOCS' text about a command. */
+export interface CommandDocs {
+  readonly summary: string;
+  /** The Redis version that added it, or dualkv's for a command of its own. */
+  readonly since: string;
+  /** Redis's doc group: `generic`, `string`, `server`, `connection`, … */
+  readonly group: string;
+  readonly complexity?: string;
 }
 
 export interface CommandSpec {
@@ -79,9 +212,29 @@ export interface CommandSpec {
   readonly group: CommandGroup;
   /** Runs at once inside MULTI instead of being queued: EXEC, DISCARD, MULTI, WATCH, QUIT, RESET (as Redis). */
   readonly runsInMulti?: boolean;
-  /** A one-line usage for error messages and HELP. */
-  readonly usage: string;
   /** The usage in the text dialect, where it differs (a value that is the rest of the line: docs/PROTOCOL.md §1.2). */
   readonly textUsage?: string;
+  /** A one-line usage for error messages and HELP; COMMAND DOCS derives the arguments from it. */
+  readonly usage: string;
+  /**
+   * Redis's flags beyond those derived from the fields above (`write` or, for keyspace
+   * commands, `readonly`; `denyoom`), e.g. `fast`, `admin`, `loading`, `stale`.
+   */
+  readonly flags?: readonly CommandFlag[];
+  /** ACL categories beyond those Redis derives from the flags (@write, @read, @fast or @slow, @admin and @dangerous). */
+  readonly acl?: readonly AclCategory[];
+  /** Flags of the key arguments' key spec; derived from `write` when absent (RO and access, or RW and update). */
+  readonly keyFlags?: readonly KeySpecFlag[];
+  /** Redis's command tips, e.g. `nondeterministic_output`. */
+  readonly tips?: readonly string[];
+  /** COMMAND DOCS' summary, since, group and complexity; derived from the usage and group when absent. */
+  readonly docs?: CommandDocs;
+  /**
+   * A container command's subcommands (CLIENT LIST is `client|list`): each a spec of its own,
+   * named `container|sub`, whose arity counts the container's name too.
+   */
+  readonly subcommands?: readonly CommandSpec[];
+  /** MONITOR shows these arguments instead (HELLO's AUTH password is `(redacted)`). */
+  readonly redact?: (args: readonly ByteString[]) => ByteString[];
   readonly run: (ctx: CommandContext, session: Session, args: ByteString[]) => Reply | Promise<Reply>;
 }

@@ -18,6 +18,11 @@ export class ReplyWriter {
     return this.len;
   }
 
+  /** Bytes the buffer holds room for. */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
   private ensure(extra: number): void {
     const need = this.len + extra;
     if (need <= this.buf.length) return;

@@ -32,7 +32,8 @@ export type Reply =
   | { readonly t: 'keys'; readonly cursor: string | null; readonly keys: readonly ByteString[] }
   /** EXEC: the queued commands' replies, in order; null when a watched key changed and nothing ran (RESP's null array). */
   | { readonly t: 'exec'; readonly items: readonly Reply[] | null }
-  | { readonly t: 'error'; readonly err: KvError };
+  /** `rejected`: refused before the command ran (arity, OOM, …), which INFO counts apart from failures. */
+  | { readonly t: 'error'; readonly err: KvError; readonly rejected?: boolean };
 
 export const OK: Reply = { t: 'ok' };
 export const NIL: Reply = { t: 'nil' };
@@ -42,6 +43,11 @@ export const QUEUED: Reply = { t: 'status', s: 'QUEUED' };
 
 export function errorReply(err: KvError): Reply {
   return { t: 'error', err };
+}
+
+/** A command refused before its handler ran (Redis's rejected_calls). */
+export function rejectReply(err: KvError): Reply {
+  return { t: 'error', err, rejected: true };
 }
 
 /** True for a reply that says the key was not there (op lines log it as `not_found`). */

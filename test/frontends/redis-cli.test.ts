@@ -64,6 +64,38 @@ describe.skipIf(!havePeer('redis-cli', 'redis-tools'))('redis-cli against the RE
     const r = await redisCli(srv.tcpPort, ['fly', 'away']);
     expect(r.stdout.toString() + r.stderr).toContain("ERR unknown command 'fly', with args beginning with: 'away'");
   });
+
+  it('prints COMMAND DOCS, the table its interactive help and hints are built from, in --no-raw form', async () => {
+    const r = await redisCli(srv.tcpPort, ['--no-raw', 'COMMAND', 'DOCS']);
+    expect(r.code).toBe(0);
+    const out = r.stdout.toString();
+    expect(out).toMatch(/^ *1\) "\S+"\n/);
+    expect(out).toContain('"Get the value of a key"');
+    expect(out).toContain('"client|list"');
+  });
+
+  it('shows keys, memory and clients in --stat (one row, then stopped)', async () => {
+    await redisCli(srv.tcpPort, ['set', 'a', '1']);
+    await redisCli(srv.tcpPort, ['set', 'b', '2']);
+    // --stat prints a row a second for ever; stdbuf makes its rows reach the pipe as they are printed.
+    const child = spawn('stdbuf', ['-oL', REDIS_CLI, '-h', '127.0.0.1', '-p', String(srv.tcpPort), '--stat', '-i', '0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const row = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no --stat row within 10 s: ${out}`)), 10_000);
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /^\s*(\d+)\s+(\S+)\s+(\d+)\s+(\d+)\s+\d+ \(\+\d+\).*$/m.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[0]);
+        }
+      });
+    });
+    child.kill();
+    const [keys, mem, clients, blocked] = row.trim().split(/\s+/);
+    expect({ keys, clients, blocked }).toEqual({ keys: '2', clients: '1', blocked: '0' });
+    expect(mem).toMatch(/^\d+(\.\d+)?[BKMG]$/);
+  });
 });
 
 describe.skipIf(!havePeer('redis-benchmark', 'redis-tools'))('redis-benchmark against the RESP2 dialect', () => {

@@ -12,6 +12,8 @@
 export interface MeasuredClient {
   readonly memory: number;
   reportedMemory: number;
+  /** CLIENT NO-EVICT ON: never picked, as in Redis; its bytes still count. */
+  readonly noEvict?: boolean;
   kill(): void;
 }
 
@@ -53,7 +55,9 @@ export class ClientMemoryCap<C extends MeasuredClient> {
       }
       while (this.totalBytes > this.limit) {
         let largest: C | null = null;
-        for (const c of this.clients()) if (c.reportedMemory > 0 && (largest === null || c.reportedMemory > largest.reportedMemory)) largest = c;
+        for (const c of this.clients()) {
+          if (c.noEvict !== true && c.reportedMemory > 0 && (largest === null || c.reportedMemory > largest.reportedMemory)) largest = c;
+        }
         if (largest === null) break;
         const bytes = largest.reportedMemory;
         this.remove(largest);

@@ -1,6 +1,9 @@
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { ClientConnection } from '../../commands/types.js';
 import { createOpLog } from '../../op-log.js';
+import type { Reply } from '../../protocol/reply.js';
 import type { DecoderLimits } from '../../protocol/sink.js';
 import type { MeasuredClient } from './client-memory.js';
 import { REPLY_HOLD_BYTES, StreamSession, type RunCommand, type SessionOutput, type SessionStats } from './stream-session.js';
@@ -40,10 +43,20 @@ const END_GRACE_MS = 2000;
  * session holds requests it cannot run yet, so a client that reads slowly is slowed
  * down. --max-output-buffer is the last brake: a client owed more than that is cut.
  */
-export class SocketConnection implements SessionOutput, MeasuredClient {
+export class SocketConnection implements SessionOutput, MeasuredClient, ClientConnection {
   readonly session: StreamSession;
   /** The memory this connection last reported to its owner. */
   reportedMemory = 0;
+  // What CLIENT LIST shows (ClientConnection); executeCommand keeps lastActiveAt and lastCommand.
+  readonly localAddress: string;
+  readonly fd: number;
+  readonly createdAt = performance.now();
+  lastActiveAt = this.createdAt;
+  lastCommand = 'NULL';
+  noEvict = false;
+  libName = '';
+  libVer = '';
+  readonly protocol = 2;
   private writeBlocked = false;
   private readPaused = false;
   private shuttingDown = false;
@@ -75,6 +88,10 @@ export class SocketConnection implements SessionOutput, MeasuredClient {
       // Half the brake: what the session holds back never reaches it on its own.
       holdBytes: Math.min(REPLY_HOLD_BYTES, Math.floor(options.limits.maxOutputBuffer / 2)),
     });
+    this.session.conn = this;
+    this.localAddress = `${socket.localAddress}:${socket.localPort}`;
+    // Node does not expose the descriptor; its handle has it on Unix.
+    this.fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
     socket.on('data', (chunk: Buffer) => {
       if (this.dead) return;
       this.session.feed(chunk);
@@ -101,6 +118,20 @@ export class SocketConnection implements SessionOutput, MeasuredClient {
 
   get client(): string {
     return this.session.client;
+  }
+
+  /** Bytes of an unfinished request and of the requests waiting to run. */
+  get queryBytes(): number {
+    return this.session.queryBytes;
+  }
+
+  get replyBufferBytes(): number {
+    return this.session.replyBufferBytes;
+  }
+
+  /** A MONITOR line: after everything owed, under the same --max-output-buffer brake. */
+  push(reply: Reply): void {
+    if (!this.dead) this.session.pushUnsolicited(reply);
   }
 
   /** Query bytes (an unfinished request, requests waiting to run) plus reply bytes owed. */

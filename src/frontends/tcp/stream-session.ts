@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { RESP, TEXT } from '../../commands/dialects.js';
-import type { Dialect, QueuedTransaction, Session } from '../../commands/types.js';
+import type { ClientConnection, Dialect, QueuedTransaction, ReplyMode, Session } from '../../commands/types.js';
 import { KvError, ProtocolError } from '../../errors.js';
 import type { OpLog } from '../../op-log.js';
 import { errorReply, type Reply } from '../../protocol/reply.js';
@@ -29,7 +29,8 @@ export interface SessionStats {
   bytesOut: number;
   protocolErrors: number;
   queryBufferDisconnects: number;
-  countCommand(name: string, failed: boolean, usec: number): void;
+  /** An error reply by its RESP prefix (INFO's errorstats). */
+  countError(prefix: string): void;
 }
 
 export interface StreamSessionOptions {
@@ -63,6 +64,9 @@ const SCRATCH = new ReplyWriter();
 
 /** What a request waiting in the backlog, or a reply still to come, is counted as beyond its bytes. */
 const SLOT_BYTES = 64;
+
+/** What a reply silenced by CLIENT REPLY OFF or SKIP leaves in the order queue. */
+const NOTHING = Buffer.alloc(0);
 
 /** A reply in the order queue: its bytes, or null while its promise is pending. */
 interface Slot {
@@ -101,6 +105,11 @@ export class StreamSession implements CommandSink, Session {
   /** Set by QUIT, a protocol error or close(): the session ends once the replies owed are written. */
   closing = false;
   name = '';
+  /** CLIENT REPLY: undefined is `on`; a handler that sets `on`, `off` or `skip` is read after it runs (silenced()). */
+  replyMode: ReplyMode | undefined = undefined;
+  monitoring = false;
+  /** The connection around this session, as CLIENT LIST shows it (set by its SocketConnection). */
+  conn: ClientConnection | undefined = undefined;
   readonly id: number;
   multi: QueuedTransaction | null = null;
   watched: Map<ByteString, number> | null = null;
@@ -135,6 +144,8 @@ export class StreamSession implements CommandSink, Session {
   private failed = false;
   /** The peer sends nothing more (its FIN): the session ends once everything read is answered. */
   private inputEnded = false;
+  /** CLIENT REPLY SKIP ran: the next command's reply is dropped. */
+  private skipNext = false;
   /** end() was called, or abort(): nothing more is run or written. */
   private ended = false;
 
@@ -158,6 +169,22 @@ export class StreamSession implements CommandSink, Session {
   /** Reply bytes not yet handed to the output. */
   get replyBytes(): number {
     return this.writer.length + this.queuedBytes;
+  }
+
+  /** The size of the buffer this session's replies are encoded into. */
+  get replyBufferBytes(): number {
+    return this.writer.capacity;
+  }
+
+  /**
+   * A reply no request asked for (a MONITOR line): it goes after everything owed, and
+   * the output is told, so that a watcher that does not read meets --max-output-buffer.
+   */
+  pushUnsolicited(reply: Reply): void {
+    if (this.ended) return;
+    this.encode(this.writer, reply);
+    this.flush();
+    this.output.changed();
   }
 
   /** Requests are read but not run: the caller should stop reading until resume(). */
@@ -277,8 +304,33 @@ export class StreamSession implements CommandSink, Session {
       this.defer({ args });
       return true;
     }
-    this.push(this.run(this, args));
+    this.runOne(args);
     return !this.closing && !this.ended;
+  }
+
+  private runOne(args: ByteString[]): void {
+    const skipThis = this.skipNext;
+    this.skipNext = false;
+    if (this.replyMode === 'on') this.replyMode = undefined;
+    const reply = this.run(this, args);
+    this.push(reply, this.silenced(skipThis));
+  }
+
+  /** Whether CLIENT REPLY drops the reply of the command that just ran (Redis's REPLY_OFF, REPLY_SKIP and SKIP_NEXT). */
+  private silenced(skipThis: boolean): boolean {
+    switch (this.replyMode) {
+      case undefined:
+        return skipThis;
+      case 'off':
+        return true;
+      case 'on': // CLIENT REPLY ON just ran: its OK goes, even after a SKIP
+        this.replyMode = undefined;
+        return false;
+      case 'skip': // CLIENT REPLY SKIP just ran: no reply to it, nor to the next command
+        this.replyMode = undefined;
+        this.skipNext = true;
+        return true;
+    }
   }
 
   reject(err: KvError): boolean {
@@ -312,7 +364,7 @@ export class StreamSession implements CommandSink, Session {
       return;
     }
     this.log.warn({ err: { code: err.code, message: err.message } }, 'request rejected');
-    this.stats.countCommand('rejected', true, 0);
+    this.stats.countError(err.respPrefix);
     this.push(errorReply(err));
   }
 
@@ -331,9 +383,9 @@ export class StreamSession implements CommandSink, Session {
     this.backlogBytes = 0;
   }
 
-  private push(reply: Reply | Promise<Reply>): void {
+  private push(reply: Reply | Promise<Reply>, silent = false): void {
     if (!(reply instanceof Promise)) {
-      this.encode(this.writer, reply);
+      if (!silent) this.encode(this.writer, reply);
       return;
     }
     // What the writer holds leaves before this reply.
@@ -347,15 +399,19 @@ export class StreamSession implements CommandSink, Session {
     this.queuedBytes += SLOT_BYTES;
     this.pending++;
     reply.then(
-      (r) => this.settle(slot, r),
-      (err: unknown) => this.settle(slot, errorReply(asKvError(err))),
+      (r) => this.settle(slot, r, silent),
+      (err: unknown) => this.settle(slot, errorReply(asKvError(err)), silent),
     );
   }
 
-  private settle(slot: Slot, r: Reply): void {
+  private settle(slot: Slot, r: Reply, silent: boolean): void {
     if (this.ended) return;
-    this.encode(SCRATCH, r);
-    slot.bytes = SCRATCH.take();
+    // A silenced reply still holds its place: what follows it waits for it, as for any other.
+    if (silent) slot.bytes = NOTHING;
+    else {
+      this.encode(SCRATCH, r);
+      slot.bytes = SCRATCH.take();
+    }
     this.pending--;
     this.queuedBytes += slot.bytes.length - SLOT_BYTES;
     this.pump();
@@ -383,7 +439,7 @@ export class StreamSession implements CommandSink, Session {
       const d = this.backlog[this.backlogHead] as Deferred;
       this.backlog[this.backlogHead++] = DONE; // let the arguments go
       this.backlogBytes -= deferredBytes(d);
-      if ('args' in d) this.push(this.run(this, d.args));
+      if ('args' in d) this.runOne(d.args);
       else this.answerError(d.err);
     }
     if (!this.waiting || this.closing) this.dropBacklog();

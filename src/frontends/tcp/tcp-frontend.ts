@@ -98,6 +98,17 @@ export class TcpFrontend implements Frontend {
     return this.connections.size;
   }
 
+  /** The largest query and reply buffers a client holds now (INFO's client_recent_max_*_buffer). */
+  largestBuffers(): { input: number; output: number } {
+    let input = 0;
+    let output = 0;
+    for (const c of this.connections) {
+      input = Math.max(input, c.queryBytes);
+      output = Math.max(output, c.outputBytes);
+    }
+    return { input, output };
+  }
+
   private accept(socket: net.Socket): void {
     const stats = this.ctx.stats;
     const client = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -129,6 +140,7 @@ export class TcpFrontend implements Frontend {
       owner: { memoryChanged: (c) => this.clientMemory.update(c) },
     });
     this.connections.add(conn);
+    this.ctx.clients?.add(conn.session);
     log.debug('client connected');
     const idleSec = this.ctx.limits.idleTimeoutSec;
     if (idleSec > 0) {
@@ -145,6 +157,8 @@ export class TcpFrontend implements Frontend {
     socket.on('close', () => {
       conn.markDead();
       this.connections.delete(conn);
+      this.ctx.clients?.remove(conn.session);
+      this.ctx.monitors?.remove(conn.session);
       this.clientMemory.remove(conn);
       stats.connectionsCurrent--;
       log.debug('client disconnected');

@@ -1,0 +1,112 @@
+import { KvError } from '../errors.js';
+import { errorReply, OK, type Reply } from '../protocol/reply.js';
+import { REDIS_VERSION } from '../stats.js';
+import type { ByteString } from '../store/bytes.js';
+import { BAD_NAME, validAttr } from './client-commands.js';
+import type { CommandSpec } from './types.js';
+
+/** HELLO and AUTH, as Redis 7.0 answers them with no password configured (networking.c helloCommand, acl.c). */
+
+const bulk = (v: string): Reply => ({ t: 'bulk', v });
+const int = (n: number): Reply => ({ t: 'int', n });
+const syntaxError = (): Reply => errorReply(new KvError('SYNTAX', 'syntax error'));
+const err = (message: string): Reply => errorReply(new KvError('SYNTAX', message));
+
+/** HELLO's and AUTH's arguments after AUTH, as MONITOR shows them. */
+function redactAfterAuth(args: readonly ByteString[]): ByteString[] {
+  const out = [...args];
+  for (let i = 1; i < out.length; i++) {
+    if ((out[i] as string).toLowerCase() === 'auth' && i + 2 < out.length) {
+      out[i + 1] = '(redacted)';
+      out[i + 2] = '(redacted)';
+      i += 2;
+    }
+  }
+  return out;
+}
+
+/**
+ * With no users configured (auth is a later issue) Redis's `default` user has no
+ * password: it accepts any password, and any other user name is wrong.
+ */
+const checkUser = (user: string): Reply | null =>
+  user === 'default' ? null : errorReply(new KvError('WRONG_PASS', 'invalid username-password pair or user is disabled.'));
+
+export const helloCommand: CommandSpec = {
+  name: 'hello',
+  arity: -1,
+  write: false,
+  firstKey: 0,
+  lastKey: 0,
+  group: 'redis',
+  usage: 'HELLO [protover [AUTH username password] [SETNAME clientname]]',
+  flags: ['noscript', 'loading', 'stale', 'fast', 'no_auth', 'allow_busy'],
+  acl: ['connection'],
+  docs: { summary: 'Handshake with Redis', since: '6.0.0', group: 'connection', complexity: 'O(1)' },
+  redact: redactAfterAuth,
+  run(_c, s, args) {
+    let next = 1;
+    if (args.length >= 2) {
+      const v = args[next++] as string;
+      if (!/^-?\d{1,19}$/.test(v)) return err('Protocol version is not an integer or out of range');
+      // dualkv speaks RESP2 only: HELLO 3 is answered as Redis answers a version it does not have.
+      if (Number(v) !== 2) return errorReply(new KvError('NO_PROTO', 'unsupported protocol version'));
+    }
+    let name: string | undefined;
+    for (let j = next; j < args.length; j++) {
+      const opt = args[j] as string;
+      const more = args.length - 1 - j;
+      if (opt.toLowerCase() === 'auth' && more >= 2) {
+        const wrong = checkUser(args[j + 1] as string);
+        if (wrong) return wrong;
+        j += 2;
+      } else if (opt.toLowerCase() === 'setname' && more >= 1) {
+        name = args[++j] as string;
+        if (name !== '' && !validAttr(name)) return err(BAD_NAME);
+      } else {
+        return err(`Syntax error in HELLO option '${opt}'`);
+      }
+    }
+    if (name !== undefined) s.name = name;
+    return {
+      t: 'array',
+      items: [
+        bulk('server'),
+        bulk('redis'),
+        bulk('version'),
+        bulk(REDIS_VERSION),
+        bulk('proto'),
+        int(2),
+        bulk('id'),
+        int(s.id),
+        bulk('mode'),
+        bulk('standalone'),
+        bulk('role'),
+        bulk('master'),
+        bulk('modules'),
+        { t: 'array', items: [] },
+      ],
+    };
+  },
+};
+
+export const authCommand: CommandSpec = {
+  name: 'auth',
+  arity: -2,
+  write: false,
+  firstKey: 0,
+  lastKey: 0,
+  group: 'redis',
+  usage: 'AUTH [username] password',
+  flags: ['noscript', 'loading', 'stale', 'fast', 'no_auth', 'allow_busy'],
+  acl: ['connection'],
+  docs: { summary: 'Authenticate to the server', since: '1.0.0', group: 'connection', complexity: 'O(N) where N is the number of passwords defined for the user' },
+  redact: (args) => args.map((a, i) => (i === 0 ? a : '(redacted)')),
+  run(_c, _s, args) {
+    if (args.length > 3) return syntaxError();
+    if (args.length === 2) {
+      return err('AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
+    }
+    return checkUser(args[1] as string) ?? OK;
+  },
+};
