@@ -3,6 +3,7 @@ import { errorReply, type Reply } from '../protocol/reply.js';
 import { describeKey, type ByteString } from '../store/bytes.js';
 import { keyspaceCommands } from './keyspace.js';
 import { arityError, serverCommands } from './server-commands.js';
+import { stringCommands } from './strings.js';
 import type { CommandContext, CommandSpec, Session } from './types.js';
 
 /** Spellings that mean the same command (the project's seeds used both). */
@@ -13,7 +14,7 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = buildTable();
 
 function buildTable(): Map<string, CommandSpec> {
   const table = new Map<string, CommandSpec>();
-  for (const spec of [...keyspaceCommands, ...serverCommands(() => COMMANDS)]) table.set(spec.name, spec);
+  for (const spec of [...keyspaceCommands, ...stringCommands, ...serverCommands(() => COMMANDS)]) table.set(spec.name, spec);
   for (const [alias, target] of Object.entries(ALIASES)) {
     const spec = table.get(target);
     if (spec) table.set(alias, spec);
