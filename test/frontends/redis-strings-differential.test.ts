@@ -295,7 +295,7 @@ describe.skipIf(!havePeer('redis-server', 'redis-server'))('the string commands 
 
     it('answer the same as Redis 7 at every step', async () => {
       await fc.assert(
-        fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 60 }), async (commands) => {
+        fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 60, size: 'max' }), async (commands) => {
           await request(redisClient, 'DEL', ...KEYS);
           await request(kv, 'DEL', ...KEYS);
           const problems = await differences(commands.map((c) => c.flat()));
