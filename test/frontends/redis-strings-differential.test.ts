@@ -69,7 +69,7 @@ describe.skipIf(!havePeer('redis-server', 'redis-server'))('the string commands 
 
   it('INCR, DECR, INCRBY, DECRBY: values, edges of the 64-bit range, what is not an integer', async () => {
     const script: string[][] = [['INCR', 'n'], ['DECR', 'n'], ['DECR', 'n'], ['INCRBY', 'n', '17179869184'], ['DECRBY', 'n', '17179869185'], ['GET', 'n']];
-    for (const [start, step] of [
+    const edges: Array<[string, string]> = [
       ['9223372036854775806', '1'],
       ['9223372036854775807', '1'],
       ['-9223372036854775807', '-1'],
@@ -79,7 +79,8 @@ describe.skipIf(!havePeer('redis-server', 'redis-server'))('the string commands 
       ['1', '9223372036854775807'],
       ['9007199254740992', '1'],
       ['-9007199254740993', '-2'],
-    ]) {
+    ];
+    for (const [start, step] of edges) {
       script.push(['SET', 'k', start], ['INCRBY', 'k', step], ['DECRBY', 'k', step], ['INCR', 'k'], ['DECR', 'k'], ['GET', 'k']);
     }
     for (const bad of [' 1', '1 ', '+1', '01', '-0', '00', '1.0', '', 'abc', '1e3', '0x1', '9223372036854775808', '-9223372036854775809', '99999999999999999999', '1\x00']) {
@@ -157,7 +158,7 @@ describe.skipIf(!havePeer('redis-server', 'redis-server'))('the string commands 
       ['STRLEN', 'i'],
       ['APPEND', 'i', '5'],
     ];
-    for (const [s, e] of [
+    const ranges: Array<[string, string]> = [
       ['0', '3'],
       ['0', '-1'],
       ['-4', '-1'],
@@ -172,7 +173,8 @@ describe.skipIf(!havePeer('redis-server', 'redis-server'))('the string commands 
       ['-9223372036854775808', '9223372036854775807'],
       ['9223372036854775808', '1'],
       ['1', 'x'],
-    ]) {
+    ];
+    for (const [s, e] of ranges) {
       script.push(['GETRANGE', 'a', s, e], ['SUBSTR', 'a', s, e], ['GETRANGE', 'nokey', s, e], ['GETRANGE', 'e', s, e]);
     }
     script.push(
