@@ -321,7 +321,7 @@ function increment(word: string, negate: boolean): number | bigint | KvError {
   if (!negate) return v;
   // Redis 7.0's decrbyCommand: -LLONG_MIN does not exist.
   if (v === LLONG_MIN) return overflow('decrement would overflow');
-  return typeof v === 'number' ? -v : -v;
+  return -v;
 }
 
 const getRangeSpec = (name: string): CommandSpec =>
