@@ -39,6 +39,10 @@ export const ErrorCodes = {
   SYNTAX: command(),
   /** An argument that must be an integer is not one, or is out of range (Redis's wording). */
   NOT_INTEGER: command(),
+  /** An argument or a stored value that must be a number is not one (INCRBYFLOAT: "value is not a valid float"). */
+  NOT_FLOAT: command(),
+  /** The result would leave its range: a 64-bit overflow (INCR and kin), or NaN or an infinity (INCRBYFLOAT). */
+  OVERFLOW: command(),
   /** A TTL or an expiry time that is not positive or overflows (Redis: "invalid expire time"). */
   INVALID_EXPIRE: command(),
   KEY_TOO_LARGE: { resp: 'ERR', udp: 'COMMAND_ERROR', http: 414, closes: false },

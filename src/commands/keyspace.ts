@@ -20,7 +20,7 @@ function bulkOrNil(e: Entry | undefined): Reply {
   return e === undefined ? NIL : { t: 'bulk', v: e.value };
 }
 
-function valueTooLarge(ctx: CommandContext, value: ByteString): Reply | null {
+export function valueTooLarge(ctx: CommandContext, value: ByteString): Reply | null {
   if (value.length <= ctx.limits.maxValueSize) return null;
   return errorReply(
     new KvError(

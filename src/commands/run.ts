@@ -83,8 +83,10 @@ function countLookups(ctx: CommandContext, spec: CommandSpec, args: ByteString[]
   const stats = ctx.stats;
   const keys = spec.lastKey < 0 ? args.length - spec.firstKey : 1;
   if (reply.t === 'int' && keys > 1) {
-    stats.keyspaceHits += reply.n;
-    stats.keyspaceMisses += keys - reply.n;
+    // EXISTS/TOUCH count keys: never past 2^53.
+    const found = Number(reply.n);
+    stats.keyspaceHits += found;
+    stats.keyspaceMisses += keys - found;
   } else if (reply.t === 'array') {
     for (const item of reply.items) {
       if (item.t === 'nil') stats.keyspaceMisses++;

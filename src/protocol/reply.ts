@@ -13,7 +13,8 @@ export type Reply =
   | { readonly t: 'bulk'; readonly v: ByteString }
   /** No such key (or no value): RESP's null bulk string. */
   | { readonly t: 'nil' }
-  | { readonly t: 'int'; readonly n: number }
+  /** An integer; a bigint where it may pass 2^53 (INCR and its kin count in 64 bits). */
+  | { readonly t: 'int'; readonly n: number | bigint }
   /** DEL and the like: `n` of the `of` keys named were removed. */
   | { readonly t: 'deleted'; readonly n: number; readonly of: number }
   /** A value with its version and expiry (0: none), as GETVER answers. */

@@ -10,7 +10,8 @@ const CR = 0x0d;
 
 /**
  * Commands whose value is the rest of the line (docs/PROTOCOL.md §1.2), and how many
- * words come before it: PUT key value, SETEX key seconds value, CAS key version value.
+ * words come before it: PUT key value, SETEX key seconds value, CAS key version value,
+ * SETRANGE key offset value.
  */
 const REST_OF_LINE: ReadonlyMap<string, number> = new Map([
   ['PUT', 1],
@@ -18,6 +19,10 @@ const REST_OF_LINE: ReadonlyMap<string, number> = new Map([
   ['SETEX', 2],
   ['PSETEX', 2],
   ['CAS', 2],
+  ['APPEND', 1],
+  ['SETNX', 1],
+  ['GETSET', 1],
+  ['SETRANGE', 2],
 ]);
 
 /**
@@ -246,7 +251,14 @@ function arrayItem(r: Reply): string {
       return String(r.n);
     case 'nil':
       return '(nil)';
+    case 'ok':
+      return 'OK';
+    case 'status':
+      return quoteArg(r.s);
+    case 'array':
+      // docs/PROTOCOL.md §1.3: a list inside a list (LCS … IDX) in parentheses, on the same line.
+      return `(${r.items.map(arrayItem).join(' ')})`;
     default:
-      return quoteArg(JSON.stringify(r));
+      return quoteArg(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
   }
 }

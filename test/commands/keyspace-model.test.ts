@@ -16,6 +16,7 @@ import { encodeRespReply } from '../../src/protocol/resp.js';
 import { ServerStats } from '../../src/stats.js';
 import { readReply, multibulk, type RespValue } from '../frontends/resp-reader.js';
 import { KeyspaceModel } from '../helpers/keyspace-model.js';
+import { StringsModel } from '../helpers/strings-model.js';
 import { ManualClock, serverFixture } from '../helpers/server.js';
 import { RawClient } from '../helpers/socket.js';
 
@@ -215,6 +216,21 @@ const version: fc.Arbitrary<Word> = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom('0', '18446744073709551615', '9007199254740993', '-1', 'abc', '18446744073709551616', '01', '') },
 );
 
+/** An integer for INCRBY and kin, or a value for the counters: small, at the 64-bit edges, or not an integer. */
+const counterWord = fc.oneof(
+  { weight: 6, arbitrary: fc.integer({ min: -5, max: 5 }).map(String) },
+  { weight: 2, arbitrary: fc.constantFrom('9223372036854775807', '-9223372036854775808', '9223372036854775806', '-9223372036854775807') },
+  { weight: 1, arbitrary: fc.constantFrom('01', ' 1', '+1', '-0', '1.5', 'x', '', '9223372036854775808') },
+);
+const offsetWord = fc.oneof(
+  { weight: 6, arbitrary: fc.integer({ min: 0, max: 8 }).map(String) },
+  { weight: 1, arbitrary: fc.constantFrom('-1', 'x', '1048575', '1048576', '9223372036854775807', '9223372036854775808') },
+);
+const rangeWord = fc.oneof(
+  { weight: 6, arbitrary: fc.integer({ min: -8, max: 8 }).map(String) },
+  { weight: 1, arbitrary: fc.constantFrom('9223372036854775807', '-9223372036854775808', 'x', '1.0') },
+);
+
 const cmd = (...parts: fc.Arbitrary<Word | readonly Word[]>[]): fc.Arbitrary<fc.AsyncCommand<KeyspaceModel, Real>> =>
   fc.tuple(...parts).map((ws) => new KeyspaceCommand(ws.flat()));
 const word = (w: string): fc.Arbitrary<string> => fc.constant(w);
@@ -245,6 +261,15 @@ function keyspaceCommands(withSweep: boolean): fc.Arbitrary<Iterable<fc.AsyncCom
         w(1, cmd(word('DBSIZE'))),
         w(1, cmd(word('INFO'), word('keyspace'))),
         w(1, fc.constantFrom(['GET'], ['SET', 'k1'], ['SETEX', 'k1', '1'], ['CAS', 'k1', '1'], ['CAD', 'k1']).map((ws) => new KeyspaceCommand(ws))),
+        // The string commands (test/helpers/strings-model.ts): edits that keep the expiry, writes that clear it.
+        w(3, cmd(fc.constantFrom('INCR', 'DECR'), key)),
+        w(3, cmd(fc.constantFrom('INCRBY', 'DECRBY'), key, counterWord)),
+        w(2, cmd(word('APPEND'), key, value)),
+        w(2, cmd(word('SETRANGE'), key, offsetWord, value)),
+        w(2, cmd(fc.constantFrom('GETRANGE', 'SUBSTR'), key, rangeWord, rangeWord)),
+        w(1, cmd(fc.constantFrom('STRLEN', 'TYPE'), key)),
+        w(2, cmd(fc.constantFrom('SETNX', 'GETSET'), key, counterWord)),
+        w(1, cmd(word('TOUCH'), someKeys)),
         w(8, fc.integer({ min: 1, max: 3000 }).map((ms) => new AdvanceCommand({ ms }))),
         w(5, fc.tuple(key, fc.constantFrom(-1, 0, 1)).map(([k, delta]) => new AdvanceCommand({ key: k, delta }))),
         w(withSweep ? 2 : 0, fc.constant(new SweepCommand())),
@@ -258,7 +283,7 @@ function keyspaceCommands(withSweep: boolean): fc.Arbitrary<Iterable<fc.AsyncCom
 /** Runs one sequence from an empty keyspace, then deletes what it left (a shared server is reused). */
 async function runSequence(real: Real, sweepMayRun: boolean, commands: Iterable<fc.AsyncCommand<KeyspaceModel, Real>>): Promise<void> {
   try {
-    await fc.asyncModelRun(() => ({ model: new KeyspaceModel(real.clock.ms, sweepMayRun), real }), commands);
+    await fc.asyncModelRun(() => ({ model: new StringsModel(real.clock.ms, sweepMayRun), real }), commands);
   } finally {
     await real.send(['DEL', ...KEYS]);
   }

@@ -344,7 +344,7 @@ export class KeyspaceModel {
   }
 
   /** A command looks the key up: an expired key is reclaimed then. */
-  private lookup(key: string): Stored | undefined {
+  protected lookup(key: string): Stored | undefined {
     const s = this.live(key);
     if (s === undefined) this.keys.delete(key);
     return s;
@@ -356,7 +356,7 @@ export class KeyspaceModel {
    * when that is now: the key lives through its expiry millisecond. Returns the
    * write's number, if stored.
    */
-  private write(key: string, value: string, at: number | 'keep'): number | undefined {
+  protected write(key: string, value: string, at: number | 'keep'): number | undefined {
     const expiresAt = at === 'keep' ? (this.keys.get(key)?.expiresAt ?? 0) : at;
     if (at !== 'keep' && expiresAt !== 0 && expiresAt <= this.now) {
       this.keys.delete(key);

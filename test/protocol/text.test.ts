@@ -121,6 +121,11 @@ const fixtures: Array<{ name: string; bytes: Buffer; out: Decoded[] }> = [
     out: [['SETEX', 'k', '10', ' a b '], ['CAS', 'k', '7', 'x y'], ['SETEX', 'k', '10']],
   },
   {
+    name: 'APPEND, SETNX, GETSET (one word) and SETRANGE (two): the value is the rest of the line',
+    bytes: bytes('APPEND k  a b \n', 'SETNX k x y\n', 'GETSET k "q"\n', 'SETRANGE k 3 a b\n', 'INCRBY k 5\n'),
+    out: [['APPEND', 'k', ' a b '], ['SETNX', 'k', 'x y'], ['GETSET', 'k', 'q'], ['SETRANGE', 'k', '3', 'a b'], ['INCRBY', 'k', '5']],
+  },
+  {
     name: 'a line of exactly the limit, ended by LF',
     bytes: bytes('PUT k ', 'x'.repeat(18), '\n'), // 24 bytes before the LF
     out: [['PUT', 'k', 'x'.repeat(18)]],
