@@ -82,7 +82,7 @@ export function clientLine(s: Session, self: Session, current: readonly ByteStri
     ['cmd', c?.lastCommand ?? 'NULL'],
     ['user', 'default'],
     ['redir', -1],
-    ['resp', c?.protocol ?? 2],
+    ['resp', s.protocol ?? 2],
     ['lib-name', c?.libName ?? ''],
     ['lib-ver', c?.libVer ?? ''],
   ];

@@ -23,18 +23,18 @@ const CONFIG_HELP = [
 ];
 
 function configGet(params: Record<string, string>, patterns: readonly ByteString[]): Reply {
-  const items: Reply[] = [];
+  const entries: Array<[Reply, Reply]> = [];
   const seen = new Set<string>();
   for (const pattern of patterns) {
     const matches = compileGlob(pattern, true);
     for (const [k, v] of Object.entries(params)) {
       if (!seen.has(k) && matches(k)) {
         seen.add(k);
-        items.push({ t: 'bulk', v: k }, { t: 'bulk', v });
+        entries.push([{ t: 'bulk', v: k }, { t: 'bulk', v }]);
       }
     }
   }
-  return { t: 'array', items };
+  return { t: 'map', entries };
 }
 
 /**

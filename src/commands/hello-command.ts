@@ -46,11 +46,12 @@ export const helloCommand: CommandSpec = {
   redact: redactAfterAuth,
   run(_c, s, args) {
     let next = 1;
+    let protocol = s.protocol ?? 2;
     if (args.length >= 2) {
       const v = args[next++] as string;
       if (!/^-?\d{1,19}$/.test(v)) return err('Protocol version is not an integer or out of range');
-      // dualkv speaks RESP2 only: HELLO 3 is answered as Redis answers a version it does not have.
-      if (Number(v) !== 2) return errorReply(new KvError('NO_PROTO', 'unsupported protocol version'));
+      if (Number(v) !== 2 && Number(v) !== 3) return errorReply(new KvError('NO_PROTO', 'unsupported protocol version'));
+      protocol = Number(v) as 2 | 3;
     }
     let name: string | undefined;
     for (let j = next; j < args.length; j++) {
@@ -68,23 +69,18 @@ export const helloCommand: CommandSpec = {
       }
     }
     if (name !== undefined) s.name = name;
+    // Only a connection that can switch does (a stream one; UDP has no HELLO), and this reply already goes in the new version.
+    s.protocol = protocol;
     return {
-      t: 'array',
-      items: [
-        bulk('server'),
-        bulk('redis'),
-        bulk('version'),
-        bulk(REDIS_VERSION),
-        bulk('proto'),
-        int(2),
-        bulk('id'),
-        int(s.id),
-        bulk('mode'),
-        bulk('standalone'),
-        bulk('role'),
-        bulk('master'),
-        bulk('modules'),
-        { t: 'array', items: [] },
+      t: 'map',
+      entries: [
+        [bulk('server'), bulk('redis')],
+        [bulk('version'), bulk(REDIS_VERSION)],
+        [bulk('proto'), int(protocol)],
+        [bulk('id'), int(s.id)],
+        [bulk('mode'), bulk('standalone')],
+        [bulk('role'), bulk('master')],
+        [bulk('modules'), { t: 'array', items: [] }],
       ],
     };
   },

@@ -298,7 +298,7 @@ function lcsReply(ctx: CommandContext, a: ByteString, b: ByteString, o: LcsOptio
     items: o.withMatchLen ? [pair(m.a), pair(m.b), int(m.length)] : [pair(m.a), pair(m.b)],
   }));
   // RESP2's form of Redis's two-entry map.
-  return { t: 'array', items: [bulk('matches'), { t: 'array', items: matches }, bulk('len'), int(r.length)] };
+  return { t: 'map', entries: [[bulk('matches'), { t: 'array', items: matches }], [bulk('len'), int(r.length)]] };
 }
 
 interface Shape {

@@ -124,6 +124,26 @@ function runUnwatch(_ctx: CommandContext, session: Session): Reply {
   return OK;
 }
 
+/**
+ * RESET, as Redis 7 (networking.c, clearClientConnectionState): the connection is as if
+ * new. The transaction and the watches go, MONITOR stops, replies are on again, the
+ * protocol is RESP2, the name is cleared. Answers `+RESET`.
+ */
+function runReset(ctx: CommandContext, session: Session): Reply {
+  session.multi = null;
+  session.watched = null;
+  if (session.monitoring === true) {
+    ctx.monitors?.remove(session);
+    session.monitoring = false;
+  }
+  if (session.replyMode !== undefined) session.replyMode = 'on';
+  if (session.protocol !== undefined) session.protocol = 2;
+  session.name = '';
+  return RESET;
+}
+
+const RESET: Reply = { t: 'status', s: 'RESET' };
+
 const control = (name: string, arity: number, usage: string, run: CommandSpec['run'], firstKey = 0, lastKey = 0, runsInMulti = true): CommandSpec => ({
   name,
   arity,
@@ -144,4 +164,5 @@ export const transactionCommands: CommandSpec[] = [
   control('watch', -2, 'WATCH key [key ...]', runWatch, 1, -1),
   // Queued like any command inside MULTI, as in Redis.
   control('unwatch', 1, 'UNWATCH', runUnwatch, 0, 0, false),
+  { ...control('reset', 1, 'RESET', runReset), group: 'connection' },
 ];

@@ -87,8 +87,6 @@ export interface ClientConnection {
   /** CLIENT SETINFO (Redis 7.2): what the client library says it is; '' when unset. */
   libName: string;
   libVer: string;
-  /** The RESP version this client speaks (HELLO); 2, as dualkv has no RESP3. */
-  readonly protocol: number;
   /** Closes the connection now, dropping what it is owed (CLIENT KILL from another client). */
   kill(): void;
   /** Writes a reply nobody asked for (a MONITOR line) after everything the client is owed. */
@@ -112,6 +110,8 @@ export interface Session {
   multi: QueuedTransaction | null;
   /** WATCH: each watched key and its version when it was watched (0: absent); null when none. */
   watched: Map<ByteString, number> | null;
+  /** The RESP version HELLO chose (2 until then); a stream front-end encodes its replies by it. */
+  protocol?: 2 | 3;
   /** CLIENT REPLY; the stream front-end honours it (absent: `on`). */
   replyMode?: ReplyMode;
   /** Set by MONITOR: this session now only receives the lines of other clients' commands. */

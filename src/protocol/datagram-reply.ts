@@ -58,6 +58,7 @@ export function replyBody(reply: Reply, int: OpcodeSpec['int'] = 'text'): ReplyB
     case 'error':
       return errorBody(reply.err.code, reply.err.message);
     case 'array':
+    case 'map':
     case 'keys':
     case 'exec':
       return errorBody('SERVER', 'the command answered with an array, which a datagram cannot carry; use TCP');

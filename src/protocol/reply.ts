@@ -29,6 +29,8 @@ export type Reply =
   /** QUIT: the connection closes after it (`BYE`, `+OK`). */
   | { readonly t: 'goodbye' }
   | { readonly t: 'array'; readonly items: readonly Reply[] }
+  /** Name-value pairs (HELLO, CONFIG GET, LCS … IDX): RESP3's map; a flat array in RESP2 and the text dialect. */
+  | { readonly t: 'map'; readonly entries: ReadonlyArray<readonly [Reply, Reply]> }
   /** KEYS (cursor null) and a page of SCAN (the cursor to go on from, '0' at the end): Redis's arrays. */
   | { readonly t: 'keys'; readonly cursor: string | null; readonly keys: readonly ByteString[] }
   /** EXEC: the queued commands' replies, in order; null when a watched key changed and nothing ran (RESP's null array). */

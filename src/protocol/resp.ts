@@ -301,6 +301,19 @@ function parseLength(text: string): number | null {
 
 /** Encodes a reply the way Redis does (RESP2). */
 export function encodeRespReply(w: ReplyWriter, r: Reply): void {
+  encodeResp(w, r, false);
+}
+
+/**
+ * Encodes a reply for a connection that chose RESP3 (HELLO 3): as RESP2 but for nulls
+ * (`_`, for the null bulk and the null array alike) and maps (`%`), which is what
+ * RESP3 changes for the replies dualkv gives.
+ */
+export function encodeResp3Reply(w: ReplyWriter, r: Reply): void {
+  encodeResp(w, r, true);
+}
+
+function encodeResp(w: ReplyWriter, r: Reply, resp3: boolean): void {
   switch (r.t) {
     case 'ok':
       w.ascii('+OK\r\n');
@@ -314,7 +327,7 @@ export function encodeRespReply(w: ReplyWriter, r: Reply): void {
       w.ascii('\r\n');
       return;
     case 'nil':
-      w.ascii('$-1\r\n');
+      w.ascii(resp3 ? '_\r\n' : '$-1\r\n');
       return;
     case 'int':
     case 'deleted':
@@ -351,11 +364,18 @@ export function encodeRespReply(w: ReplyWriter, r: Reply): void {
     case 'array':
     case 'exec':
       if (r.items === null) {
-        w.ascii('*-1\r\n');
+        w.ascii(resp3 ? '_\r\n' : '*-1\r\n');
         return;
       }
       w.ascii('*' + r.items.length + '\r\n');
-      for (const item of r.items) encodeRespReply(w, item);
+      for (const item of r.items) encodeResp(w, item, resp3);
+      return;
+    case 'map':
+      w.ascii((resp3 ? '%' + r.entries.length : '*' + 2 * r.entries.length) + '\r\n');
+      for (const [k, v] of r.entries) {
+        encodeResp(w, k, resp3);
+        encodeResp(w, v, resp3);
+      }
       return;
     case 'error':
       w.bytes('-' + r.err.respPrefix + ' ' + oneLine(r.err.message) + '\r\n');

@@ -223,6 +223,9 @@ export function encodeTextReply(w: ReplyWriter, r: Reply): void {
     case 'array':
       w.bytes(`ARRAY ${r.items.length}${r.items.map((it) => ' ' + arrayItem(it)).join('')}\n`);
       return;
+    case 'map':
+      encodeTextReply(w, { t: 'array', items: r.entries.flat() });
+      return;
     case 'keys':
       // docs/PROTOCOL.md §1.3: `KEYS n k …`, `CURSOR next n k …`, each key printed as a value is.
       w.bytes(`${r.cursor === null ? 'KEYS' : `CURSOR ${r.cursor}`} ${r.keys.length}${r.keys.map((k) => ' ' + formatTextWord(k)).join('')}\n`);
@@ -258,6 +261,8 @@ function arrayItem(r: Reply): string {
     case 'array':
       // docs/PROTOCOL.md §1.3: a list inside a list (LCS … IDX) in parentheses, on the same line.
       return `(${r.items.map(arrayItem).join(' ')})`;
+    case 'map':
+      return arrayItem({ t: 'array', items: r.entries.flat() });
     default:
       return quoteArg(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
   }

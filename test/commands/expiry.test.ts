@@ -299,7 +299,7 @@ describe('expiry over the text dialect', () => {
       'ERR SYNTAX syntax error',
       'ERR NOT_INTEGER value is not an integer or out of range',
       'ERR SYNTAX NX and XX, GT or LT options at the same time are not compatible',
-      "ERR WRONG_ARITY wrong number of arguments for 'setex' command; usage: SETEX key seconds value",
+      "ERR WRONG_ARITY wrong number of arguments for 'setex' command; usage: SETEX key seconds value-to-end-of-line",
     ]);
     expect(await t.text('EXISTS k')).toEqual(['INT 0']);
   });

@@ -151,11 +151,11 @@ describe('HELLO and AUTH with no password configured', () => {
     expect(await value(c, 'CLIENT', 'GETNAME')).toBe('via-hello');
   });
 
-  it("refuses what Redis refuses, with its texts: RESP3 (not spoken here), bad versions, options, names and users", async () => {
+  it("refuses what Redis refuses, with its texts: versions other than 2 and 3, options, names and users", async () => {
     const c = await fx.connect();
     const cases = [
-      [['3'], 'NOPROTO unsupported protocol version'],
       [['1'], 'NOPROTO unsupported protocol version'],
+      [['4'], 'NOPROTO unsupported protocol version'],
       [['two'], 'ERR Protocol version is not an integer or out of range'],
       [['2', 'FLY'], "ERR Syntax error in HELLO option 'FLY'"],
       [['2', 'AUTH', 'default'], "ERR Syntax error in HELLO option 'AUTH'"],
@@ -164,6 +164,31 @@ describe('HELLO and AUTH with no password configured', () => {
     ] as const;
     for (const [args, error] of cases) expect(await value(c, 'HELLO', ...args)).toEqual({ error });
     expect(await value(c, 'HELLO', '2', 'AUTH', 'default', 'anything')).toEqual(expect.arrayContaining(['proto', 2]));
+  });
+
+  it('HELLO 3 switches the connection to RESP3: a map for HELLO and CONFIG GET, `_` for nulls; HELLO 2 and RESET switch back', async () => {
+    const c = await fx.connect();
+    const id = (await value(c, 'CLIENT', 'ID')) as number;
+    const raw = async (...words: string[]) => (await request(c, ...words)).raw;
+    const hello3 = await raw('HELLO', '3');
+    expect(hello3).toBe(
+      `%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:${id}\r\n` +
+        '$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n',
+    );
+    expect(await raw('GET', 'nope')).toBe('_\r\n');
+    expect(await raw('MGET', 'nope')).toBe('*1\r\n_\r\n');
+    expect(await raw('CONFIG', 'GET', 'databases')).toBe('%1\r\n$9\r\ndatabases\r\n$1\r\n1\r\n');
+    expect(await value(c, 'CLIENT', 'INFO')).toMatch(/ resp=3 /);
+    await raw('WATCH', 'w');
+    await raw('SET', 'w', 'changed');
+    await raw('MULTI');
+    await raw('SET', 'x', '1');
+    expect(await raw('EXEC')).toBe('_\r\n');
+    expect(await raw('HELLO', '2')).toMatch(/^\*14\r\n/);
+    expect(await raw('GET', 'nope')).toBe('$-1\r\n');
+    await raw('HELLO', '3');
+    expect(await raw('RESET')).toBe('+RESET\r\n');
+    expect(await raw('GET', 'nope')).toBe('$-1\r\n');
   });
 
   it('answers AUTH as Redis does with no password set', async () => {

@@ -28,8 +28,11 @@ export function readReply(s: string, off: number): { value: RespValue; end: numb
       if (s.slice(after + len, after + len + 2) !== '\r\n') throw new Error(`bulk of ${len} not followed by CRLF at ${after + len}`);
       return { value: s.slice(after, after + len), end: after + len + 2 };
     }
+    case '_': // RESP3's null
+      return { value: null, end: after };
+    case '%': // RESP3's map, read as RESP2 sends it: a flat array of names and values
     case '*': {
-      const n = Number(line);
+      const n = type === '%' ? 2 * Number(line) : Number(line);
       if (n < 0) return { value: null, end: after };
       const items: RespValue[] = [];
       let at = after;

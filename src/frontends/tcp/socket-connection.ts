@@ -56,7 +56,6 @@ export class SocketConnection implements SessionOutput, MeasuredClient, ClientCo
   noEvict = false;
   libName = '';
   libVer = '';
-  readonly protocol = 2;
   private writeBlocked = false;
   private readPaused = false;
   private shuttingDown = false;

@@ -5,7 +5,7 @@ import { KvError, ProtocolError } from '../../errors.js';
 import type { OpLog } from '../../op-log.js';
 import { errorReply, type Reply } from '../../protocol/reply.js';
 import { ReplyWriter } from '../../protocol/reply-writer.js';
-import { encodeRespReply, RespDecoder } from '../../protocol/resp.js';
+import { encodeResp3Reply, encodeRespReply, RespDecoder } from '../../protocol/resp.js';
 import { ARG_OVERHEAD_BYTES, type CommandSink, type DecoderLimits } from '../../protocol/sink.js';
 import { encodeTextReply, TextLineDecoder } from '../../protocol/text.js';
 import type { ByteString } from '../../store/bytes.js';
@@ -108,6 +108,7 @@ export class StreamSession implements CommandSink, Session {
   /** CLIENT REPLY: undefined is `on`; a handler that sets `on`, `off` or `skip` is read after it runs (silenced()). */
   replyMode: ReplyMode | undefined = undefined;
   monitoring = false;
+  private resp3 = false;
   /** The connection around this session, as CLIENT LIST shows it (set by its SocketConnection). */
   conn: ClientConnection | undefined = undefined;
   readonly id: number;
@@ -159,6 +160,16 @@ export class StreamSession implements CommandSink, Session {
     this.opLog = options.opLog;
     this.limits = options.limits;
     this.holdBytes = options.holdBytes ?? REPLY_HOLD_BYTES;
+  }
+
+  /** RESP2, or RESP3 once HELLO 3 chose it: the replies from then on are encoded so. */
+  get protocol(): 2 | 3 {
+    return this.resp3 ? 3 : 2;
+  }
+
+  set protocol(v: 2 | 3) {
+    this.resp3 = v === 3;
+    if (this.dialect === RESP) this.encode = this.resp3 ? encodeResp3Reply : encodeRespReply;
   }
 
   /** Bytes of an unfinished request, of the requests waiting in the backlog, and of a transaction's queue (MULTI). */
