@@ -59,7 +59,7 @@ async function main(): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let signalled = false;
-    const onSignal = (signal: NodeJS.Signals) => {
+    const onSignal = (signal: NodeJS.Signals | 'SHUTDOWN') => {
       if (signalled) {
         log.warn({ signal }, 'second signal: exiting now');
         void root.close().finally(() => process.exit(ExitCode.FAILED));
@@ -97,6 +97,10 @@ async function main(): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // SHUTDOWN from a client stops the server the same way; a second one changes nothing.
+    server.onShutdownRequest(() => {
+      if (!signalled) onSignal('SHUTDOWN');
+    });
     process.on('uncaughtException', (err) => {
       log.fatal({ err }, 'uncaught exception; exiting');
       void root.close().finally(() => process.exit(ExitCode.FAILED));

@@ -218,6 +218,11 @@ export class KvServer {
     return this.stopping;
   }
 
+  /** What SHUTDOWN calls: the host's own stop (kv-server's, as on SIGTERM). Without it SHUTDOWN is refused. */
+  onShutdownRequest(handler: (reason: string) => void): void {
+    this.ctx.requestShutdown = handler;
+  }
+
   /** Acknowledged writes not on disk right now, for a stop that does not finish in time. */
   get writesNotOnDisk(): number {
     return this.services.reduce((n, s) => n + s.writesNotOnDisk, 0);

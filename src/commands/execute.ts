@@ -1,10 +1,16 @@
 import { performance } from 'node:perf_hooks';
-import type { Reply } from '../protocol/reply.js';
+import { KvError } from '../errors.js';
+import { rejectReply, type Reply } from '../protocol/reply.js';
 import type { ByteString } from '../store/bytes.js';
 import { accounted, feedMonitors } from './run.js';
 import { checkCommand, dispatchCommand, lookupCommandFor } from './table.js';
 import { queueCommand } from './transactions.js';
-import type { CommandContext, Session } from './types.js';
+import type { CommandContext, CommandSpec, Session } from './types.js';
+
+/** Redis's no-multi commands (SAVE, SHUTDOWN, MONITOR): refused while queueing, which aborts the transaction. */
+function notInMulti(spec: CommandSpec): Reply | null {
+  return spec.flags?.includes('no_multi') === true ? rejectReply(new KvError('TRANSACTION_STATE', 'Command not allowed inside a transaction')) : null;
+}
 
 /**
  * Runs one command for a front-end and accounts for it (src/commands/run.ts): the
@@ -21,7 +27,7 @@ export function executeCommand(ctx: CommandContext, session: Session, args: Byte
     if (spec !== undefined) conn.lastCommand = spec.name;
   }
   if (session.multi !== null && spec?.runsInMulti !== true) {
-    const refused = checkCommand(ctx, session, spec, args);
+    const refused = checkCommand(ctx, session, spec, args) ?? notInMulti(spec as NonNullable<typeof spec>);
     if (refused) {
       // Redis (multi.c, flagTransaction): an error while queueing makes EXEC refuse the whole transaction.
       session.multi.failed = true;

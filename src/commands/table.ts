@@ -6,6 +6,8 @@ import { multiKeyCommands } from './multikey.js';
 import { transactionCommands } from './transactions.js';
 import { arityError, serverCommands } from './server-commands.js';
 import { runChecked, stateRefusal } from './run.js';
+import { bitCommands } from './bits.js';
+import { shutdownCommand } from './shutdown-command.js';
 import { stringCommands } from './strings.js';
 import type { CommandContext, CommandSpec, Session } from './types.js';
 
@@ -17,7 +19,7 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = buildTable();
 
 function buildTable(): Map<string, CommandSpec> {
   const table = new Map<string, CommandSpec>();
-  for (const spec of [...keyspaceCommands, ...stringCommands, ...multiKeyCommands, ...transactionCommands, ...serverCommands(() => COMMANDS)]) table.set(spec.name, spec);
+  for (const spec of [...keyspaceCommands, ...stringCommands, ...bitCommands, ...multiKeyCommands, ...transactionCommands, shutdownCommand, ...serverCommands(() => COMMANDS)]) table.set(spec.name, spec);
   for (const [alias, target] of Object.entries(ALIASES)) {
     const spec = table.get(target);
     if (spec) table.set(alias, spec);

@@ -57,6 +57,8 @@ export interface CommandContext {
   readonly clients?: ClientRegistry;
   /** MONITOR's watchers; absent in a bare context. */
   readonly monitors?: MonitorFeed;
+  /** SHUTDOWN: stops the server as SIGTERM does; absent where the host stops it (an embedded server, tests). */
+  requestShutdown?: (reason: string) => void;
 }
 
 /** CLIENT REPLY: `skip` silences the next command's reply only. */

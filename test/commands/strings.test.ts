@@ -277,3 +277,38 @@ describe('the string commands over RESP', () => {
     for (const words of arities) expect(await call(...words)).toEqual(err(`wrong number of arguments for '${words[0].toLowerCase()}' command`));
   });
 });
+
+describe('SETBIT and GETBIT', () => {
+  const t = clockedServer();
+  const { call, calls } = t;
+
+  it("set and read bits as Redis does: bit 0 is the high bit of byte 0, the string grows with zeros, the TTL stays", async () => {
+    expect(await calls(['SETBIT', 'b', '1', '1'], ['GET', 'b'], ['SETBIT', 'b', '1', '1'], ['SETBIT', 'b', '1', '0'], ['SETBIT', 'b', '23', '1'], ['STRLEN', 'b'])).toEqual([
+      0,
+      '\x40',
+      1,
+      1,
+      0,
+      3,
+    ]);
+    expect(await calls(['GETBIT', 'b', '23'], ['GETBIT', 'b', '22'], ['GETBIT', 'b', '1000'], ['GETBIT', 'nope', '0'])).toEqual([1, 0, 0, 0]);
+    await call('SET', 'ttl', 'a', 'EX', '100');
+    expect(await calls(['SETBIT', 'ttl', '0', '1'], ['GET', 'ttl'], ['TTL', 'ttl'])).toEqual([0, '\xe1', 100]);
+  });
+
+  it('refuses a bad offset or bit with Redis\'s texts, and an offset past --max-value-size', async () => {
+    const max = t.srv.server.ctx.limits.maxValueSize;
+    expect(
+      await calls(['SETBIT', 'b', '-1', '1'], ['SETBIT', 'b', 'x', '1'], ['SETBIT', 'b', '0', '2'], ['SETBIT', 'b', '0', '-1'], ['GETBIT', 'b', '-1'], ['SETBIT', 'b', String(max * 8), '1'], ['SETBIT', 'b', String(max * 8 - 1), '1']),
+    ).toEqual([
+      err('bit offset is not an integer or out of range'),
+      err('bit offset is not an integer or out of range'),
+      err('bit is not an integer or out of range'),
+      err('bit is not an integer or out of range'),
+      err('bit offset is not an integer or out of range'),
+      err('bit offset is not an integer or out of range'),
+      0,
+    ]);
+    expect(await call('STRLEN', 'b')).toBe(max);
+  });
+});

@@ -90,6 +90,16 @@ describe('MULTI and EXEC', () => {
     expect(await calls(['MULTI'], ['SET', 'a', '2'], ['EXEC'])).toEqual([OK, QUEUED, [OK]]);
   });
 
+  it('RESET inside MULTI drops the transaction and the watches, and the connection\'s name; it answers +RESET', async () => {
+    expect(await calls(['CLIENT', 'SETNAME', 'app'], ['WATCH', 'w'], ['MULTI'], ['SET', 'a', '1'], ['RESET'])).toEqual([OK, OK, OK, QUEUED, { status: 'RESET' }]);
+    expect(await calls(['EXEC'], ['CLIENT', 'GETNAME'])).toEqual([err('EXEC without MULTI'), null]);
+    expect(t.held('a')).toBe(false);
+    const o = await other();
+    await request(o, 'SET', 'w', 'changed');
+    o.close();
+    expect(await calls(['MULTI'], ['SET', 'a', '1'], ['EXEC'])).toEqual([OK, QUEUED, [OK]]);
+  });
+
   it('QUIT inside MULTI closes the connection and runs nothing', async () => {
     expect(await calls(['MULTI'], ['SET', 'a', '1'])).toEqual([OK, QUEUED]);
     expect(await call('QUIT')).toEqual(OK);
