@@ -20,20 +20,14 @@ export const HARNESS_PATCHES: readonly HarnessPatch[] = [
     // run_external_server_test, before every start_server block.
     find: '    r flushall\n    r function flush\n',
     replace: [
-      '    # dualkv suite runner: a flush of an empty keyspace is a no-op, so a server without',
-      '    # FLUSHALL may start a block that finds no keys; with keys left over it still fails here.',
-      '    if {[catch {r flushall} err]} {',
-      '        if {![string match {*unknown command*} $err] || [r dbsize] != 0} { error $err }',
-      '    }',
+      '    r flushall',
       '    # dualkv suite runner: a server without FUNCTION has no functions to flush.',
       '    if {[catch {r function flush} err] && ![string match {*unknown command*} $err]} { error $err }',
       '',
     ].join('\n'),
     why:
       'The harness sends FLUSHALL and FUNCTION FLUSH before each block. dualkv has no functions ' +
-      '(no scripting), so "unknown command" to FUNCTION FLUSH is accepted. Each unit runs on a ' +
-      'fresh server, so an "unknown command" to FLUSHALL is accepted only while DBSIZE is 0 ' +
-      '(nothing to flush); any other error, or keys left over, still fails the block.',
+      '(no scripting), so "unknown command" to FUNCTION FLUSH is accepted; any other error still fails the block.',
   },
   {
     file: 'tests/support/util.tcl',

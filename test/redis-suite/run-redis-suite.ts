@@ -11,13 +11,14 @@ import { parseRuntestOutput } from './parse-results.js';
 import { LOOPBACK, startDualkv, startRedisServer, type SuiteServer } from './servers.js';
 import { parseSkipList, renderSkipFile } from './skip-list.js';
 
-/** The units the issue asks for, in the order runtest lists them. */
+/** The units the issue asks for, in the order runtest lists them, and unit/type/incr for the counters. */
 export const DEFAULT_UNITS = [
   'unit/protocol',
   'unit/keyspace',
   'unit/scan',
   'unit/info-command',
   'unit/type/string',
+  'unit/type/incr',
   'unit/expire',
   'unit/multi',
   'unit/quit',
