@@ -47,23 +47,21 @@ export function keySpecFlags(spec: CommandSpec): KeySpecFlag[] {
 /** Redis's key spec for keys at firstKey..lastKey: an index to begin at, a range to find them. */
 function keySpecs(spec: CommandSpec): Reply[] {
   if (spec.firstKey === 0) return [];
+  if (spec.keySpecs !== undefined) return spec.keySpecs.map((k) => keySpec(KEY_SPEC_FLAGS.filter((f) => k.flags.includes(f)), k.index, k.lastkey, k.step));
   // A range's lastkey counts from the first key (0: the first key alone), or from the end when negative.
   const lastkey = spec.lastKey < 0 ? spec.lastKey : spec.lastKey - spec.firstKey;
-  return [
-    array([
-      bulk('flags'),
-      array(keySpecFlags(spec).map(status)),
-      bulk('begin_search'),
-      array([bulk('type'), bulk('index'), bulk('spec'), array([bulk('index'), int(spec.firstKey)])]),
-      bulk('find_keys'),
-      array([
-        bulk('type'),
-        bulk('range'),
-        bulk('spec'),
-        array([bulk('lastkey'), int(lastkey), bulk('keystep'), int(spec.keyStep ?? 1), bulk('limit'), int(0)]),
-      ]),
-    ]),
-  ];
+  return [keySpec(keySpecFlags(spec), spec.firstKey, lastkey, spec.keyStep ?? 1)];
+}
+
+function keySpec(flags: readonly KeySpecFlag[], index: number, lastkey: number, step: number): Reply {
+  return array([
+    bulk('flags'),
+    array(flags.map(status)),
+    bulk('begin_search'),
+    array([bulk('type'), bulk('index'), bulk('spec'), array([bulk('index'), int(index)])]),
+    bulk('find_keys'),
+    array([bulk('type'), bulk('range'), bulk('spec'), array([bulk('lastkey'), int(lastkey), bulk('keystep'), int(step), bulk('limit'), int(0)])]),
+  ]);
 }
 
 /** One COMMAND INFO entry: name, arity, flags, first key, last key, step, ACL categories, tips, key specs, subcommands. */

@@ -215,5 +215,5 @@ export const multiKeyCommands: CommandSpec[] = [
   spec('flushall', { arity: -1, write: true, usage: 'FLUSHALL [ASYNC|SYNC]', run: (ctx, _s, args) => runFlush(ctx, args) }),
   spec('scan', { arity: -2, usage: 'SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]', run: (ctx, _s, args) => runScan(ctx, args) }),
   spec('keys', { arity: 2, usage: 'KEYS pattern', run: (ctx, _s, args) => runKeys(ctx, args) }),
-  spec('time', { arity: 1, usage: 'TIME', run: () => runTime() }),
+  { ...spec('time', { arity: 1, usage: 'TIME', run: () => runTime() }), group: 'server' },
 ];

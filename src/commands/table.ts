@@ -7,6 +7,7 @@ import { transactionCommands } from './transactions.js';
 import { arityError, serverCommands } from './server-commands.js';
 import { runChecked, stateRefusal } from './run.js';
 import { bitCommands } from './bits.js';
+import { REDIS_META } from './redis-meta.js';
 import { shutdownCommand } from './shutdown-command.js';
 import { stringCommands } from './strings.js';
 import type { CommandContext, CommandSpec, Session } from './types.js';
@@ -19,7 +20,12 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = buildTable();
 
 function buildTable(): Map<string, CommandSpec> {
   const table = new Map<string, CommandSpec>();
-  for (const spec of [...keyspaceCommands, ...stringCommands, ...bitCommands, ...multiKeyCommands, ...transactionCommands, shutdownCommand, ...serverCommands(() => COMMANDS)]) table.set(spec.name, spec);
+  // Redis's own flags, categories, tips and key specs for a command that has none of its own (src/commands/redis-meta.ts).
+  const withMeta = (spec: CommandSpec): CommandSpec => {
+    const meta = REDIS_META[spec.name];
+    return meta === undefined ? spec : { ...spec, flags: spec.flags ?? meta.flags, acl: spec.acl ?? meta.acl, tips: spec.tips ?? meta.tips, keyFlags: spec.keyFlags ?? meta.keyFlags, keySpecs: spec.keySpecs ?? meta.keySpecs };
+  };
+  for (const spec of [...keyspaceCommands, ...stringCommands, ...bitCommands, ...multiKeyCommands, ...transactionCommands, shutdownCommand, ...serverCommands(() => COMMANDS)]) table.set(spec.name, withMeta(spec));
   for (const [alias, target] of Object.entries(ALIASES)) {
     const spec = table.get(target);
     if (spec) table.set(alias, spec);
@@ -120,8 +126,19 @@ function keyTooLarge(ctx: CommandContext, spec: CommandSpec, args: ByteString[])
 export function checkCommand(ctx: CommandContext, session: Session, spec: CommandSpec | undefined, args: ByteString[]): Reply | null {
   if (spec === undefined || !session.dialect.groups.has(spec.group)) return unknownCommand(args);
   if (spec.subcommands !== undefined && args.length >= 2) return unknownSubcommand(args);
-  if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) return arityError(spec.name, spec.textUsage ?? spec.usage, true);
+  if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) {
+    const refused = arityError(spec.name, spec.textUsage ?? spec.usage, true);
+    return spec.abortsTransaction === true ? abortTransaction(session, refused) : refused;
+  }
   return keyTooLarge(ctx, spec, args);
+}
+
+/** Redis (server.c, rejectCommand): EXEC refused before it runs ends the transaction, if any, saying why. */
+function abortTransaction(session: Session, refused: Reply): Reply {
+  session.multi = null;
+  session.watched = null;
+  const why = refused.t === 'error' ? refused.err.message : 'it was refused';
+  return rejectReply(new KvError('EXEC_ABORT', `Transaction discarded because of: ${why}`));
 }
 
 /**

@@ -55,14 +55,8 @@ function runDiscard(_ctx: CommandContext, session: Session): Reply {
   return OK;
 }
 
-function runExec(ctx: CommandContext, session: Session, args: ByteString[]): MaybePromise<Reply> {
+function runExec(ctx: CommandContext, session: Session): MaybePromise<Reply> {
   const tx = session.multi;
-  if (args.length !== 1) {
-    // Redis (server.c, rejectCommand): an EXEC refused before it runs aborts the transaction, if any, in so many words.
-    session.multi = null;
-    session.watched = null;
-    return errorReply(new KvError('EXEC_ABORT', "Transaction discarded because of: wrong number of arguments for 'exec' command"));
-  }
   if (tx === null) return stateError('EXEC without MULTI');
   const watched = session.watched;
   // Whatever happens next, the transaction and the watches are over.
@@ -158,8 +152,8 @@ const control = (name: string, arity: number, usage: string, run: CommandSpec['r
 
 export const transactionCommands: CommandSpec[] = [
   control('multi', 1, 'MULTI', runMulti),
-  // Any number of words: EXEC answers a wrong one itself, as Redis does (runExec).
-  control('exec', -1, 'EXEC', runExec),
+  // A wrong number of words aborts the transaction (checkCommand), as Redis's rejectCommand does.
+  { ...control('exec', 1, 'EXEC', runExec), abortsTransaction: true },
   control('discard', 1, 'DISCARD', runDiscard),
   control('watch', -2, 'WATCH key [key ...]', runWatch, 1, -1),
   // Queued like any command inside MULTI, as in Redis.

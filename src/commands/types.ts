@@ -225,6 +225,10 @@ export interface CommandSpec {
   readonly flags?: readonly CommandFlag[];
   /** ACL categories beyond those Redis derives from the flags (@write, @read, @fast or @slow, @admin and @dangerous). */
   readonly acl?: readonly AclCategory[];
+  /** Key specs, where the keys do not all play the same part (RENAME); else one, from firstKey, lastKey, keyStep and keyFlags. */
+  readonly keySpecs?: ReadonlyArray<{ readonly flags: readonly KeySpecFlag[]; readonly index: number; readonly lastkey: number; readonly step: number }>;
+  /** A refusal before it runs (arity) is answered as EXECABORT and ends the transaction, as Redis's rejectCommand does for EXEC. */
+  readonly abortsTransaction?: boolean;
   /** Flags of the key arguments' key spec; derived from `write` when absent (RO and access, or RW and update). */
   readonly keyFlags?: readonly KeySpecFlag[];
   /** Redis's command tips, e.g. `nondeterministic_output`. */

@@ -88,7 +88,9 @@ describe('COMMAND over RESP', () => {
 });
 
 /** Commands both have; SET and GETEX are left out for their key specs' notes, which dualkv does not carry. */
-const SHARED = ['get', 'del', 'exists', 'expire', 'pexpireat', 'ttl', 'pttl', 'expiretime', 'persist', 'getdel', 'setex', 'psetex', 'dbsize', 'ping', 'echo', 'info', 'select', 'quit', 'hello', 'monitor', 'save', 'auth'];
+const SHARED = ['get', 'del', 'exists', 'expire', 'pexpireat', 'ttl', 'pttl', 'expiretime', 'persist', 'getdel', 'setex', 'psetex', 'dbsize', 'ping', 'echo', 'info', 'select', 'quit', 'hello', 'monitor', 'save', 'auth',
+  'mget', 'mset', 'msetnx', 'rename', 'renamenx', 'copy', 'unlink', 'randomkey', 'flushdb', 'flushall', 'scan', 'keys', 'time', 'multi', 'exec', 'discard', 'watch', 'unwatch', 'reset', 'shutdown',
+  'incr', 'decr', 'incrby', 'decrby', 'incrbyfloat', 'append', 'strlen', 'getrange', 'substr', 'setrange', 'setnx', 'getset', 'type', 'touch', 'lcs', 'setbit', 'getbit'];
 const SHARED_SUBS = ['client|list', 'client|kill', 'client|info', 'client|id', 'client|getname', 'client|setname', 'client|reply', 'client|no-evict', 'client|help', 'command|info', 'command|docs', 'command|count', 'command|list', 'command|getkeys', 'config|get', 'config|set', 'config|resetstat', 'config|rewrite', 'config|help'];
 
 describe.skipIf(!havePeer('redis-server', 'redis-server'))('COMMAND INFO against a real redis-server 7.0', () => {
