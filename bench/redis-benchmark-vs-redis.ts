@@ -15,17 +15,11 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { track } from './lib/cleanup.js';
-import { cpuTimes, ensureDebianPackages, fmt, loadAverage, printTable, startKvServer, startRedis, stealPercent, type Proc } from './lib/procs.js';
+import { chooseServers } from './lib/compared-servers.js';
+import { cpuTimes, ensureDebianPackages, fmt, loadAverage, printTable, stealPercent, type Proc } from './lib/procs.js';
 import { DEFAULT_TESTS } from './lib/redis-benchmark-tests.js';
 import { median, visitOrder } from './lib/rounds.js';
 import { runRedisBenchmark } from './lib/run-redis-benchmark.js';
-
-const SERVERS = {
-  redis: { name: 'redis-server (AOF everysec)', start: () => startRedis([['appendonly', 'yes'], ['appendfsync', 'everysec']]) },
-  kv: { name: 'kv-server (default)', start: () => startKvServer() },
-  'kv-no-log-ops': { name: 'kv-server --no-log-ops', start: () => startKvServer(['--no-log-ops']) },
-} as const;
-type ServerKey = keyof typeof SERVERS;
 
 const argv = await yargs(hideBin(process.argv))
   .option('requests', { type: 'number', default: 100_000, describe: 'requests per test (redis-benchmark -n)' })
@@ -39,10 +33,7 @@ const argv = await yargs(hideBin(process.argv))
   .strict()
   .parse();
 
-const serverKeys = argv.servers.split(',').map((s) => s.trim()) as ServerKey[];
-for (const k of serverKeys) if (!(k in SERVERS)) throw new Error(`--servers: unknown server '${k}'; choose from ${Object.keys(SERVERS).join(', ')}`);
-if (serverKeys[0] !== 'redis') throw new Error('--servers must start with redis: every ratio is to Redis in the same round');
-const servers = serverKeys.map((k) => SERVERS[k]);
+const servers = chooseServers(argv.servers);
 
 ensureDebianPackages({ 'redis-server': 'redis-server', 'redis-benchmark': 'redis-tools' });
 
