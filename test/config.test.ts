@@ -102,3 +102,13 @@ describe('the hardening flags', () => {
     expect(await refusal('--log-max-backlog', '1kb')).toMatch(/^--log-max-backlog must be a size of at least 64kb/);
   });
 });
+
+describe('--keys-limit', () => {
+  it('defaults to 1000000, takes 0 for no limit, and refuses a negative or fractional count', async () => {
+    expect((await config()).limits.keysLimit).toBe(1_000_000);
+    expect((await config('--keys-limit', '0')).limits.keysLimit).toBe(0);
+    expect((await config('--keys-limit', '25')).limits.keysLimit).toBe(25);
+    expect(await refusal('--keys-limit', '-1')).toMatch(/--keys-limit must be a whole number from 0/);
+    expect(await refusal('--keys-limit', '2.5')).toMatch(/--keys-limit must be a whole number from 0/);
+  });
+});
