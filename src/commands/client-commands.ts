@@ -4,6 +4,7 @@ import { errorReply, OK, type Reply } from '../protocol/reply.js';
 import type { ByteString } from '../store/bytes.js';
 import { helpReply } from './command-command.js';
 import type { CommandContext, CommandDocs, CommandSpec, Session } from './types.js';
+import { subcommand } from './subcommand.js';
 
 /**
  * CLIENT, as Redis 7.0 answers it (networking.c clientCommand), over the stream
@@ -221,20 +222,7 @@ const CLIENT_HELP = [
 const CONNECTION_FLAGS = ['noscript', 'loading', 'stale'] as const;
 
 function sub(name: string, arity: number, usage: string, docs: Omit<CommandDocs, 'group'>, run: CommandSpec['run'], more: Partial<CommandSpec> = {}): CommandSpec {
-  return {
-    name: `client|${name}`,
-    arity,
-    write: false,
-    firstKey: 0,
-    lastKey: 0,
-    group: 'redis',
-    usage,
-    flags: [...CONNECTION_FLAGS],
-    acl: ['connection'],
-    docs: { ...docs, group: 'connection' },
-    run,
-    ...more,
-  };
+  return { ...subcommand('client', name, { arity, usage, flags: [...CONNECTION_FLAGS], acl: ['connection'], docs: { ...docs, group: 'connection' }, run }), ...more };
 }
 
 const ADMIN_FLAGS = ['admin', ...CONNECTION_FLAGS] as const;

@@ -7,6 +7,7 @@ import type { Dialect } from './dialects.js';
 import { compileGlob } from './glob.js';
 import type { AclCategory, CommandSpec, Session } from './types.js';
 import { ACL_CATEGORIES } from './types.js';
+import { subcommand } from './subcommand.js';
 
 /** What COMMAND needs of the table: the commands a dialect offers, and a lookup by full name (`client|list`). */
 export interface TableView {
@@ -100,20 +101,7 @@ function commandList(view: TableView, session: Session, args: ByteString[]): Rep
 }
 
 function sub(name: string, arity: number, usage: string, docs: CommandSpec['docs'], run: CommandSpec['run'], tips?: string[]): CommandSpec {
-  return {
-    name: `command|${name}`,
-    arity,
-    write: false,
-    firstKey: 0,
-    lastKey: 0,
-    group: 'redis',
-    usage,
-    flags: ['loading', 'stale'],
-    acl: ['connection'],
-    docs,
-    tips,
-    run,
-  };
+  return subcommand('command', name, { arity, usage, flags: ['loading', 'stale'], acl: ['connection'], docs, tips, run });
 }
 
 const O_N_LOOKUP = 'O(N) where N is the number of commands to look up';

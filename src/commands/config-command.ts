@@ -4,6 +4,7 @@ import type { ByteString } from '../store/bytes.js';
 import { helpReply } from './command-command.js';
 import { compileGlob } from './glob.js';
 import type { CommandDocs, CommandSpec } from './types.js';
+import { subcommand } from './subcommand.js';
 
 /**
  * CONFIG, as Redis 7.0 shapes it (config.c). GET answers ctx.configParams, under
@@ -65,19 +66,7 @@ function configSet(params: Record<string, string>, args: readonly ByteString[]):
 }
 
 function sub(name: string, arity: number, usage: string, docs: Omit<CommandDocs, 'group'>, run: CommandSpec['run'], admin = true, tips?: string[]): CommandSpec {
-  return {
-    name: `config|${name}`,
-    arity,
-    write: false,
-    firstKey: 0,
-    lastKey: 0,
-    group: 'redis',
-    usage,
-    flags: admin ? ['admin', 'noscript', 'loading', 'stale'] : ['loading', 'stale'],
-    docs: { ...docs, group: 'server' },
-    tips,
-    run,
-  };
+  return subcommand('config', name, { arity, usage, flags: admin ? ['admin', 'noscript', 'loading', 'stale'] : ['loading', 'stale'], docs: { ...docs, group: 'server' }, tips, run });
 }
 
 const O_N_PARAMS = 'O(N) when N is the number of configuration parameters provided';

@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedis, type Proc } from '../../bench/lib/procs.js';
+import type { Proc } from '../../bench/lib/procs.js';
 import { havePeer } from '../helpers/peers.js';
+import { startRedis7 } from '../helpers/redis-peer.js';
 import { serverFixture } from '../helpers/server.js';
 import { RawClient } from '../helpers/socket.js';
 import { request } from './resp-reader.js';
@@ -32,11 +32,6 @@ interface Step {
 const near = (within: number, ...words: string[]): Step => ({ words, within: BigInt(within) });
 const steps = (...commands: Array<string[] | Step>): Step[] => commands.map((c) => (Array.isArray(c) ? { words: c } : c));
 
-function redisMajor(): number {
-  const out = execFileSync('redis-server', ['--version'], { encoding: 'utf8' });
-  return Number(/v=(\d+)\./.exec(out)?.[1] ?? 0);
-}
-
 const intReply = (raw: string): bigint | null => (/^:-?\d+\r\n$/.test(raw) ? BigInt(raw.slice(1, -2)) : null);
 
 describe.skipIf(!havePeer('redis-server', 'redis-server'))('dualkv against a real redis-server 7, reply byte for reply byte', () => {
@@ -46,10 +41,7 @@ describe.skipIf(!havePeer('redis-server', 'redis-server'))('dualkv against a rea
   let kv: RawClient;
 
   beforeAll(async () => {
-    const major = redisMajor();
-    if (major < 7) throw new Error(`redis-server is version ${major}; this test compares with Redis 7 (Debian bookworm's redis-server)`);
-    redis = await startRedis([['appendonly', 'no']]);
-    redisClient = await RawClient.connect(redis.port);
+    ({ redis, client: redisClient } = await startRedis7());
   });
   afterAll(async () => {
     redisClient?.close();

@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedis, type Proc } from '../../bench/lib/procs.js';
+import type { Proc } from '../../bench/lib/procs.js';
 import { havePeer } from '../helpers/peers.js';
+import { startRedis7 } from '../helpers/redis-peer.js';
 import { serverFixture } from '../helpers/server.js';
 import { RawClient } from '../helpers/socket.js';
 import { request } from './resp-reader.js';
@@ -24,11 +24,6 @@ const FAR = '4102444800';
 const PROTO_MAX_BULK_LEN = 512 * 1024 * 1024;
 const TOO_LARGE = '-ERR string exceeds maximum allowed size (proto-max-bulk-len)';
 
-function redisMajor(): number {
-  const out = execFileSync('redis-server', ['--version'], { encoding: 'utf8' });
-  return Number(/v=(\d+)\./.exec(out)?.[1] ?? 0);
-}
-
 /** Byte for byte, but for the one error dualkv words longer (it keeps Redis's words first). */
 function sameReply(theirs: string, ours: string): boolean {
   return theirs === ours || (theirs === `${TOO_LARGE}\r\n` && ours.startsWith(`${TOO_LARGE}: `) && ours.endsWith('(raise --max-value-size)\r\n'));
@@ -41,11 +36,7 @@ describe.skipIf(!havePeer('redis-server', 'redis-server'))('the string commands 
   let kv: RawClient;
 
   beforeAll(async () => {
-    const major = redisMajor();
-    if (major < 7) throw new Error(`redis-server is version ${major}; this test compares with Redis 7 (Debian bookworm's redis-server)`);
-    redis = await startRedis([['appendonly', 'no']]);
-    redisClient = await RawClient.connect(redis.port);
-    redisClient.socket.setNoDelay(true);
+    ({ redis, client: redisClient } = await startRedis7());
   });
   afterAll(async () => {
     redisClient?.close();
