@@ -61,6 +61,8 @@ export interface ServerConfig {
   readonly host: string;
   readonly tcpPort: number;
   readonly udpPort: number;
+  /** The HTTP API's port (docs/HTTP.md); null: no HTTP front-end (the default). */
+  readonly httpPort: number | null;
   readonly dataDir: string;
   readonly logDir: string;
   readonly logLevel: LogLevel;
@@ -109,6 +111,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     host: '127.0.0.1',
     tcpPort: DEFAULT_PORT,
     udpPort: DEFAULT_PORT,
+    httpPort: null,
     dataDir: 'data',
     logDir: 'logs',
     logLevel: 'info',
@@ -137,11 +140,12 @@ export function serverArgs(argv: string[]) {
       throw err ?? new ConfigError(`${msg.replace(/\s+/g, ' ').trim()} (see kv-server --help)`);
     })
     .version(false)
-    .group(['host', 'port', 'tcp-port', 'udp-port'], 'Network:')
+    .group(['host', 'port', 'tcp-port', 'udp-port', 'http-port'], 'Network:')
     .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on (0.0.0.0 or :: to expose the server)' })
     .option('port', { type: 'number', default: DEFAULT_PORT, describe: 'Port for TCP and UDP (0 picks free ports)' })
     .option('tcp-port', { type: 'number', describe: 'TCP port (text and RESP2) [default: --port]' })
     .option('udp-port', { type: 'number', describe: 'UDP port [default: --port]' })
+    .option('http-port', { type: 'number', describe: 'HTTP API port (docs/HTTP.md; 0 picks a free one) [default: no HTTP]' })
     .group(['data-dir', 'fsync', 'snapshot-interval', 'repair', 'persistence'], 'Persistence:')
     .option('data-dir', { type: 'string', default: 'data', describe: 'Directory for the log and snapshots' })
     .option('fsync', { choices: FSYNC_POLICIES, default: 'everysec' as FsyncPolicy, describe: 'When the append-only log is fsynced' })
@@ -272,6 +276,7 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
     host: a.host,
     tcpPort: a['tcp-port'] === undefined ? basePort : port('tcp-port', a['tcp-port']),
     udpPort: a['udp-port'] === undefined ? basePort : port('udp-port', a['udp-port']),
+    httpPort: a['http-port'] === undefined ? null : port('http-port', a['http-port']),
     dataDir: directory('data-dir', a['data-dir']),
     logDir: directory('log-dir', a['log-dir']),
     logLevel: a['log-level'],

@@ -56,6 +56,15 @@ export const ErrorCodes = {
   EXEC_ABORT: { resp: 'EXECABORT', udp: 'COMMAND_ERROR', http: 409, closes: false },
   /** RENAME of a key that does not exist (Redis: "no such key"). */
   NO_SUCH_KEY: command(404),
+  // HTTP (docs/HTTP.md): what only a request over HTTP can get wrong.
+  /** No such key (GET, HEAD, DELETE of a missing key) or no such route. */
+  NOT_FOUND: command(404),
+  /** An If-Match / If-None-Match condition that does not hold: nothing changed. */
+  PRECONDITION_FAILED: command(412),
+  /** A request the API cannot read: a bad percent-escape, parameter or header. */
+  BAD_REQUEST: command(400),
+  /** A method the route does not take. */
+  METHOD_NOT_ALLOWED: command(405),
   /** A SCAN cursor that names no iteration. */
   INVALID_CURSOR: command(),
   /** HELLO with a RESP version the server does not speak (Redis: -NOPROTO). */

@@ -46,7 +46,10 @@ async function main(): Promise<number> {
   const server = new KvServer(config, log, { logStats: root.stats, logBacklogBytes: root.backlogBytes });
   try {
     const ports = await server.start();
-    log.info({ host: config.host, tcpPort: ports.tcpPort, udpPort: ports.udpPort, udpIo: server.udp?.ioKind }, 'listening');
+    log.info(
+      { host: config.host, tcpPort: ports.tcpPort, udpPort: ports.udpPort, ...(config.httpPort !== null ? { httpPort: server.httpPort } : {}), udpIo: server.udp?.ioKind },
+      'listening',
+    );
   } catch (err) {
     // Our own errors (bad config, corrupt data files, a locked data dir) already say what to do.
     const message = err instanceof KvError ? err.message : `could not start: ${(err as Error).message}`;

@@ -8,6 +8,7 @@ import { ConfigError } from './errors.js';
 import { TcpFrontend } from './frontends/tcp/tcp-frontend.js';
 import type { Frontend } from './frontends/frontend.js';
 import { UdpFrontend } from './frontends/udp.js';
+import { HttpFrontend } from './frontends/http/http-frontend.js';
 import { MemoryBudget, resolveMemoryLimits } from './memory.js';
 import { Persistence } from './persistence/persistence.js';
 import { formatSize } from './sizes.js';
@@ -157,6 +158,11 @@ export class KvServer {
     return this.ports.get('udp') ?? 0;
   }
 
+  /** The bound HTTP port; 0 before start or without --http-port. */
+  get httpPort(): number {
+    return this.ports.get('http') ?? 0;
+  }
+
   /** Prepares the data directory, loads data, then opens the listeners. Returns the bound ports. */
   async start(): Promise<{ tcpPort: number; udpPort: number }> {
     const c = this.config;
@@ -165,6 +171,7 @@ export class KvServer {
     this.tcp = new TcpFrontend(this.ctx, this.log, { host: c.host, port: c.tcpPort, logOps: c.logOps, maxClientMemory: this.memory.limits.maxmemoryClients });
     // The front-ends, in the order they open: a new one is one more line here.
     this.frontends = [this.tcp, this.udp];
+    if (c.httpPort !== null) this.frontends.push(new HttpFrontend(this.ctx, this.log, { host: c.host, port: c.httpPort, logOps: c.logOps }));
     if (c.persistence.enabled) prepareDataDir(c.dataDir);
     const m = this.memory.limits;
     this.log.info(

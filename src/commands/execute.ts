@@ -40,3 +40,14 @@ export function executeCommand(ctx: CommandContext, session: Session, args: Byte
   feedMonitors(ctx, session, spec, args, reply);
   return accounted(ctx, session, spec, args, reply, start);
 }
+
+/**
+ * Runs a command whose spec the front-end holds itself (the HTTP API's PUT), with the
+ * same checks, MONITOR feed and accounting as one from the table. Never inside MULTI.
+ */
+export function executeSpec(ctx: CommandContext, session: Session, spec: CommandSpec, args: ByteString[]): Reply | Promise<Reply> {
+  const start = performance.now();
+  const reply = dispatchCommand(ctx, session, spec, args);
+  feedMonitors(ctx, session, spec, args, reply);
+  return accounted(ctx, session, spec, args, reply, start);
+}

@@ -52,6 +52,8 @@ export function replyBody(reply: Reply, int: OpcodeSpec['int'] = 'text'): ReplyB
       return { status: Status.OK, value: renderInfo(reply.sections) };
     case 'goodbye':
       return OK_EMPTY;
+    case 'stored':
+      return { status: Status.OK, value: '', extensions: replyExtensions(reply.version) };
     case 'cas':
       // docs/PROTOCOL.md, udp "Status codes": CONFLICT ran and changed nothing; either way VERSION is the key's version now.
       return { status: reply.applied ? Status.OK : Status.CONFLICT, value: '', extensions: replyExtensions(reply.version) };

@@ -26,6 +26,8 @@ export type Reply =
   | { readonly t: 'cas'; readonly applied: boolean; readonly version: number }
   /** Every statistics section (STATS): the text dialect prints one line, RESP and UDP Redis's INFO text. */
   | { readonly t: 'stats'; readonly sections: Readonly<Record<string, StatSection>> }
+  /** A value stored (HTTP PUT): whether the key is new, and its version now. */
+  | { readonly t: 'stored'; readonly created: boolean; readonly version: number }
   /** QUIT: the connection closes after it (`BYE`, `+OK`). */
   | { readonly t: 'goodbye' }
   | { readonly t: 'array'; readonly items: readonly Reply[] }

@@ -347,6 +347,7 @@ function encodeResp(w: ReplyWriter, r: Reply, resp3: boolean): void {
       return;
     }
     case 'goodbye':
+    case 'stored':
       w.ascii('+OK\r\n');
       return;
     case 'cas':

@@ -217,6 +217,9 @@ export function encodeTextReply(w: ReplyWriter, r: Reply): void {
     case 'goodbye':
       w.ascii('BYE\n');
       return;
+    case 'stored':
+      w.ascii(`OK ${r.version}\n`);
+      return;
     case 'cas':
       w.ascii(`${r.applied ? 'OK' : 'CONFLICT'} ${r.version}\n`);
       return;

@@ -1,0 +1,133 @@
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { Dialect } from '../../commands/dialects.js';
+import type { CommandContext, Session } from '../../commands/types.js';
+import { createOpLog } from '../../op-log.js';
+import type { Frontend } from '../frontend.js';
+import { handleKv, sendError, sendJson } from './kv-routes.js';
+import { KvError } from '../../errors.js';
+
+/** The HTTP dialect (docs/HTTP.md): the keyspace commands, reached through the API's routes only. */
+export const HTTP: Dialect = { name: 'http', groups: new Set(['keyspace']) };
+
+/** A request whose headers have not all come within this long is answered 408 and closed (slow clients). */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/** A whole request (headers and body) must come within this long. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+/** An idle keep-alive connection is closed after this long. */
+export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
+export interface HttpFrontendOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly logOps: boolean;
+}
+
+/**
+ * The HTTP front-end (docs/HTTP.md), on node:http: a REST API over the same command
+ * table, limits, op log and stats as TCP and UDP, and the probes. Written on node:http
+ * rather than a framework: the routes are few and fixed, and a request's path to the
+ * store is the hot path (issue 13's target is a ratio against a bare node:http server).
+ */
+export class HttpFrontend implements Frontend {
+  readonly name = 'http';
+  private readonly server: http.Server;
+  private readonly sessions = new WeakMap<Socket, Session>();
+  private nextId = 1;
+  private closing = false;
+
+  constructor(
+    private readonly ctx: CommandContext,
+    private readonly log: Logger,
+    private readonly options: HttpFrontendOptions,
+  ) {
+    this.server = http.createServer(
+      { keepAlive: true, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS },
+      (req, res) => this.handle(req, res),
+    );
+    this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    // A request node:http cannot parse gets a 400 with the API's JSON error, then the close.
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const body = JSON.stringify({ error: { code: 'BAD_REQUEST', message: `the request could not be read (${err.code ?? err.message})` } });
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    });
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        const port = (this.server.address() as { port: number }).port;
+        this.log.info({ transport: 'http', host: this.options.host, port }, 'listening');
+        resolve(port);
+      });
+    });
+  }
+
+  close(timeoutMs: number): Promise<void> {
+    this.closing = true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.closeAllConnections();
+      }, timeoutMs);
+      timer.unref();
+      this.server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.server.closeIdleConnections();
+    });
+  }
+
+  /** One Session per connection, as TCP has: the op lines and CLIENT-less bookkeeping of its requests. */
+  private sessionOf(req: http.IncomingMessage): Session {
+    const socket = req.socket;
+    let s = this.sessions.get(socket);
+    if (s === undefined) {
+      const id = this.nextId++;
+      const client = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+      const log = this.log.child({ transport: 'http', client, conn: id });
+      s = { transport: 'http', dialect: HTTP, client, opLog: this.options.logOps ? createOpLog(log) : null, closing: false, name: '', id, multi: null, watched: null };
+      this.sessions.set(socket, s);
+    }
+    return s;
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? '' : url.slice(q + 1);
+    if (this.closing) res.setHeader('Connection', 'close');
+    try {
+      if (path === '/livez') return probe(req, res, 200, { status: 'ok' });
+      if (path === '/readyz') return this.ready(req, res);
+      if (path === '/v1/kv' || path.startsWith('/v1/kv/')) return handleKv(this.ctx, this.sessionOf(req), req, res, path.slice('/v1/kv/'.length), query);
+      sendError(res, new KvError('NOT_FOUND', `no route ${path}; the API is under /v1/kv/ (docs/HTTP.md)`));
+    } catch (err) {
+      this.log.error({ err }, 'internal error while answering an HTTP request');
+      if (!res.headersSent) sendError(res, new KvError('SERVER', 'internal error; see the server log'));
+      else res.destroy();
+    }
+  }
+
+  /** Ready: recovery is done (the listener opens after it), writes are accepted, and the server is not stopping. */
+  private ready(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const blocked = this.ctx.backend.writeBlocker();
+    if (this.closing) return probe(req, res, 503, { status: 'not ready', reason: 'shutting down' });
+    if (blocked) return probe(req, res, 503, { status: 'not ready', reason: blocked.message });
+    probe(req, res, 200, { status: 'ready' });
+  }
+}
+
+function probe(req: http.IncomingMessage, res: http.ServerResponse, status: number, body: Record<string, string>): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    return sendError(res, new KvError('METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed here; use GET or HEAD`));
+  }
+  sendJson(res, status, body, req.method === 'HEAD');
+}
