@@ -65,6 +65,10 @@ export const ErrorCodes = {
   BAD_REQUEST: command(400),
   /** A method the route does not take. */
   METHOD_NOT_ALLOWED: command(405),
+  /** A request that did not arrive whole in time (slow client): the connection closes. */
+  REQUEST_TIMEOUT: { resp: 'ERR', udp: 'COMMAND_ERROR', http: 408, closes: true },
+  /** Request headers over node's limit (16 KiB). */
+  HEADERS_TOO_LARGE: { resp: 'ERR', udp: 'COMMAND_ERROR', http: 431, closes: true },
   /** A SCAN cursor that names no iteration. */
   INVALID_CURSOR: command(),
   /** HELLO with a RESP version the server does not speak (Redis: -NOPROTO). */

@@ -206,6 +206,32 @@ describe('HTTP /v1/kv', () => {
   });
 });
 
+describe('HTTP slow and oversized requests', () => {
+  const fx = serverFixture();
+  /** Sends `bytes` on a raw connection and answers everything received until the server closes it. */
+  const raw = (port: number, bytes: string) =>
+    new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write(bytes));
+      let got = '';
+      s.on('data', (d) => (got += d.toString()));
+      s.on('close', () => resolve(got));
+    });
+
+  it('headers over 16 KiB are 431 HEADERS_TOO_LARGE, and the connection closes', async () => {
+    const srv = await fx.start({ httpPort: 0 });
+    const reply = await raw(srv.server.httpPort, `GET /v1/kv/k HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(reply).toMatch(/^HTTP\/1\.1 431 /);
+    expect(reply).toContain('"code":"HEADERS_TOO_LARGE"');
+  });
+
+  it('a client that never finishes its headers gets 408 REQUEST_TIMEOUT and is closed', { timeout: 30_000 }, async () => {
+    const srv = await fx.start({ httpPort: 0 });
+    const reply = await raw(srv.server.httpPort, 'GET /v1/kv/k HTTP/1.1\r\nHost: x\r\n');
+    expect(reply).toMatch(/^HTTP\/1\.1 408 /);
+    expect(reply).toContain('"code":"REQUEST_TIMEOUT"');
+  });
+});
+
 describe('HTTP probes', () => {
   const fx = serverFixture();
 

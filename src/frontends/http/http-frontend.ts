@@ -43,15 +43,28 @@ export class HttpFrontend implements Frontend {
     private readonly options: HttpFrontendOptions,
   ) {
     this.server = http.createServer(
-      { keepAlive: true, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS },
+      {
+        keepAlive: true,
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+        // node checks those two timeouts this often (its default, 30 s, would let a slow client hold on three times as long).
+        connectionsCheckingInterval: 1000,
+      },
       (req, res) => this.handle(req, res),
     );
     this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     // A request node:http cannot parse gets a 400 with the API's JSON error, then the close.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const body = JSON.stringify({ error: { code: 'BAD_REQUEST', message: `the request could not be read (${err.code ?? err.message})` } });
+      const e =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? new KvError('HEADERS_TOO_LARGE', 'the request headers are over 16 KiB')
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? new KvError('REQUEST_TIMEOUT', `the request did not arrive whole in time (headers within ${HEADERS_TIMEOUT_MS / 1000} s, all of it within ${REQUEST_TIMEOUT_MS / 1000} s)`)
+            : new KvError('BAD_REQUEST', `the request is not HTTP/1.1 this server can read (${err.code ?? err.message})`);
+      const status = e.httpStatus;
+      const body = JSON.stringify({ error: { code: e.code, message: e.message } });
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     });
   }
