@@ -91,6 +91,14 @@ export interface Backend {
   randomKey(): MaybePromise<ByteString | undefined>;
   /** Deletes every key (FLUSHDB, FLUSHALL), as one durable change; answers how many there were. */
   flush(): MaybePromise<number>;
+  /** The newest revision: what a listing is as of, for a watch that follows it. */
+  revisionNow(): number;
+  /**
+   * The watch facility: the changes after revision `since` that the query matches, at once
+   * if there are any, else the first ones within query.waitMs. Nothing after `since` is
+   * missed; `compacted` says the history no longer reaches back that far.
+   */
+  changes(since: number, query: ChangeQuery): MaybePromise<ChangePage>;
   /** Null while writes are accepted; else the error every write is refused with (the log failed). */
   writeBlocker(): KvError | null;
   /** INFO keyspace and the expiry counters. */
@@ -107,6 +115,33 @@ export interface ScanOptions {
 export interface ScanPage {
   readonly cursor: string;
   readonly keys: ByteString[];
+}
+
+export interface ChangeEvent {
+  readonly key: ByteString;
+  /** The revision the change took. */
+  readonly version: number;
+  /** `expire`: only the expiry changed; `flush`: every key went (key ''). */
+  readonly op: 'put' | 'del' | 'expire' | 'flush';
+}
+
+export interface ChangeQuery {
+  /** The keys of interest; null: all. */
+  readonly match: ((key: ByteString) => boolean) | null;
+  /** Most events in a page. */
+  readonly limit: number;
+  /** How long to wait for the first change, in ms; 0: answer at once. */
+  readonly waitMs: number;
+  /** Ends the wait early (the client went away). */
+  readonly signal?: AbortSignal;
+}
+
+export interface ChangePage {
+  readonly events: ChangeEvent[];
+  /** The revision to go on from: every change up to it was looked at. */
+  readonly revision: number;
+  /** Changes after `since` were dropped from the history: read the keys again. */
+  readonly compacted: boolean;
 }
 
 export interface KeyspaceInfo {

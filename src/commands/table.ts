@@ -7,6 +7,7 @@ import { transactionCommands } from './transactions.js';
 import { arityError, serverCommands } from './server-commands.js';
 import { runChecked, stateRefusal } from './run.js';
 import { bitCommands } from './bits.js';
+import { changesCommand } from './changes-command.js';
 import { REDIS_META } from './redis-meta.js';
 import { shutdownCommand } from './shutdown-command.js';
 import { stringCommands } from './strings.js';
@@ -25,7 +26,7 @@ function buildTable(): Map<string, CommandSpec> {
     const meta = REDIS_META[spec.name];
     return meta === undefined ? spec : { ...spec, flags: spec.flags ?? meta.flags, acl: spec.acl ?? meta.acl, tips: spec.tips ?? meta.tips, keyFlags: spec.keyFlags ?? meta.keyFlags, keySpecs: spec.keySpecs ?? meta.keySpecs };
   };
-  for (const spec of [...keyspaceCommands, ...stringCommands, ...bitCommands, ...multiKeyCommands, ...transactionCommands, shutdownCommand, ...serverCommands(() => COMMANDS)]) table.set(spec.name, withMeta(spec));
+  for (const spec of [...keyspaceCommands, ...stringCommands, ...bitCommands, ...multiKeyCommands, ...transactionCommands, shutdownCommand, changesCommand, ...serverCommands(() => COMMANDS)]) table.set(spec.name, withMeta(spec));
   for (const [alias, target] of Object.entries(ALIASES)) {
     const spec = table.get(target);
     if (spec) table.set(alias, spec);

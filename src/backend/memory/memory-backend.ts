@@ -11,6 +11,8 @@ import {
   type Entry,
   type KeyspaceInfo,
   type MaybePromise,
+  type ChangePage,
+  type ChangeQuery,
   type Mutation,
   type MutationSink,
   type ScanOptions,
@@ -18,6 +20,7 @@ import {
   type StoredKey,
   type Updated,
 } from '../types.js';
+import { ChangeLog } from './change-log.js';
 import { ScanCursors } from './scan-cursors.js';
 import { AccessClock } from './access-clock.js';
 import { encodeStored, hasExpiry, storedExpiry, storedInPlace, storedValue, storedVersion } from './stored-value.js';
@@ -99,6 +102,8 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
   /** The mutations of the atomically() unit under way, recorded together at its end; null outside one. */
   private unit: Mutation[] | null = null;
   private readonly scans: ScanCursors;
+  /** The recent changes, for watchers (CHANGES, HTTP long-poll and SSE). */
+  private readonly changeLog = new ChangeLog(() => this.rev);
   /** Per-Map walks for randomKey(), each going on from where it last stopped. */
   private readonly randomWalks: Array<Iterator<string> | null> = [];
 
@@ -243,6 +248,14 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
     return undefined;
   }
 
+  revisionNow(): number {
+    return this.rev;
+  }
+
+  changes(since: number, query: ChangeQuery): MaybePromise<ChangePage> {
+    return this.changeLog.wait(since, query);
+  }
+
   flush(): MaybePromise<number> {
     const n = this.map.size;
     this.clear();
@@ -315,6 +328,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
 
   /** Hands a mutation to the sink, or to the unit under way (atomically), which hands them on together. */
   private record(m: Mutation): Promise<void> | undefined {
+    this.changeLog.append(m.kind === 'flush' ? '' : m.key, m.version, m.kind);
     if (this.unit !== null) {
       this.unit.push(m);
       return undefined;

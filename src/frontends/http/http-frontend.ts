@@ -5,7 +5,9 @@ import type { Dialect } from '../../commands/dialects.js';
 import type { CommandContext, Session } from '../../commands/types.js';
 import { createOpLog } from '../../op-log.js';
 import type { Frontend } from '../frontend.js';
-import { handleKv, sendError, sendJson } from './kv-routes.js';
+import { sendError, sendJson } from './http-replies.js';
+import { handleKv } from './kv-routes.js';
+import { changesRoute } from './watch-routes.js';
 import { KvError } from '../../errors.js';
 
 /** The HTTP dialect (docs/HTTP.md): the keyspace commands, reached through the API's routes only. */
@@ -120,12 +122,19 @@ export class HttpFrontend implements Frontend {
       if (path === '/livez') return probe(req, res, 200, { status: 'ok' });
       if (path === '/readyz') return this.ready(req, res);
       if (path === '/v1/kv' || path.startsWith('/v1/kv/')) return handleKv(this.ctx, this.sessionOf(req), req, res, path.slice('/v1/kv/'.length), query);
+      if (path === '/v1/changes') return void changesRoute(this.ctx, this.sessionOf(req), req, res, query).catch((err: unknown) => this.failed(res, err));
       sendError(res, new KvError('NOT_FOUND', `no route ${path}; the API is under /v1/kv/ (docs/HTTP.md)`));
     } catch (err) {
       this.log.error({ err }, 'internal error while answering an HTTP request');
       if (!res.headersSent) sendError(res, new KvError('SERVER', 'internal error; see the server log'));
       else res.destroy();
     }
+  }
+
+  private failed(res: http.ServerResponse, err: unknown): void {
+    this.log.error({ err }, 'internal error while answering an HTTP request');
+    if (!res.headersSent) sendError(res, new KvError('SERVER', 'internal error; see the server log'));
+    else res.destroy();
   }
 
   /** Ready: recovery is done (the listener opens after it), writes are accepted, and the server is not stopping. */

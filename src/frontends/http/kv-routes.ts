@@ -4,7 +4,9 @@ import type { CommandContext, Session } from '../../commands/types.js';
 import { KvError } from '../../errors.js';
 import type { ByteString } from '../../store/bytes.js';
 import { decodeKeyPath, encodeKeyPath } from './http-keys.js';
+import { parseQuery, sendError, sendJson } from './http-replies.js';
 import { HTTP_PUT } from './kv-commands.js';
+import { waitForKey } from './watch-routes.js';
 
 /**
  * The versioned API, /v1/kv (docs/HTTP.md §3): raw values, versions as ETags,
@@ -15,19 +17,6 @@ import { HTTP_PUT } from './kv-commands.js';
 /** A listing page holds at most this many keys looked at (SCAN's COUNT), whatever `limit` asks. */
 export const MAX_LIST_LIMIT = 1000;
 const DEFAULT_LIST_LIMIT = 100;
-
-const JSON_TYPE = 'application/json; charset=utf-8';
-
-export function sendJson(res: http.ServerResponse, status: number, body: unknown, headOnly = false, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...headers });
-  res.end(headOnly ? undefined : text);
-}
-
-/** docs/HTTP.md §4: every error is `{"error": {"code", "message"}}`, with the registry's code and HTTP status. */
-export function sendError(res: http.ServerResponse, err: KvError, extra: Record<string, string> = {}, headers: Record<string, string> = {}): void {
-  sendJson(res, err.httpStatus, { error: { code: err.code, message: err.textMessage ?? err.message, ...extra } }, false, headers);
-}
 
 const etag = (version: number): string => `"${version}"`;
 
@@ -54,21 +43,6 @@ function expiry(ctx: CommandContext, params: Map<string, string>): string | KvEr
   if (raw === undefined) return '';
   if (!/^[1-9][0-9]{0,14}$/.test(raw)) return new KvError('BAD_REQUEST', `${s !== undefined ? 'ttl' : 'ttl_ms'} must be a whole number above 0`);
   return String(ctx.backend.now() + Number(raw) * (s !== undefined ? 1000 : 1));
-}
-
-/** The query's parameters, each name and value percent-decoded to bytes (no `+` for space), or null for a bad escape. */
-function parseQuery(query: string): Map<string, string> | null {
-  const out = new Map<string, string>();
-  if (query === '') return out;
-  for (const part of query.split('&')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    const name = decodeKeyPath(eq < 0 ? part : part.slice(0, eq));
-    const value = decodeKeyPath(eq < 0 ? '' : part.slice(eq + 1));
-    if (name === null || value === null) return null;
-    out.set(name, value);
-  }
-  return out;
 }
 
 /** Reads the body, refusing it once past the value limit (413), without holding more. */
@@ -123,8 +97,11 @@ async function route(ctx: CommandContext, session: Session, req: http.IncomingMe
   if (key === null) return sendError(res, new KvError('BAD_REQUEST', 'a % in the key is not followed by two hex digits (docs/HTTP.md §2: every byte may be written %XX)'));
   switch (method) {
     case 'GET':
-    case 'HEAD':
+    case 'HEAD': {
+      const waited = await waitForKey(ctx, req, res, key, params);
+      if (waited !== null) return sendError(res, waited);
       return get(ctx, session, res, key, method === 'HEAD');
+    }
     case 'PUT':
       return put(ctx, session, req, res, key, params);
     case 'DELETE':
@@ -200,10 +177,12 @@ async function list(ctx: CommandContext, session: Session, req: http.IncomingMes
   const limit = Math.min(Number(rawLimit ?? DEFAULT_LIST_LIMIT), MAX_LIST_LIMIT);
   const cursor = params.get('cursor') ?? '0';
   const prefix = params.get('prefix') ?? '';
+  // What the listing is as of: a watch from it (/v1/changes?since=) misses nothing after.
+  const revision = ctx.backend.revisionNow();
   const args = ['SCAN', cursor, 'COUNT', String(limit)];
   if (prefix !== '') args.push('MATCH', prefixGlob(prefix));
   const r = await (executeCommand(ctx, session, args));
   if (r.t === 'error') return sendError(res, r.err.code === 'INVALID_CURSOR' ? new KvError('BAD_REQUEST', r.err.message) : r.err);
   if (r.t !== 'keys') throw new Error(`SCAN answered ${r.t}`);
-  sendJson(res, 200, { keys: r.keys.map(encodeKeyPath), cursor: r.cursor === '0' ? null : r.cursor }, req.method === 'HEAD');
+  sendJson(res, 200, { keys: r.keys.map(encodeKeyPath), cursor: r.cursor === '0' ? null : r.cursor }, req.method === 'HEAD', { 'X-Dualkv-Revision': String(revision) });
 }

@@ -1,0 +1,129 @@
+import type { ByteString } from '../../store/bytes.js';
+import type { ChangeEvent, ChangePage, ChangeQuery } from '../types.js';
+
+/** Changes kept at most, and key bytes: past either the oldest go (a watcher that far behind is told to read again). */
+export const CHANGE_LOG_ENTRIES = 100_000;
+export const CHANGE_LOG_KEY_BYTES = 16 * 1024 * 1024;
+/** Watchers waiting at once at most: one more is refused rather than slowing every write. */
+export const MAX_WAITERS = 10_000;
+
+interface Waiter {
+  readonly query: ChangeQuery;
+  readonly since: number;
+  done: (page: ChangePage) => void;
+  timer: NodeJS.Timeout | null;
+}
+
+/**
+ * The watch facility's memory: the most recent changes, as a ring of (key, version, op),
+ * and the watchers waiting for the next one. A change is appended as it is applied, so
+ * a watcher that names the version it last saw (a key's, or a listing's revision) misses
+ * nothing after it: what happened meanwhile is in the ring, and what happens next wakes
+ * it. A watcher further behind than the ring reaches is told so (`compacted`), as etcd
+ * answers a compacted revision, and reads the keys again.
+ */
+export class ChangeLog {
+  private readonly keys: Array<ByteString | null> = new Array(CHANGE_LOG_ENTRIES).fill(null);
+  private readonly versions = new Float64Array(CHANGE_LOG_ENTRIES);
+  private readonly ops: Array<ChangeEvent['op']> = new Array(CHANGE_LOG_ENTRIES).fill('put');
+  /** Index of the oldest entry, and how many there are. */
+  private head = 0;
+  private count = 0;
+  private keyBytes = 0;
+  /** The highest version the log dropped (0: none): a watcher from before it may have missed changes. */
+  private droppedUpTo = 0;
+  private readonly waiters = new Set<Waiter>();
+
+  constructor(private readonly currentRevision: () => number) {}
+
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
+  append(key: ByteString, version: number, op: ChangeEvent['op']): void {
+    if (this.count === CHANGE_LOG_ENTRIES || this.keyBytes + key.length > CHANGE_LOG_KEY_BYTES) this.dropOldest();
+    const at = (this.head + this.count) % CHANGE_LOG_ENTRIES;
+    this.keys[at] = key;
+    this.versions[at] = version;
+    this.ops[at] = op;
+    this.count++;
+    this.keyBytes += key.length;
+    if (this.waiters.size > 0) this.wake(key, op);
+  }
+
+  private dropOldest(): void {
+    if (this.count === 0) return;
+    const key = this.keys[this.head] as ByteString;
+    this.droppedUpTo = this.versions[this.head] as number;
+    this.keyBytes -= key.length;
+    this.keys[this.head] = null;
+    this.head = (this.head + 1) % CHANGE_LOG_ENTRIES;
+    this.count--;
+  }
+
+  /** The changes after `since` that the query matches, up to its limit; `compacted` when some may be gone. */
+  read(since: number, query: ChangeQuery): ChangePage {
+    const events: ChangeEvent[] = [];
+    const compacted = since < this.droppedUpTo;
+    // Versions grow along the ring: find the first entry after `since` by binary search.
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.versions[(this.head + mid) % CHANGE_LOG_ENTRIES] as number) <= since) lo = mid + 1;
+      else hi = mid;
+    }
+    let last = since;
+    for (let i = lo; i < this.count && events.length < query.limit; i++) {
+      const at = (this.head + i) % CHANGE_LOG_ENTRIES;
+      const key = this.keys[at] as ByteString;
+      const op = this.ops[at] as ChangeEvent['op'];
+      last = this.versions[at] as number;
+      if (op === 'flush' || query.match === null || query.match(key)) events.push({ key, version: last, op });
+    }
+    // With room left, the page reaches the newest revision: nothing else matched up to it.
+    const revision = events.length < query.limit ? Math.max(last, this.currentRevision()) : last;
+    return { events, revision, compacted };
+  }
+
+  /** As read(), but when nothing matches yet, waits up to query.waitMs for the first change that does. */
+  wait(since: number, query: ChangeQuery): ChangePage | Promise<ChangePage> {
+    const now = this.read(since, query);
+    if (now.events.length > 0 || now.compacted || query.waitMs <= 0) return now;
+    if (this.waiters.size >= MAX_WAITERS) throw new WatchLimitError();
+    return new Promise((resolve) => {
+      const w: Waiter = {
+        query,
+        since,
+        timer: null,
+        done: (page) => {
+          if (w.timer !== null) clearTimeout(w.timer);
+          this.waiters.delete(w);
+          resolve(page);
+        },
+      };
+      w.timer = setTimeout(() => w.done(this.read(since, query)), query.waitMs);
+      w.timer.unref();
+      this.waiters.add(w);
+      query.signal?.addEventListener('abort', () => w.done(this.read(since, query)), { once: true });
+    });
+  }
+
+  private wake(key: ByteString, op: ChangeEvent['op']): void {
+    for (const w of [...this.waiters]) {
+      if (op === 'flush' || w.query.match === null || w.query.match(key)) {
+        // After this turn: a unit (EXEC, MSET) appends all its changes before anyone reads them.
+        const { since, query } = w;
+        this.waiters.delete(w);
+        queueMicrotask(() => w.done(this.read(since, query)));
+      }
+    }
+  }
+}
+
+export class WatchLimitError extends Error {
+  override readonly name = 'WatchLimitError';
+  constructor() {
+    super(`${MAX_WAITERS} watchers are waiting already`);
+  }
+}
