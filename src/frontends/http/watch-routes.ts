@@ -20,6 +20,8 @@ import { parseQuery, sendError, sendJson } from './http-replies.js';
 export const MAX_WAIT_MS = 5 * 60_000;
 /** An SSE watcher that has this many bytes not yet taken by its socket is dropped, with a last event saying why. */
 export const SSE_MAX_PENDING_BYTES = 1024 * 1024;
+/** A dropped SSE watcher gets this long to take what it is owed and the last event, then its connection is cut. */
+export const SSE_DROP_GRACE_MS = 10_000;
 /** An SSE stream sends a comment this often, so that proxies and clients see it alive. */
 export const SSE_HEARTBEAT_MS = 15_000;
 
@@ -124,8 +126,9 @@ async function stream(ctx: CommandContext, req: http.IncomingMessage, res: http.
       at = page.revision;
       // A reader too slow for the changes is dropped rather than held in memory without bound.
       if (res.writableLength > SSE_MAX_PENDING_BYTES) {
+        // The last event says why, and where to go on from; a client that takes nothing for SSE_DROP_GRACE_MS is cut.
         res.end(`event: dropped\ndata: ${JSON.stringify({ reason: `over ${SSE_MAX_PENDING_BYTES} bytes of events not taken by the client`, revision: String(at) })}\n\n`);
-        res.destroy();
+        setTimeout(() => res.destroy(), SSE_DROP_GRACE_MS).unref();
         return;
       }
     }
