@@ -4,6 +4,7 @@ import { buildConfig, rejectRepeatedFlags, serverArgs } from './config.js';
 import { ConfigError, KvError } from './errors.js';
 import { createRootLogger } from './logger.js';
 import { KvServer, type StopReport } from './server.js';
+import type { StopOptions } from './stop-options.js';
 
 /** kv-server's exit codes (README, "Exit codes"). */
 const ExitCode = {
@@ -62,14 +63,14 @@ async function main(): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let signalled = false;
-    const onSignal = (signal: NodeJS.Signals | 'SHUTDOWN') => {
+    const onSignal = (signal: NodeJS.Signals | 'SHUTDOWN', options: StopOptions = {}) => {
       if (signalled) {
         log.warn({ signal }, 'second signal: exiting now');
         void root.close().finally(() => process.exit(ExitCode.FAILED));
         return;
       }
       signalled = true;
-      log.info({ signal }, 'stopping');
+      log.info({ signal, finalSnapshot: options.finalSnapshot ?? 'default' }, 'stopping');
       const started = Date.now();
       let code: number | null = null;
       // Ref'd: a paused socket keeps nothing alive, and without this the event loop could
@@ -83,7 +84,7 @@ async function main(): Promise<number> {
         }
         process.exit(code);
       }, config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS);
-      void server.stop().then(async (report) => {
+      void server.stop(options).then(async (report) => {
         code = exitCodeOf(report);
         const fields = { ms: Date.now() - started, exitCode: code, writesNotOnDisk: report.writesNotOnDisk };
         if (code === ExitCode.OK) {
@@ -101,8 +102,8 @@ async function main(): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     // SHUTDOWN from a client stops the server the same way; a second one changes nothing.
-    server.onShutdownRequest(() => {
-      if (!signalled) onSignal('SHUTDOWN');
+    server.onShutdownRequest((_reason, options) => {
+      if (!signalled) onSignal('SHUTDOWN', options);
     });
     process.on('uncaughtException', (err) => {
       log.fatal({ err }, 'uncaught exception; exiting');

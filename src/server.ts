@@ -13,6 +13,7 @@ import { MemoryBudget, resolveMemoryLimits } from './memory.js';
 import { Persistence } from './persistence/persistence.js';
 import { formatSize } from './sizes.js';
 import { ServerStats, type StatSection } from './stats.js';
+import type { StopOptions } from './stop-options.js';
 import { Evictor } from './backend/memory/eviction.js';
 import { MemoryBackend } from './backend/memory/memory-backend.js';
 
@@ -28,8 +29,8 @@ export interface StopReport {
 export interface Service {
   readonly name: string;
   start(): Promise<void>;
-  /** Stops by `deadline` (ms since the epoch). Resolves, even when it fails, with what it could not do. */
-  stop(deadline: number): Promise<{ readonly writesNotOnDisk: number; readonly problem: string | null }>;
+  /** Stops by `deadline` (ms since the epoch), as `options` say. Resolves, even when it fails, with what it could not do. */
+  stop(deadline: number, options: StopOptions): Promise<{ readonly writesNotOnDisk: number; readonly problem: string | null }>;
   /** Acknowledged writes not on disk right now (for a stop that runs out of time). */
   readonly writesNotOnDisk: number;
 }
@@ -196,10 +197,11 @@ export class KvServer {
 
   /**
    * Stops accepting, finishes in-flight commands, closes clients, then stops the services
-   * (persistence: flush, final snapshot, unlock), all within --shutdown-timeout. Clients
-   * still open after their share of it are cut. Never rejects. Safe to call twice.
+   * (persistence: flush, final snapshot unless `options` skip it, unlock), all within
+   * --shutdown-timeout. Clients still open after their share of it are cut. Never rejects.
+   * Safe to call twice: the first call's options hold.
    */
-  stop(): Promise<StopReport> {
+  stop(options: StopOptions = {}): Promise<StopReport> {
     this.stopping ??= (async () => {
       const timeout = this.config.shutdownTimeoutMs;
       const deadline = Date.now() + timeout;
@@ -210,7 +212,7 @@ export class KvServer {
       const problems: string[] = [];
       for (const service of [...this.services].reverse()) {
         try {
-          const r = await service.stop(deadline);
+          const r = await service.stop(deadline, options);
           writesNotOnDisk += r.writesNotOnDisk;
           if (r.problem !== null) problems.push(r.problem);
         } catch (err) {
@@ -225,8 +227,8 @@ export class KvServer {
     return this.stopping;
   }
 
-  /** What SHUTDOWN calls: the host's own stop (kv-server's, as on SIGTERM). Without it SHUTDOWN is refused. */
-  onShutdownRequest(handler: (reason: string) => void): void {
+  /** What SHUTDOWN calls: the host's own stop (kv-server's, as on SIGTERM), with NOSAVE's or SAVE's options. Without it SHUTDOWN is refused. */
+  onShutdownRequest(handler: (reason: string, options: StopOptions) => void): void {
     this.ctx.requestShutdown = handler;
   }
 

@@ -14,6 +14,8 @@ import { subcommand } from './subcommand.js';
  */
 
 const bulk = (v: string): Reply => ({ t: 'bulk', v });
+/** CLIENT LIST and INFO's lines: RESP3 sends them as verbatim text, as Redis 7.0 does. */
+const text = (v: string): Reply => ({ t: 'bulk', v, verbatim: true });
 const int = (n: number): Reply => ({ t: 'int', n });
 const syntaxError = (): Reply => errorReply(new KvError('SYNTAX', 'syntax error'));
 const err = (message: string): Reply => errorReply(new KvError('SYNTAX', message));
@@ -110,7 +112,7 @@ function clientList(ctx: CommandContext, self: Session, args: ByteString[]): Rep
   } else if (args.length !== 2) {
     return syntaxError();
   }
-  return bulk(chosen.map((s) => clientLine(s, self, args) + '\n').join(''));
+  return text(chosen.map((s) => clientLine(s, self, args) + '\n').join(''));
 }
 
 interface KillFilter {
@@ -252,7 +254,7 @@ export const clientCommand: CommandSpec = {
       2,
       'CLIENT INFO',
       { summary: 'Returns information about the current client connection.', since: '6.2.0', complexity: 'O(1)' },
-      (_c, s, args) => bulk(clientLine(s, s, args) + '\n'),
+      (_c, s, args) => text(clientLine(s, s, args) + '\n'),
       { tips: ['nondeterministic_output'] },
     ),
     sub('kill', -3, 'CLIENT KILL ip:port | CLIENT KILL [ID id] [TYPE type] [ADDR ip:port] [LADDR ip:port] [USER username] [SKIPME yes/no]', { summary: 'Kill the connection of a client', since: '2.4.0', complexity: O_N_CLIENTS }, clientKill, {

@@ -66,7 +66,7 @@ function getKeys(view: TableView, session: Session, args: ByteString[], withFlag
   if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) {
     return errorReply(new KvError('WRONG_ARITY', 'Invalid number of arguments specified for command'));
   }
-  const flags: Reply = { t: 'array', items: keySpecFlags(spec).map((s): Reply => ({ t: 'status', s })) };
+  const flags: Reply = { t: 'array', items: keySpecFlags(spec).map((s): Reply => ({ t: 'status', s })), set: true };
   return {
     t: 'array',
     items: keyPositions(spec, args.length).map((i) => (withFlags ? { t: 'array', items: [bulk(args[i] as string), flags] } : bulk(args[i] as string))),
@@ -135,7 +135,7 @@ export function commandCommand(view: TableView): CommandSpec {
         { summary: 'Get array of specific Redis command documentation', since: '7.0.0', group: 'server', complexity: O_N_LOOKUP },
         (_c, s, args) => {
           const specs = args.length === 2 ? all(s) : args.slice(2).flatMap((n) => offered(view, s, n) ?? []);
-          return { t: 'array', items: specs.flatMap((spec) => [bulk(spec.name), commandDocs(spec)]) };
+          return { t: 'map', entries: specs.map((spec) => [bulk(spec.name), commandDocs(spec)] as const) };
         },
         ['nondeterministic_output_order'],
       ),

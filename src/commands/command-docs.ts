@@ -130,16 +130,20 @@ export function parseUsage(usage: string, nameWords: number): DocArg[] {
 
 const bulk = (v: string): Reply => ({ t: 'bulk', v });
 
+type Entry = readonly [Reply, Reply];
+const entry = (name: string, value: Reply): Entry => [bulk(name), value];
+
+/** One argument: a map (a flat array in RESP2) whose flags are a set, as Redis 7.0's addReplyCommandArgList. */
 function argReply(a: DocArg): Reply {
-  const items: Reply[] = [bulk('name'), bulk(a.name), bulk('type'), bulk(a.type)];
-  if (a.type === 'key') items.push(bulk('key_spec_index'), { t: 'int', n: 0 });
-  if (a.token !== undefined) items.push(bulk('token'), bulk(a.token));
+  const entries: Entry[] = [entry('name', bulk(a.name)), entry('type', bulk(a.type))];
+  if (a.type === 'key') entries.push(entry('key_spec_index', { t: 'int', n: 0 }));
+  if (a.token !== undefined) entries.push(entry('token', bulk(a.token)));
   const flags: Reply[] = [];
   if (a.optional) flags.push({ t: 'status', s: 'optional' });
   if (a.multiple) flags.push({ t: 'status', s: 'multiple' });
-  if (flags.length > 0) items.push(bulk('flags'), { t: 'array', items: flags });
-  if (a.arguments !== undefined) items.push(bulk('arguments'), { t: 'array', items: a.arguments.map(argReply) });
-  return { t: 'array', items };
+  if (flags.length > 0) entries.push(entry('flags', { t: 'array', items: flags, set: true }));
+  if (a.arguments !== undefined) entries.push(entry('arguments', { t: 'array', items: a.arguments.map(argReply) }));
+  return { t: 'map', entries };
 }
 
 /** A spec's docs: its own, else its usage as the summary, dualkv's version, and the group's doc group. */
@@ -147,16 +151,16 @@ export function docsOf(spec: CommandSpec): CommandDocs {
   return spec.docs ?? { summary: spec.usage, since: VERSION, group: DOC_GROUP[spec.group] };
 }
 
-/** One COMMAND DOCS entry (the map after the command's name), as a RESP2 array of pairs. */
+/** One COMMAND DOCS entry (the map after the command's name; a flat array of pairs in RESP2), as Redis 7.0's addReplyCommandDocs. */
 export function commandDocs(spec: CommandSpec): Reply {
   const docs = docsOf(spec);
-  const items: Reply[] = [bulk('summary'), bulk(docs.summary), bulk('since'), bulk(docs.since), bulk('group'), bulk(docs.group)];
-  if (docs.complexity !== undefined) items.push(bulk('complexity'), bulk(docs.complexity));
+  const entries: Entry[] = [entry('summary', bulk(docs.summary)), entry('since', bulk(docs.since)), entry('group', bulk(docs.group))];
+  if (docs.complexity !== undefined) entries.push(entry('complexity', bulk(docs.complexity)));
   if (spec.subcommands === undefined) {
     const args = parseUsage(spec.usage, spec.name.split('|').length);
-    if (args.length > 0) items.push(bulk('arguments'), { t: 'array', items: args.map(argReply) });
+    if (args.length > 0) entries.push(entry('arguments', { t: 'array', items: args.map(argReply) }));
   } else {
-    items.push(bulk('subcommands'), { t: 'array', items: spec.subcommands.flatMap((s) => [bulk(s.name), commandDocs(s)]) });
+    entries.push(entry('subcommands', { t: 'map', entries: spec.subcommands.map((s) => entry(s.name, commandDocs(s))) }));
   }
-  return { t: 'array', items };
+  return { t: 'map', entries };
 }

@@ -11,6 +11,10 @@ const bulk = (v: string): Reply => ({ t: 'bulk', v });
 const status = (s: string): Reply => ({ t: 'status', s });
 const int = (n: number): Reply => ({ t: 'int', n });
 const array = (items: Reply[]): Reply => ({ t: 'array', items });
+/** Redis 7.0's addReplySetLen: a set in RESP3, an array in RESP2. */
+const set = (items: Reply[]): Reply => ({ t: 'array', items, set: true });
+/** Redis 7.0's addReplyMapLen: a map in RESP3, a flat array of pairs in RESP2. */
+const map = (...entries: Array<readonly [string, Reply]>): Reply => ({ t: 'map', entries: entries.map(([k, v]) => [bulk(k), v] as const) });
 
 /** The spec's flags, in Redis's order: `write` (or `readonly` for a keyspace command that does not write), `denyoom`, then its own. */
 export function commandFlags(spec: CommandSpec): CommandFlag[] {
@@ -54,14 +58,11 @@ function keySpecs(spec: CommandSpec): Reply[] {
 }
 
 function keySpec(flags: readonly KeySpecFlag[], index: number, lastkey: number, step: number): Reply {
-  return array([
-    bulk('flags'),
-    array(flags.map(status)),
-    bulk('begin_search'),
-    array([bulk('type'), bulk('index'), bulk('spec'), array([bulk('index'), int(index)])]),
-    bulk('find_keys'),
-    array([bulk('type'), bulk('range'), bulk('spec'), array([bulk('lastkey'), int(lastkey), bulk('keystep'), int(step), bulk('limit'), int(0)])]),
-  ]);
+  return map(
+    ['flags', set(flags.map(status))],
+    ['begin_search', map(['type', bulk('index')], ['spec', map(['index', int(index)])])],
+    ['find_keys', map(['type', bulk('range')], ['spec', map(['lastkey', int(lastkey)], ['keystep', int(step)], ['limit', int(0)])])],
+  );
 }
 
 /** One COMMAND INFO entry: name, arity, flags, first key, last key, step, ACL categories, tips, key specs, subcommands. */
@@ -70,14 +71,14 @@ export function commandInfo(spec: CommandSpec | undefined): Reply {
   return array([
     bulk(spec.name),
     int(spec.arity),
-    array(commandFlags(spec).map(status)),
+    set(commandFlags(spec).map(status)),
     int(spec.firstKey),
     int(spec.lastKey),
     int(spec.firstKey > 0 ? (spec.keyStep ?? 1) : 0),
-    array(aclCategories(spec).map((c) => status(`@${c}`))),
-    array((spec.tips ?? []).map(bulk)),
-    array(keySpecs(spec)),
-    array((spec.subcommands ?? []).map((s) => commandInfo(s))),
+    set(aclCategories(spec).map((c) => status(`@${c}`))),
+    set((spec.tips ?? []).map(bulk)),
+    set(keySpecs(spec)),
+    set((spec.subcommands ?? []).map((s) => commandInfo(s))),
   ]);
 }
 

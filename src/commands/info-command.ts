@@ -25,6 +25,6 @@ export const infoCommand: CommandSpec = {
   run(ctx, _s, args) {
     const sections = ctx.info();
     const own = Object.keys(sections).filter((s) => !REDIS_SECTIONS.has(s));
-    return { t: 'bulk', v: renderInfo(sections, selectInfo(args.slice(1), DEFAULT_INFO_SECTIONS, own)) };
+    return { t: 'bulk', v: renderInfo(sections, selectInfo(args.slice(1), DEFAULT_INFO_SECTIONS, own)), verbatim: true };
   },
 };

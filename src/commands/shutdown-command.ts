@@ -5,10 +5,11 @@ import type { CommandSpec } from './types.js';
 /**
  * SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT], as Redis 7 takes it: the server stops as
  * on SIGTERM (in-flight commands finish, the log is flushed and synced, a final snapshot
- * is written) and the connection closes with no reply, which is how clients such as
- * redis-py tell that it worked. NOSAVE is accepted but changes nothing: a stop never
- * loses an acknowledged write here (the log holds them all), and the snapshot only
- * shortens the next start. NOW and FORCE are accepted: there are no replicas to wait for.
+ * is written when something changed) and the connection closes with no reply, which is
+ * how clients such as redis-py tell that it worked. NOSAVE skips the final snapshot and
+ * SAVE writes one even when nothing changed, as Redis distinguishes them; neither loses
+ * an acknowledged write (the log holds them all, and the next start replays it). NOW and
+ * FORCE are accepted: there are no replicas to wait for.
  */
 export const shutdownCommand: CommandSpec = {
   name: 'shutdown',
@@ -37,7 +38,7 @@ export const shutdownCommand: CommandSpec = {
     if (ctx.requestShutdown === undefined) {
       return errorReply(new KvError('NOT_SUPPORTED', 'SHUTDOWN is not available here: this server runs embedded, and its host stops it'));
     }
-    ctx.requestShutdown('SHUTDOWN');
+    ctx.requestShutdown('SHUTDOWN', { finalSnapshot: nosave ? 'skip' : save ? 'force' : 'default' });
     // No reply, as Redis: the connection closes (a skipped reply, CLIENT REPLY's way).
     session.replyMode = 'skip';
     session.closing = true;

@@ -4,6 +4,7 @@ import type { Limits } from '../limits.js';
 import type { CommandGroup, Dialect } from './dialects.js';
 import type { OpLog } from '../op-log.js';
 import type { Reply } from '../protocol/reply.js';
+import type { StopOptions } from '../stop-options.js';
 import type { ServerStats, StatSection } from '../stats.js';
 import type { ByteString } from '../store/bytes.js';
 
@@ -57,8 +58,8 @@ export interface CommandContext {
   readonly clients?: ClientRegistry;
   /** MONITOR's watchers; absent in a bare context. */
   readonly monitors?: MonitorFeed;
-  /** SHUTDOWN: stops the server as SIGTERM does; absent where the host stops it (an embedded server, tests). */
-  requestShutdown?: (reason: string) => void;
+  /** SHUTDOWN: stops the server as SIGTERM does (but for NOSAVE's and SAVE's final snapshot); absent where the host stops it (an embedded server, tests). */
+  requestShutdown?: (reason: string, options: StopOptions) => void;
 }
 
 /** CLIENT REPLY: `skip` silences the next command's reply only. */

@@ -17,6 +17,7 @@ import type { FsyncPolicy } from '../config.js';
 import { KvError } from '../errors.js';
 import { errorReply, OK, type Reply } from '../protocol/reply.js';
 import type { ServerStats, StatSection } from '../stats.js';
+import type { FinalSnapshot, StopOptions } from '../stop-options.js';
 import { memorySink, type DurableStore, type Mutation, type MutationSink } from '../backend/types.js';
 import { AppendLog, type LogFileOps, type LogFailure } from './append-log.js';
 import { describeFailure } from './log-io.js';
@@ -165,15 +166,16 @@ export class Persistence implements MutationSink {
   }
 
   /**
-   * Flushes the log, writes a final snapshot, closes and unlocks, all by `deadline`
-   * (ms since the epoch). Never rejects: the report says what did not work. Safe to call twice.
+   * Flushes and fsyncs the log, writes a final snapshot as `options` say (src/stop-options.ts),
+   * closes and unlocks, all by `deadline` (ms since the epoch). Never rejects: the report
+   * says what did not work. Safe to call twice: the first call's options hold.
    */
-  stop(deadline: number): Promise<PersistenceStopReport> {
-    this.stopping ??= this.stopNow(deadline);
+  stop(deadline: number, options: StopOptions = {}): Promise<PersistenceStopReport> {
+    this.stopping ??= this.stopNow(deadline, options.finalSnapshot ?? 'default');
     return this.stopping;
   }
 
-  private async stopNow(deadline: number): Promise<PersistenceStopReport> {
+  private async stopNow(deadline: number, finalSnapshot: FinalSnapshot): Promise<PersistenceStopReport> {
     if (this.cron) clearInterval(this.cron);
     const log = this.log;
     if (log === null) return CLEAN_STOP;
@@ -191,14 +193,19 @@ export class Persistence implements MutationSink {
         if (flushed === 'timeout') return this.report(log, false, late('the final flush of the append-only log'));
         if (flushed !== null) problem = `the final flush of the append-only log failed: ${flushed.message}`;
       }
-      if (log.failure !== null) {
+      if (finalSnapshot === 'skip') {
+        // SHUTDOWN NOSAVE: the flushed log holds every write and the next start replays it.
+        // A snapshot running now is stopped, and waited for so that its worker is gone before the close.
+        this.current?.abort('SHUTDOWN NOSAVE: no final snapshot');
+        await (this.next ?? this.running)?.catch(() => undefined);
+      } else if (log.failure !== null) {
         problem ??= `no final snapshot: ${describeFailure(log.failure)}`;
       } else {
         try {
           // A snapshot running now yields the CPU to clients; there are none left, and its
           // segments are folded by the final one, so it is stopped rather than waited for.
           this.current?.abort('replaced by the final snapshot');
-          await this.requestSnapshot('shutdown');
+          await this.requestSnapshot(finalSnapshot === 'force' ? 'SHUTDOWN SAVE' : 'shutdown', finalSnapshot === 'force');
           snapshotWritten = true;
         } catch (err) {
           problem = `the final snapshot failed: ${(err as Error).message}`;
@@ -290,40 +297,43 @@ export class Persistence implements MutationSink {
   /**
    * Starts a snapshot, or joins the queue: a request while one runs gets the next one,
    * shared by every request that arrives meanwhile, so each caller's writes are in it.
-   * Resolves with null when there was nothing new to fold.
+   * Resolves with null when there was nothing new to fold, unless `force` (SHUTDOWN SAVE):
+   * then the log is rotated even when empty, so that a new snapshot is written all the same.
    */
-  requestSnapshot(reason: string): Promise<SnapshotResult | null> {
-    if (this.next) return this.next;
+  requestSnapshot(reason: string, force = false): Promise<SnapshotResult | null> {
+    if (this.next) return force ? this.next.then((r) => r ?? this.requestSnapshot(reason, true)) : this.next;
     if (this.running) {
       this.next = this.running
         .catch(() => undefined)
         .then(() => {
           this.next = null;
-          return this.runSnapshot(reason);
+          return this.runSnapshot(reason, force);
         });
       return this.next;
     }
-    return this.runSnapshot(reason);
+    return this.runSnapshot(reason, force);
   }
 
-  private runSnapshot(reason: string): Promise<SnapshotResult | null> {
-    const p = this.snapshotOnce(reason).finally(() => {
+  private runSnapshot(reason: string, force: boolean): Promise<SnapshotResult | null> {
+    const p = this.snapshotOnce(reason, force).finally(() => {
       if (this.running === p) this.running = null;
     });
     this.running = p;
     return p;
   }
 
-  private async snapshotOnce(reason: string): Promise<SnapshotResult | null> {
+  private async snapshotOnce(reason: string, force: boolean): Promise<SnapshotResult | null> {
     const log = this.log;
     if (log === null) throw new KvError('SNAPSHOT_FAILED', 'persistence has not started');
     if (log.failure) throw new KvError('SNAPSHOT_FAILED', `cannot snapshot while the append-only log is failing: ${log.refusalReason()}`);
-    if (this.changes === 0 && this.closed.size === 0 && log.currentSize <= FILE_HEADER_SIZE) return null; // nothing new to fold
+    const empty = this.changes === 0 && this.closed.size === 0 && log.currentSize <= FILE_HEADER_SIZE;
+    if (empty && !force) return null; // nothing new to fold
     this.lastAttemptAt = Date.now();
     this.runningSince = Date.now();
     let appendedAtRotation: number;
     let seq: number;
-    if (log.currentSize <= FILE_HEADER_SIZE) {
+    // Forced with nothing to fold, the empty segment is closed too: the new snapshot then has a sequence of its own.
+    if (log.currentSize <= FILE_HEADER_SIZE && !(force && this.closed.size === 0)) {
       // Nothing in the current segment: fold the closed ones and keep appending where we are.
       appendedAtRotation = log.appended;
       seq = log.segment;

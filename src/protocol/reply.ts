@@ -10,7 +10,11 @@ import type { ByteString } from '../store/bytes.js';
 export type Reply =
   | { readonly t: 'ok' }
   | { readonly t: 'status'; readonly s: string }
-  | { readonly t: 'bulk'; readonly v: ByteString }
+  /**
+   * A byte string. `verbatim`: text for people (INFO, CLIENT LIST), which RESP3 sends as a
+   * verbatim string (`=len\r\ntxt:…`); a bulk string everywhere else.
+   */
+  | { readonly t: 'bulk'; readonly v: ByteString; readonly verbatim?: true }
   /** No such key (or no value): RESP's null bulk string. */
   | { readonly t: 'nil' }
   /** An integer; a bigint where it may pass 2^53 (INCR and its kin count in 64 bits). */
@@ -30,7 +34,8 @@ export type Reply =
   | { readonly t: 'stored'; readonly created: boolean; readonly version: number }
   /** QUIT: the connection closes after it (`BYE`, `+OK`). */
   | { readonly t: 'goodbye' }
-  | { readonly t: 'array'; readonly items: readonly Reply[] }
+  /** `set`: an unordered collection (COMMAND INFO's flags, categories, tips, key specs), RESP3's set (`~`); an array elsewhere. */
+  | { readonly t: 'array'; readonly items: readonly Reply[]; readonly set?: true }
   /** Name-value pairs (HELLO, CONFIG GET, LCS … IDX): RESP3's map; a flat array in RESP2 and the text dialect. */
   | { readonly t: 'map'; readonly entries: ReadonlyArray<readonly [Reply, Reply]> }
   /** KEYS (cursor null) and a page of SCAN (the cursor to go on from, '0' at the end): Redis's arrays. */

@@ -305,9 +305,10 @@ export function encodeRespReply(w: ReplyWriter, r: Reply): void {
 }
 
 /**
- * Encodes a reply for a connection that chose RESP3 (HELLO 3): as RESP2 but for nulls
- * (`_`, for the null bulk and the null array alike) and maps (`%`), which is what
- * RESP3 changes for the replies dualkv gives.
+ * Encodes a reply for a connection that chose RESP3 (HELLO 3): as RESP2 but for what
+ * RESP3 changes for the replies dualkv gives, as Redis 7.0 sends them (docs/PROTOCOL.md
+ * §2.2, HELLO): nulls (`_`, for the null bulk and the null array alike), maps (`%`),
+ * sets (`~`) and verbatim text (`=len\r\ntxt:…`, for INFO, STATS and CLIENT LIST/INFO).
  */
 export function encodeResp3Reply(w: ReplyWriter, r: Reply): void {
   encodeResp(w, r, true);
@@ -322,7 +323,8 @@ function encodeResp(w: ReplyWriter, r: Reply, resp3: boolean): void {
       w.ascii('+' + oneLine(r.s) + '\r\n');
       return;
     case 'bulk':
-      w.ascii('$' + r.v.length + '\r\n');
+      // RESP3's verbatim string: the length counts the `txt:` before the text.
+      w.ascii(resp3 && r.verbatim === true ? '=' + (r.v.length + 4) + '\r\ntxt:' : '$' + r.v.length + '\r\n');
       w.bytes(r.v);
       w.ascii('\r\n');
       return;
@@ -339,13 +341,9 @@ function encodeResp(w: ReplyWriter, r: Reply, resp3: boolean): void {
       w.bytes(r.v);
       w.ascii('\r\n:' + r.version + '\r\n');
       return;
-    case 'stats': {
-      const text = renderInfo(r.sections);
-      w.ascii('$' + Buffer.byteLength(text, 'latin1') + '\r\n');
-      w.bytes(text);
-      w.ascii('\r\n');
+    case 'stats':
+      encodeResp(w, { t: 'bulk', v: renderInfo(r.sections), verbatim: true }, resp3);
       return;
-    }
     case 'goodbye':
     case 'stored':
       w.ascii('+OK\r\n');
@@ -368,7 +366,7 @@ function encodeResp(w: ReplyWriter, r: Reply, resp3: boolean): void {
         w.ascii(resp3 ? '_\r\n' : '*-1\r\n');
         return;
       }
-      w.ascii('*' + r.items.length + '\r\n');
+      w.ascii((resp3 && r.t === 'array' && r.set === true ? '~' : '*') + r.items.length + '\r\n');
       for (const item of r.items) encodeResp(w, item, resp3);
       return;
     case 'map':

@@ -1,8 +1,9 @@
 import type { RawClient } from '../helpers/socket.js';
 
 /**
- * A RESP2 reply reader for tests over raw sockets, independent of the server's
- * codec so that it checks the bytes rather than agreeing with them.
+ * A RESP2 reply reader (and RESP3's null, map, set and verbatim string) for tests over
+ * raw sockets, independent of the server's codec so that it checks the bytes rather than
+ * agreeing with them.
  * Replies are read from a latin1 string (one char per byte).
  */
 export type RespValue = { status: string } | { error: string } | number | string | null | RespValue[];
@@ -28,9 +29,18 @@ export function readReply(s: string, off: number): { value: RespValue; end: numb
       if (s.slice(after + len, after + len + 2) !== '\r\n') throw new Error(`bulk of ${len} not followed by CRLF at ${after + len}`);
       return { value: s.slice(after, after + len), end: after + len + 2 };
     }
+    case '=': {
+      // RESP3's verbatim string: `=len\r\ntxt:…`, the length counting the format and its colon; read as the text.
+      const len = Number(line);
+      if (s.length < after + len + 2) return null;
+      if (s.slice(after + len, after + len + 2) !== '\r\n') throw new Error(`verbatim of ${len} not followed by CRLF at ${after + len}`);
+      if (s[after + 3] !== ':') throw new Error(`verbatim string without a format at ${after}`);
+      return { value: s.slice(after + 4, after + len), end: after + len + 2 };
+    }
     case '_': // RESP3's null
       return { value: null, end: after };
     case '%': // RESP3's map, read as RESP2 sends it: a flat array of names and values
+    case '~': // RESP3's set, read as an array
     case '*': {
       const n = type === '%' ? 2 * Number(line) : Number(line);
       if (n < 0) return { value: null, end: after };

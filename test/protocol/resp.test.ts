@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { KvError } from '../../src/errors.js';
 import { EMPTY_ARRAY, NIL, OK, PONG, type Reply } from '../../src/protocol/reply.js';
 import { ReplyWriter } from '../../src/protocol/reply-writer.js';
-import { encodeRespReply, RespDecoder } from '../../src/protocol/resp.js';
+import { encodeResp3Reply, encodeRespReply, RespDecoder } from '../../src/protocol/resp.js';
 import type { DecoderLimits } from '../../src/protocol/sink.js';
 import { bytes, decodeChunks, type Decoded, type DecodeResult, expectEveryChunking, type MakeDecoder, reject } from './feed.js';
 
@@ -451,4 +451,55 @@ describe('encodeRespReply', () => {
     expect(w.take().toString('latin1')).toBe(`+OK\r\n$100\r\n${'x'.repeat(100)}\r\n$-1\r\n`);
     expect(w.length).toBe(0);
   });
+});
+
+describe('encodeResp3Reply (docs/PROTOCOL.md §2.2, HELLO): what RESP3 changes, each row with its RESP2 bytes', () => {
+  const encode3 = (r: Reply): string => {
+    const w = new ReplyWriter(4);
+    encodeResp3Reply(w, r);
+    return w.take().toString('latin1');
+  };
+  const bulk = (v: string): Reply => ({ t: 'bulk', v });
+  const table: Array<{ name: string; reply: Reply; resp2: string; resp3: string }> = [
+    { name: 'the null bulk', reply: NIL, resp2: '$-1\r\n', resp3: '_\r\n' },
+    { name: 'the null array (EXEC after a watched key changed)', reply: { t: 'exec', items: null }, resp2: '*-1\r\n', resp3: '_\r\n' },
+    {
+      name: 'a map',
+      reply: { t: 'map', entries: [[bulk('proto'), { t: 'int', n: 3 }]] },
+      resp2: '*2\r\n$5\r\nproto\r\n:3\r\n',
+      resp3: '%1\r\n' + '$5\r\nproto\r\n' + ':3\r\n', // one pair: name, value
+    },
+    {
+      name: 'a set',
+      reply: { t: 'array', items: [{ t: 'status', s: 'readonly' }, { t: 'status', s: 'fast' }], set: true },
+      resp2: '*2\r\n+readonly\r\n+fast\r\n',
+      resp3: '~2\r\n+readonly\r\n+fast\r\n',
+    },
+    {
+      name: 'verbatim text, whose length counts `txt:`',
+      reply: { t: 'bulk', v: '# Keyspace\r\n', verbatim: true },
+      resp2: '$12\r\n# Keyspace\r\n\r\n',
+      resp3: '=16\r\n' + 'txt:' + '# Keyspace\r\n' + '\r\n', // 4 bytes of format, 12 of text
+    },
+    { name: 'empty verbatim text', reply: { t: 'bulk', v: '', verbatim: true }, resp2: '$0\r\n\r\n', resp3: '=4\r\ntxt:\r\n' },
+    {
+      name: 'STATS, as verbatim text',
+      reply: { t: 'stats', sections: {} },
+      resp2: '$0\r\n\r\n',
+      resp3: '=4\r\ntxt:\r\n',
+    },
+    {
+      name: 'a set and a null inside a map inside an array',
+      reply: { t: 'array', items: [{ t: 'map', entries: [[bulk('f'), { t: 'array', items: [NIL], set: true }]] }] },
+      resp2: '*1\r\n*2\r\n$1\r\nf\r\n*1\r\n$-1\r\n',
+      resp3: '*1\r\n%1\r\n$1\r\nf\r\n~1\r\n_\r\n',
+    },
+    { name: 'a plain bulk, unchanged', reply: bulk('2.5'), resp2: '$3\r\n2.5\r\n', resp3: '$3\r\n2.5\r\n' },
+  ];
+  for (const row of table) {
+    it(`encodes ${row.name}`, () => {
+      expect(encodeResp(row.reply)).toBe(row.resp2);
+      expect(encode3(row.reply)).toBe(row.resp3);
+    });
+  }
 });
