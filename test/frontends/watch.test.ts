@@ -183,3 +183,28 @@ describe('watching for changes', () => {
     expect(out.tail).toMatch(/event: dropped\ndata: \{"reason":"over 1048576 bytes of events not taken by the client"/);
   });
 });
+
+describe('watchers at shutdown', () => {
+  const fx = serverFixture();
+
+  it('a server with a long-poll and an SSE stream open stops within a few seconds, ending both', { timeout: 30_000 }, async () => {
+    const srv = await fx.start({ httpPort: 0 });
+    const base = `http://127.0.0.1:${srv.server.httpPort}`;
+    const poll = fetch(`${base}/v1/changes?since=${srv.server.backend.revisionNow()}&wait=5m`).then(
+      () => 'answered',
+      () => 'cut',
+    );
+    const stream = new Promise<string>((resolve) => {
+      http.get(`${base}/v1/changes`, { headers: { Accept: 'text/event-stream' } }, (res) => {
+        res.resume();
+        res.on('close', () => resolve('ended'));
+      });
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    await srv.stop();
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await stream).toBe('ended');
+    expect(['answered', 'cut']).toContain(await poll);
+  });
+});

@@ -19,6 +19,8 @@ export const HEADERS_TIMEOUT_MS = 10_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 /** An idle keep-alive connection is closed after this long. */
 export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** At shutdown, how long requests under way get before the connections still open are closed. */
+export const CLOSE_GRACE_MS = 2_000;
 
 export interface HttpFrontendOptions {
   readonly host: string;
@@ -86,9 +88,10 @@ export class HttpFrontend implements Frontend {
   close(timeoutMs: number): Promise<void> {
     this.closing = true;
     return new Promise((resolve) => {
+      // Requests finish in milliseconds; what is still open after this is a long-poll or an SSE stream, which ends with the server.
       const timer = setTimeout(() => {
         this.server.closeAllConnections();
-      }, timeoutMs);
+      }, Math.min(timeoutMs, CLOSE_GRACE_MS));
       timer.unref();
       this.server.close(() => {
         clearTimeout(timer);
