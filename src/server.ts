@@ -10,6 +10,7 @@ import type { Frontend } from './frontends/frontend.js';
 import { UdpFrontend } from './frontends/udp.js';
 import { HttpFrontend } from './frontends/http/http-frontend.js';
 import { MemoryBudget, resolveMemoryLimits } from './memory.js';
+import { ServerMetrics } from './metrics/server-metrics.js';
 import { Persistence } from './persistence/persistence.js';
 import { formatSize } from './sizes.js';
 import { ServerStats, type StatSection } from './stats.js';
@@ -73,6 +74,8 @@ export class KvServer {
   readonly ports = new Map<string, number>();
   private stopping: Promise<StopReport> | null = null;
   private readonly activeExpiry: boolean;
+  /** The Prometheus registry behind GET /metrics; made only with an HTTP front-end (null before start or without --http-port). */
+  metrics: ServerMetrics | null = null;
 
   constructor(
     readonly config: ServerConfig,
@@ -172,7 +175,11 @@ export class KvServer {
     this.tcp = new TcpFrontend(this.ctx, this.log, { host: c.host, port: c.tcpPort, logOps: c.logOps, maxClientMemory: this.memory.limits.maxmemoryClients });
     // The front-ends, in the order they open: a new one is one more line here.
     this.frontends = [this.tcp, this.udp];
-    if (c.httpPort !== null) this.frontends.push(new HttpFrontend(this.ctx, this.log, { host: c.host, port: c.httpPort, logOps: c.logOps }));
+    if (c.httpPort !== null) {
+      const info = this.ctx.info;
+      this.metrics ??= new ServerMetrics({ stats: this.stats, info: () => info(), keyspace: () => this.backend.keyspaceInfo() });
+      this.frontends.push(new HttpFrontend(this.ctx, this.log, { host: c.host, port: c.httpPort, logOps: c.logOps, metrics: this.metrics }));
+    }
     if (c.persistence.enabled) prepareDataDir(c.dataDir);
     const m = this.memory.limits;
     this.log.info(

@@ -10,13 +10,56 @@ export const VERSION = '0.1.0';
 /** The Redis whose replies, errors and INFO dualkv matches (INFO's redis_version, HELLO's version). */
 export const REDIS_VERSION = '7.0.15';
 
-interface CommandCounter {
-  calls: number;
+/** The transports commands are counted by (Session.transport); any other counts as `other`. */
+export const COMMAND_TRANSPORTS = ['tcp', 'udp', 'http', 'other'] as const;
+/** How a command ended: ran and answered, ran and answered an error (Redis: failed_calls), refused before it ran (rejected_calls). */
+export const COMMAND_RESULTS = ['ok', 'error', 'rejected'] as const;
+/** Upper bounds of the latency buckets in µs (Prometheus's `le`, in seconds: 1e-5 … 1); a last bucket holds the rest. */
+export const LATENCY_BUCKETS_US: readonly number[] = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 100_000, 500_000, 1_000_000];
+
+/**
+ * One command's counters: INFO's commandstats and /metrics (src/metrics/) both read
+ * these, so the two cannot drift. Plain typed arrays, so counting builds no strings.
+ */
+export interface CommandCounter {
+  /** By transport, then result: `counts[t * COMMAND_RESULTS.length + r]`. */
+  readonly counts: Float64Array;
+  /** Microseconds spent by the commands that ran. */
   usec: number;
-  /** Refused before running: arity, OOM, a key too large (Redis: rejected_calls). */
-  rejected: number;
-  /** Ran and answered an error (Redis: failed_calls). */
-  failed: number;
+  /** The commands that ran, by latency bucket (not cumulative); the last slot is over LATENCY_BUCKETS_US's last bound. */
+  readonly buckets: Float64Array;
+}
+
+const RESULTS_PER_TRANSPORT = COMMAND_RESULTS.length;
+
+/** Latencies up to 1 ms, which nearly every command has, find their bucket in this table rather than by a scan. */
+const TABLE_MAX_US = 1000;
+const BUCKET_OF_US = Uint8Array.from({ length: TABLE_MAX_US + 1 }, (_, us) => scanBucket(us));
+
+function scanBucket(usec: number): number {
+  let b = 0;
+  while (b < LATENCY_BUCKETS_US.length && usec > LATENCY_BUCKETS_US[b]!) b++;
+  return b;
+}
+
+function newCommandCounter(): CommandCounter {
+  return {
+    counts: new Float64Array(COMMAND_TRANSPORTS.length * RESULTS_PER_TRANSPORT),
+    usec: 0,
+    buckets: new Float64Array(LATENCY_BUCKETS_US.length + 1),
+  };
+}
+
+/** A counter's slot for a transport (a comparison chain: no lookup and no string built per command). */
+function transportSlot(transport: string): number {
+  return transport === 'tcp' ? 0 : transport === 'udp' ? 3 : transport === 'http' ? 6 : 9;
+}
+
+/** Sums a counter's slots for one result over every transport. */
+function sumResult(c: CommandCounter, result: number): number {
+  let n = 0;
+  for (let i = result; i < c.counts.length; i += RESULTS_PER_TRANSPORT) n += c.counts[i] ?? 0;
+  return n;
 }
 
 /** What the server around the counters tells INFO (absent in a bare context: tests of the table). */
@@ -156,20 +199,30 @@ export class ServerStats {
   private readonly inRate = new Rate();
   private readonly outRate = new Rate();
 
-  /** One command that ran (`failed`: it answered an error), or one refused before it ran (`rejected`). */
-  countCommand(name: string, failed: boolean, usec: number, rejected = false): void {
+  /**
+   * One command that ran (`failed`: it answered an error), or one refused before it ran
+   * (`rejected`), over `transport` (Session.transport). The hot path: a map lookup and
+   * array increments.
+   */
+  countCommand(name: string, transport: string, failed: boolean, usec: number, rejected = false): void {
     let c = this.commands.get(name);
     if (c === undefined) {
-      c = { calls: 0, usec: 0, rejected: 0, failed: 0 };
+      c = newCommandCounter();
       this.commands.set(name, c);
     }
+    const slot = transportSlot(transport);
     if (rejected) {
-      c.rejected++;
+      c.counts[slot + 2]! += 1;
       return;
     }
-    c.calls++;
-    if (failed) c.failed++;
+    c.counts[slot + (failed ? 1 : 0)]! += 1;
     c.usec += usec;
+    c.buckets[BUCKET_OF_US[usec] ?? scanBucket(usec)]! += 1;
+  }
+
+  /** Every command's counters, by name, as they are now (read, never written, by /metrics). */
+  commandCounters(): ReadonlyMap<string, CommandCounter> {
+    return this.commands;
   }
 
   /** An error reply, by its RESP prefix (`ERR`, `OOM`, …). */
@@ -337,15 +390,17 @@ export class ServerStats {
   private commandStats(): StatSection {
     const cmd: StatSection = {};
     for (const [name, c] of [...this.commands].sort((a, b) => a[0].localeCompare(b[0]))) {
+      const failed = sumResult(c, 1);
+      const calls = sumResult(c, 0) + failed;
       cmd[`cmdstat_${name}`] =
-        `calls=${c.calls},usec=${c.usec},usec_per_call=${(c.calls ? c.usec / c.calls : 0).toFixed(2)},rejected_calls=${c.rejected},failed_calls=${c.failed}`;
+        `calls=${calls},usec=${c.usec},usec_per_call=${(calls ? c.usec / calls : 0).toFixed(2)},rejected_calls=${sumResult(c, 2)},failed_calls=${failed}`;
     }
     return cmd;
   }
 
   private totalCalls(): number {
     let n = 0;
-    for (const c of this.commands.values()) n += c.calls;
+    for (const c of this.commands.values()) n += sumResult(c, 0) + sumResult(c, 1);
     return n;
   }
 }

@@ -121,7 +121,7 @@ function account(
   const name = spec ? spec.name : 'unknown';
   const failed = reply.t === 'error';
   // Redis keeps no command counters for a command it does not have; errorstats counts it.
-  if (spec !== undefined) ctx.stats.countCommand(name, failed, us, failed && reply.rejected === true);
+  if (spec !== undefined) ctx.stats.countCommand(name, session.transport, failed, us, failed && reply.rejected === true);
   if (failed) ctx.stats.countError(reply.err.respPrefix);
   else if (spec !== undefined && spec.firstKey > 0 && !spec.write) countLookups(ctx, spec, args, reply);
   const log = session.opLog;

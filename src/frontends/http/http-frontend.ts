@@ -22,10 +22,17 @@ export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** At shutdown, how long requests under way get before the connections still open are closed. */
 export const CLOSE_GRACE_MS = 2_000;
 
+/** What GET /metrics serves (src/metrics/server-metrics.ts); absent: /metrics is 404. */
+export interface MetricsEndpoint {
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
 export interface HttpFrontendOptions {
   readonly host: string;
   readonly port: number;
   readonly logOps: boolean;
+  readonly metrics?: MetricsEndpoint;
 }
 
 /**
@@ -124,6 +131,7 @@ export class HttpFrontend implements Frontend {
     try {
       if (path === '/livez') return probe(req, res, 200, { status: 'ok' });
       if (path === '/readyz') return this.ready(req, res);
+      if (path === '/metrics' && this.options.metrics) return this.scrape(req, res, this.options.metrics);
       if (path === '/v1/kv' || path.startsWith('/v1/kv/')) return handleKv(this.ctx, this.sessionOf(req), req, res, path.slice('/v1/kv/'.length), query);
       if (path === '/v1/changes') return void changesRoute(this.ctx, this.sessionOf(req), req, res, query).catch((err: unknown) => this.failed(res, err));
       sendError(res, new KvError('NOT_FOUND', `no route ${path}; the API is under /v1/kv/ (docs/HTTP.md)`));
@@ -147,12 +155,31 @@ export class HttpFrontend implements Frontend {
     if (blocked) return probe(req, res, 503, { status: 'not ready', reason: blocked.message });
     probe(req, res, 200, { status: 'ready' });
   }
+
+  /** docs/HTTP.md "Metrics": the Prometheus text format. */
+  private scrape(req: http.IncomingMessage, res: http.ServerResponse, metrics: MetricsEndpoint): void {
+    if (!allowGetOrHead(req, res)) return;
+    metrics.render().then(
+      (text) => {
+        res.writeHead(200, { 'Content-Type': metrics.contentType, 'Content-Length': Buffer.byteLength(text) });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      },
+      (err: unknown) => {
+        this.log.error({ err }, 'internal error while rendering /metrics');
+        sendError(res, new KvError('SERVER', 'internal error; see the server log'));
+      },
+    );
+  }
+}
+
+function allowGetOrHead(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  if (req.method === 'GET' || req.method === 'HEAD') return true;
+  res.setHeader('Allow', 'GET, HEAD');
+  sendError(res, new KvError('METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed here; use GET or HEAD`));
+  return false;
 }
 
 function probe(req: http.IncomingMessage, res: http.ServerResponse, status: number, body: Record<string, string>): void {
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.setHeader('Allow', 'GET, HEAD');
-    return sendError(res, new KvError('METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed here; use GET or HEAD`));
-  }
+  if (!allowGetOrHead(req, res)) return;
   sendJson(res, status, body, req.method === 'HEAD');
 }
