@@ -17,6 +17,7 @@ import os from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { keyOf, preloadKeys, runLoad } from './lib/http-load.js';
+import { busyPercentOfCore, machineTicks } from './lib/machine-busy.js';
 import { httpServers, type HttpTarget } from './lib/http-servers.js';
 import type { LoadSummary } from './lib/load-summary.js';
 import { cpuTimes, ensureDebianPackages, fmt, loadAverage, printTable, processCpuMs, stealPercent } from './lib/procs.js';
@@ -49,6 +50,8 @@ interface Cell {
   load: LoadSummary;
   cpu: Record<string, number>;
   clientCpu: number;
+  /** The machine's CPU less the server's and autocannon's: other work on a shared machine, in % of a core. */
+  othersCpu: number;
   steal: number | null;
 }
 /** cells[test][server] of one round. */
@@ -58,14 +61,18 @@ async function measure(target: HttpTarget, method: 'GET' | 'PUT'): Promise<Cell>
   const load = { method, keys: argv.keys, value, connections: argv.connections };
   if (argv.warmup > 0) await runLoad(target, { ...load, seconds: argv.warmup });
   const before = cpuTimes();
+  const ticksBefore = machineTicks();
   const cpuBefore = Object.fromEntries(Object.entries(target.pids).map(([name, pid]) => [name, processCpuMs(pid)]));
   const clientBefore = process.cpuUsage();
   const started = performance.now();
   const result = await runLoad(target, { ...load, seconds: argv.seconds });
   const wallMs = performance.now() - started;
   const client = process.cpuUsage(clientBefore);
+  const busy = busyPercentOfCore(ticksBefore, machineTicks());
   const cpu = Object.fromEntries(Object.entries(target.pids).map(([name, pid]) => [name, (100 * (processCpuMs(pid) - (cpuBefore[name] ?? NaN))) / wallMs]));
-  return { load: result, cpu, clientCpu: (100 * (client.user + client.system)) / 1000 / wallMs, steal: stealPercent(before, cpuTimes()) };
+  const clientCpu = (100 * (client.user + client.system)) / 1000 / wallMs;
+  const othersCpu = busy - clientCpu - Object.values(cpu).reduce((a, b) => a + b, 0);
+  return { load: result, cpu, clientCpu, othersCpu, steal: stealPercent(before, cpuTimes()) };
 }
 
 async function measureRound(round: number): Promise<Round> {
@@ -119,7 +126,7 @@ const errorsOf = (t: number, i: number) => rounds.flatMap((r) => {
   return 'error' in l ? [l.error] : [];
 });
 const ratioText = (x: number) => (Number.isNaN(x) ? '-' : `${fmt(x, 2)}x`);
-const pct = (x: number) => (Number.isNaN(x) ? '?' : `${fmt(x, 0)}%`);
+const pct = (x: number) => (Number.isFinite(x) ? `${fmt(x, 0)}%` : '?');
 
 console.log("Requests/s, p50 and p99 (ms) and CPU are medians over the rounds; x is the median of the rounds' ratios kv-server / that server.\n");
 const rows: string[][] = [];
@@ -135,12 +142,13 @@ for (const [t, test] of tests.entries()) {
       fmt(med(t, i, (c) => ok(c)?.p99Ms ?? NaN), 0),
       pids.map((p) => `${p} ${pct(med(t, i, (c) => c.cpu[p] ?? NaN))}`).join(', '),
       pct(med(t, i, (c) => c.clientCpu)),
+      pct(Math.max(...rounds.map((r) => cellOf(r, t, i).othersCpu).filter((x) => !Number.isNaN(x)))),
       i === KV ? '' : ratioText(ratioOf(t, i)),
       steals.length > 0 ? `${fmt(Math.max(...steals), 1)}%` : '?',
     ]);
   }
 }
-printTable(['test / server', 'req/s', 'p50', 'p99', 'server CPU', 'autocannon CPU', 'x kv/it', 'steal max'], rows);
+printTable(['test / server', 'req/s', 'p50', 'p99', 'server CPU', 'autocannon CPU', 'others max', 'x kv/it', 'steal max'], rows);
 
 console.log('\nkv-server / that server, per round:');
 for (const [t, test] of tests.entries()) {
@@ -161,8 +169,13 @@ for (const [t, test] of tests.entries()) {
     console.log(`  ${test} kv-server >= ${fmt(min, 1)}x ${(servers[j] as { name: string }).name}: ${verdict}`);
   }
 }
+const othersMax = Math.max(...rounds.flatMap((r) => r.flat().map((c) => c.othersCpu)).filter((x) => !Number.isNaN(x)));
 console.log(
-  `\nSteal over the whole run: ${totalSteal === null ? 'unknown' : `${fmt(totalSteal, 1)}%`}; ` +
+  `\nOther work on the machine (its CPU less the server's and autocannon's), the most in any run: ${pct(othersMax)} of a core` +
+    (othersMax > 20 ? ': the machine was shared, and the ratios are less sure than they look.' : '.'),
+);
+console.log(
+  `Steal over the whole run: ${totalSteal === null ? 'unknown' : `${fmt(totalSteal, 1)}%`}; ` +
     `load average (1 min) ${fmt(loadBefore, 2)} before, ${fmt(loadAverage(), 2)} after.`,
 );
 if (failures.length > 0) process.exitCode = 1;
