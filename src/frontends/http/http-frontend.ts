@@ -108,7 +108,7 @@ export class HttpFrontend implements Frontend {
     });
   }
 
-  /** One Session per connection, as TCP has: the op lines and CLIENT-less bookkeeping of its requests. */
+  /** One Session per connection, as TCP has: whom its requests' op lines name. */
   private sessionOf(req: http.IncomingMessage): Session {
     const socket = req.socket;
     let s = this.sessions.get(socket);
@@ -136,12 +136,11 @@ export class HttpFrontend implements Frontend {
       if (path === '/v1/changes') return void changesRoute(this.ctx, this.sessionOf(req), req, res, query).catch((err: unknown) => this.failed(res, err));
       sendError(res, new KvError('NOT_FOUND', `no route ${path}; the API is under /v1/kv/ (docs/HTTP.md)`));
     } catch (err) {
-      this.log.error({ err }, 'internal error while answering an HTTP request');
-      if (!res.headersSent) sendError(res, new KvError('SERVER', 'internal error; see the server log'));
-      else res.destroy();
+      this.failed(res, err);
     }
   }
 
+  /** A bug while answering: logged with its cause; the client gets a 500, or the connection is cut if the answer had begun. */
   private failed(res: http.ServerResponse, err: unknown): void {
     this.log.error({ err }, 'internal error while answering an HTTP request');
     if (!res.headersSent) sendError(res, new KvError('SERVER', 'internal error; see the server log'));
