@@ -21,7 +21,7 @@ import { busyPercentOfCore, machineTicks } from './lib/machine-busy.js';
 import { httpServers, type HttpTarget } from './lib/http-servers.js';
 import type { LoadSummary } from './lib/load-summary.js';
 import { cpuTimes, ensureDebianPackages, fmt, loadAverage, printTable, processCpuMs, stealPercent } from './lib/procs.js';
-import { median, visitOrder } from './lib/rounds.js';
+import { median, runRounds, visitOrder } from './lib/rounds.js';
 
 const argv = await yargs(hideBin(process.argv))
   .option('seconds', { type: 'number', default: 5, describe: 'length of each measured autocannon run' })
@@ -106,14 +106,7 @@ for (const [i, s] of servers.entries()) {
 }
 console.log('');
 
-const loadBefore = loadAverage();
-const cpuBefore = cpuTimes();
-const rounds: Round[] = [];
-for (let round = 0; round < argv.rounds; round++) {
-  console.error(`round ${round + 1}/${argv.rounds} …`);
-  rounds.push(await measureRound(round));
-}
-const totalSteal = stealPercent(cpuBefore, cpuTimes());
+const { rounds, totalSteal, loadBefore } = await runRounds(argv.rounds, measureRound);
 
 const cellOf = (r: Round, t: number, i: number) => (r[t] as Cell[])[i] as Cell;
 const ok = (c: Cell) => ('rps' in c.load ? c.load : null);

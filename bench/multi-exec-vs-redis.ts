@@ -20,7 +20,7 @@ import { chooseServers } from './lib/compared-servers.js';
 import { runMultiLoad, type MultiLoadResult } from './lib/multi-exec-load.js';
 import { cpuTimes, ensureDebianPackages, fmt, loadAverage, printTable, processCpuMs, stealPercent, type Proc } from './lib/procs.js';
 import { RespQuery } from './lib/resp-query.js';
-import { median, visitOrder } from './lib/rounds.js';
+import { median, runRounds, visitOrder } from './lib/rounds.js';
 
 const SETS = 10;
 
@@ -98,14 +98,7 @@ console.log(
   `# MULTI + ${SETS} SET + EXEC through ioredis: ${argv.connections} connections, each with ${depths.join(' / ')} in flight; ` +
     `at most ${argv.transactions} transactions or ${argv['max-seconds']} s per pass; median of ${argv.rounds} interleaved rounds\n`,
 );
-const loadBefore = loadAverage();
-const cpuBefore = cpuTimes();
-const rounds: Pass[][][] = [];
-for (let round = 0; round < argv.rounds; round++) {
-  console.error(`round ${round + 1}/${argv.rounds} …`);
-  rounds.push(await measureRound(round));
-}
-const totalSteal = stealPercent(cpuBefore, cpuTimes());
+const { rounds, totalSteal, loadBefore } = await runRounds(argv.rounds, measureRound);
 
 const passOf = (r: Pass[][], d: number, i: number) => (r[d] as Pass[])[i] as Pass;
 const tps = (p: Pass) => (1000 * p.completed) / p.elapsedMs;

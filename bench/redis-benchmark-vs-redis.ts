@@ -18,7 +18,7 @@ import { track } from './lib/cleanup.js';
 import { chooseServers } from './lib/compared-servers.js';
 import { cpuTimes, ensureDebianPackages, fmt, loadAverage, printTable, stealPercent, type Proc } from './lib/procs.js';
 import { DEFAULT_TESTS } from './lib/redis-benchmark-tests.js';
-import { median, visitOrder } from './lib/rounds.js';
+import { median, runRounds, visitOrder } from './lib/rounds.js';
 import { runRedisBenchmark } from './lib/run-redis-benchmark.js';
 
 const argv = await yargs(hideBin(process.argv))
@@ -85,14 +85,7 @@ console.log('Skipped (not dualkv commands):');
 for (const t of skipped) console.log(`  ${t.name}: ${t.skip}`);
 console.log('');
 
-const loadBefore = loadAverage();
-const cpuBefore = cpuTimes();
-const rounds: Round[] = [];
-for (let round = 0; round < argv.rounds; round++) {
-  console.error(`round ${round + 1}/${argv.rounds} …`);
-  rounds.push(await measureRound(round));
-}
-const totalSteal = stealPercent(cpuBefore, cpuTimes());
+const { rounds, totalSteal, loadBefore } = await runRounds(argv.rounds, measureRound);
 
 const cellOf = (r: Round, m: number, t: number, i: number): Cell => (r.cells[m] as Cell[][])[t]![i] as Cell;
 const rpsIn = (c: Cell) => ('rps' in c ? c.rps : NaN);

@@ -4,6 +4,7 @@ import { errorReply, NIL, OK, type Reply } from '../protocol/reply.js';
 import type { ByteString } from '../store/bytes.js';
 import { notInteger, parseSafeInteger } from './expiry-args.js';
 import { compileGlob } from './glob.js';
+import { valueTooLarge } from './keyspace.js';
 import { all, andThen as then } from './maybe.js';
 import { arityError } from './server-commands.js';
 import type { CommandContext, CommandSpec } from './types.js';
@@ -20,17 +21,6 @@ const syntaxError = (): Reply => errorReply(new KvError('SYNTAX', 'syntax error'
 const int = (n: number): Reply => ({ t: 'int', n });
 const bulk = (v: ByteString): Reply => ({ t: 'bulk', v });
 
-function valueTooLarge(ctx: CommandContext, values: readonly ByteString[]): Reply | null {
-  for (const value of values) {
-    if (value.length > ctx.limits.maxValueSize) {
-      return errorReply(
-        new KvError('VALUE_TOO_LARGE', `value of ${value.length} bytes is over the limit of ${ctx.limits.maxValueSize} bytes (raise --max-value-size)`),
-      );
-    }
-  }
-  return null;
-}
-
 /** Stores each pair in `b`, with no expiry (MSET clears a TTL, as SET does). */
 function putPairs(b: Backend, args: readonly ByteString[]): MaybePromise<unknown> {
   const writes: Array<MaybePromise<number>> = [];
@@ -40,9 +30,10 @@ function putPairs(b: Backend, args: readonly ByteString[]): MaybePromise<unknown
 
 function runMset(ctx: CommandContext, args: ByteString[], onlyIfNone: boolean): MaybePromise<Reply> {
   if (args.length % 2 === 0) return arityError(onlyIfNone ? 'msetnx' : 'mset');
-  const values = args.filter((_, i) => i > 0 && i % 2 === 0);
-  const tooLarge = valueTooLarge(ctx, values);
-  if (tooLarge) return tooLarge;
+  for (let i = 2; i < args.length; i += 2) {
+    const tooLarge = valueTooLarge(ctx, args[i] as ByteString);
+    if (tooLarge) return tooLarge;
+  }
   return ctx.backend.atomically((b) => {
     if (!onlyIfNone) return then(putPairs(b, args), () => OK);
     const keys = args.filter((_, i) => i % 2 === 1);

@@ -1,6 +1,7 @@
 import type { Backend, MaybePromise } from '../backend/types.js';
 import { KvError } from '../errors.js';
 import { errorReply, OK, QUEUED, type Reply } from '../protocol/reply.js';
+import { ARG_OVERHEAD_BYTES } from '../protocol/sink.js';
 import type { ByteString } from '../store/bytes.js';
 import { executeChecked, stateRefusal } from './run.js';
 import type { CommandContext, CommandSpec, QueuedTransaction, Session } from './types.js';
@@ -16,16 +17,14 @@ import type { CommandContext, CommandSpec, QueuedTransaction, Session } from './
  * deleted or expired: versions make this exact).
  */
 
-/** Bytes a queued argument is counted as beyond its own, as the stream session counts requests. */
-const QUEUED_ARG_OVERHEAD = 16;
-
 const stateError = (message: string): Reply => errorReply(new KvError('TRANSACTION_STATE', message));
 
 /** A command read inside MULTI that passed its checks: queued for EXEC. */
 export function queueCommand(ctx: CommandContext, session: Session, spec: CommandSpec, args: ByteString[]): Reply {
   const tx = session.multi as QueuedTransaction;
   let bytes = 0;
-  for (const a of args) bytes += a.length + QUEUED_ARG_OVERHEAD;
+  // Counted as the stream session counts a request waiting to run.
+  for (const a of args) bytes += a.length + ARG_OVERHEAD_BYTES;
   // The queue is held by the client until EXEC: bounded as one request is (--max-query-buffer).
   if (tx.bytes + bytes > ctx.limits.maxQueryBuffer) {
     tx.failed = true;
