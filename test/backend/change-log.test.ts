@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHANGE_LOG_ENTRIES, ChangeLog } from '../../src/backend/memory/change-log.js';
+import { CHANGE_LOG_ENTRIES, ChangeLog, QUIET_KEY_BYTES } from '../../src/backend/memory/change-log.js';
 
 /** The watch facility's history (src/backend/memory/change-log.ts): what it keeps, what it says when it no longer reaches back. */
 describe('ChangeLog', () => {
@@ -35,11 +35,28 @@ describe('ChangeLog', () => {
   it('past its size it drops the oldest, and tells a watcher from before them that it may have missed changes', () => {
     let rev = 0;
     const log = new ChangeLog(() => rev);
+    log.read(0, all); // a watcher: the whole history is kept from now on
     for (let i = 0; i < CHANGE_LOG_ENTRIES + 10; i++) log.append(`k${i}`, ++rev, 'put');
     expect(log.read(5, { ...all, limit: 1 }).compacted).toBe(true);
     const fromKept = log.read(10, { ...all, limit: 1 });
     expect(fromKept.compacted).toBe(false);
     expect(fromKept.events).toEqual([{ key: 'k10', version: 11, op: 'put' }]);
+  });
+
+  it('keeps only a little while nobody has read it, and all of its size once someone has', () => {
+    let rev = 0;
+    const log = new ChangeLog(() => rev);
+    const key = 'k'.repeat(100);
+    const n = Math.ceil((2 * QUIET_KEY_BYTES) / key.length);
+    for (let i = 0; i < n; i++) log.append(key, ++rev, 'put');
+    // Unwatched: the oldest went, and a watcher from the start is told so.
+    expect(log.read(0, { ...all, limit: 1 }).compacted).toBe(true);
+    const from = rev;
+    for (let i = 0; i < n; i++) log.append(key, ++rev, 'put');
+    // Watched since the read above: everything after it is still there.
+    const page = log.read(from, { ...all, limit: n + 1 });
+    expect(page.compacted).toBe(false);
+    expect(page.events).toHaveLength(n);
   });
 
   it('a waiter is woken by the first matching change after it, once, and others stay asleep', async () => {

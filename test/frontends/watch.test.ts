@@ -156,8 +156,11 @@ describe('watching for changes', () => {
 
   it('an SSE reader that does not read is dropped once over its bound, with a last event saying why', { timeout: 60_000 }, async () => {
     const srv = await start();
+    let opened!: () => void;
+    const open = new Promise<void>((r) => (opened = r));
     const done = new Promise<{ ended: boolean; tail: string }>((resolve) => {
       const req = http.get(`${base(srv)}/v1/changes`, { headers: { Accept: 'text/event-stream' } }, (res) => {
+        opened();
         // Read nothing for a while: the server's buffer for this client fills.
         res.pause();
         let tail = '';
@@ -172,7 +175,8 @@ describe('watching for changes', () => {
       });
       req.on('error', () => resolve({ ended: true, tail: '' }));
     });
-    // Many changes, with long keys, in turns so that the stream gets its pages.
+    // Once the stream watches (from then on the whole history is kept): many changes, with long keys, in turns so that the stream gets its pages.
+    await open;
     const key = 'k'.repeat(900);
     for (let round = 0; round < 60; round++) {
       for (let i = 0; i < 500; i++) srv.server.backend.put(`${key}${i}`, 'v');

@@ -1,9 +1,17 @@
 import type { ByteString } from '../../store/bytes.js';
 import type { ChangeEvent, ChangePage, ChangeQuery } from '../types.js';
 
-/** Changes kept at most, and key bytes: past either the oldest go (a watcher that far behind is told to read again). */
+/** Changes kept at most, and bytes of their keys: past either the oldest go (a watcher that far behind is told to read again). */
 export const CHANGE_LOG_ENTRIES = 100_000;
 export const CHANGE_LOG_KEY_BYTES = 16 * 1024 * 1024;
+/**
+ * The bytes kept until anyone reads the history: a server nobody watches keeps only a
+ * little (a first watcher from before that is told `compacted` and reads the keys
+ * again), instead of holding 16 MiB of keys for no one.
+ */
+export const QUIET_KEY_BYTES = 256 * 1024;
+/** What an entry's key costs beyond its bytes (the string's header), counted against the budget. */
+const ENTRY_COST = 24;
 /** Watchers waiting at once at most: one more is refused rather than slowing every write. */
 export const MAX_WAITERS = 10_000;
 
@@ -30,6 +38,8 @@ export class ChangeLog {
   private head = 0;
   private count = 0;
   private keyBytes = 0;
+  /** QUIET_KEY_BYTES until the first read or wait, then CHANGE_LOG_KEY_BYTES. */
+  private budget = QUIET_KEY_BYTES;
   /** The highest version the log dropped (0: none): a watcher from before it may have missed changes. */
   private droppedUpTo = 0;
   private readonly waiters = new Set<Waiter>();
@@ -41,13 +51,14 @@ export class ChangeLog {
   }
 
   append(key: ByteString, version: number, op: ChangeEvent['op']): void {
-    if (this.count === CHANGE_LOG_ENTRIES || this.keyBytes + key.length > CHANGE_LOG_KEY_BYTES) this.dropOldest();
+    const cost = key.length + ENTRY_COST;
+    while (this.count > 0 && (this.count === CHANGE_LOG_ENTRIES || this.keyBytes + cost > this.budget)) this.dropOldest();
     const at = (this.head + this.count) % CHANGE_LOG_ENTRIES;
     this.keys[at] = key;
     this.versions[at] = version;
     this.ops[at] = op;
     this.count++;
-    this.keyBytes += key.length;
+    this.keyBytes += cost;
     if (this.waiters.size > 0) this.wake(key, op);
   }
 
@@ -55,7 +66,7 @@ export class ChangeLog {
     if (this.count === 0) return;
     const key = this.keys[this.head] as ByteString;
     this.droppedUpTo = this.versions[this.head] as number;
-    this.keyBytes -= key.length;
+    this.keyBytes -= key.length + ENTRY_COST;
     this.keys[this.head] = null;
     this.head = (this.head + 1) % CHANGE_LOG_ENTRIES;
     this.count--;
@@ -63,6 +74,8 @@ export class ChangeLog {
 
   /** The changes after `since` that the query matches, up to its limit; `compacted` when some may be gone. */
   read(since: number, query: ChangeQuery): ChangePage {
+    // Someone watches: from now on the whole budget is kept.
+    this.budget = CHANGE_LOG_KEY_BYTES;
     const events: ChangeEvent[] = [];
     const compacted = since < this.droppedUpTo;
     // Versions grow along the ring: find the first entry after `since` by binary search.
