@@ -1,5 +1,6 @@
 import { arch, totalmem, type as osType, release, machine } from 'node:os';
 import type { KeyspaceInfo } from './backend/types.js';
+import type { DurationHistogram } from './durations.js';
 
 /** Counters shown by STATS (text) and INFO (RESP), in Redis 7.0's sections and under its names. */
 
@@ -130,6 +131,8 @@ export const DUALKV_INFO_FIELDS: Readonly<Record<string, readonly string[]>> = {
     'writes_refused',
     'data_dir_status',
     'aof_write_errors',
+    'aof_syncs',
+    'aof_sync_usec',
     'writes_not_on_disk',
     'snapshot_failures',
     'snapshot_last_duration_ms',
@@ -170,6 +173,9 @@ class Rate {
   }
 }
 
+/** The durations /metrics shows as histograms: `log_sync` (each fdatasync, or each O_DSYNC write under --fsync always) and `snapshot`. */
+export type DurationName = 'log_sync' | 'snapshot';
+
 export class ServerStats {
   readonly startedAt = Date.now();
   connectionsCurrent = 0;
@@ -191,6 +197,7 @@ export class ServerStats {
   private readonly errors = new Map<string, number>();
   private errorReplies = 0;
   private readonly providers = new Map<string, () => StatSection>();
+  private readonly histograms = new Map<DurationName, DurationHistogram>();
   /** The backend's expired and evicted counts at the last CONFIG RESETSTAT. */
   private expiredBase = 0;
   private evictedBase = 0;
@@ -234,6 +241,16 @@ export class ServerStats {
   /** Lets another subsystem (UDP, persistence) add a section of its own. */
   registerSection(name: string, provider: () => StatSection): void {
     this.providers.set(name, provider);
+  }
+
+  /** Lets a subsystem publish how long its disk operations take (persistence: log syncs, snapshots). */
+  registerDurations(name: DurationName, h: DurationHistogram): void {
+    this.histograms.set(name, h);
+  }
+
+  /** A registered histogram, or undefined (persistence off). */
+  durations(name: DurationName): DurationHistogram | undefined {
+    return this.histograms.get(name);
   }
 
   /** CONFIG RESETSTAT: the counters Redis's resetServerStats, command and error tables reset. */

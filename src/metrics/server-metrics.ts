@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { KeyspaceInfo } from '../backend/types.js';
+import { SNAPSHOT_BUCKETS_S, SYNC_BUCKETS_S, type DurationHistogram } from '../durations.js';
 import { REJECT_REASONS } from '../protocol/datagram-error.js';
 import { COMMAND_RESULTS, COMMAND_TRANSPORTS, LATENCY_BUCKETS_US, type ServerStats, type StatSection } from '../stats.js';
 
@@ -56,7 +57,7 @@ export class ServerMetrics {
         }
       },
     });
-    new CommandDurationHistogram(reg, commands);
+    commandDurations(reg, commands);
 
     const field = (section: string, name: string): number | undefined => {
       const v = this.section(section)[name];
@@ -126,6 +127,8 @@ export class ServerMetrics {
       return ms === undefined || ms < 0 ? undefined : ms / 1000;
     });
     counter('dualkv_log_write_errors_total', 'Failed writes, fsyncs and file checks on the append-only log (INFO aof_write_errors).', () => field('persistence', 'aof_write_errors'));
+    diskDurations(reg, 'dualkv_log_sync_duration_seconds', 'How long each fdatasync of the append-only log took (under --fsync always: each O_DSYNC write). INFO aof_syncs, aof_sync_usec.', () => sources.stats.durations('log_sync'), SYNC_BUCKETS_S);
+    diskDurations(reg, 'dualkv_snapshot_duration_seconds', 'How long each snapshot took to build (INFO snapshot_last_duration_ms is the last one).', () => sources.stats.durations('snapshot'), SNAPSHOT_BUCKETS_S);
     gauge('dualkv_log_bytes', 'Size of the append-only log (INFO aof_current_size).', () => field('persistence', 'aof_current_size'));
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
@@ -148,48 +151,69 @@ export class ServerMetrics {
 
 type HistogramObject = Awaited<ReturnType<Histogram['get']>>;
 
-/**
- * dualkv_command_duration_seconds{command}, from ServerStats' bucket arrays at scrape time:
- * prom-client's observe() per command costs some 60 times the array increment (bench:accounting).
- */
-class CommandDurationHistogram extends Histogram<'command'> {
-  private static readonly NAME = 'dualkv_command_duration_seconds';
-  private static readonly HELP = 'Command latency (commands that ran; rejected ones are not timed).';
+/** One labelled series of a bucket histogram: each bucket's own count (the last slot is over the last bound), and the sum in seconds. */
+interface BucketSeries {
+  readonly labels: Record<string, string>;
+  readonly counts: ArrayLike<number>;
+  readonly sumSeconds: number;
+}
 
+/**
+ * A Prometheus histogram rendered at scrape time from counts that are kept elsewhere as
+ * plain arrays (ServerStats, DurationHistogram): prom-client's observe() per command costs
+ * some 60 times the array increment (bench:accounting).
+ */
+class BucketHistogram extends Histogram<string> {
   constructor(
     registers: Registry[],
-    private readonly commands: () => ReadonlyMap<string, { readonly usec: number; readonly buckets: Float64Array }>,
+    private readonly meta: { readonly name: string; readonly help: string; readonly labelNames: readonly string[]; readonly bounds: readonly number[] },
+    private readonly series: () => Iterable<BucketSeries>,
   ) {
-    super({
-      name: CommandDurationHistogram.NAME,
-      help: CommandDurationHistogram.HELP,
-      labelNames: ['command'],
-      buckets: LATENCY_BUCKETS_US.map((us) => us / 1e6),
-      registers,
-    });
+    super({ name: meta.name, help: meta.help, labelNames: meta.labelNames, buckets: [...meta.bounds], registers });
   }
 
   override async get(): Promise<HistogramObject> {
-    const name = CommandDurationHistogram.NAME;
+    const { name, help, bounds } = this.meta;
     const values: HistogramObject['values'] = [];
-    for (const [command, c] of this.commands()) {
-      // Prometheus buckets are cumulative; ServerStats keeps each bucket's own count.
+    for (const { labels, counts, sumSeconds } of this.series()) {
+      // Prometheus buckets are cumulative; the sources keep each bucket's own count.
       let acc = 0;
-      for (let b = 0; b < LATENCY_BUCKETS_US.length; b++) {
-        acc += c.buckets[b] ?? 0;
-        values.push({ metricName: `${name}_bucket`, labels: { command, le: (LATENCY_BUCKETS_US[b] ?? 0) / 1e6 }, value: acc });
+      for (let b = 0; b < bounds.length; b++) {
+        acc += counts[b] ?? 0;
+        values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: bounds[b] ?? 0 }, value: acc });
       }
-      acc += c.buckets[LATENCY_BUCKETS_US.length] ?? 0;
-      values.push({ metricName: `${name}_bucket`, labels: { command, le: '+Inf' }, value: acc });
-      values.push({ metricName: `${name}_sum`, labels: { command }, value: c.usec / 1e6 });
-      values.push({ metricName: `${name}_count`, labels: { command }, value: acc });
+      acc += counts[bounds.length] ?? 0;
+      values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: acc });
+      values.push({ metricName: `${name}_sum`, labels, value: sumSeconds });
+      values.push({ metricName: `${name}_count`, labels, value: acc });
     }
     // prom-client's registry reads only these fields of a metric object; `type` is the string it writes after # TYPE.
-    return { name, help: CommandDurationHistogram.HELP, type: 'histogram', aggregator: 'sum', values } as unknown as HistogramObject;
+    return { name, help, type: 'histogram', aggregator: 'sum', values } as unknown as HistogramObject;
   }
 
   /** The registry asks for this when a metric has it (prom-client's Histogram does): the same object. */
   getForPromString(): Promise<HistogramObject> {
     return this.get();
   }
+}
+
+/** dualkv_command_duration_seconds{command}, from ServerStats' per-command bucket arrays. */
+function commandDurations(registers: Registry[], commands: () => ReadonlyMap<string, { readonly usec: number; readonly buckets: Float64Array }>): void {
+  const meta = {
+    name: 'dualkv_command_duration_seconds',
+    help: 'Command latency (commands that ran; rejected ones are not timed).',
+    labelNames: ['command'],
+    bounds: LATENCY_BUCKETS_US.map((us) => us / 1e6),
+  };
+  new BucketHistogram(registers, meta, function* () {
+    for (const [command, c] of commands()) yield { labels: { command }, counts: c.buckets, sumSeconds: c.usec / 1e6 };
+  });
+}
+
+/** A DurationHistogram that persistence registers (src/durations.ts); no samples while it has none (persistence off). */
+function diskDurations(registers: Registry[], name: string, help: string, read: () => DurationHistogram | undefined, bounds: readonly number[]): void {
+  new BucketHistogram(registers, { name, help, labelNames: [], bounds }, function* () {
+    const h = read();
+    if (h !== undefined) yield { labels: {}, counts: h.counts, sumSeconds: h.sum };
+  });
 }

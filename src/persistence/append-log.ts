@@ -36,6 +36,7 @@ import { findMissingFiles, identityOf, isUnlinked, type FileIdentity, type Missi
 import { fsyncDir, segmentPath } from './files.js';
 import { batchSize, encodeBatch, encodeFileHeader, encodeMutation, FILE_HEADER_SIZE, FileKind, MAX_RECORD_BODY, RECORD_FRAME_SIZE, recordSize } from './formats.js';
 import { LogHealth } from './log-health.js';
+import type { DurationHistogram } from '../durations.js';
 import { defer, realFileOps, segmentFlags, writeAll, type Deferred, type LogFailure, type LogFileOps, writeAllSync } from './log-io.js';
 
 export type { LogFailure, LogFileOps } from './log-io.js';
@@ -56,6 +57,8 @@ export interface AppendLogOptions {
   readonly fileOps?: LogFileOps;
   /** Called when writing fails and when it recovers. */
   readonly onFailureChange?: (failure: LogFailure | null) => void;
+  /** Times each operation that makes the log durable: an fdatasync, or under `always` an O_DSYNC write. */
+  readonly syncDurations?: DurationHistogram;
 }
 
 export class AppendLog {
@@ -262,8 +265,11 @@ export class AppendLog {
       return;
     }
     try {
-      if (this.opts.policy === 'always') writeAllSync(this.ops, this.fh, data, this.size);
-      else await writeAll(this.fh, data, this.size);
+      if (this.opts.policy === 'always') {
+        const done = this.opts.syncDurations?.start();
+        writeAllSync(this.ops, this.fh, data, this.size);
+        done?.();
+      } else await writeAll(this.fh, data, this.size);
     } catch (err) {
       this.toBacklog(data, records);
       this.fail('write', err, true);
@@ -336,8 +342,10 @@ export class AppendLog {
     if (this.syncing !== null || this.failure !== null || this.unsynced === 0) return;
     const bytes = this.unsynced;
     const records = this.ledger.awaitingSync;
+    const done = this.opts.syncDurations?.start();
     this.syncing = this.fh.datasync().then(
       () => {
+        done?.();
         this.unsynced = Math.max(0, this.unsynced - bytes);
         if (this.failure?.op !== 'gone') this.ledger.synced(records);
         this.syncing = null;
@@ -381,7 +389,9 @@ export class AppendLog {
       return;
     }
     try {
+      const done = this.opts.syncDurations?.start();
       await this.fh.datasync();
+      done?.();
     } catch (err) {
       this.fail('fsync', err, false);
       return;

@@ -27,6 +27,7 @@ import { acquireDataDirLock, type DataDirLock } from './lock.js';
 import { recoverDataDir, type RecoveryResult } from './recovery.js';
 import type { SnapshotJob, SnapshotResult } from './snapshot-build.js';
 import { runSnapshotWorker, SnapshotWorkerError } from './snapshot-runner.js';
+import { DurationHistogram, SNAPSHOT_BUCKETS_S, SYNC_BUCKETS_S } from '../durations.js';
 
 /** A snapshot also starts when the log reaches this size and twice the last snapshot's (as Redis's auto-aof-rewrite). */
 export const LOG_SNAPSHOT_MIN_BYTES = 64 * 1024 * 1024;
@@ -102,6 +103,8 @@ export class Persistence implements MutationSink {
   /** Aborts the snapshot running now (stop replaces a paced one with one at full speed). */
   private current: AbortController | null = null;
   private snapshotFailures = 0;
+  private readonly syncDurations = new DurationHistogram(SYNC_BUCKETS_S);
+  private readonly snapshotDurations = new DurationHistogram(SNAPSHOT_BUCKETS_S);
 
   constructor(
     private readonly opts: PersistenceOptions,
@@ -110,6 +113,8 @@ export class Persistence implements MutationSink {
     private readonly logger: Logger,
   ) {
     stats.registerSection('persistence', () => this.statSection());
+    stats.registerDurations('log_sync', this.syncDurations);
+    stats.registerDurations('snapshot', this.snapshotDurations);
   }
 
   /** Takes the lock, loads the snapshot and the log, and starts recording. Before the listeners open. */
@@ -133,6 +138,7 @@ export class Persistence implements MutationSink {
           log: this.logger,
           fileOps: this.opts.fileOps,
           onFailureChange: (f) => this.onLogFailure(f),
+          syncDurations: this.syncDurations,
         },
         last,
         r.segmentSizes.get(last) ?? 0,
@@ -380,6 +386,7 @@ export class Persistence implements MutationSink {
     this.lastSnapshotFailed = false;
     this.damagedInput = false;
     this.lastSnapshot = { at: new Date(), ms: result.ms, bytes: result.bytes, keys: result.keys, file: result.file };
+    this.snapshotDurations.observe(result.ms / 1000);
     this.logger.info(
       { reason, file: result.file, keys: result.keys, bytes: result.bytes, ms: Math.round(result.ms), totalMs: Date.now() - this.runningSince },
       'snapshot written',
@@ -411,6 +418,8 @@ export class Persistence implements MutationSink {
       // `missing`: the data directory or the open segment was deleted or replaced (file-check.ts).
       data_dir_status: log?.failure?.op === 'gone' ? 'missing' : 'ok',
       aof_write_errors: log?.ioErrors ?? 0,
+      aof_syncs: this.syncDurations.count,
+      aof_sync_usec: Math.round(this.syncDurations.sum * 1e6),
       writes_not_on_disk: log?.notOnDisk ?? 0,
       snapshot_failures: this.snapshotFailures,
       rdb_changes_since_last_save: this.changes,
