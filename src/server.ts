@@ -93,6 +93,7 @@ export class KvServer {
       this.memory.register({ name: 'mem_eviction_access_clock', bytes: () => backend.access?.bytes ?? 0 });
     }
     this.memory.register({ name: 'mem_clients_normal', bytes: () => this.tcp?.clientMemoryBytes ?? 0 });
+    this.memory.register({ name: 'mem_change_log', bytes: () => backend.changeLogBytes });
     this.memory.register({ name: 'mem_udp_reply_cache', bytes: () => this.udp?.replyCacheBytes ?? 0 });
     if (options.logBacklogBytes) this.memory.register({ name: 'mem_log_backlog', bytes: options.logBacklogBytes });
     stats.registerSection('memory', () => this.memory.section());

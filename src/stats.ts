@@ -116,6 +116,7 @@ export const DUALKV_INFO_FIELDS: Readonly<Record<string, readonly string[]>> = {
     'used_memory_dataset_heap',
     'used_memory_dataset_external',
     'mem_eviction_access_clock',
+    'mem_change_log',
     'mem_udp_reply_cache',
     'mem_log_backlog',
     'used_memory_heap',

@@ -62,6 +62,23 @@ describe('the memory limit', () => {
     srv = undefined;
   });
 
+  it('counts the change history that watchers read in used_memory (mem_change_log)', async () => {
+    srv = await startTestServer({});
+    const raw = await RawClient.connect(srv.tcpPort);
+    clients.push(raw);
+    const mem = () => srv!.server.memory.section();
+    const before = mem();
+    expect(before.mem_change_log).toBe(0);
+    // A watcher (CHANGES reads the history), then 200 keys of 1 KiB written and deleted: the store is empty again, the history is not.
+    raw.write(multibulk('CHANGES', '0'));
+    await respReplies(raw, 1);
+    for (let i = 0; i < 200; i++) srv.server.backend.put(`${i}`.padStart(1024, 'k'), 'v');
+    for (let i = 0; i < 200; i++) srv.server.backend.delete([`${i}`.padStart(1024, 'k')]);
+    const after = mem();
+    expect(after.mem_change_log as number).toBeGreaterThan(400 * 1024);
+    expect((after.used_memory as number) - (before.used_memory as number)).toBeGreaterThanOrEqual((after.mem_change_log as number) - 64 * 1024);
+  });
+
   it("refuses SET and PUT with Redis's OOM error at --maxmemory, in both dialects; reads and DEL go on, and DEL makes room", async () => {
     srv = await startTestServer({ memory: { policy: 'noeviction', samples: 5, maxmemory: 2 * MiB, maxmemoryClients: 32 * MiB } });
     const value = 'v'.repeat(64 * 1024);

@@ -59,6 +59,22 @@ describe('ChangeLog', () => {
     expect(page.events).toHaveLength(n);
   });
 
+  it('counts what it holds for --maxmemory: each kept key and its slots, bounded by its budget', () => {
+    let rev = 0;
+    const log = new ChangeLog(() => rev);
+    const rings = log.bytes;
+    expect(rings).toBe(0);
+    log.append('k'.repeat(1000), ++rev, 'put');
+    const one = log.bytes - rings;
+    expect(one).toBeGreaterThan(1000);
+    log.append('k'.repeat(1000), ++rev, 'put');
+    expect(log.bytes - rings).toBe(2 * one);
+    for (let i = 0; i < 10_000; i++) log.append('k'.repeat(1000), ++rev, 'put');
+    // Unwatched, the keys it keeps stay within the quiet budget however much is written.
+    const kept = Math.floor(QUIET_KEY_BYTES / (one - 24));
+    expect(log.bytes).toBe(kept * one);
+  });
+
   it('a waiter is woken by the first matching change after it, once, and others stay asleep', async () => {
     let rev = 0;
     const log = new ChangeLog(() => rev);

@@ -104,6 +104,12 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
   private readonly scans: ScanCursors;
   /** The recent changes, for watchers (CHANGES, HTTP long-poll and SSE). */
   private readonly changeLog = new ChangeLog(() => this.rev);
+
+  /** Bytes the change history holds (src/backend/memory/change-log.ts), for --maxmemory's count. */
+  get changeLogBytes(): number {
+    return this.changeLog.bytes;
+  }
+
   /** Per-Map walks for randomKey(), each going on from where it last stopped. */
   private readonly randomWalks: Array<Iterator<string> | null> = [];
 
