@@ -171,7 +171,7 @@ export function serverArgs(argv: string[]) {
       describe: 'At --maxmemory: refuse writes (noeviction), or evict keys: least recently used (lru), nearest expiry (volatile-ttl) or random, among all keys or only those with a TTL (volatile-)',
     })
     .option('maxmemory-samples', { type: 'number', default: 5, describe: 'Keys sampled per eviction (more: closer to exact LRU/TTL, slower)' })
-    .option('maxmemory-clients', { type: 'string', default: '10%', describe: 'Query and reply bytes of all TCP clients together; past it the largest is disconnected (N% of --maxmemory, at least 32mb)' })
+    .option('maxmemory-clients', { type: 'string', default: '10%', describe: 'Query and reply bytes of all TCP and HTTP clients together; past it the largest is disconnected (N% of --maxmemory, at least 32mb)' })
     .group(['max-key-size', 'max-value-size', 'max-line-size', 'max-query-buffer', 'max-connections', 'max-output-buffer', 'timeout', 'keys-limit'], 'Limits:')
     .option('max-key-size', { type: 'string', default: String(DEFAULT_LIMITS.maxKeySize), describe: 'Largest key' })
     .option('max-value-size', { type: 'string', default: String(DEFAULT_LIMITS.maxValueSize), describe: 'Largest value' })
@@ -181,7 +181,7 @@ export function serverArgs(argv: string[]) {
       default: 'auto',
       describe: 'Bytes of one unfinished request a TCP client may send; past it the client gets an error and is disconnected (auto: 64mb, or more for a larger --max-value-size)',
     })
-    .option('max-connections', { type: 'number', default: DEFAULT_LIMITS.maxConnections, describe: 'Most TCP clients at once (lowered to fit the open-files limit)' })
+    .option('max-connections', { type: 'number', default: DEFAULT_LIMITS.maxConnections, describe: 'Most TCP clients at once, and most HTTP connections (lowered to fit the open-files limit)' })
     .option('max-output-buffer', {
       type: 'string',
       default: 'auto',

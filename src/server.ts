@@ -5,7 +5,9 @@ import { Monitors } from './commands/monitor.js';
 import type { CommandContext } from './commands/types.js';
 import type { ServerConfig } from './config.js';
 import { ConfigError } from './errors.js';
+import { ClientMemoryCap } from './frontends/client-memory.js';
 import { TcpFrontend } from './frontends/tcp/tcp-frontend.js';
+import { RejectLogLimiter } from './frontends/udp-reject-log.js';
 import type { Frontend } from './frontends/frontend.js';
 import { UdpFrontend } from './frontends/udp.js';
 import { HttpFrontend } from './frontends/http/http-frontend.js';
@@ -55,6 +57,9 @@ export interface KvServerOptions {
  */
 export const CLIENT_SHUTDOWN_SHARE = 0.5;
 
+/** Warn lines about clients cut by --maxmemory-clients, at most this many a second. */
+const CLIENT_EVICTION_LOG_PER_SECOND = 10;
+
 /**
  * The wiring: one backend, the shared command context, the services (persistence)
  * and the front-ends around it. Nothing here reads bytes or runs commands itself.
@@ -65,6 +70,9 @@ export class KvServer {
   readonly memory: MemoryBudget;
   readonly ctx: CommandContext;
   private tcp: TcpFrontend | null = null;
+  /** --maxmemory-clients over every stream client, TCP and HTTP. */
+  private readonly clientMemory: ClientMemoryCap;
+  private readonly clientEvictionLog = new RejectLogLimiter(CLIENT_EVICTION_LOG_PER_SECOND);
   /** The UDP front-end; public so that tests can wait on its 'rejected' events. */
   udp: UdpFrontend | null = null;
   private readonly services: Service[] = [];
@@ -92,7 +100,16 @@ export class KvServer {
       this.memory.setEvictor((bytes) => evictor.evict(bytes), config.memory.policy, () => backend.keyspaceInfo().evictedKeys);
       this.memory.register({ name: 'mem_eviction_access_clock', bytes: () => backend.access?.bytes ?? 0 });
     }
-    this.memory.register({ name: 'mem_clients_normal', bytes: () => this.tcp?.clientMemoryBytes ?? 0 });
+    this.clientMemory = new ClientMemoryCap(this.memory.limits.maxmemoryClients, (conn, bytes, total) => {
+      stats.evictedClients++;
+      const suppressed = this.clientEvictionLog.admit();
+      if (suppressed === null) return;
+      log.warn(
+        { client: conn.client, conn: conn.id, bytes, totalBytes: total, limit: this.memory.limits.maxmemoryClients, suppressed: suppressed || undefined },
+        'client memory limit reached (--maxmemory-clients); disconnecting the client holding the most',
+      );
+    });
+    this.memory.register({ name: 'mem_clients_normal', bytes: () => this.clientMemory.total });
     this.memory.register({ name: 'mem_change_log', bytes: () => backend.changeLogBytes });
     this.memory.register({ name: 'mem_udp_reply_cache', bytes: () => this.udp?.replyCacheBytes ?? 0 });
     if (options.logBacklogBytes) this.memory.register({ name: 'mem_log_backlog', bytes: options.logBacklogBytes });
@@ -108,7 +125,7 @@ export class KvServer {
         stats.snapshot(backend.keyspaceInfo(), {
           tcpPort: this.tcpPort,
           maxclients: this.tcp?.maxConnections ?? config.limits.maxConnections,
-          clientBuffers: () => this.tcp?.largestBuffers() ?? { input: 0, output: 0 },
+          clientBuffers: () => this.clientMemory.largestBuffers(),
         }),
       clients: new Clients(),
       monitors: new Monitors(),
@@ -173,13 +190,14 @@ export class KvServer {
     const c = this.config;
     // Before recovery, so that a --udp-io the machine cannot give is refused before any data is read.
     this.udp = new UdpFrontend(this.ctx, this.log, { host: c.host, port: c.udpPort, logOps: c.logOps, udp: c.udp });
-    this.tcp = new TcpFrontend(this.ctx, this.log, { host: c.host, port: c.tcpPort, logOps: c.logOps, maxClientMemory: this.memory.limits.maxmemoryClients });
+    this.tcp = new TcpFrontend(this.ctx, this.log, { host: c.host, port: c.tcpPort, logOps: c.logOps, clientMemory: this.clientMemory });
     // The front-ends, in the order they open: a new one is one more line here.
     this.frontends = [this.tcp, this.udp];
     if (c.httpPort !== null) {
       const info = this.ctx.info;
       this.metrics ??= new ServerMetrics({ stats: this.stats, info: () => info(), keyspace: () => this.backend.keyspaceInfo() });
-      this.frontends.push(new HttpFrontend(this.ctx, this.log, { host: c.host, port: c.httpPort, logOps: c.logOps, metrics: this.metrics }));
+      const maxConnections = this.tcp.maxConnections;
+      this.frontends.push(new HttpFrontend(this.ctx, this.log, { host: c.host, port: c.httpPort, logOps: c.logOps, metrics: this.metrics, clientMemory: this.clientMemory, maxConnections }));
     }
     if (c.persistence.enabled) prepareDataDir(c.dataDir);
     const m = this.memory.limits;

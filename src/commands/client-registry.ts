@@ -1,8 +1,13 @@
 import type { ClientRegistry, Session } from './types.js';
 
-/** The stream clients by id, in the order they connected (a Map keeps insertion order). */
+/** The stream clients (TCP and HTTP) by id, in the order they connected (a Map keeps insertion order). */
 export class Clients implements ClientRegistry {
   private readonly byIds = new Map<number, Session>();
+  private lastId = 0;
+
+  nextId(): number {
+    return ++this.lastId;
+  }
 
   add(session: Session): void {
     this.byIds.set(session.id, session);

@@ -19,11 +19,13 @@ export interface MemoryGuard {
 }
 
 /**
- * The stream connections (TCP) as CLIENT LIST, CLIENT KILL and MONITOR see them:
+ * The stream connections (TCP, HTTP) as CLIENT LIST, CLIENT KILL and MONITOR see them:
  * the front-end adds a session when its client connects and removes it when it goes.
  * UDP peers are not in it, as Redis has no datagram clients.
  */
 export interface ClientRegistry {
+  /** An id no other client of this server has had (CLIENT ID, CLIENT KILL ID). */
+  nextId(): number;
   add(session: Session): void;
   remove(session: Session): void;
   /** Every connected stream session, in the order they connected. */

@@ -92,9 +92,9 @@ export class ServerMetrics {
     gauge('dualkv_memory_used_bytes', 'Memory the --maxmemory budget counts (INFO used_memory).', () => field('memory', 'used_memory'));
     gauge('dualkv_memory_rss_bytes', 'Resident set size (INFO used_memory_rss).', () => field('memory', 'used_memory_rss'));
     gauge('dualkv_memory_max_bytes', 'The memory limit, 0 for none (INFO maxmemory).', () => field('memory', 'maxmemory'));
-    gauge('dualkv_connections', 'TCP clients connected now (INFO connected_clients).', () => field('clients', 'connected_clients'));
-    counter('dualkv_connections_total', 'TCP connections accepted (INFO total_connections_received).', () => field('stats', 'total_connections_received'));
-    counter('dualkv_connections_rejected_total', 'TCP connections refused at maxclients (INFO rejected_connections).', () => field('stats', 'rejected_connections'));
+    gauge('dualkv_connections', 'Stream clients (TCP and HTTP) connected now (INFO connected_clients).', () => field('clients', 'connected_clients'));
+    counter('dualkv_connections_total', 'TCP and HTTP connections accepted (INFO total_connections_received).', () => field('stats', 'total_connections_received'));
+    counter('dualkv_connections_rejected_total', 'TCP and HTTP connections refused at --max-connections (INFO rejected_connections).', () => field('stats', 'rejected_connections'));
     counter('dualkv_expired_keys_total', 'Keys removed because their time to live ran out (INFO expired_keys).', () => field('stats', 'expired_keys'));
     counter('dualkv_evicted_keys_total', 'Keys evicted at the memory limit (INFO evicted_keys).', () => field('stats', 'evicted_keys'));
     counter('dualkv_keyspace_hits_total', 'Key reads that found their key (INFO keyspace_hits).', () => field('stats', 'keyspace_hits'));

@@ -1,17 +1,17 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { Dialect } from '../../commands/dialects.js';
-import type { CommandContext, Session } from '../../commands/types.js';
-import { createOpLog } from '../../op-log.js';
+import type { CommandContext } from '../../commands/types.js';
+import type { ClientMemoryCap } from '../client-memory.js';
 import type { Frontend } from '../frontend.js';
+import { RejectLogLimiter } from '../udp-reject-log.js';
+import { HttpConnection } from './http-connection.js';
 import { sendError, sendJson } from './http-replies.js';
 import { handleKv } from './kv-routes.js';
 import { changesRoute } from './watch-routes.js';
 import { KvError } from '../../errors.js';
 
-/** The HTTP dialect (docs/HTTP.md): the keyspace commands, reached through the API's routes only. */
-export const HTTP: Dialect = { name: 'http', groups: new Set(['keyspace']) };
+export { HTTP } from './http-dialect.js';
 
 /** A request whose headers have not all come within this long is answered 408 and closed (slow clients). */
 export const HEADERS_TIMEOUT_MS = 10_000;
@@ -33,7 +33,14 @@ export interface HttpFrontendOptions {
   readonly port: number;
   readonly logOps: boolean;
   readonly metrics?: MetricsEndpoint;
+  /** --maxmemory-clients, shared with TCP: a body being read and the reply bytes owed count. */
+  readonly clientMemory: ClientMemoryCap;
+  /** Connections open at once (--max-connections, as TCP has); past it node:http closes the new one. */
+  readonly maxConnections: number;
 }
+
+/** Warn lines about connections refused at --max-connections, at most this many a second. */
+const REFUSAL_LOG_PER_SECOND = 10;
 
 /**
  * The HTTP front-end (docs/HTTP.md), on node:http: a REST API over the same command
@@ -44,8 +51,8 @@ export interface HttpFrontendOptions {
 export class HttpFrontend implements Frontend {
   readonly name = 'http';
   private readonly server: http.Server;
-  private readonly sessions = new WeakMap<Socket, Session>();
-  private nextId = 1;
+  private readonly connections = new WeakMap<Socket, HttpConnection>();
+  private readonly refusalLog = new RejectLogLimiter(REFUSAL_LOG_PER_SECOND);
   private closing = false;
 
   constructor(
@@ -65,6 +72,15 @@ export class HttpFrontend implements Frontend {
       (req, res) => this.handle(req, res),
     );
     this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    this.server.maxConnections = options.maxConnections;
+    this.server.on('connection', (socket: Socket) => this.accept(socket));
+    this.server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
+      ctx.stats.connectionsRejected++;
+      const suppressed = this.refusalLog.admit();
+      if (suppressed !== null) {
+        this.log.warn({ transport: 'http', client: `${data?.remoteAddress ?? '?'}:${data?.remotePort ?? 0}`, limit: options.maxConnections, suppressed: suppressed || undefined }, 'connection refused: max connections reached');
+      }
+    });
     // A request node:http cannot parse gets a 400 with the API's JSON error, then the close.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();
@@ -108,18 +124,30 @@ export class HttpFrontend implements Frontend {
     });
   }
 
-  /** One Session per connection, as TCP has: whom its requests' op lines name. */
-  private sessionOf(req: http.IncomingMessage): Session {
-    const socket = req.socket;
-    let s = this.sessions.get(socket);
-    if (s === undefined) {
-      const id = this.nextId++;
-      const client = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
-      const log = this.log.child({ transport: 'http', client, conn: id });
-      s = { transport: 'http', dialect: HTTP, client, opLog: this.options.logOps ? createOpLog(log) : null, closing: false, name: '', id, multi: null, watched: null };
-      this.sessions.set(socket, s);
-    }
-    return s;
+  /**
+   * A connection is a client as a TCP one is: counted in connected_clients, listed by
+   * CLIENT LIST (with ids from the same sequence), killable, and held to --maxmemory-clients.
+   */
+  private accept(socket: Socket): void {
+    const { stats, clients } = this.ctx;
+    const conn = new HttpConnection(socket, clients?.nextId() ?? 0, this.log, this.options.logOps, this.options.clientMemory);
+    this.connections.set(socket, conn);
+    stats.connectionsCurrent++;
+    stats.connectionsTotal++;
+    clients?.add(conn.session);
+    this.options.clientMemory.add(conn);
+    socket.once('close', () => {
+      stats.connectionsCurrent--;
+      clients?.remove(conn.session);
+      this.options.clientMemory.remove(conn);
+    });
+  }
+
+  private connectionOf(req: http.IncomingMessage): HttpConnection {
+    const conn = this.connections.get(req.socket);
+    // Every socket passes through accept() before its first request.
+    if (conn === undefined) throw new Error('an HTTP request on a connection that was never accepted');
+    return conn;
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -128,12 +156,15 @@ export class HttpFrontend implements Frontend {
     const path = q < 0 ? url : url.slice(0, q);
     const query = q < 0 ? '' : url.slice(q + 1);
     if (this.closing) res.setHeader('Connection', 'close');
+    const conn = this.connectionOf(req);
+    // prefinish comes as end() has handed the reply to the socket: what it owes is known then.
+    res.once('prefinish', () => conn.changed());
     try {
       if (path === '/livez') return probe(req, res, 200, { status: 'ok' });
       if (path === '/readyz') return this.ready(req, res);
       if (path === '/metrics' && this.options.metrics) return this.scrape(req, res, this.options.metrics);
-      if (path === '/v1/kv' || path.startsWith('/v1/kv/')) return handleKv(this.ctx, this.sessionOf(req), req, res, path.slice('/v1/kv/'.length), query);
-      if (path === '/v1/changes') return void changesRoute(this.ctx, this.sessionOf(req), req, res, query).catch((err: unknown) => this.failed(res, err));
+      if (path === '/v1/kv' || path.startsWith('/v1/kv/')) return handleKv(this.ctx, conn, req, res, path.slice('/v1/kv/'.length), query);
+      if (path === '/v1/changes') return void changesRoute(this.ctx, conn, req, res, query).catch((err: unknown) => this.failed(res, err));
       sendError(res, new KvError('NOT_FOUND', `no route ${path}; the API is under /v1/kv/ (docs/HTTP.md)`));
     } catch (err) {
       this.failed(res, err);

@@ -7,6 +7,7 @@ import { decodeKeyPath, encodeKeyPath } from './http-keys.js';
 import { parseQuery, sendError, sendJson } from './http-replies.js';
 import { HTTP_PUT } from './kv-commands.js';
 import { waitForKey } from './watch-routes.js';
+import type { ClientMeter, HttpConnection } from './http-connection.js';
 
 /**
  * The versioned API, /v1/kv (docs/HTTP.md §3): raw values, versions as ETags,
@@ -45,8 +46,8 @@ function expiry(ctx: CommandContext, params: Map<string, string>): string | KvEr
   return String(ctx.backend.now() + Number(raw) * (s !== undefined ? 1000 : 1));
 }
 
-/** Reads the body, refusing it once past the value limit (413), without holding more. */
-function readBody(ctx: CommandContext, req: http.IncomingMessage): Promise<Buffer | KvError> {
+/** Reads the body, refusing it once past the value limit (413), without holding more; what it holds is metered as the client's. */
+function readBody(ctx: CommandContext, req: http.IncomingMessage, meter: ClientMeter): Promise<Buffer | KvError> {
   const limit = ctx.limits.maxValueSize;
   const declared = Number(req.headers['content-length'] ?? NaN);
   const tooLarge = (n: number) => new KvError('VALUE_TOO_LARGE', `value of ${n} bytes is over the limit of ${limit} bytes (raise --max-value-size)`);
@@ -64,25 +65,32 @@ function readBody(ctx: CommandContext, req: http.IncomingMessage): Promise<Buffe
       if (got > limit) {
         refused = true;
         parts.length = 0;
+        meter.holding(0);
         resolve(tooLarge(got));
         return;
       }
       parts.push(chunk);
+      meter.holding(got);
     });
     req.on('end', () => {
       if (!refused) resolve(Buffer.concat(parts, got));
     });
-    req.on('error', () => resolve(new KvError('BAD_REQUEST', 'the request body ended early')));
+    req.on('error', () => {
+      parts.length = 0;
+      meter.holding(0);
+      resolve(new KvError('BAD_REQUEST', 'the request body ended early'));
+    });
   });
 }
 
-export function handleKv(ctx: CommandContext, session: Session, req: http.IncomingMessage, res: http.ServerResponse, keyPart: string, query: string): void {
-  void route(ctx, session, req, res, keyPart, query).catch((err: unknown) => {
+export function handleKv(ctx: CommandContext, conn: HttpConnection, req: http.IncomingMessage, res: http.ServerResponse, keyPart: string, query: string): void {
+  void route(ctx, conn, req, res, keyPart, query).catch((err: unknown) => {
     if (!res.headersSent) sendError(res, err instanceof KvError ? err : new KvError('SERVER', 'internal error; see the server log', { cause: err }));
   });
 }
 
-async function route(ctx: CommandContext, session: Session, req: http.IncomingMessage, res: http.ServerResponse, keyPart: string, query: string): Promise<void> {
+async function route(ctx: CommandContext, conn: HttpConnection, req: http.IncomingMessage, res: http.ServerResponse, keyPart: string, query: string): Promise<void> {
+  const session = conn.session;
   const params = parseQuery(query);
   if (params === null) return sendError(res, new KvError('BAD_REQUEST', 'a % in the query is not followed by two hex digits (docs/HTTP.md §2)'));
   const method = req.method ?? 'GET';
@@ -103,7 +111,7 @@ async function route(ctx: CommandContext, session: Session, req: http.IncomingMe
       return get(ctx, session, res, key, method === 'HEAD');
     }
     case 'PUT':
-      return put(ctx, session, req, res, key, params);
+      return put(ctx, conn, req, res, key, params);
     case 'DELETE':
       return del(ctx, session, req, res, key);
     default:
@@ -130,10 +138,13 @@ async function get(ctx: CommandContext, session: Session, res: http.ServerRespon
   res.end(headOnly ? undefined : body);
 }
 
-async function put(ctx: CommandContext, session: Session, req: http.IncomingMessage, res: http.ServerResponse, key: ByteString, params: Map<string, string>): Promise<void> {
+async function put(ctx: CommandContext, conn: HttpConnection, req: http.IncomingMessage, res: http.ServerResponse, key: ByteString, params: Map<string, string>): Promise<void> {
+  const session = conn.session;
   const cond = condition(req);
   const when = expiry(ctx, params);
-  const body = await readBody(ctx, req);
+  const body = await readBody(ctx, req, conn);
+  // The body is now the command's argument, no longer the connection's buffer.
+  conn.holding(0);
   if (cond instanceof KvError) return sendError(res, cond);
   if (when instanceof KvError) return sendError(res, when);
   if (body instanceof KvError) return sendError(res, body, {}, { Connection: 'close' });

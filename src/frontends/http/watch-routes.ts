@@ -3,11 +3,12 @@ import type { ChangeEvent, ChangePage, ChangeQuery } from '../../backend/types.j
 import { changesCommand, changesReply } from '../../commands/changes-command.js';
 import { executeSpec } from '../../commands/execute.js';
 import { andThen } from '../../commands/maybe.js';
-import type { CommandContext, CommandSpec, Session } from '../../commands/types.js';
+import type { CommandContext, CommandSpec } from '../../commands/types.js';
 import { KvError } from '../../errors.js';
 import type { ByteString } from '../../store/bytes.js';
 import { encodeKeyPath } from './http-keys.js';
 import { parseQuery, sendError, sendJson } from './http-replies.js';
+import type { ClientMeter, HttpConnection } from './http-connection.js';
 
 /**
  * Change notifications over HTTP (docs/HTTP.md §6), on the one watch facility
@@ -75,7 +76,8 @@ function pageJson(page: ChangePage): Record<string, unknown> {
 }
 
 /** GET /v1/changes?prefix=P&since=R&limit=N[&wait=30s]; with `Accept: text/event-stream`, a stream of them. */
-export async function changesRoute(ctx: CommandContext, session: Session, req: http.IncomingMessage, res: http.ServerResponse, query: string): Promise<void> {
+export async function changesRoute(ctx: CommandContext, conn: HttpConnection, req: http.IncomingMessage, res: http.ServerResponse, query: string): Promise<void> {
+  const session = conn.session;
   const params = parseQuery(query);
   if (params === null) return sendError(res, new KvError('BAD_REQUEST', 'a % in the query is not followed by two hex digits (docs/HTTP.md §2)'));
   if (req.method !== 'GET') {
@@ -90,7 +92,7 @@ export async function changesRoute(ctx: CommandContext, session: Session, req: h
   const limit = Math.min(Number(rawLimit ?? 100), 1000);
   const prefix = params.get('prefix') ?? '';
   const match = prefix === '' ? null : (k: ByteString) => k.startsWith(prefix);
-  if ((req.headers.accept ?? '').includes('text/event-stream')) return stream(ctx, req, res, since, { match, limit, waitMs: 0 });
+  if ((req.headers.accept ?? '').includes('text/event-stream')) return stream(ctx, req, res, conn, since, { match, limit, waitMs: 0 });
   const waitMs = parseWait(params.get('wait'));
   if (waitMs instanceof KvError) return sendError(res, waitMs);
   // Run as CHANGES runs over TCP (op line, INFO), with this request's end to stop the wait.
@@ -107,7 +109,7 @@ export async function changesRoute(ctx: CommandContext, session: Session, req: h
 }
 
 /** The SSE stream: every change from `since` on, as `id: version`, `event: op`, `data: {…}`. */
-async function stream(ctx: CommandContext, req: http.IncomingMessage, res: http.ServerResponse, since: number, query: ChangeQuery): Promise<void> {
+async function stream(ctx: CommandContext, req: http.IncomingMessage, res: http.ServerResponse, meter: ClientMeter, since: number, query: ChangeQuery): Promise<void> {
   res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
   res.write(': dualkv change stream (docs/HTTP.md §6)\n\n');
   const signal = abortOnClose(req, res);
@@ -123,6 +125,7 @@ async function stream(ctx: CommandContext, req: http.IncomingMessage, res: http.
         return;
       }
       for (const e of page.events) res.write(`id: ${e.version}\nevent: ${e.op}\ndata: ${JSON.stringify(changeJson(e))}\n\n`);
+      meter.changed();
       at = page.revision;
       // A reader too slow for the changes is dropped rather than held in memory without bound.
       if (res.writableLength > SSE_MAX_PENDING_BYTES) {

@@ -5,7 +5,7 @@ import type { ClientConnection } from '../../commands/types.js';
 import { createOpLog } from '../../op-log.js';
 import type { Reply } from '../../protocol/reply.js';
 import type { DecoderLimits } from '../../protocol/sink.js';
-import type { MeasuredClient } from './client-memory.js';
+import type { MeasuredClient } from '../client-memory.js';
 import { REPLY_HOLD_BYTES, StreamSession, type RunCommand, type SessionOutput, type SessionStats } from './stream-session.js';
 
 /** What a connection tells its front-end: how much memory it holds. */

@@ -5,7 +5,7 @@ import type { CommandContext } from '../../commands/types.js';
 import { RESP_MAX_ARGS } from '../../protocol/resp.js';
 import { RejectLogLimiter } from '../udp-reject-log.js';
 import type { Frontend } from '../frontend.js';
-import { ClientMemoryCap } from './client-memory.js';
+import type { ClientMemoryCap } from '../client-memory.js';
 import { clampConnections } from './fd-limit.js';
 import { SocketConnection, type ConnectionLimits } from './socket-connection.js';
 import type { RunCommand } from './stream-session.js';
@@ -14,8 +14,8 @@ export interface TcpFrontendOptions {
   readonly host: string;
   readonly port: number;
   readonly logOps: boolean;
-  /** Query and reply bytes all clients together may hold (--maxmemory-clients). */
-  readonly maxClientMemory: number;
+  /** The cap on query and reply bytes all stream clients together may hold (--maxmemory-clients), shared with HTTP. */
+  readonly clientMemory: ClientMemoryCap;
 }
 
 /** Warn lines about refused connections and accept errors, at most this many a second. */
@@ -26,10 +26,11 @@ export class TcpFrontend implements Frontend {
   readonly name = 'tcp';
   private readonly server: net.Server;
   private readonly connections = new Set<SocketConnection>();
+  /** Ids in a bare context, with no client registry. */
   private nextId = 1;
   /** --max-connections, lowered to fit the open-files limit. */
   readonly maxConnections: number;
-  private readonly clientMemory: ClientMemoryCap<SocketConnection>;
+  private readonly clientMemory: ClientMemoryCap;
   private readonly refusalLog = new RejectLogLimiter(REFUSAL_LOG_PER_SECOND);
   private readonly connLimits: ConnectionLimits;
   private readonly run: RunCommand;
@@ -54,28 +55,13 @@ export class TcpFrontend implements Frontend {
       maxRequestBytes: limits.maxQueryBuffer,
       maxOutputBuffer: limits.maxOutputBuffer,
     };
-    this.clientMemory = new ClientMemoryCap(
-      () => this.connections,
-      options.maxClientMemory,
-      (conn, bytes, total) => {
-        ctx.stats.evictedClients++;
-        this.refusalWarn(
-          { client: conn.client, conn: conn.id, bytes, totalBytes: total, limit: options.maxClientMemory },
-          'client memory limit reached (--maxmemory-clients); disconnecting the client holding the most',
-        );
-      },
-    );
+    this.clientMemory = options.clientMemory;
     this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
     this.server.on('error', (err) => {
       // accept() failing (EMFILE, ENFILE: out of descriptors) drops that client: count it, say so, rate-limited.
       ctx.stats.connectionsRejected++;
       this.refusalWarn({ err: { code: (err as NodeJS.ErrnoException).code, message: err.message } }, 'TCP listener error; a client may have been dropped');
     });
-  }
-
-  /** Bytes all clients hold together, for INFO and the memory limit. */
-  get clientMemoryBytes(): number {
-    return this.clientMemory.total;
   }
 
   private refusalWarn(fields: Record<string, unknown>, msg: string): void {
@@ -98,17 +84,6 @@ export class TcpFrontend implements Frontend {
     return this.connections.size;
   }
 
-  /** The largest query and reply buffers a client holds now (INFO's client_recent_max_*_buffer). */
-  largestBuffers(): { input: number; output: number } {
-    let input = 0;
-    let output = 0;
-    for (const c of this.connections) {
-      input = Math.max(input, c.queryBytes);
-      output = Math.max(output, c.outputBytes);
-    }
-    return { input, output };
-  }
-
   private accept(socket: net.Socket): void {
     const stats = this.ctx.stats;
     const client = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -127,7 +102,7 @@ export class TcpFrontend implements Frontend {
     stats.connectionsCurrent++;
     stats.connectionsTotal++;
     socket.setKeepAlive(true, 60_000);
-    const id = this.nextId++;
+    const id = this.ctx.clients?.nextId() ?? this.nextId++;
     const log = this.log.child({ transport: 'tcp', client, conn: id });
     const conn = new SocketConnection(socket, {
       id,
@@ -140,6 +115,7 @@ export class TcpFrontend implements Frontend {
       owner: { memoryChanged: (c) => this.clientMemory.update(c) },
     });
     this.connections.add(conn);
+    this.clientMemory.add(conn);
     this.ctx.clients?.add(conn.session);
     log.debug('client connected');
     const idleSec = this.ctx.limits.idleTimeoutSec;
