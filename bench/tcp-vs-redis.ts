@@ -32,6 +32,7 @@ import {
   stealPercent,
   type Proc,
 } from './lib/procs.js';
+import { startKvWithHttp } from './lib/metrics-scraper.js';
 
 const argv = await yargs(hideBin(process.argv))
   .option('requests', { type: 'number', default: 200_000, describe: 'requests per plain redis-benchmark run' })
@@ -40,6 +41,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('rounds', { type: 'number', default: 3, describe: 'rounds, interleaved; the median is shown' })
   .option('ttl', { type: 'number', default: 100, describe: 'seconds, the EX of the SET EX test' })
   .option('baseline', { type: 'string', describe: 'another checkout whose built kv-server runs in the same rounds' })
+  .option('with-http', { type: 'boolean', default: false, describe: 'also a kv-server with its HTTP front-end on and /metrics scraped every second (issue 13)' })
   .strict()
   .parse();
 
@@ -127,6 +129,7 @@ const servers: Server[] = [
   { name: 'kv-server --no-log-ops', start: () => startKvServer(['--no-log-ops']) },
   { name: 'kv-server, stdout a pipe nobody reads', start: () => startKvServer([], undefined, { stdout: 'pipe' }) },
 ];
+if (argv['with-http']) servers.push({ name: 'kv-server with HTTP, /metrics scraped 1/s', start: () => startKvWithHttp() });
 if (argv.baseline !== undefined) {
   const bin = path.resolve(argv.baseline, 'dist/src/main.js');
   const label = `baseline ${path.basename(path.resolve(argv.baseline))}`;

@@ -26,6 +26,7 @@ import { resolveOptions, type TransportName } from '../clients/lib/bench/options
 import { formatUs } from '../clients/lib/bench/report.js';
 import { runBench, type BenchResult } from '../clients/lib/bench/run.js';
 import { cpuTimes, ensureDebianPackages, fmt, printTable, startKvServer, startMemcached, stealPercent, type Proc } from './lib/procs.js';
+import { startKvWithHttp } from './lib/metrics-scraper.js';
 
 const argv = await yargs(hideBin(process.argv))
   .option('duration', { type: 'number', default: 10, describe: 'measured seconds per run' })
@@ -40,6 +41,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('max-steal', { type: 'number', default: 5, describe: 'percent of CPU time lost to the hypervisor (steal) above which a round is run again' })
   .option('reruns', { type: 'number', default: 3, describe: 'most rounds run again for steal, in all' })
   .option('baseline', { type: 'string', describe: 'another checkout whose built kv-server runs in the same rounds' })
+  .option('with-http', { type: 'boolean', default: false, describe: 'also a kv-server with its HTTP front-end on and /metrics scraped every second (issue 13)' })
   .strict()
   .parse();
 
@@ -84,12 +86,14 @@ const baselineBin = argv.baseline === undefined ? undefined : path.resolve(argv.
 const baselineName = argv.baseline === undefined ? '' : `baseline ${path.basename(path.resolve(argv.baseline))}`;
 const baseline = baselineBin === undefined ? null : await startKvServer([], undefined, { bin: baselineBin });
 const baselineQuiet = baselineBin === undefined || !argv['quiet-server'] ? null : await startKvServer(['--no-log-ops'], undefined, { bin: baselineBin });
+const withHttp = argv['with-http'] ? await startKvWithHttp() : null;
 const targets: Target[] = [
   { name: `memcached -U (-t ${argv['memcached-threads']})`, transport: 'memcached-udp', proc: memcached },
   { name: 'kv-server (default: every op logged)', transport: 'udp', proc: ours },
   ...(quiet ? [{ name: 'kv-server --no-log-ops', transport: 'udp' as const, proc: quiet }] : []),
   ...(baseline ? [{ name: `${baselineName} (default)`, transport: 'udp' as const, proc: baseline }] : []),
   ...(baselineQuiet ? [{ name: `${baselineName} --no-log-ops`, transport: 'udp' as const, proc: baselineQuiet }] : []),
+  ...(withHttp ? [{ name: 'kv-server with HTTP, /metrics scraped 1/s', transport: 'udp' as const, proc: withHttp }] : []),
 ];
 
 const runs = new Map<string, Run[]>();
@@ -126,7 +130,7 @@ try {
     for (const [key, run] of got) runs.set(key, [...(runs.get(key) ?? []), run]);
   }
 } finally {
-  await Promise.all([memcached.stop(), ours.stop(), quiet?.stop(), baseline?.stop(), baselineQuiet?.stop()]);
+  await Promise.all([memcached.stop(), ours.stop(), quiet?.stop(), baseline?.stop(), baselineQuiet?.stop(), withHttp?.stop()]);
 }
 
 /** The run with the median throughput, so its latencies are from one real run. */
