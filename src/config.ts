@@ -77,7 +77,20 @@ export interface ServerConfig {
   readonly limits: Limits;
   readonly udp: UdpConfig;
   readonly persistence: PersistenceConfig;
+  readonly auth: AuthConfig;
 }
+
+/** README "Authentication": who may connect, and how. */
+export interface AuthConfig {
+  /** A users file (one user a line; reread on SIGHUP); null: none. */
+  readonly usersFile: string | null;
+  /** The `default` user's password; null: none. Ignored (with a warning) when there is a users file. */
+  readonly requirepass: string | null;
+  /** With no credentials configured, serve only loopback clients (Redis's protected mode). */
+  readonly protectedMode: boolean;
+}
+
+export const DEFAULT_AUTH: AuthConfig = { usersFile: null, requirepass: null, protectedMode: true };
 
 export const DEFAULT_LIMITS: Limits = {
   maxKeySize: 1024,
@@ -124,6 +137,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     limits: DEFAULT_LIMITS,
     udp: DEFAULT_UDP,
     persistence: { enabled: true, fsync: 'everysec', snapshotIntervalSec: 300, repair: false },
+    auth: DEFAULT_AUTH,
     ...overrides,
   };
 }
@@ -146,6 +160,10 @@ export function serverArgs(argv: string[]) {
     .option('tcp-port', { type: 'number', describe: 'TCP port (text and RESP2) [default: --port]' })
     .option('udp-port', { type: 'number', describe: 'UDP port [default: --port]' })
     .option('http-port', { type: 'number', describe: 'HTTP API port (docs/HTTP.md; 0 picks a free one) [default: no HTTP]' })
+    .group(['requirepass', 'users-file', 'protected-mode'], 'Security:')
+    .option('requirepass', { type: 'string', describe: 'Password of the default user (better: KV_REQUIREPASS, or --users-file; a flag shows in ps)' })
+    .option('users-file', { type: 'string', describe: 'Users, their secrets and permissions, one a line (README "Authentication"); reread on SIGHUP' })
+    .option('protected-mode', { type: 'boolean', default: true, describe: 'With no credentials, serve only loopback clients (--no-protected-mode: serve everyone)' })
     .group(['data-dir', 'fsync', 'snapshot-interval', 'repair', 'persistence'], 'Persistence:')
     .option('data-dir', { type: 'string', default: 'data', describe: 'Directory for the log and snapshots' })
     .option('fsync', { choices: FSYNC_POLICIES, default: 'everysec' as FsyncPolicy, describe: 'When the append-only log is fsynced' })
@@ -263,6 +281,7 @@ function directory(name: string, v: unknown): string {
 
 /** Checks parsed flags and builds the config; throws ConfigError with a message for the user. */
 export function buildConfig(a: ParsedArgs): ServerConfig {
+  if (a['users-file'] && a.requirepass) throw new ConfigError('give --users-file or --requirepass (KV_REQUIREPASS), not both: the users file can hold the default user');
   const basePort = port('port', a.port);
   const maxKeySize = sizeFlag('max-key-size', a['max-key-size'], 1, 512 * 1024 * 1024);
   const maxValueSize = sizeFlag('max-value-size', a['max-value-size'], 1, 512 * 1024 * 1024);
@@ -319,7 +338,17 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
       snapshotIntervalSec: positive('snapshot-interval', a['snapshot-interval'], 0),
       repair: a.repair,
     },
+    auth: {
+      usersFile: a['users-file'] === undefined || a['users-file'] === '' ? null : a['users-file'],
+      requirepass: a.requirepass === undefined || a.requirepass === '' ? null : a.requirepass,
+      protectedMode: a['protected-mode'],
+    },
   };
+}
+
+/** The config as the start-up line logs it: a password never appears, only whether one is set. */
+export function configForLog(config: ServerConfig): ServerConfig {
+  return { ...config, auth: { ...config.auth, requirepass: config.auth.requirepass === null ? null : '(set)' } };
 }
 
 /** `N%` or a size. */

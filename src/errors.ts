@@ -18,6 +18,7 @@ interface ErrorSpec {
 /** The datagram statuses an error can map to (docs/PROTOCOL.md, udp "Status codes"). */
 export type UdpErrorStatus =
   | 'COMMAND_ERROR'
+  | 'UNAUTHORIZED'
   | 'UNAVAILABLE'
   | 'SERVER_ERROR'
   | 'MALFORMED'
@@ -74,7 +75,13 @@ export const ErrorCodes = {
   /** HELLO with a RESP version the server does not speak (Redis: -NOPROTO). */
   NO_PROTO: { resp: 'NOPROTO', udp: 'UNSUPPORTED', http: 400, closes: false },
   /** A user name and password that do not match (Redis: -WRONGPASS). */
-  WRONG_PASS: { resp: 'WRONGPASS', udp: 'COMMAND_ERROR', http: 401, closes: false },
+  WRONG_PASS: { resp: 'WRONGPASS', udp: 'UNAUTHORIZED', http: 401, closes: false },
+  /** A command other than AUTH, HELLO, PING, QUIT or RESET before authenticating (Redis: -NOAUTH Authentication required.). */
+  NO_AUTH: { resp: 'NOAUTH', udp: 'UNAUTHORIZED', http: 401, closes: false },
+  /** The user's permission does not cover the command (Redis 7.0: -NOPERM this user has no permissions to run the '…' command). */
+  NO_PERM: { resp: 'NOPERM', udp: 'UNAUTHORIZED', http: 403, closes: false },
+  /** Protected mode: no credentials are configured and the client is not on loopback (Redis: -DENIED). */
+  DENIED: { resp: 'DENIED', udp: 'UNAUTHORIZED', http: 403, closes: true },
   READ_ONLY: unavailable('MISCONF'),
   /** A write refused at the memory limit (--maxmemory); reads and DEL go on. */
   OOM: unavailable('OOM', 507),

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { hideBin } from 'yargs/helpers';
-import { buildConfig, rejectRepeatedFlags, serverArgs } from './config.js';
+import { hashPassword } from './auth/secrets.js';
+import { buildConfig, configForLog, rejectRepeatedFlags, serverArgs } from './config.js';
 import { ConfigError, KvError } from './errors.js';
 import { createRootLogger } from './logger.js';
 import { KvServer, type StopReport } from './server.js';
@@ -30,11 +31,28 @@ function exitCodeOf(report: StopReport): number {
   return report.problems.length > 0 ? ExitCode.STOP_INCOMPLETE : ExitCode.OK;
 }
 
+/**
+ * `kv-server --hash-password`: reads a password from stdin (never from the command line,
+ * where ps would show it) and prints its salted hash for a users file.
+ */
+async function printPasswordHash(): Promise<number> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (password === '') {
+    process.stderr.write('kv-server: --hash-password reads the password from stdin, and got none (echo -n "$PASSWORD" | kv-server --hash-password)\n');
+    return ExitCode.CONFIG;
+  }
+  process.stdout.write(`${hashPassword(password)}\n`);
+  return ExitCode.OK;
+}
+
 /** kv-server: parse flags, start, and stop cleanly on SIGINT/SIGTERM. */
 async function main(): Promise<number> {
   let config;
   try {
     const argv = hideBin(process.argv);
+    if (argv.length === 1 && argv[0] === '--hash-password') return await printPasswordHash();
     rejectRepeatedFlags(argv);
     config = buildConfig(await serverArgs(argv).parse());
   } catch (err) {
@@ -43,7 +61,7 @@ async function main(): Promise<number> {
   }
   const root = await createRootLogger(config);
   const log = root.log;
-  log.info({ config }, 'starting');
+  log.info({ config: configForLog(config) }, 'starting');
   const server = new KvServer(config, log, { logStats: root.stats, logBacklogBytes: root.backlogBytes });
   try {
     const ports = await server.start();
@@ -101,6 +119,8 @@ async function main(): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // SIGHUP rereads what may change under a running server: the users file.
+    process.on('SIGHUP', () => server.reload());
     // SHUTDOWN from a client stops the server the same way; a second one changes nothing.
     server.onShutdownRequest((_reason, options) => {
       if (!signalled) onSignal('SHUTDOWN', options);

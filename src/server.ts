@@ -1,5 +1,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { Credentials } from './auth/access-control.js';
+import { exposedWithoutCredentials, protectedMode } from './auth/protected-mode.js';
 import { Clients } from './commands/client-registry.js';
 import { Monitors } from './commands/monitor.js';
 import type { CommandContext } from './commands/types.js';
@@ -70,6 +72,8 @@ export class KvServer {
   readonly memory: MemoryBudget;
   readonly ctx: CommandContext;
   private tcp: TcpFrontend | null = null;
+  /** The users (README "Authentication"); loaded at start, reread on SIGHUP. */
+  readonly credentials: Credentials;
   /** --maxmemory-clients over every stream client, TCP and HTTP. */
   private readonly clientMemory: ClientMemoryCap;
   private readonly clientEvictionLog = new RejectLogLimiter(CLIENT_EVICTION_LOG_PER_SECOND);
@@ -94,6 +98,7 @@ export class KvServer {
     this.backend = backend;
     this.activeExpiry = options.activeExpiry ?? true;
     const stats = this.stats;
+    this.credentials = new Credentials(config.auth, stats, log.child({ component: 'auth' }));
     this.memory = new MemoryBudget(resolveMemoryLimits(config.memory, config.persistence.enabled), backend, (fields, msg) => log.warn(fields, msg));
     if (config.memory.policy !== 'noeviction') {
       const evictor = new Evictor(backend, config.memory.policy, config.memory.samples);
@@ -129,6 +134,8 @@ export class KvServer {
         }),
       clients: new Clients(),
       monitors: new Monitors(),
+      access: this.credentials,
+      protectedMode: protectedMode(config.auth.protectedMode, () => this.credentials.required),
     };
     if (options.logStats) stats.registerSection('logging', options.logStats);
     if (config.persistence.enabled) {
@@ -188,6 +195,17 @@ export class KvServer {
   /** Prepares the data directory, loads data, then opens the listeners. Returns the bound ports. */
   async start(): Promise<{ tcpPort: number; udpPort: number }> {
     const c = this.config;
+    // First: every front-end asks who its sessions start as.
+    this.credentials.start();
+    if (!this.credentials.required && exposedWithoutCredentials(c.host)) {
+      this.log.warn(
+        { host: c.host, protectedMode: c.auth.protectedMode },
+        c.auth.protectedMode
+          ? 'listening on a non-loopback address with no credentials: protected mode serves only loopback clients (set --requirepass or --users-file to serve others)'
+          : 'listening on a non-loopback address with no credentials and --no-protected-mode: anyone who can reach these ports can read and write everything',
+      );
+    }
+    if (c.auth.requirepass !== null || c.auth.usersFile !== null) this.log.info({ users: this.credentials.userNames().length, from: c.auth.usersFile ?? '--requirepass' }, 'authentication required');
     // Before recovery, so that a --udp-io the machine cannot give is refused before any data is read.
     this.udp = new UdpFrontend(this.ctx, this.log, { host: c.host, port: c.udpPort, logOps: c.logOps, udp: c.udp });
     this.tcp = new TcpFrontend(this.ctx, this.log, { host: c.host, port: c.tcpPort, logOps: c.logOps, clientMemory: this.clientMemory });
@@ -254,6 +272,11 @@ export class KvServer {
   }
 
   /** What SHUTDOWN calls: the host's own stop (kv-server's, as on SIGTERM), with NOSAVE's or SAVE's options. Without it SHUTDOWN is refused. */
+  /** SIGHUP: rereads the users file (what fails to load leaves the users there were). */
+  reload(): void {
+    if (this.config.auth.usersFile !== null) this.credentials.reload();
+  }
+
   onShutdownRequest(handler: (reason: string, options: StopOptions) => void): void {
     this.ctx.requestShutdown = handler;
   }

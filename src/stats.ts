@@ -56,6 +56,13 @@ function transportSlot(transport: string): number {
   return transport === 'tcp' ? 0 : transport === 'udp' ? 3 : transport === 'http' ? 6 : 9;
 }
 
+/** Sums every transport's slot `which` of a by-transport array of pairs. */
+function sumPairs(a: Float64Array, which: 0 | 1): number {
+  let n = 0;
+  for (let i = which; i < a.length; i += 2) n += a[i] ?? 0;
+  return n;
+}
+
 /** Sums a counter's slots for one result over every transport. */
 function sumResult(c: CommandCounter, result: number): number {
   let n = 0;
@@ -145,7 +152,7 @@ export const DUALKV_INFO_FIELDS: Readonly<Record<string, readonly string[]>> = {
     'load_torn_bytes_cut',
     'last_error',
   ],
-  stats: ['protocol_errors'],
+  stats: ['protocol_errors', 'auth_successes', 'auth_failures', 'commands_denied_noauth', 'commands_denied_noperm'],
 };
 
 /** instantaneous_* are rates over at least this long (Redis samples every 100 ms). */
@@ -206,6 +213,20 @@ export class ServerStats {
   private readonly opsRate = new Rate();
   private readonly inRate = new Rate();
   private readonly outRate = new Rate();
+  /** Authentications by transport slot (transportSlot / 3), then result: ok, failed. */
+  readonly authCounts = new Float64Array(COMMAND_TRANSPORTS.length * 2);
+  /** Commands refused for their user by transport slot, then reason: noauth, noperm. */
+  readonly deniedCounts = new Float64Array(COMMAND_TRANSPORTS.length * 2);
+
+  /** An AUTH, HELLO AUTH, HTTP token or UDP key check: `ok` or not. */
+  countAuth(transport: string, ok: boolean): void {
+    this.authCounts[(transportSlot(transport) / RESULTS_PER_TRANSPORT) * 2 + (ok ? 0 : 1)]! += 1;
+  }
+
+  /** A command refused because its session was not authenticated (`noauth`) or its user may not run it (`noperm`). */
+  countDenied(transport: string, reason: 'noauth' | 'noperm'): void {
+    this.deniedCounts[(transportSlot(transport) / RESULTS_PER_TRANSPORT) * 2 + (reason === 'noauth' ? 0 : 1)]! += 1;
+  }
 
   /**
    * One command that ran (`failed`: it answered an error), or one refused before it ran
@@ -258,6 +279,8 @@ export class ServerStats {
   reset(keyspace: KeyspaceInfo): void {
     this.commands.clear();
     this.errors.clear();
+    this.authCounts.fill(0);
+    this.deniedCounts.fill(0);
     this.errorReplies = 0;
     this.connectionsTotal = 0;
     this.connectionsRejected = 0;
@@ -332,6 +355,10 @@ export class ServerStats {
         pubsub_patterns: 0,
         total_error_replies: this.errorReplies,
         protocol_errors: this.protocolErrors,
+        auth_successes: sumPairs(this.authCounts, 0),
+        auth_failures: sumPairs(this.authCounts, 1),
+        commands_denied_noauth: sumPairs(this.deniedCounts, 0),
+        commands_denied_noperm: sumPairs(this.deniedCounts, 1),
       },
       replication: {
         role: 'master',

@@ -83,7 +83,7 @@ export function clientLine(s: Session, self: Session, current: readonly ByteStri
     ['tot-mem', qbuf + argvMem + omem + rbs],
     ['events', omem > 0 ? 'rw' : 'r'],
     ['cmd', c?.lastCommand ?? 'NULL'],
-    ['user', 'default'],
+    ['user', s.user?.name ?? 'default'],
     ['redir', -1],
     ['resp', s.protocol ?? 2],
     ['lib-name', c?.libName ?? ''],
@@ -122,9 +122,11 @@ interface KillFilter {
   /** A type no dualkv client has (master, replica, pubsub): nothing matches. */
   noneOfType?: boolean;
   skipme: boolean;
+  /** Clients authenticated as this user. */
+  user?: string;
 }
 
-function parseKill(args: ByteString[]): KillFilter | Reply {
+function parseKill(ctx: CommandContext, args: ByteString[]): KillFilter | Reply {
   // The old form, CLIENT KILL addr, may kill the caller itself.
   if (args.length === 3) return { addr: args[2] as string, skipme: false };
   const f: KillFilter = { skipme: true };
@@ -145,8 +147,9 @@ function parseKill(args: ByteString[]): KillFilter | Reply {
     } else if (opt === 'laddr') {
       f.laddr = value;
     } else if (opt === 'user') {
-      // No users yet (auth is to come): every client is `default`.
-      if (value !== 'default') return err(`No such user '${value}'`);
+      const known = ctx.access?.required === true ? ctx.access.userNames() : ['default'];
+      if (!known.includes(value)) return err(`No such user '${value}'`);
+      f.user = value;
     } else if (opt === 'skipme') {
       const v = value.toLowerCase();
       if (v !== 'yes' && v !== 'no') return syntaxError();
@@ -160,7 +163,7 @@ function parseKill(args: ByteString[]): KillFilter | Reply {
 
 /** CLIENT KILL: another client is closed at once; the caller, after this reply. */
 function clientKill(ctx: CommandContext, self: Session, args: ByteString[]): Reply {
-  const f = parseKill(args);
+  const f = parseKill(ctx, args);
   if (!('skipme' in f)) return f;
   let killed = 0;
   for (const s of [...(ctx.clients?.sessions() ?? [self])]) {
@@ -168,6 +171,7 @@ function clientKill(ctx: CommandContext, self: Session, args: ByteString[]): Rep
     if (f.addr !== undefined && s.client !== f.addr) continue;
     if (f.laddr !== undefined && s.conn?.localAddress !== f.laddr) continue;
     if (f.id !== undefined && s.id !== f.id) continue;
+    if (f.user !== undefined && (s.user?.name ?? 'default') !== f.user) continue;
     if (s === self && f.skipme) continue;
     if (s === self) self.closing = true;
     else s.conn?.kill();

@@ -3,9 +3,9 @@ import { errorReply, OK, type Reply } from '../protocol/reply.js';
 import { REDIS_VERSION } from '../stats.js';
 import type { ByteString } from '../store/bytes.js';
 import { BAD_NAME, validAttr } from './client-commands.js';
-import type { CommandSpec } from './types.js';
+import type { CommandContext, CommandSpec, Session } from './types.js';
 
-/** HELLO and AUTH, as Redis 7.0 answers them with no password configured (networking.c helloCommand, acl.c). */
+/** HELLO and AUTH, as Redis 7.0 answers them (networking.c helloCommand, acl.c authCommand). */
 
 const bulk = (v: string): Reply => ({ t: 'bulk', v });
 const int = (n: number): Reply => ({ t: 'int', n });
@@ -25,12 +25,20 @@ function redactAfterAuth(args: readonly ByteString[]): ByteString[] {
   return out;
 }
 
+const wrongPass = (): Reply => errorReply(new KvError('WRONG_PASS', 'invalid username-password pair or user is disabled.'));
+
 /**
- * With no users configured (auth is a later issue) Redis's `default` user has no
- * password: it accepts any password, and any other user name is wrong.
+ * Checks a user's password and, when it is right, makes the session that user. With no
+ * users configured Redis's `default` user has no password: it accepts any password, and
+ * any other user name is wrong.
  */
-const checkUser = (user: string): Reply | null =>
-  user === 'default' ? null : errorReply(new KvError('WRONG_PASS', 'invalid username-password pair or user is disabled.'));
+function authenticate(c: CommandContext, s: Session, user: string, password: string): Reply | null {
+  if (c.access === undefined || !c.access.required) return user === 'default' ? null : wrongPass();
+  const who = c.access.authenticate(s, user, password);
+  if (who === null) return wrongPass();
+  s.user = who;
+  return null;
+}
 
 export const helloCommand: CommandSpec = {
   name: 'hello',
@@ -44,7 +52,7 @@ export const helloCommand: CommandSpec = {
   acl: ['connection'],
   docs: { summary: 'Handshake with Redis', since: '6.0.0', group: 'connection', complexity: 'O(1)' },
   redact: redactAfterAuth,
-  run(_c, s, args) {
+  run(c, s, args) {
     let next = 1;
     let protocol = s.protocol ?? 2;
     if (args.length >= 2) {
@@ -54,12 +62,12 @@ export const helloCommand: CommandSpec = {
       protocol = Number(v) as 2 | 3;
     }
     let name: string | undefined;
+    let auth: [string, string] | null = null;
     for (let j = next; j < args.length; j++) {
       const opt = args[j] as string;
       const more = args.length - 1 - j;
       if (opt.toLowerCase() === 'auth' && more >= 2) {
-        const wrong = checkUser(args[j + 1] as string);
-        if (wrong) return wrong;
+        auth = [args[j + 1] as string, args[j + 2] as string];
         j += 2;
       } else if (opt.toLowerCase() === 'setname' && more >= 1) {
         name = args[++j] as string;
@@ -67,6 +75,15 @@ export const helloCommand: CommandSpec = {
       } else {
         return err(`Syntax error in HELLO option '${opt}'`);
       }
+    }
+    // Redis (helloCommand): options are read first, then AUTH, then the rest applies.
+    if (auth !== null) {
+      const wrong = authenticate(c, s, auth[0], auth[1]);
+      if (wrong) return wrong;
+    } else if (s.user === null) {
+      return errorReply(
+        new KvError('NO_AUTH', 'HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time'),
+      );
     }
     if (name !== undefined) s.name = name;
     // Only a connection that can switch does (a stream one; UDP has no HELLO), and this reply already goes in the new version.
@@ -92,17 +109,20 @@ export const authCommand: CommandSpec = {
   write: false,
   firstKey: 0,
   lastKey: 0,
-  group: 'redis',
+  group: 'connection',
   usage: 'AUTH [username] password',
   flags: ['noscript', 'loading', 'stale', 'fast', 'no_auth', 'allow_busy'],
   acl: ['connection'],
   docs: { summary: 'Authenticate to the server', since: '1.0.0', group: 'connection', complexity: 'O(N) where N is the number of passwords defined for the user' },
   redact: (args) => args.map((a, i) => (i === 0 ? a : '(redacted)')),
-  run(_c, _s, args) {
+  run(c, s, args) {
     if (args.length > 3) return syntaxError();
     if (args.length === 2) {
-      return err('AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
+      if (c.access === undefined || !c.access.required) {
+        return err('AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
+      }
+      return authenticate(c, s, 'default', args[1] as string) ?? OK;
     }
-    return checkUser(args[1] as string) ?? OK;
+    return authenticate(c, s, args[1] as string, args[2] as string) ?? OK;
   },
 };

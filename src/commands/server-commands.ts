@@ -1,6 +1,7 @@
 import { KvError } from '../errors.js';
 import { errorReply, OK, PONG, type Reply } from '../protocol/reply.js';
 import { clientCommand } from './client-commands.js';
+import { aclCommand } from './acl-command.js';
 import { authCommand, helloCommand } from './hello-command.js';
 import { commandCommand, type TableView } from './command-command.js';
 import { configCommand } from './config-command.js';
@@ -130,6 +131,7 @@ export function serverCommands(table: () => ReadonlyMap<string, CommandSpec>): C
         args[1] === '0' ? OK : errorReply(new KvError('NOT_SUPPORTED', 'DB index is out of range (dualkv has one database, 0)')),
     },
     clientCommand,
+    aclCommand,
     helloCommand,
     authCommand,
     commandCommand(view),

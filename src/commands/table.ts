@@ -6,6 +6,7 @@ import { multiKeyCommands } from './multikey.js';
 import { transactionCommands } from './transactions.js';
 import { arityError, serverCommands } from './server-commands.js';
 import { runChecked, stateRefusal } from './run.js';
+import { accessRefusal } from './access.js';
 import { bitCommands } from './bits.js';
 import { changesCommand } from './changes-command.js';
 import { REDIS_META } from './redis-meta.js';
@@ -131,7 +132,7 @@ export function checkCommand(ctx: CommandContext, session: Session, spec: Comman
     const refused = arityError(spec.name, spec.textUsage ?? spec.usage, true);
     return spec.abortsTransaction === true ? abortTransaction(session, refused) : refused;
   }
-  return keyTooLarge(ctx, spec, args);
+  return accessRefusal(ctx, session, spec) ?? keyTooLarge(ctx, spec, args);
 }
 
 /** Redis (server.c, rejectCommand): EXEC refused before it runs ends the transaction, if any, saying why. */

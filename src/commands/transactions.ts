@@ -1,3 +1,4 @@
+import { initialUser } from './access.js';
 import type { Backend, MaybePromise } from '../backend/types.js';
 import { KvError } from '../errors.js';
 import { errorReply, OK, QUEUED, type Reply } from '../protocol/reply.js';
@@ -132,6 +133,8 @@ function runReset(ctx: CommandContext, session: Session): Reply {
   if (session.replyMode !== undefined) session.replyMode = 'on';
   if (session.protocol !== undefined) session.protocol = 2;
   session.name = '';
+  // Redis 7: RESET authenticates the connection as `default` again, which needs AUTH when credentials are configured.
+  session.user = initialUser(ctx);
   return RESET;
 }
 

@@ -1,3 +1,4 @@
+import type { Permission } from '../auth/users-file.js';
 import type { Backend } from '../backend/types.js';
 import type { KvError } from '../errors.js';
 import type { Limits } from '../limits.js';
@@ -11,6 +12,32 @@ import type { ByteString } from '../store/bytes.js';
 /** How a client reaches the server (`tcp`, `udp`, …): an open set, as dialects are. */
 export type Transport = string;
 export type { CommandGroup, Dialect } from './dialects.js';
+
+/** A user as the commands see it: who, and what they may run (src/auth/). */
+export interface AuthUser {
+  readonly name: string;
+  readonly permission: Permission;
+}
+
+/** Why a command was refused for its session's user. */
+export type DenyReason = 'noauth' | 'noperm';
+
+/**
+ * Who may run what (src/auth/access-control.ts implements it): the users and their
+ * secrets, the audit log and its counters. A session's `user` is null until it authenticates.
+ */
+export interface AccessControl {
+  /** Credentials are configured: a session starts with no user and must authenticate. */
+  readonly required: boolean;
+  /** The user a new session starts as: the `default` user with every permission when nothing is configured, else null. */
+  initialUser(): AuthUser | null;
+  /** Checks a user's password in constant time, and logs and counts the attempt (never the secret): the user, or null. */
+  authenticate(session: Session, user: string, password: string): AuthUser | null;
+  /** The configured users' names (ACL USERS). */
+  userNames(): string[];
+  /** A command refused for the session's user: logged (rate-limited) and counted. */
+  denied(session: Session, command: string, reason: DenyReason): void;
+}
 
 /** The memory limit as the commands see it (src/memory.ts implements it). */
 export interface MemoryGuard {
@@ -56,6 +83,10 @@ export interface CommandContext {
   readonly info: () => Record<string, StatSection>;
   /** Starts a snapshot (SAVE); absent when persistence is off. */
   save?: () => Promise<Reply>;
+  /** Users and permissions; absent in a bare context, where every session's user is what it was given. */
+  readonly access?: AccessControl;
+  /** Protected mode (src/auth/protected-mode.ts): whether a client address is refused; absent: nobody is. */
+  readonly protectedMode?: { refuses(address: string | undefined): boolean };
   /** The stream clients (CLIENT LIST, KILL); absent in a bare context (tests of the table alone). */
   readonly clients?: ClientRegistry;
   /** MONITOR's watchers; absent in a bare context. */
@@ -111,6 +142,8 @@ export interface Session {
   /** CLIENT SETNAME. */
   name: string;
   readonly id: number;
+  /** Who the session is authenticated as; null: nobody yet (only AUTH, HELLO, PING, QUIT and RESET run). */
+  user: AuthUser | null;
   /** MULTI: the commands queued for EXEC; null outside a transaction. */
   multi: QueuedTransaction | null;
   /** WATCH: each watched key and its version when it was watched (0: absent); null when none. */

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { UDP } from '../commands/dialects.js';
-import type { Session } from '../commands/types.js';
+import type { AuthUser, Session } from '../commands/types.js';
 import type { OpLog } from '../op-log.js';
 import type { Peer } from './udp-io.js';
 
@@ -37,6 +37,8 @@ export class PeerTable {
     private readonly policy: LargeReplyPolicy,
     /** Makes a client's op logger (which may be null); null with --no-log-ops. */
     private readonly opLog: ((client: string) => OpLog | null) | null,
+    /** Who a datagram's session runs as, until authenticated datagrams say otherwise: null when credentials are configured. */
+    private readonly user: AuthUser | null,
   ) {}
 
   /** Looked up by port first, so the common case builds no string; the address is then checked. */
@@ -63,6 +65,7 @@ export class PeerTable {
         // Transactions are for stream connections: the UDP dialect does not offer them.
         multi: null,
         watched: null,
+        user: this.user,
       };
       p = { address: rinfo.address, session, ...this.facts(rinfo.address) };
       this.peers.set(client, p);

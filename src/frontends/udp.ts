@@ -1,3 +1,4 @@
+import { initialUser } from '../commands/access.js';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { executeCommand } from '../commands/execute.js';
@@ -107,7 +108,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
     this.maxSize = u.maxDatagramSize;
     this.cache = new ReplyCache({ ttlMs: u.replyCacheTtlMs, maxEntries: u.replyCacheEntries, maxBytes: u.replyCacheBytes });
     this.rejectLog = new RejectLogLimiter(u.rejectLogPerSecond);
-    this.peers = new PeerTable(largeReplyPolicy(u.largeRepliesTo), options.logOps ? (client) => createOpLog(log.child({ transport: 'udp', client })) : null);
+    this.peers = new PeerTable(largeReplyPolicy(u.largeRepliesTo), options.logOps ? (client) => createOpLog(log.child({ transport: 'udp', client })) : null, initialUser(ctx));
     const { io, fallbackReason } = createDatagramIo(u.io, options.host, this.maxSize, {
       datagram: (msg, peer, wireSize) => this.onMessage(msg, peer, wireSize),
       error: (err) => this.onSocketError(err),

@@ -72,6 +72,8 @@ export const Status = {
   TOO_LARGE: 0x14,
   UNSUPPORTED: 0x15,
   ID_CONFLICT: 0x16,
+  /** Not authenticated, or the user may not run this (docs/PROTOCOL.md "Authentication"); nothing ran. */
+  UNAUTHORIZED: 0x17,
   // 0x2_: a well-formed request the command refused (key too large, ...), or could not run now.
   COMMAND_ERROR: 0x20,
   UNAVAILABLE: 0x21,

@@ -55,8 +55,13 @@ export class RespDecoder {
 
   constructor(
     private readonly sink: CommandSink,
-    private readonly limits: DecoderLimits,
+    private limits: DecoderLimits,
   ) {}
+
+  /** The connection authenticated (or RESET undid it): the requests from here on are held to these limits. */
+  relimit(limits: DecoderLimits): void {
+    this.limits = limits;
+  }
 
   feed(chunk: Buffer): void {
     let off = 0;
@@ -225,7 +230,7 @@ export class RespDecoder {
 
   private onCount(count: number): void {
     if (count > RESP_MAX_ARGS || count > this.limits.maxArgs) {
-      throw new ProtocolError('Protocol error: invalid multibulk length');
+      throw new ProtocolError(this.limits.unauthenticated === true ? 'Protocol error: unauthenticated multibulk length' : 'Protocol error: invalid multibulk length');
     }
     if (count <= 0) {
       // `*0` and `*-1` are empty requests; Redis ignores them.
@@ -252,6 +257,7 @@ export class RespDecoder {
     if (len < 0 || len > RESP_MAX_BULK_HARD) {
       throw new ProtocolError('Protocol error: invalid bulk length');
     }
+    if (len > this.limits.maxArgBytes && this.limits.unauthenticated === true) throw new ProtocolError('Protocol error: unauthenticated bulk length');
     this.bulkLen = len;
     this.bulkGot = 0;
     this.skipping = len > this.limits.maxArgBytes;
@@ -288,7 +294,7 @@ export class RespDecoder {
     const args = splitArgs(text);
     if (args === null) throw new ProtocolError('Protocol error: unbalanced quotes in request');
     if (args.length === 0) return; // an empty line is not a command
-    if (args.length > this.limits.maxArgs) throw new ProtocolError('Protocol error: too many arguments');
+    if (args.length > this.limits.maxArgs) throw new ProtocolError(this.limits.unauthenticated === true ? 'Protocol error: unauthenticated multibulk length' : 'Protocol error: too many arguments');
     if (!this.sink.command(args)) this.stopped = true;
   }
 }

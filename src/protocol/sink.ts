@@ -23,6 +23,28 @@ export interface DecoderLimits {
    * QUERY_BUFFER_LIMIT ProtocolError: the connection must close.
    */
   readonly maxRequestBytes: number;
+  /**
+   * Set while the connection has not authenticated: a request over these limits (Redis:
+   * 10 arguments, 16 KiB an argument) is a ProtocolError that closes the connection,
+   * rather than one refused and skipped, so that an unknown client cannot make the server
+   * read or hold much (docs/PROTOCOL.md "Authentication").
+   */
+  readonly unauthenticated?: boolean;
+}
+
+/** Redis's limits before authentication (networking.c): arguments in one request, and bytes in one argument or line. */
+export const PREAUTH_MAX_ARGS = 10;
+export const PREAUTH_MAX_ARG_BYTES = 16 * 1024;
+
+/** The limits of a connection that has not authenticated: the usual ones, cut to Redis's pre-auth sizes. */
+export function preAuthLimits(limits: DecoderLimits): DecoderLimits {
+  return {
+    maxArgs: Math.min(limits.maxArgs, PREAUTH_MAX_ARGS),
+    maxArgBytes: Math.min(limits.maxArgBytes, PREAUTH_MAX_ARG_BYTES),
+    maxLineBytes: Math.min(limits.maxLineBytes, PREAUTH_MAX_ARG_BYTES),
+    maxRequestBytes: Math.min(limits.maxRequestBytes, PREAUTH_MAX_ARGS * (PREAUTH_MAX_ARG_BYTES + 64)),
+    unauthenticated: true,
+  };
 }
 
 /** What one held argument costs beyond its bytes (a string header and an array slot). */

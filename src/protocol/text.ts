@@ -1,4 +1,4 @@
-import { KvError } from '../errors.js';
+import { KvError, ProtocolError } from '../errors.js';
 import { renderStatsLine } from './info-text.js';
 import type { Reply } from './reply.js';
 import type { ReplyWriter } from './reply-writer.js';
@@ -40,8 +40,13 @@ export class TextLineDecoder {
 
   constructor(
     private readonly sink: CommandSink,
-    private readonly limits: DecoderLimits,
+    private limits: DecoderLimits,
   ) {}
+
+  /** The connection authenticated (or RESET undid it): the requests from here on are held to these limits. */
+  relimit(limits: DecoderLimits): void {
+    this.limits = limits;
+  }
 
   feed(chunk: Buffer): void {
     let off = 0;
@@ -95,6 +100,7 @@ export class TextLineDecoder {
   }
 
   private refuseLongLine(): void {
+    if (this.limits.unauthenticated === true) throw new ProtocolError(`unauthenticated request line over ${this.limits.maxLineBytes} bytes; AUTH first`);
     const ok = this.sink.reject(
       new KvError(
         'LINE_TOO_LONG',

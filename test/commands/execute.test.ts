@@ -1,3 +1,4 @@
+import { UNRESTRICTED } from '../../src/commands/access.js';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { executeCommand } from '../../src/commands/execute.js';
@@ -35,6 +36,7 @@ function setup(dialectName: 'text' | 'resp' | 'udp' = 'resp', limits: Partial<Co
     closing: false,
     multi: null,
     watched: null,
+    user: UNRESTRICTED,
     name: '',
     id: 1,
   };

@@ -4,6 +4,7 @@
  * them, run on the command table directly (many runs, fast) and over a real RESP
  * connection to an in-process server with the active sweep off and on.
  */
+import { UNRESTRICTED } from '../../src/commands/access.js';
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import { MemoryBackend } from '../../src/backend/memory/memory-backend.js';
@@ -45,7 +46,7 @@ function commandTable(): Real {
     configParams: () => ({}),
     info: () => stats.snapshot(backend.keyspaceInfo()),
   };
-  const session: Session = { transport: 'tcp', dialect: RESP, client: 'model', opLog: null, closing: false, name: '', id: 1, multi: null, watched: null };
+  const session: Session = { transport: 'tcp', dialect: RESP, client: 'model', opLog: null, closing: false, name: '', id: 1, multi: null, watched: null, user: UNRESTRICTED };
   const w = new ReplyWriter();
   return {
     clock,

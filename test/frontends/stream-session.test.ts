@@ -1,3 +1,5 @@
+import { UNRESTRICTED } from '../../src/commands/access.js';
+import type { AuthUser } from '../../src/commands/types.js';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { KvError } from '../../src/errors.js';
@@ -75,7 +77,7 @@ function heldRunner(): { run: RunCommand; calls: Array<{ args: string[]; answer:
   return { run, calls };
 }
 
-function open(run: RunCommand, options: { holdBytes?: number; limits?: Partial<DecoderLimits> } = {}) {
+function open(run: RunCommand, options: { holdBytes?: number; limits?: Partial<DecoderLimits>; user?: AuthUser | null } = {}) {
   const out = new Collector();
   const stats = new ServerStats();
   const logs = new LogCapture();
@@ -88,6 +90,7 @@ function open(run: RunCommand, options: { holdBytes?: number; limits?: Partial<D
     log: pino({ level: 'debug' }, logs),
     opLog: null,
     limits: { ...LIMITS, ...options.limits },
+    user: options.user === undefined ? UNRESTRICTED : options.user,
     holdBytes: options.holdBytes,
   });
   return { session, out, stats, logs };

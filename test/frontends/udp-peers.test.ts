@@ -1,3 +1,4 @@
+import { UNRESTRICTED } from '../../src/commands/access.js';
 import { describe, expect, it } from 'vitest';
 import { largeReplyPolicy, PeerTable, replySource } from '../../src/frontends/udp-peers.js';
 
@@ -48,7 +49,7 @@ describe('the reply cache source of an address', () => {
 describe('the UDP peer table', () => {
   it('decides once per address, and keeps one session per address and port', () => {
     let asked = 0;
-    const table = new PeerTable({ allows: (a) => (asked++, a === '10.0.0.1') }, null);
+    const table = new PeerTable({ allows: (a) => (asked++, a === '10.0.0.1') }, null, UNRESTRICTED);
     const a1 = table.get({ address: '10.0.0.1', port: 1000 });
     expect(table.get({ address: '10.0.0.1', port: 1000 })).toBe(a1);
     const a2 = table.get({ address: '10.0.0.1', port: 2000 });

@@ -33,6 +33,8 @@ export class HttpConnection implements ClientConnection, MeasuredClient, ClientM
   /** HTTP replies are written whole by node:http: there is no reply buffer of ours. */
   readonly replyBufferBytes = 0;
   private bodyBytes = 0;
+  /** The last Authorization token that was right on this connection (http-auth.ts); null: none yet. */
+  knownToken: string | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -43,7 +45,7 @@ export class HttpConnection implements ClientConnection, MeasuredClient, ClientM
   ) {
     const client = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     const opLog = logOps ? createOpLog(log.child({ transport: 'http', client, conn: id })) : null;
-    this.session = { transport: 'http', dialect: HTTP, client, opLog, closing: false, name: '', id, multi: null, watched: null, conn: this };
+    this.session = { transport: 'http', dialect: HTTP, client, opLog, closing: false, name: '', id, multi: null, watched: null, user: null, conn: this };
     this.localAddress = `${socket.localAddress ?? '?'}:${socket.localPort ?? 0}`;
     // Node does not expose the descriptor; its handle has it on Unix.
     this.fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;

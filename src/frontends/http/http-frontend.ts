@@ -6,6 +6,8 @@ import type { ClientMemoryCap } from '../client-memory.js';
 import type { Frontend } from '../frontend.js';
 import { RejectLogLimiter } from '../udp-reject-log.js';
 import { HttpConnection } from './http-connection.js';
+import { authorize, WWW_AUTHENTICATE } from './http-auth.js';
+import { PROTECTED_MODE_MESSAGE } from '../../auth/protected-mode.js';
 import { sendError, sendJson } from './http-replies.js';
 import { handleKv } from './kv-routes.js';
 import { changesRoute } from './watch-routes.js';
@@ -162,6 +164,10 @@ export class HttpFrontend implements Frontend {
     try {
       if (path === '/livez') return probe(req, res, 200, { status: 'ok' });
       if (path === '/readyz') return this.ready(req, res);
+      // docs/HTTP.md §9: the probes answer anyone; /metrics and the API need a user when credentials are configured.
+      if (this.ctx.protectedMode?.refuses(req.socket.remoteAddress) === true) return sendError(res, new KvError('DENIED', PROTECTED_MODE_MESSAGE), {}, { Connection: 'close' });
+      const refused = authorize(this.ctx, conn, req);
+      if (refused !== null) return this.unauthorized(req, res, refused);
       if (path === '/metrics' && this.options.metrics) return this.scrape(req, res, this.options.metrics);
       if (path === '/v1/kv' || path.startsWith('/v1/kv/')) return handleKv(this.ctx, conn, req, res, path.slice('/v1/kv/'.length), query);
       if (path === '/v1/changes') return void changesRoute(this.ctx, conn, req, res, query).catch((err: unknown) => this.failed(res, err));
@@ -169,6 +175,16 @@ export class HttpFrontend implements Frontend {
     } catch (err) {
       this.failed(res, err);
     }
+  }
+
+  /**
+   * 401, with RFC 6750's challenge. A body the request still carries is not read: the
+   * connection closes instead, so that a client that has not authenticated cannot make the server read much.
+   */
+  private unauthorized(req: http.IncomingMessage, res: http.ServerResponse, err: KvError): void {
+    const hasBody = (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined;
+    const challenge = err.code === 'WRONG_PASS' ? `${WWW_AUTHENTICATE}, error="invalid_token"` : WWW_AUTHENTICATE;
+    sendError(res, err, {}, { 'WWW-Authenticate': challenge, ...(hasBody ? { Connection: 'close' } : {}) });
   }
 
   /** A bug while answering: logged with its cause; the client gets a 500, or the connection is cut if the answer had begun. */

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { ClientConnection } from '../../commands/types.js';
+import type { AuthUser, ClientConnection } from '../../commands/types.js';
 import { createOpLog } from '../../op-log.js';
 import type { Reply } from '../../protocol/reply.js';
 import type { DecoderLimits } from '../../protocol/sink.js';
@@ -32,6 +32,8 @@ export interface SocketConnectionOptions {
   readonly logOps: boolean;
   readonly limits: ConnectionLimits;
   readonly owner: ConnectionOwner;
+  /** Who the connection starts as: null until it authenticates (when credentials are configured). */
+  readonly user: AuthUser | null;
 }
 
 /** After QUIT or a protocol error, how long a peer that does not read gets to take its last replies. */
@@ -84,6 +86,7 @@ export class SocketConnection implements SessionOutput, MeasuredClient, ClientCo
       log: options.log,
       opLog: options.logOps ? createOpLog(options.log) : null,
       limits: options.limits,
+      user: options.user,
       // Half the brake: what the session holds back never reaches it on its own.
       holdBytes: Math.min(REPLY_HOLD_BYTES, Math.floor(options.limits.maxOutputBuffer / 2)),
     });

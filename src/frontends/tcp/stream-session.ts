@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import { RESP, TEXT } from '../../commands/dialects.js';
-import type { ClientConnection, Dialect, QueuedTransaction, ReplyMode, Session } from '../../commands/types.js';
+import type { AuthUser, ClientConnection, Dialect, QueuedTransaction, ReplyMode, Session } from '../../commands/types.js';
 import { KvError, ProtocolError } from '../../errors.js';
 import type { OpLog } from '../../op-log.js';
 import { errorReply, type Reply } from '../../protocol/reply.js';
 import { ReplyWriter } from '../../protocol/reply-writer.js';
 import { encodeResp3Reply, encodeRespReply, RespDecoder } from '../../protocol/resp.js';
-import { ARG_OVERHEAD_BYTES, type CommandSink, type DecoderLimits } from '../../protocol/sink.js';
+import { ARG_OVERHEAD_BYTES, preAuthLimits, type CommandSink, type DecoderLimits } from '../../protocol/sink.js';
 import { encodeTextReply, TextLineDecoder } from '../../protocol/text.js';
 import type { ByteString } from '../../store/bytes.js';
 
@@ -43,6 +43,8 @@ export interface StreamSessionOptions {
   readonly log: Logger;
   readonly opLog: OpLog | null;
   readonly limits: DecoderLimits;
+  /** Who the session starts as (AccessControl.initialUser): null, and it is held to Redis's pre-auth limits until AUTH. */
+  readonly user: AuthUser | null;
   /** Reply bytes the session may hold unwritten before it stops running commands (default REPLY_HOLD_BYTES). */
   readonly holdBytes?: number;
 }
@@ -120,7 +122,10 @@ export class StreamSession implements CommandSink, Session {
   private readonly output: SessionOutput;
   private readonly stats: SessionStats;
   private readonly log: Logger;
-  private readonly limits: DecoderLimits;
+  /** What the decoder holds requests to now: the full limits, or while `user` is null the pre-auth ones. */
+  private limits: DecoderLimits;
+  private readonly fullLimits: DecoderLimits;
+  user: AuthUser | null;
   private readonly holdBytes: number;
   private decoder: RespDecoder | TextLineDecoder | null = null;
   /** The first bytes, held until the first line's end shows which dialect they are (chooseDialect). */
@@ -158,7 +163,9 @@ export class StreamSession implements CommandSink, Session {
     this.stats = options.stats;
     this.log = options.log;
     this.opLog = options.opLog;
-    this.limits = options.limits;
+    this.fullLimits = options.limits;
+    this.user = options.user;
+    this.limits = this.user === null ? preAuthLimits(options.limits) : options.limits;
     this.holdBytes = options.holdBytes ?? REPLY_HOLD_BYTES;
   }
 
@@ -324,7 +331,14 @@ export class StreamSession implements CommandSink, Session {
     this.skipNext = false;
     if (this.replyMode === 'on') this.replyMode = undefined;
     const reply = this.run(this, args);
+    // AUTH (or RESET) changed who this is: the next request, even later in this chunk, is held to that.
+    if ((this.user === null) !== (this.limits.unauthenticated === true)) this.relimit();
     this.push(reply, this.silenced(skipThis));
+  }
+
+  private relimit(): void {
+    this.limits = this.user === null ? preAuthLimits(this.fullLimits) : this.fullLimits;
+    this.decoder?.relimit(this.limits);
   }
 
   /** Whether CLIENT REPLY drops the reply of the command that just ran (Redis's REPLY_OFF, REPLY_SKIP and SKIP_NEXT). */

@@ -1,5 +1,7 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
+import { PROTECTED_MODE_MESSAGE } from '../../auth/protected-mode.js';
+import { initialUser } from '../../commands/access.js';
 import { executeCommand } from '../../commands/execute.js';
 import type { CommandContext } from '../../commands/types.js';
 import { RESP_MAX_ARGS } from '../../protocol/resp.js';
@@ -99,6 +101,7 @@ export class TcpFrontend implements Frontend {
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
+    if (this.ctx.protectedMode?.refuses(socket.remoteAddress) === true) return this.refuseProtected(socket, client);
     stats.connectionsCurrent++;
     stats.connectionsTotal++;
     socket.setKeepAlive(true, 60_000);
@@ -113,6 +116,7 @@ export class TcpFrontend implements Frontend {
       logOps: this.options.logOps,
       limits: this.connLimits,
       owner: { memoryChanged: (c) => this.clientMemory.update(c) },
+      user: initialUser(this.ctx),
     });
     this.connections.add(conn);
     this.clientMemory.add(conn);
@@ -139,6 +143,16 @@ export class TcpFrontend implements Frontend {
       stats.connectionsCurrent--;
       log.debug('client disconnected');
     });
+  }
+
+  /** Protected mode: one line with the ways out, in Redis's -DENIED form (a text-dialect user reads it as well), then the close. */
+  private refuseProtected(socket: net.Socket, client: string): void {
+    this.ctx.stats.connectionsRejected++;
+    this.refusalWarn({ client }, 'connection refused: protected mode (no credentials configured, and the client is not on loopback)');
+    socket.on('error', () => socket.destroy());
+    socket.resume();
+    socket.end(`-DENIED ${PROTECTED_MODE_MESSAGE}\r\n`);
+    setTimeout(() => socket.destroy(), 1000).unref();
   }
 
   /**
