@@ -5,7 +5,7 @@ import type { Dialect } from '../../commands/dialects.js';
 import type { CommandContext, Session } from '../../commands/types.js';
 import { createOpLog } from '../../op-log.js';
 import type { Frontend } from '../frontend.js';
-import { sendError, sendJson } from './http-replies.js';
+import { allowGetOrHead, sendError, sendJson } from './http-replies.js';
 import { handleKv } from './kv-routes.js';
 import { changesRoute } from './watch-routes.js';
 import { KvError } from '../../errors.js';
@@ -169,13 +169,6 @@ export class HttpFrontend implements Frontend {
       },
     );
   }
-}
-
-function allowGetOrHead(req: http.IncomingMessage, res: http.ServerResponse): boolean {
-  if (req.method === 'GET' || req.method === 'HEAD') return true;
-  res.setHeader('Allow', 'GET, HEAD');
-  sendError(res, new KvError('METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed here; use GET or HEAD`));
-  return false;
 }
 
 function probe(req: http.IncomingMessage, res: http.ServerResponse, status: number, body: Record<string, string>): void {
