@@ -5,6 +5,7 @@ import type { Dialect } from '../../commands/dialects.js';
 import type { CommandContext, Session } from '../../commands/types.js';
 import { createOpLog } from '../../op-log.js';
 import type { Frontend } from '../frontend.js';
+import { isConsolePath, serveConsole } from './console-routes.js';
 import { allowGetOrHead, sendError, sendJson } from './http-replies.js';
 import { handleKv } from './kv-routes.js';
 import { changesRoute } from './watch-routes.js';
@@ -134,6 +135,7 @@ export class HttpFrontend implements Frontend {
       if (path === '/metrics' && this.options.metrics) return this.scrape(req, res, this.options.metrics);
       if (path === '/v1/kv' || path.startsWith('/v1/kv/')) return handleKv(this.ctx, this.sessionOf(req), req, res, path.slice('/v1/kv/'.length), query);
       if (path === '/v1/changes') return void changesRoute(this.ctx, this.sessionOf(req), req, res, query).catch((err: unknown) => this.failed(res, err));
+      if (isConsolePath(path)) return serveConsole(req, res, path);
       sendError(res, new KvError('NOT_FOUND', `no route ${path}; the API is under /v1/kv/ (docs/HTTP.md)`));
     } catch (err) {
       this.failed(res, err);
