@@ -33,7 +33,7 @@ const CHARTS = [
   },
   { id: 'keys', title: 'Keys', format: formatCount, read: (_, cur) => gauges(cur, [['keys', 'dualkv_keys'], ['with expiry', 'dualkv_keys_with_expiry']]) },
   { id: 'memory', title: 'Memory', format: formatBytes, read: (_, cur) => gauges(cur, [['used', 'dualkv_memory_used_bytes'], ['resident', 'dualkv_memory_rss_bytes']]) },
-  { id: 'connections', title: 'TCP connections', format: formatCount, read: (_, cur) => gauges(cur, [['connected', 'dualkv_connections']]) },
+  { id: 'connections', title: 'Connections', format: formatCount, read: (_, cur) => gauges(cur, [['connected', 'dualkv_connections']]) },
 ];
 
 function gauges(scrape, pairs) {
