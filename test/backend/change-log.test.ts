@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { CHANGE_LOG_ENTRIES, ChangeLog, QUIET_KEY_BYTES } from '../../src/backend/memory/change-log.js';
 
@@ -98,5 +99,18 @@ describe('ChangeLog', () => {
     ac.abort();
     expect(await p).toEqual({ events: [], revision: 0, compacted: false });
     expect(log.waiting).toBe(0);
+  });
+
+  it('waits that end by a change or a timeout leave no listener on their signal (an SSE stream waits on one signal for its whole life)', async () => {
+    let rev = 0;
+    const log = new ChangeLog(() => rev);
+    const ac = new AbortController();
+    for (let i = 0; i < 20; i++) {
+      const p = log.wait(rev, { match: null, limit: 10, waitMs: 60_000, signal: ac.signal });
+      log.append(`k${i}`, ++rev, 'put');
+      await p;
+    }
+    await log.wait(rev, { match: null, limit: 10, waitMs: 1, signal: ac.signal });
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
   });
 });

@@ -116,12 +116,15 @@ export class ChangeLog {
     if (now.events.length > 0 || now.compacted || query.waitMs <= 0) return now;
     if (this.waiters.size >= MAX_WAITERS) throw new WatchLimitError();
     return new Promise((resolve) => {
+      const onAbort = () => w.done(this.read(since, query));
       const w: Waiter = {
         query,
         since,
         timer: null,
         done: (page) => {
           if (w.timer !== null) clearTimeout(w.timer);
+          // An SSE stream waits again and again on one signal: each wait takes its listener away with it.
+          query.signal?.removeEventListener('abort', onAbort);
           this.waiters.delete(w);
           resolve(page);
         },
@@ -129,7 +132,7 @@ export class ChangeLog {
       w.timer = setTimeout(() => w.done(this.read(since, query)), query.waitMs);
       w.timer.unref();
       this.waiters.add(w);
-      query.signal?.addEventListener('abort', () => w.done(this.read(since, query)), { once: true });
+      query.signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -8,7 +8,8 @@ import { RejectLogLimiter } from '../udp-reject-log.js';
 import { HttpConnection } from './http-connection.js';
 import { authorize, WWW_AUTHENTICATE } from './http-auth.js';
 import { PROTECTED_MODE_MESSAGE } from '../../auth/protected-mode.js';
-import { sendError, sendJson } from './http-replies.js';
+import { isConsolePath, serveConsole } from './console-routes.js';
+import { allowGetOrHead, sendError, sendJson } from './http-replies.js';
 import { handleKv } from './kv-routes.js';
 import { changesRoute } from './watch-routes.js';
 import { KvError } from '../../errors.js';
@@ -166,6 +167,8 @@ export class HttpFrontend implements Frontend {
       if (path === '/readyz') return this.ready(req, res);
       // docs/HTTP.md §9: the probes answer anyone; /metrics and the API need a user when credentials are configured.
       if (this.ctx.protectedMode?.refuses(req.socket.remoteAddress) === true) return sendError(res, new KvError('DENIED', PROTECTED_MODE_MESSAGE), {}, { Connection: 'close' });
+      // The console's files hold no data: the page asks for a token and sends it with its API calls.
+      if (isConsolePath(path)) return serveConsole(req, res, path);
       const refused = authorize(this.ctx, conn, req);
       if (refused !== null) return this.unauthorized(req, res, refused);
       if (path === '/metrics' && this.options.metrics) return this.scrape(req, res, this.options.metrics);
@@ -216,13 +219,6 @@ export class HttpFrontend implements Frontend {
       },
     );
   }
-}
-
-function allowGetOrHead(req: http.IncomingMessage, res: http.ServerResponse): boolean {
-  if (req.method === 'GET' || req.method === 'HEAD') return true;
-  res.setHeader('Allow', 'GET, HEAD');
-  sendError(res, new KvError('METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed here; use GET or HEAD`));
-  return false;
 }
 
 function probe(req: http.IncomingMessage, res: http.ServerResponse, status: number, body: Record<string, string>): void {

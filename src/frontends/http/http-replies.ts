@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import type { KvError } from '../../errors.js';
+import { KvError } from '../../errors.js';
 import { decodeKeyPath } from './http-keys.js';
 
 /** What every route answers with: JSON bodies and errors (docs/HTTP.md §4), and the query's parameters (§2). */
@@ -15,6 +15,14 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
 /** docs/HTTP.md §4: every error is `{"error": {"code", "message"}}`, with the registry's code and HTTP status. */
 export function sendError(res: http.ServerResponse, err: KvError, extra: Record<string, string> = {}, headers: Record<string, string> = {}): void {
   sendJson(res, err.httpStatus, { error: { code: err.code, message: err.textMessage ?? err.message, ...extra } }, false, headers);
+}
+
+/** True for GET and HEAD; any other method is answered 405 with `Allow: GET, HEAD`. */
+export function allowGetOrHead(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  if (req.method === 'GET' || req.method === 'HEAD') return true;
+  res.setHeader('Allow', 'GET, HEAD');
+  sendError(res, new KvError('METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed here; use GET or HEAD`));
+  return false;
 }
 
 /** The query's parameters, each name and value percent-decoded to bytes (no `+` for space), or null for a bad escape. */
