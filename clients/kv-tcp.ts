@@ -7,6 +7,7 @@ import { formatJson, readAll, runCli, toJsonError, writeOut, writeResult } from 
 import { runPrompt } from './lib/cli-prompt.js';
 import { CLI_COMMANDS, runTcpAction, type ActionResult } from './lib/tcp-cli-actions.js';
 import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_MS, TcpClient } from './lib/tcp-client.js';
+import { readCredentials, type Credentials } from './lib/credentials.js';
 
 const NAME = 'kv-tcp';
 
@@ -15,6 +16,7 @@ interface Flags {
   readonly port: number;
   readonly timeout: number;
   readonly json: boolean;
+  readonly credentials: Credentials | null;
 }
 
 /** The command chosen on the command line, as arguments for runTcpAction; null for the prompt. */
@@ -76,6 +78,8 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
       .option('port', { type: 'string', default: process.env.KV_PORT || String(DEFAULT_PORT), describe: 'Server TCP port [env KV_PORT]' })
       .option('timeout', { type: 'string', default: String(DEFAULT_TIMEOUT_MS), describe: 'Milliseconds to connect, and then for each reply (0: wait forever)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per command on stdout' })
+      .option('user', { type: 'string', describe: 'User to AUTH as [env KV_USER; default: the default user]' })
+      .option('password-file', { type: 'string', describe: 'File holding the password to AUTH with [or env KV_PASSWORD; never a flag, which ps shows]' })
       .command(['put <key> <value>', 'set'], 'Store VALUE under KEY; a VALUE of - reads it from stdin, bytes as they are', (y) =>
         y.positional('key', { type: 'string' }).positional('value', { type: 'string' }),
         (a) => pick('put', a.key, a.value),
@@ -101,11 +105,12 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
   const port = wholeNumber(parsed.port, '--port (or KV_PORT)', 1, 65535);
   const timeout = wholeNumber(parsed.timeout, '--timeout (milliseconds; 0 waits forever)', 0, 2 ** 31 - 1);
   if (parsed.host === '') throw new UsageError('--host (or KV_HOST) must not be empty');
-  return { flags: { host: parsed.host, port, timeout, json: parsed.json }, chosen };
+  const credentials = readCredentials({ user: parsed.user, passwordFile: parsed['password-file'] });
+  return { flags: { host: parsed.host, port, timeout, json: parsed.json, credentials }, chosen };
 }
 
 async function connect(flags: Flags): Promise<TcpClient> {
-  return TcpClient.connect({ host: flags.host, port: flags.port, timeoutMs: flags.timeout });
+  return TcpClient.connect({ host: flags.host, port: flags.port, timeoutMs: flags.timeout, credentials: flags.credentials });
 }
 
 /** One command, then exit: the code says what happened (see cli-exit-codes.ts). */

@@ -19,6 +19,8 @@ export interface TcpClientOptions extends RespDecoderLimits {
   /** Per-request timeout in ms (0: none). Also the connect timeout unless connectTimeoutMs is given. */
   readonly timeoutMs?: number;
   readonly connectTimeoutMs?: number;
+  /** Sent as AUTH [user] password once connected; connect() rejects when the server refuses them. */
+  readonly credentials?: { readonly user?: string | undefined; readonly password: string } | null;
 }
 
 export interface RequestOptions {
@@ -111,7 +113,17 @@ export class TcpClient {
       socket.once('connect', () => {
         if (timer) clearTimeout(timer);
         socket.off('error', onError);
-        resolve(new TcpClient(socket, { ...opts, host, port }));
+        const client = new TcpClient(socket, { ...opts, host, port });
+        const creds = opts.credentials;
+        if (creds === undefined || creds === null) return resolve(client);
+        const auth = creds.user === undefined ? ['AUTH', creds.password] : ['AUTH', creds.user, creds.password];
+        client.command(auth).then(
+          () => resolve(client),
+          (err: unknown) => {
+            client.destroy();
+            reject(err);
+          },
+        );
       });
     });
   }

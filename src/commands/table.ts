@@ -126,7 +126,10 @@ function keyTooLarge(ctx: CommandContext, spec: CommandSpec, args: ByteString[])
  * MULTI queues a command only once it passes these.
  */
 export function checkCommand(ctx: CommandContext, session: Session, spec: CommandSpec | undefined, args: ByteString[]): Reply | null {
-  if (spec === undefined || !session.dialect.groups.has(spec.group)) return unknownCommand(args);
+  if (spec === undefined || !session.dialect.groups.has(spec.group)) {
+    // Before AUTH an unknown word is not echoed back: it may be a password typed at the wrong place, and clients log error replies.
+    return session.user === null ? rejectReply(new KvError('NO_AUTH', 'Authentication required.')) : unknownCommand(args);
+  }
   if (spec.subcommands !== undefined && args.length >= 2) return unknownSubcommand(args);
   if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) {
     const refused = arityError(spec.name, spec.textUsage ?? spec.usage, true);

@@ -119,6 +119,25 @@ export class ServerMetrics {
         }
       },
     });
+    const pairs = (name: string, help: string, label: string, values: readonly [string, string], read: () => Float64Array) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['transport', label],
+        registers: reg,
+        collect() {
+          this.reset();
+          const a = read();
+          for (let t = 0; t < COMMAND_TRANSPORTS.length; t++) {
+            for (let v = 0; v < 2; v++) {
+              const n = a[t * 2 + v] ?? 0;
+              if (n > 0) this.inc({ transport: COMMAND_TRANSPORTS[t], [label]: values[v] }, n);
+            }
+          }
+        },
+      });
+    pairs('dualkv_auth_total', 'Authentication attempts (AUTH, HELLO AUTH, HTTP tokens, UDP keys) by transport and result (INFO auth_successes, auth_failures).', 'result', ['ok', 'failed'], () => sources.stats.authCounts);
+    pairs('dualkv_commands_denied_total', 'Commands refused for their user: noauth (not authenticated), noperm (the permission does not cover it) (INFO commands_denied_*).', 'reason', ['noauth', 'noperm'], () => sources.stats.deniedCounts);
     // Persistence's own section, present only with persistence on (the gauges then read nothing and show no sample).
     counter('dualkv_snapshots_total', 'Snapshots written (INFO rdb_saves).', () => field('persistence', 'rdb_saves'));
     counter('dualkv_snapshot_failures_total', 'Snapshots that failed (INFO snapshot_failures).', () => field('persistence', 'snapshot_failures'));

@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { requireBuilt, ServerProcess } from '../helpers/process.js';
+import { RawClient } from '../helpers/socket.js';
+import { multibulk, request, respReplies } from '../frontends/resp-reader.js';
+
+/** Issue 14: a secret appears in no log line, CONFIG GET, INFO, error reply, MONITOR line or `ps` output of the server or the clients. */
+
+const SERVER_SECRET = 'srv-Secret-31a9e';
+const WRONG_GUESS = 'guess-Secret-c0ffee';
+const KV_TCP = path.resolve('dist/clients/kv-tcp.js');
+
+/** The command line of a running process, as `ps` shows it to every user. */
+function cmdline(pid: number): string {
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+}
+
+describe('secrets stay secret', () => {
+  const dirs: string[] = [];
+  const procs: ServerProcess[] = [];
+  beforeAll(() => requireBuilt());
+  afterEach(async () => {
+    for (const p of procs.splice(0)) await p.kill();
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('a server given KV_REQUIREPASS shows it nowhere: not in ps, its log lines and files, CONFIG GET, INFO, errors or MONITOR', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-secret-'));
+    dirs.push(dir);
+    const logDir = path.join(dir, 'logs');
+    const proc = ServerProcess.spawn(['--port', '0', '--data-dir', path.join(dir, 'data'), '--log-dir', logDir, '--log-level', 'debug'], { env: { KV_REQUIREPASS: SERVER_SECRET } });
+    procs.push(proc);
+    const { tcpPort } = await proc.listening();
+    expect(cmdline(proc.child.pid as number)).not.toContain(SERVER_SECRET);
+
+    const watcher = await RawClient.connect(tcpPort);
+    expect((await request(watcher, 'AUTH', SERVER_SECRET)).raw).toBe('+OK\r\n');
+    watcher.write(multibulk('MONITOR'));
+    await respReplies(watcher, 1);
+    const c = await RawClient.connect(tcpPort);
+    const replies: string[] = [];
+    replies.push((await request(c, 'AUTH', WRONG_GUESS)).raw);
+    replies.push((await request(c, 'AUTH', 'default', WRONG_GUESS)).raw);
+    replies.push((await request(c, 'HELLO', '3', 'AUTH', 'default', WRONG_GUESS)).raw);
+    replies.push((await request(c, WRONG_GUESS)).raw); // a password typed as a command
+    replies.push((await request(c, 'AUTH', SERVER_SECRET)).raw);
+    replies.push((await request(c, 'HELLO', '2', 'AUTH', 'default', SERVER_SECRET)).raw);
+    replies.push((await request(c, 'CONFIG', 'GET', '*')).raw);
+    replies.push((await request(c, 'INFO', 'everything')).raw);
+    replies.push((await request(c, 'CLIENT', 'LIST')).raw);
+    replies.push((await request(c, 'SET', 'k', 'v')).raw);
+    await watcher.until((r) => r.includes('"SET"'));
+    const monitor = watcher.received;
+    expect(monitor).toContain('"AUTH" "(redacted)"');
+    watcher.close();
+    c.close();
+    // The audit lines are written (an event, not a sleep), then the server stops and flushes its files.
+    await proc.until((lines) => lines.filter((l) => l.msg === 'authentication failed').length === 3 && lines.some((l) => l.msg === 'authenticated'), 'the audit lines');
+    proc.child.kill('SIGTERM');
+    await proc.exit();
+
+    const everything = [replies.join('\n'), monitor, JSON.stringify(proc.lines), proc.stderr, ...readdirSync(logDir).map((f) => readFileSync(path.join(logDir, f), 'utf8'))].join('\n');
+    expect(everything).toContain('authentication failed'); // the audit lines are there …
+    expect(everything).not.toContain(SERVER_SECRET); // … and no secret is
+    expect(everything).not.toContain(WRONG_GUESS);
+    expect(everything).not.toContain('guess-Secret');
+  });
+
+  it('kv-tcp takes the password from a file or KV_PASSWORD, never from its command line', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-secret-cli-'));
+    dirs.push(dir);
+    const proc = ServerProcess.spawn(['--port', '0', '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), '--no-persistence'], { env: { KV_REQUIREPASS: SERVER_SECRET } });
+    procs.push(proc);
+    const { tcpPort } = await proc.listening();
+    const passwordFile = path.join(dir, 'password');
+    writeFileSync(passwordFile, `${SERVER_SECRET}\n`, { mode: 0o600 });
+
+    const run = (args: string[], env: NodeJS.ProcessEnv, stdin: string) =>
+      new Promise<{ code: number | null; out: string; err: string; argv: string }>((resolve) => {
+        const child = spawn(process.execPath, [KV_TCP, '--port', String(tcpPort), ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        let argv = '';
+        // What ps shows of the running client (its command line is fixed at exec).
+        child.once('spawn', () => (argv = cmdline(child.pid as number)));
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.on('exit', (code) => resolve({ code, out, err, argv }));
+        child.stdin.end(stdin);
+      });
+
+    const fromFile = await run(['--password-file', passwordFile], {}, 'put k from-file\nget k\nquit\n');
+    expect(fromFile.out).toContain('from-file');
+    expect(fromFile.argv).not.toContain(SERVER_SECRET);
+    const fromEnv = await run([], { KV_PASSWORD: SERVER_SECRET }, 'get k\nquit\n');
+    expect(fromEnv.out).toContain('from-file');
+    expect(fromEnv.argv).not.toContain(SERVER_SECRET);
+    const without = await run(['get', 'k'], { KV_PASSWORD: '' }, '');
+    expect(without.code).toBe(4);
+    expect(without.err).toMatch(/NOAUTH Authentication required/);
+    const wrong = await run(['get', 'k'], { KV_PASSWORD: WRONG_GUESS }, '');
+    expect(wrong.err).toMatch(/WRONGPASS/);
+    expect(wrong.err + wrong.out).not.toContain(WRONG_GUESS);
+  });
+});
