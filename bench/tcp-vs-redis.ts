@@ -41,15 +41,20 @@ const argv = await yargs(hideBin(process.argv))
   .option('rounds', { type: 'number', default: 3, describe: 'rounds, interleaved; the median is shown' })
   .option('ttl', { type: 'number', default: 100, describe: 'seconds, the EX of the SET EX test' })
   .option('baseline', { type: 'string', describe: 'another checkout whose built kv-server runs in the same rounds' })
+  .option('auth', { type: 'boolean', default: false, describe: 'every server requires a password (Redis: requirepass; kv-server: KV_REQUIREPASS) and redis-benchmark sends it (issue 14)' })
   .option('with-http', { type: 'boolean', default: false, describe: 'also a kv-server with its HTTP front-end on and /metrics scraped every second (issue 13)' })
   .strict()
   .parse();
 
 ensureDebianPackages({ 'redis-server': 'redis-server', 'redis-benchmark': 'redis-tools', 'redis-cli': 'redis-tools' });
 
+/** --auth: the password every server requires; kv-servers read it from the environment they inherit. */
+const PASSWORD = 'bench-password-7c1d';
+if (argv.auth) process.env.KV_REQUIREPASS = PASSWORD;
 const REDIS_AOF = [
   ['appendonly', 'yes'],
   ['appendfsync', 'everysec'],
+  ...(argv.auth ? [['requirepass', PASSWORD]] : []),
 ];
 /** Test names as rows show them; SET and GET come from `-t set,get`, SET EX is a custom command. */
 const TESTS = ['SET', 'SET EX', 'GET'] as const;
@@ -90,7 +95,7 @@ async function measureRound(servers: readonly Server[], first: number): Promise<
       steal: null,
     }));
     const order = servers.map((_, i) => (first + i) % servers.length);
-    const common = ['-c', String(argv.clients), '-r', '100000'];
+    const common = ['-c', String(argv.clients), '-r', '100000', ...(argv.auth ? ['-a', PASSWORD] : [])];
     for (const mode of ['plain', 'pipelined'] as const) {
       const n = ['-n', String(mode === 'plain' ? argv.requests : argv['pipelined-requests']), ...(mode === 'pipelined' ? ['-P', '16'] : [])];
       for (const kind of ['set,get', 'set ex'] as const) {
@@ -138,7 +143,7 @@ if (argv.baseline !== undefined) {
 }
 
 console.log(
-  `# Throughput: redis-benchmark -c ${argv.clients} -r 100000, -t set,get and ${SET_EX.join(' ')} ` +
+  `${argv.auth ? '# Every server requires a password; redis-benchmark authenticates each connection (-a).\n' : ''}# Throughput: redis-benchmark -c ${argv.clients} -r 100000, -t set,get and ${SET_EX.join(' ')} ` +
     `(plain: -n ${argv.requests}; pipelined: -P 16 -n ${argv['pipelined-requests']}); median of ${argv.rounds} interleaved rounds\n`,
 );
 const rounds: RoundResult[][] = [];
