@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startChaosProxy, type ChaosProxy } from '../../clients/lib/chaos-proxy.js';
@@ -45,8 +46,8 @@ interface Run {
   stderr: string;
 }
 
-function kvBench(args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function kvBench(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   children.push(child);
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -171,6 +172,24 @@ describe('kv-bench against a real kv-server', () => {
       expect((await client.get('key:39'))?.length).toBe(100);
     } finally {
       await client.close();
+    }
+  });
+
+  it.each(['tcp', 'resp'])('over %s authenticates each connection with KV_USER and KV_PASSWORD, and says so when they are wrong', async (transport) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-bench-auth-'));
+    const usersFile = path.join(dir, 'users');
+    writeFileSync(usersFile, 'bench readwrite plain:bench-pass-3e\n', { mode: 0o600 });
+    try {
+      server = await startTestServer({ logOps: false, auth: { usersFile, requirepass: null, protectedMode: true } });
+      const args = ['--transport', transport, '--port', String(server.tcpPort), '--connections', '2', '--keys', '50', '--requests', '300', '--warmup', '0', '--json'];
+      const r = parseResult(await kvBench(args, { KV_USER: 'bench', KV_PASSWORD: 'bench-pass-3e' }));
+      expect([r.sent, r.errors]).toEqual([300, 0]);
+      const wrong = await kvBench(args, { KV_USER: 'bench', KV_PASSWORD: 'wrong' });
+      expect(wrong.code).not.toBe(ExitCode.OK);
+      expect(wrong.stdout + wrong.stderr).toMatch(/the server refused AUTH \(check KV_USER and KV_PASSWORD\)/);
+      expect(wrong.stdout + wrong.stderr).not.toContain('bench-pass-3e');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

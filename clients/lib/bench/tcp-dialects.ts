@@ -11,6 +11,8 @@ export interface TcpDialect {
   encode(op: OpKind, key: Buffer, value: Buffer): Buffer;
   /** A reader that calls `onReply` once per reply, in order; it throws ProtocolError on bytes it cannot read. */
   reader(onReply: ReplyHandler): { feed(chunk: Buffer): void };
+  /** AUTH [user] password in this dialect; its reply is one line, `OK` (text) or `+OK` (RESP) when it worked. */
+  auth(user: string | undefined, password: string): Buffer;
 }
 
 const TEXT_VERBS = [Buffer.from('GET '), Buffer.from('PUT '), Buffer.from('DEL ')] as const;
@@ -37,6 +39,8 @@ export const textDialect: TcpDialect = {
     return out;
   },
   reader: (onReply) => new TextReplyReader(onReply),
+  // The text dialect's words end at spaces: a password with spaces goes quoted (docs/PROTOCOL.md §1.1).
+  auth: (user, password) => Buffer.from(`AUTH ${user === undefined ? '' : `${user} `}"${password.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"\n`),
 };
 
 /** RESP2 as Redis clients send it: GET, SET and DEL as multibulk requests. */
@@ -48,6 +52,7 @@ export const respDialect: TcpDialect = {
   reader(onReply) {
     return new RespReplyDecoder((r) => classifyResp(r, onReply));
   },
+  auth: (user, password) => encodeRespCommand(user === undefined ? ['AUTH', password] : ['AUTH', user, password]),
 };
 
 /** GET's nil and DEL's 0 are misses; an error reply is counted by its prefix (`ERR`, `MISCONF`, ...). */

@@ -5,6 +5,7 @@ import { ErrorKind, Outcome } from './tally.js';
 import type { OpKind } from './workload.js';
 import type { TcpDialect } from './tcp-dialects.js';
 import type { Done, Lane, LaneShare, Transport, TransportEvents } from './transport.js';
+import { readCredentials, type Credentials } from '../credentials.js';
 
 /** Opens a TCP connection, or fails with a KvError that says what to check. */
 export function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
@@ -25,6 +26,35 @@ export function connectTcp(host: string, port: number, timeoutMs: number): Promi
       socket.setNoDelay(true);
       resolve(socket);
     });
+  });
+}
+
+/**
+ * Sends AUTH with the credentials of KV_USER and KV_PASSWORD (README "kv-bench"), before
+ * any request of the run: its reply is one line, read here, and the lane's reader starts after it.
+ */
+function authenticate(socket: net.Socket, dialect: TcpDialect, creds: Credentials, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const timer = setTimeout(() => fail(new KvError('TIMEOUT', `no reply to AUTH within ${timeoutMs} ms`)), timeoutMs);
+    const fail = (err: KvError) => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.destroy();
+      reject(err);
+    };
+    const onData = (chunk: Buffer) => {
+      got += chunk.toString('latin1');
+      const nl = got.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      const line = got.slice(0, nl).replace(/\r$/, '');
+      if (line === '+OK' || line === 'OK') return resolve();
+      fail(new KvError('WRONG_PASS', `the server refused AUTH (check KV_USER and KV_PASSWORD): ${line.replace(/^[-+]/, '')}`));
+    };
+    socket.on('data', onData);
+    socket.write(dialect.auth(creds.user, creds.password));
   });
 }
 
@@ -61,6 +91,8 @@ class TcpLane implements Lane {
 
   async open(): Promise<void> {
     const socket = await connectTcp(this.share.host, this.share.port, this.share.timeoutMs);
+    const creds = readCredentials({});
+    if (creds !== null) await authenticate(socket, this.dialect, creds, this.share.timeoutMs);
     if (this.closing) {
       socket.destroy();
       return;
