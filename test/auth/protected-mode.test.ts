@@ -37,7 +37,7 @@ function isRoot(): boolean {
   return false;
 }
 
-const canRun = havePeer('ip', 'iproute2') && isRoot();
+const canRun = havePeer('ip', 'iproute2') && havePeer('curl', 'curl') && isRoot();
 
 describe.skipIf(!canRun)('protected mode, from an address that is not loopback', () => {
   const fx = serverFixture();
