@@ -81,7 +81,7 @@ export interface TlsListenerHooks {
  * closes that socket and is logged, rate-limited; nothing else happens.
  */
 export function watchTlsListener(server: tls.Server, hooks: TlsListenerHooks): void {
-  server.on('secureConnection', (socket: tls.TLSSocket) => {
+  server.prependListener('secureConnection', (socket: tls.TLSSocket) => {
     const why = rejectedPeer(socket);
     if (why === null) return hooks.accept(socket);
     hooks.refused();
