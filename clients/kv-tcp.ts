@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import type tls from 'node:tls';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isKvError } from '../src/errors.js';
@@ -17,6 +19,8 @@ interface Flags {
   readonly timeout: number;
   readonly json: boolean;
   readonly credentials: Credentials | null;
+  /** README "TLS": connect over TLS with these options; undefined: plain TCP. */
+  readonly tls: tls.ConnectionOptions | undefined;
 }
 
 /** The command chosen on the command line, as arguments for runTcpAction; null for the prompt. */
@@ -80,6 +84,12 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per command on stdout' })
       .option('user', { type: 'string', describe: 'User to AUTH as [env KV_USER; default: the default user]' })
       .option('password-file', { type: 'string', describe: 'File holding the password to AUTH with [or env KV_PASSWORD; never a flag, which ps shows]' })
+      .option('tls', { type: 'boolean', default: false, describe: "Connect over TLS (a server's --tls-port); implied by the other --tls-* options" })
+      .option('tls-ca', { type: 'string', describe: "CA certificates (PEM) to verify the server's certificate with [default: the system's]" })
+      .option('tls-cert', { type: 'string', describe: 'Client certificate (PEM), for a server started with --tls-auth-clients' })
+      .option('tls-key', { type: 'string', describe: "The client certificate's private key (PEM)" })
+      .option('tls-servername', { type: 'string', describe: "Name the server's certificate must carry [default: --host]" })
+      .group(['tls', 'tls-ca', 'tls-cert', 'tls-key', 'tls-servername'], 'TLS:')
       .command(['put <key> <value>', 'set'], 'Store VALUE under KEY; a VALUE of - reads it from stdin, bytes as they are', (y) =>
         y.positional('key', { type: 'string' }).positional('value', { type: 'string' }),
         (a) => pick('put', a.key, a.value),
@@ -106,11 +116,33 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
   const timeout = wholeNumber(parsed.timeout, '--timeout (milliseconds; 0 waits forever)', 0, 2 ** 31 - 1);
   if (parsed.host === '') throw new UsageError('--host (or KV_HOST) must not be empty');
   const credentials = readCredentials({ user: parsed.user, passwordFile: parsed['password-file'] });
-  return { flags: { host: parsed.host, port, timeout, json: parsed.json, credentials }, chosen };
+  return { flags: { host: parsed.host, port, timeout, json: parsed.json, credentials, tls: tlsOptions(parsed) }, chosen };
+}
+
+/** The --tls-* flags as node:tls options, files read; undefined when none is given. */
+function tlsOptions(a: { tls: boolean; 'tls-ca'?: string; 'tls-cert'?: string; 'tls-key'?: string; 'tls-servername'?: string }): tls.ConnectionOptions | undefined {
+  const ca = a['tls-ca'];
+  const cert = a['tls-cert'];
+  const key = a['tls-key'];
+  const servername = a['tls-servername'];
+  if (!a.tls && [ca, cert, key, servername].every((v) => v === undefined)) return undefined;
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both, or neither');
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new UsageError(`--${flag} ${file} cannot be read: ${(err as Error).message}`);
+    }
+  };
+  return {
+    ...(ca !== undefined ? { ca: read('tls-ca', ca) } : {}),
+    ...(cert !== undefined && key !== undefined ? { cert: read('tls-cert', cert), key: read('tls-key', key) } : {}),
+    ...(servername !== undefined ? { servername } : {}),
+  };
 }
 
 async function connect(flags: Flags): Promise<TcpClient> {
-  return TcpClient.connect({ host: flags.host, port: flags.port, timeoutMs: flags.timeout, credentials: flags.credentials });
+  return TcpClient.connect({ host: flags.host, port: flags.port, timeoutMs: flags.timeout, credentials: flags.credentials, tls: flags.tls });
 }
 
 /** One command, then exit: the code says what happened (see cli-exit-codes.ts). */

@@ -6,6 +6,7 @@ import { ConfigError } from './errors.js';
 import { EVICTION_POLICIES, type EvictionPolicy } from './backend/memory/eviction.js';
 import type { Limits } from './limits.js';
 import { sizeFlag } from './sizes.js';
+import { TLS_AUTH_CLIENTS, type TlsAuthClients, type TlsConfig } from './frontends/tls-settings.js';
 
 /** The port TCP and UDP listen on unless told otherwise. */
 export const DEFAULT_PORT = 7379;
@@ -63,6 +64,8 @@ export interface ServerConfig {
   readonly udpPort: number;
   /** The HTTP API's port (docs/HTTP.md); null: no HTTP front-end (the default). */
   readonly httpPort: number | null;
+  /** README "TLS": --tls-port and --https-port with their files; null: no TLS listener (the default). */
+  readonly tls: TlsConfig | null;
   readonly dataDir: string;
   readonly logDir: string;
   readonly logLevel: LogLevel;
@@ -125,6 +128,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     tcpPort: DEFAULT_PORT,
     udpPort: DEFAULT_PORT,
     httpPort: null,
+    tls: null,
     dataDir: 'data',
     logDir: 'logs',
     logLevel: 'info',
@@ -160,6 +164,17 @@ export function serverArgs(argv: string[]) {
     .option('tcp-port', { type: 'number', describe: 'TCP port (text and RESP2) [default: --port]' })
     .option('udp-port', { type: 'number', describe: 'UDP port [default: --port]' })
     .option('http-port', { type: 'number', describe: 'HTTP API port (docs/HTTP.md; 0 picks a free one) [default: no HTTP]' })
+    .group(['tls-port', 'https-port', 'tls-cert', 'tls-key', 'tls-ca', 'tls-auth-clients'], 'TLS:')
+    .option('tls-port', { type: 'number', describe: 'TLS port for the TCP protocol (text and RESP2; redis-cli --tls, rediss://; 0 picks a free one) [default: no TLS]' })
+    .option('https-port', { type: 'number', describe: 'HTTPS port for the HTTP API (0 picks a free one) [default: no HTTPS]' })
+    .option('tls-cert', { type: 'string', describe: 'Server certificate (PEM, chain after it), for --tls-port and --https-port; reread on SIGHUP' })
+    .option('tls-key', { type: 'string', describe: "The certificate's private key (PEM, unencrypted); reread on SIGHUP" })
+    .option('tls-ca', { type: 'string', describe: 'CA certificates (PEM) that client certificates are checked against; reread on SIGHUP' })
+    .option('tls-auth-clients', {
+      choices: TLS_AUTH_CLIENTS,
+      default: 'no' as TlsAuthClients,
+      describe: 'Client certificates: no (not asked for), optional (asked for; one shown must verify against --tls-ca), yes (required)',
+    })
     .group(['requirepass', 'users-file', 'protected-mode'], 'Security:')
     .option('requirepass', { type: 'string', describe: 'Password of the default user (better: KV_REQUIREPASS, or --users-file; a flag shows in ps)' })
     .option('users-file', { type: 'string', describe: 'Users, their secrets and permissions, one a line (README "Authentication"); reread on SIGHUP' })
@@ -296,6 +311,7 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
     tcpPort: a['tcp-port'] === undefined ? basePort : port('tcp-port', a['tcp-port']),
     udpPort: a['udp-port'] === undefined ? basePort : port('udp-port', a['udp-port']),
     httpPort: a['http-port'] === undefined ? null : port('http-port', a['http-port']),
+    tls: tlsConfig(a),
     dataDir: directory('data-dir', a['data-dir']),
     logDir: directory('log-dir', a['log-dir']),
     logLevel: a['log-level'],
@@ -344,6 +360,25 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
       protectedMode: a['protected-mode'],
     },
   };
+}
+
+/** The TLS flags checked together: files are read at start (src/frontends/tls-settings.ts), where an unreadable one is named. */
+function tlsConfig(a: ParsedArgs): TlsConfig | null {
+  const tlsPort = a['tls-port'] === undefined ? null : port('tls-port', a['tls-port']);
+  const httpsPort = a['https-port'] === undefined ? null : port('https-port', a['https-port']);
+  const given = (v: string | undefined) => (v === undefined || v === '' ? null : v);
+  const cert = given(a['tls-cert']);
+  const key = given(a['tls-key']);
+  const ca = given(a['tls-ca']);
+  const authClients = a['tls-auth-clients'];
+  if (tlsPort === null && httpsPort === null) {
+    const stray = [cert !== null && '--tls-cert', key !== null && '--tls-key', ca !== null && '--tls-ca', authClients !== 'no' && '--tls-auth-clients'].filter(Boolean);
+    if (stray.length > 0) throw new ConfigError(`${stray.join(', ')} given without --tls-port or --https-port; give a TLS port (or drop the TLS flags)`);
+    return null;
+  }
+  if (cert === null || key === null) throw new ConfigError('--tls-port and --https-port need --tls-cert and --tls-key (PEM files: the server certificate and its private key)');
+  if (authClients !== 'no' && ca === null) throw new ConfigError(`--tls-auth-clients ${authClients} needs --tls-ca, the CA certificates that client certificates are checked against`);
+  return { port: tlsPort, httpsPort, cert, key, ca, authClients };
 }
 
 /** The config as the start-up line logs it: a password never appears, only whether one is set. */

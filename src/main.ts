@@ -66,7 +66,15 @@ async function main(): Promise<number> {
   try {
     const ports = await server.start();
     log.info(
-      { host: config.host, tcpPort: ports.tcpPort, udpPort: ports.udpPort, ...(config.httpPort !== null ? { httpPort: server.httpPort } : {}), udpIo: server.udp?.ioKind },
+      {
+        host: config.host,
+        tcpPort: ports.tcpPort,
+        udpPort: ports.udpPort,
+        ...(config.httpPort !== null ? { httpPort: server.httpPort } : {}),
+        ...(config.tls?.port != null ? { tlsPort: server.tlsPort } : {}),
+        ...(config.tls?.httpsPort != null ? { httpsPort: server.httpsPort } : {}),
+        udpIo: server.udp?.ioKind,
+      },
       'listening',
     );
   } catch (err) {
@@ -119,7 +127,7 @@ async function main(): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    // SIGHUP rereads what may change under a running server: the users file.
+    // SIGHUP rereads what may change under a running server: the users file, the TLS certificates.
     process.on('SIGHUP', () => server.reload());
     // SHUTDOWN from a client stops the server the same way; a second one changes nothing.
     server.onShutdownRequest((_reason, options) => {

@@ -13,6 +13,7 @@ import { RejectLogLimiter } from './frontends/udp-reject-log.js';
 import type { Frontend } from './frontends/frontend.js';
 import { UdpFrontend } from './frontends/udp.js';
 import { HttpFrontend } from './frontends/http/http-frontend.js';
+import { loadSecureContext, tlsServerOptions } from './frontends/tls-settings.js';
 import { MemoryBudget, resolveMemoryLimits } from './memory.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { Persistence } from './persistence/persistence.js';
@@ -82,6 +83,8 @@ export class KvServer {
   private readonly services: Service[] = [];
   /** The front-ends, in the order they open. */
   private frontends: Frontend[] = [];
+  /** The TLS and HTTPS front-ends, whose certificates SIGHUP reloads. */
+  private secureFrontends: Array<TcpFrontend | HttpFrontend> = [];
   /** Each front-end's bound port, by its name. */
   readonly ports = new Map<string, number>();
   private stopping: Promise<StopReport> | null = null;
@@ -152,6 +155,7 @@ export class KvServer {
     return {
       bind: c.host,
       port: String(this.tcpPort),
+      'tls-port': String(this.tlsPort),
       'udp-port': String(this.udpPort),
       dir: c.dataDir,
       databases: '1',
@@ -192,6 +196,16 @@ export class KvServer {
     return this.ports.get('http') ?? 0;
   }
 
+  /** The bound TLS port (README "TLS"); 0 before start or without --tls-port. */
+  get tlsPort(): number {
+    return this.ports.get('tls') ?? 0;
+  }
+
+  /** The bound HTTPS port; 0 before start or without --https-port. */
+  get httpsPort(): number {
+    return this.ports.get('https') ?? 0;
+  }
+
   /** Prepares the data directory, loads data, then opens the listeners. Returns the bound ports. */
   async start(): Promise<{ tcpPort: number; udpPort: number }> {
     const c = this.config;
@@ -211,12 +225,23 @@ export class KvServer {
     this.tcp = new TcpFrontend(this.ctx, this.log, { host: c.host, port: c.tcpPort, logOps: c.logOps, clientMemory: this.clientMemory });
     // The front-ends, in the order they open: a new one is one more line here.
     this.frontends = [this.tcp, this.udp];
-    if (c.httpPort !== null) {
+    const secure = c.tls === null ? undefined : tlsServerOptions(c.tls, loadSecureContext(c.tls));
+    if (secure !== undefined && c.tls?.port != null) {
+      const tcpOptions = { host: c.host, port: c.tls.port, logOps: c.logOps, clientMemory: this.clientMemory, tls: secure, name: 'tls' as const };
+      this.secureFrontends.push(new TcpFrontend(this.ctx, this.log, tcpOptions));
+    }
+    const httpPorts: Array<{ port: number; tls?: typeof secure }> = [];
+    if (c.httpPort !== null) httpPorts.push({ port: c.httpPort });
+    if (secure !== undefined && c.tls?.httpsPort != null) httpPorts.push({ port: c.tls.httpsPort, tls: secure });
+    for (const { port, tls } of httpPorts) {
       const info = this.ctx.info;
       this.metrics ??= new ServerMetrics({ stats: this.stats, info: () => info(), keyspace: () => this.backend.keyspaceInfo() });
       const maxConnections = this.tcp.maxConnections;
-      this.frontends.push(new HttpFrontend(this.ctx, this.log, { host: c.host, port: c.httpPort, logOps: c.logOps, metrics: this.metrics, clientMemory: this.clientMemory, maxConnections }));
+      const http = new HttpFrontend(this.ctx, this.log, { host: c.host, port, logOps: c.logOps, metrics: this.metrics, clientMemory: this.clientMemory, maxConnections, tls });
+      if (tls !== undefined) this.secureFrontends.push(http);
+      else this.frontends.push(http);
     }
+    this.frontends.push(...this.secureFrontends);
     if (c.persistence.enabled) prepareDataDir(c.dataDir);
     const m = this.memory.limits;
     this.log.info(
@@ -271,12 +296,29 @@ export class KvServer {
     return this.stopping;
   }
 
-  /** What SHUTDOWN calls: the host's own stop (kv-server's, as on SIGTERM), with NOSAVE's or SAVE's options. Without it SHUTDOWN is refused. */
-  /** SIGHUP: rereads the users file (what fails to load leaves the users there were). */
+  /**
+   * SIGHUP: rereads the users file and the TLS certificate, key and CA. What fails to load
+   * leaves what there was; open TLS connections keep the certificate they were made with.
+   */
   reload(): void {
     if (this.config.auth.usersFile !== null) this.credentials.reload();
+    if (this.config.tls !== null && this.secureFrontends.length > 0) this.reloadTls(this.config.tls);
   }
 
+  private reloadTls(tls: NonNullable<ServerConfig['tls']>): void {
+    const files = { cert: tls.cert, key: tls.key, ca: tls.ca };
+    let context;
+    try {
+      context = loadSecureContext(tls);
+    } catch (err) {
+      this.log.error({ ...files, error: (err as Error).message }, 'TLS certificates not reloaded: the ones loaded before stay in force');
+      return;
+    }
+    for (const f of this.secureFrontends) f.setSecureContext(context);
+    this.log.info({ ...files, listeners: this.secureFrontends.map((f) => f.name) }, 'TLS certificates reloaded');
+  }
+
+  /** What SHUTDOWN calls: the host's own stop (kv-server's, as on SIGTERM), with NOSAVE's or SAVE's options. Without it SHUTDOWN is refused. */
   onShutdownRequest(handler: (reason: string, options: StopOptions) => void): void {
     this.ctx.requestShutdown = handler;
   }

@@ -112,3 +112,40 @@ describe('--keys-limit', () => {
     expect(await refusal('--keys-limit', '2.5')).toMatch(/--keys-limit must be a whole number from 0/);
   });
 });
+
+describe('the TLS flags', () => {
+  it('are off by default, and a TLS port with its files makes the TLS config (README "TLS")', async () => {
+    expect((await config()).tls).toBeNull();
+    expect((await config('--tls-port', '0', '--tls-cert', 'c.pem', '--tls-key', 'k.pem')).tls).toEqual({
+      port: 0,
+      httpsPort: null,
+      cert: 'c.pem',
+      key: 'k.pem',
+      ca: null,
+      authClients: 'no',
+    });
+    const both = await config('--https-port', '8443', '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--tls-ca', 'ca.pem', '--tls-auth-clients', 'yes');
+    expect(both.tls).toMatchObject({ port: null, httpsPort: 8443, ca: 'ca.pem', authClients: 'yes' });
+  });
+
+  it('read KV_* variables as every flag does', async () => {
+    const env = { KV_TLS_PORT: '6380', KV_TLS_CERT: 'c.pem', KV_TLS_KEY: 'k.pem', KV_TLS_AUTH_CLIENTS: 'no' };
+    Object.assign(process.env, env);
+    try {
+      expect((await config()).tls).toMatchObject({ port: 6380, cert: 'c.pem', key: 'k.pem' });
+    } finally {
+      for (const k of Object.keys(env)) delete process.env[k];
+    }
+  });
+
+  it('refuse a TLS port without a certificate and key, client checks without a CA, and TLS files with no TLS port', async () => {
+    expect(await refusal('--tls-port', '0')).toMatch(/need --tls-cert and --tls-key/);
+    expect(await refusal('--https-port', '0', '--tls-cert', 'c.pem')).toMatch(/need --tls-cert and --tls-key/);
+    expect(await refusal('--tls-port', '0', '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--tls-auth-clients', 'optional')).toMatch(
+      /--tls-auth-clients optional needs --tls-ca/,
+    );
+    expect(await refusal('--tls-cert', 'c.pem')).toMatch(/--tls-cert given without --tls-port or --https-port/);
+    expect(await refusal('--tls-port', '0', '--tls-cert', 'c', '--tls-key', 'k', '--tls-auth-clients', 'maybe')).toMatch(/Invalid values/);
+    expect(await refusal('--tls-port', '70000', '--tls-cert', 'c', '--tls-key', 'k')).toMatch(/--tls-port must be a whole number from 0 to 65535/);
+  });
+});

@@ -83,27 +83,47 @@ function stopper(child: ChildProcess, ownDir: string | null = null): () => Promi
   };
 }
 
-/** redis-server on 127.0.0.1 with the given extra config lines, e.g. ['appendonly', 'yes']. */
-export async function startRedis(config: string[][] = [], givenDir?: string): Promise<Proc> {
+/** A server certificate, its key and the CA that signed it (bench/lib/test-ca.ts makes them). */
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+/**
+ * redis-server on 127.0.0.1 with the given extra config lines, e.g. ['appendonly', 'yes'].
+ * With `tls`, it listens only on a TLS port (`--port 0`, no client certificates), and `port` is that one.
+ */
+export async function startRedis(config: string[][] = [], givenDir?: string, tls?: TlsFiles): Promise<Proc> {
   const dir = givenDir ?? tempDir('dualkv-bench-redis-');
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...config.flatMap(([k, ...v]) => [`--${k}`, ...v])];
+  const listen =
+    tls === undefined
+      ? ['--port', String(port)]
+      : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no'];
+  const args = [...listen, '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...config.flatMap(([k, ...v]) => [`--${k}`, ...v])];
   const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, child);
   return { child, port, stop: stopper(child, givenDir === undefined ? dir : null) };
 }
 
-/** kv-server (the built dist/) on free ports, with data and logs in a temp directory. */
+/**
+ * kv-server (the built dist/) on free ports, with data and logs in a temp directory.
+ * With `tls`, it also listens on a TLS port (README "TLS"), and `port` is that one.
+ */
 export async function startKvServer(
   extraArgs: string[] = [],
   givenDir?: string,
-  options: { stdout?: 'ignore' | 'pipe'; bin?: string } = {},
+  options: { stdout?: 'ignore' | 'pipe'; bin?: string; tls?: TlsFiles } = {},
 ): Promise<Proc & { dir: string }> {
   const bin = options.bin ?? KV_SERVER;
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm run build first`);
   const dir = givenDir ?? tempDir('dualkv-bench-kv-');
-  const port = await freePort();
-  const args = [bin, '--port', String(port), '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), ...extraArgs];
+  const plainPort = await freePort();
+  const tls = options.tls;
+  const port = tls === undefined ? plainPort : await freePort();
+  const tlsArgs = tls === undefined ? [] : ['--tls-port', String(port), '--tls-cert', tls.cert, '--tls-key', tls.key, '--tls-ca', tls.ca];
+  const args = [bin, '--port', String(plainPort), ...tlsArgs, '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), ...extraArgs];
   // KV_NODE_FLAGS is for Node, not the server: kv-server reads every KV_* variable as an option.
   const { KV_NODE_FLAGS: nodeFlags, ...env } = process.env;
   const child = spawn(process.execPath, [...(nodeFlags?.split(' ').filter(Boolean) ?? []), ...args], {

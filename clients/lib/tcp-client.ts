@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { KvError, ProtocolError } from '../../src/errors.js';
 import { DEFAULT_PORT } from '../../src/config.js';
@@ -21,6 +22,8 @@ export interface TcpClientOptions extends RespDecoderLimits {
   readonly connectTimeoutMs?: number;
   /** Sent as AUTH [user] password once connected; connect() rejects when the server refuses them. */
   readonly credentials?: { readonly user?: string | undefined; readonly password: string } | null;
+  /** Connect over TLS with these options (a server's --tls-port, Redis's tls-port): `ca`, `cert`, `key`, `servername`. */
+  readonly tls?: tls.ConnectionOptions;
 }
 
 export interface RequestOptions {
@@ -40,6 +43,12 @@ export interface RequestOptions {
  * - A timed-out request keeps its place in line: its late reply is dropped, so
  *   replies never shift onto the wrong request.
  */
+/** What to check after a failed connect: a TLS failure (certificate, protocol) is not a host or port problem. */
+function connectHint(err: NodeJS.ErrnoException, overTls: boolean): string {
+  if (overTls && err.syscall === undefined) return `the TLS handshake failed: ${err.message.trim()}; check the CA (--tls-ca), the server name and the client certificate`;
+  return 'is kv-server running there? check the host and port';
+}
+
 export class TcpClient {
   readonly host: string;
   readonly port: number;
@@ -93,7 +102,7 @@ export class TcpClient {
     const address = `${host}:${port}`;
     const timeoutMs = opts.connectTimeoutMs ?? opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port });
+      const socket = opts.tls === undefined ? net.connect({ host, port }) : tls.connect({ host, port, ...opts.tls });
       const timer =
         timeoutMs > 0
           ? setTimeout(() => {
@@ -104,13 +113,14 @@ export class TcpClient {
       const onError = (err: NodeJS.ErrnoException) => {
         if (timer) clearTimeout(timer);
         reject(
-          new KvError('CONNECTION', `cannot connect to ${address}: ${err.code ?? err.message} (is kv-server running there? check the host and port)`, {
+          new KvError('CONNECTION', `cannot connect to ${address}: ${err.code ?? err.message} (${connectHint(err, opts.tls !== undefined)})`, {
             cause: err,
           }),
         );
       };
       socket.once('error', onError);
-      socket.once('connect', () => {
+      // Over TLS the connection is usable once the handshake is done (and the server's certificate verified).
+      socket.once(opts.tls === undefined ? 'connect' : 'secureConnect', () => {
         if (timer) clearTimeout(timer);
         socket.off('error', onError);
         const client = new TcpClient(socket, { ...opts, host, port });

@@ -1,7 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { makeTestCa, type CertFiles, type TestCa } from '../../bench/lib/test-ca.js';
+import { havePeer } from '../helpers/peers.js';
 import { ExitCode } from '../../clients/lib/cli-exit-codes.js';
 import { TcpClient } from '../../clients/lib/tcp-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -294,5 +297,41 @@ describe('kv-tcp interactive prompt', () => {
     expect(stderr).toMatch(/cannot connect to 127\.0\.0\.1:\d+: ECONNREFUSED/);
     child.stdin.end('quit\n');
     expect(await exited).toBe(0);
+  });
+});
+
+describe.skipIf(!havePeer('openssl', 'openssl'))('kv-tcp over TLS (--tls-ca, --tls-cert, --tls-key)', () => {
+  let dir: string;
+  let ca: TestCa;
+  let cert: CertFiles;
+  let client: CertFiles;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'dualkv-kv-tcp-tls-'));
+    ca = await makeTestCa(dir);
+    cert = await ca.issue('server', 'server');
+    client = await ca.issue('client', 'client');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function tlsServer(authClients: 'no' | 'yes'): Promise<string> {
+    server = await startTestServer({ logOps: false, tls: { port: 0, httpsPort: null, cert: cert.cert, key: cert.key, ca: ca.cert, authClients } });
+    return String(server.server.tlsPort);
+  }
+
+  it('puts and gets over TLS with the CA, and fails with exit 3 and the TLS reason without it', async () => {
+    const port = await tlsServer('no');
+    expect((await kvTcp(['--port', port, '--tls-ca', ca.cert, 'put', 'k', 'over tls'])).code).toBe(ExitCode.OK);
+    expect((await kvTcp(['--port', port, '--tls-ca', ca.cert, '--tls-servername', 'localhost', 'get', 'k'])).stdout.toString()).toBe('over tls');
+    expect(await serverValue('k')).toEqual(Buffer.from('over tls'));
+    const untrusted = await kvTcp(['--port', port, '--tls', 'ping']);
+    expect(untrusted.code).toBe(ExitCode.CONNECTION);
+    expect(untrusted.stderr).toMatch(/the TLS handshake failed: .*check the CA \(--tls-ca\)/);
+  });
+
+  it('shows a client certificate with --tls-cert and --tls-key, and wants both', async () => {
+    const port = await tlsServer('yes');
+    const r = await kvTcp(['--port', port, '--tls-ca', ca.cert, '--tls-cert', client.cert, '--tls-key', client.key, 'ping']);
+    expect(r).toMatchObject({ code: ExitCode.OK });
+    expect((await kvTcp(['--port', port, '--tls-ca', ca.cert, '--tls-cert', client.cert, 'ping'])).code).toBe(ExitCode.USAGE);
   });
 });

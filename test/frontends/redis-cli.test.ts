@@ -1,30 +1,14 @@
 import { spawn } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findOnPath, havePeer } from '../helpers/peers.js';
+import { findOnPath, havePeer, runPeer } from '../helpers/peers.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const REDIS_CLI = findOnPath('redis-cli') ?? 'redis-cli';
 const REDIS_BENCHMARK = findOnPath('redis-benchmark') ?? 'redis-benchmark';
 
-/**
- * Runs redis-cli and collects its output. Asynchronous on purpose: the server runs
- * in this process, so a synchronous spawn would stop it from answering.
- */
+/** Runs redis-cli against 127.0.0.1:`port` (test/helpers/peers.ts runPeer). */
 function redisCli(port: number, args: string[], stdin?: string | Buffer, bin = REDIS_CLI): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['-h', '127.0.0.1', '-p', String(port), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out), stderr: err });
-    });
-    child.stdin.end(stdin ?? '');
-  });
+  return runPeer(bin, ['-h', '127.0.0.1', '-p', String(port), ...args], stdin);
 }
 
 describe.skipIf(!havePeer('redis-cli', 'redis-tools'))('redis-cli against the RESP2 dialect', () => {

@@ -1,4 +1,6 @@
 import http from 'node:http';
+import https from 'node:https';
+import type tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { CommandContext } from '../../commands/types.js';
@@ -13,6 +15,7 @@ import { allowGetOrHead, sendError, sendJson } from './http-replies.js';
 import { handleKv } from './kv-routes.js';
 import { changesRoute } from './watch-routes.js';
 import { KvError } from '../../errors.js';
+import { watchTlsListener } from '../tls-settings.js';
 
 export { HTTP } from './http-dialect.js';
 
@@ -40,6 +43,8 @@ export interface HttpFrontendOptions {
   readonly clientMemory: ClientMemoryCap;
   /** Connections open at once (--max-connections, as TCP has); past it node:http closes the new one. */
   readonly maxConnections: number;
+  /** README "TLS": serve HTTPS (https.Server) on these options (src/frontends/tls-settings.ts), with the same routes. */
+  readonly tls?: tls.TlsOptions;
 }
 
 /** Warn lines about connections refused at --max-connections, at most this many a second. */
@@ -52,8 +57,9 @@ const REFUSAL_LOG_PER_SECOND = 10;
  * store is the hot path (issue 13's target is a ratio against a bare node:http server).
  */
 export class HttpFrontend implements Frontend {
-  readonly name = 'http';
-  private readonly server: http.Server;
+  /** `http`, or `https` with TLS: the name its port is reported under. */
+  readonly name: 'http' | 'https';
+  private readonly server: http.Server | https.Server;
   private readonly connections = new WeakMap<Socket, HttpConnection>();
   private readonly refusalLog = new RejectLogLimiter(REFUSAL_LOG_PER_SECOND);
   private closing = false;
@@ -63,26 +69,34 @@ export class HttpFrontend implements Frontend {
     private readonly log: Logger,
     private readonly options: HttpFrontendOptions,
   ) {
-    this.server = http.createServer(
-      {
-        keepAlive: true,
-        headersTimeout: HEADERS_TIMEOUT_MS,
-        requestTimeout: REQUEST_TIMEOUT_MS,
-        keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-        // node checks those two timeouts this often (its default, 30 s, would let a slow client hold on three times as long).
-        connectionsCheckingInterval: 1000,
-      },
-      (req, res) => this.handle(req, res),
-    );
+    const serverOptions: http.ServerOptions = {
+      keepAlive: true,
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      // node checks those two timeouts this often (its default, 30 s, would let a slow client hold on three times as long).
+      connectionsCheckingInterval: 1000,
+    };
+    const handle = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
+    this.name = options.tls === undefined ? 'http' : 'https';
+    if (options.tls === undefined) {
+      this.server = http.createServer(serverOptions, handle);
+      this.server.on('connection', (socket: Socket) => this.accept(socket));
+    } else {
+      const server = https.createServer({ ...serverOptions, ...options.tls }, handle);
+      // Requests arrive on the TLS socket, which exists once the handshake is done ('connection' has the raw one).
+      watchTlsListener(server, {
+        accept: (socket) => this.accept(socket),
+        refused: () => ctx.stats.connectionsRejected++,
+        warn: (fields, msg) => this.refusalWarn(fields, msg),
+      });
+      this.server = server;
+    }
     this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     this.server.maxConnections = options.maxConnections;
-    this.server.on('connection', (socket: Socket) => this.accept(socket));
     this.server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
       ctx.stats.connectionsRejected++;
-      const suppressed = this.refusalLog.admit();
-      if (suppressed !== null) {
-        this.log.warn({ transport: 'http', client: `${data?.remoteAddress ?? '?'}:${data?.remotePort ?? 0}`, limit: options.maxConnections, suppressed: suppressed || undefined }, 'connection refused: max connections reached');
-      }
+      this.refusalWarn({ client: `${data?.remoteAddress ?? '?'}:${data?.remotePort ?? 0}`, limit: options.maxConnections }, 'connection refused: max connections reached');
     });
     // A request node:http cannot parse gets a 400 with the API's JSON error, then the close.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -99,13 +113,23 @@ export class HttpFrontend implements Frontend {
     });
   }
 
+  private refusalWarn(fields: Record<string, unknown>, msg: string): void {
+    const suppressed = this.refusalLog.admit();
+    if (suppressed !== null) this.log.warn({ transport: this.name, ...fields, suppressed: suppressed || undefined }, msg);
+  }
+
+  /** SIGHUP (KvServer.reload): new connections get this certificate and key; open ones keep theirs. */
+  setSecureContext(context: tls.SecureContextOptions): void {
+    if (this.server instanceof https.Server) this.server.setSecureContext(context);
+  }
+
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.options.port, this.options.host, () => {
         this.server.off('error', reject);
         const port = (this.server.address() as { port: number }).port;
-        this.log.info({ transport: 'http', host: this.options.host, port }, 'listening');
+        this.log.info({ transport: this.name, host: this.options.host, port }, 'listening');
         resolve(port);
       });
     });

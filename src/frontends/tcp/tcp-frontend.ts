@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { PROTECTED_MODE_MESSAGE } from '../../auth/protected-mode.js';
 import { initialUser } from '../../commands/access.js';
@@ -8,6 +9,7 @@ import { RESP_MAX_ARGS } from '../../protocol/resp.js';
 import { RejectLogLimiter } from '../udp-reject-log.js';
 import type { Frontend } from '../frontend.js';
 import type { ClientMemoryCap } from '../client-memory.js';
+import { watchTlsListener } from '../tls-settings.js';
 import { clampConnections } from './fd-limit.js';
 import { SocketConnection, type ConnectionLimits } from './socket-connection.js';
 import type { RunCommand } from './stream-session.js';
@@ -18,6 +20,13 @@ export interface TcpFrontendOptions {
   readonly logOps: boolean;
   /** The cap on query and reply bytes all stream clients together may hold (--maxmemory-clients), shared with HTTP. */
   readonly clientMemory: ClientMemoryCap;
+  /**
+   * README "TLS": listen with TLS (tls.Server) instead, on these options (src/frontends/tls-settings.ts).
+   * Secure sockets take the same path as plain ones once their handshake is done.
+   */
+  readonly tls?: tls.TlsOptions;
+  /** Its connections' transport in log lines (and its port's name): `tcp`, or `tls` for a TLS listener. */
+  readonly name?: 'tcp' | 'tls';
 }
 
 /** Warn lines about refused connections and accept errors, at most this many a second. */
@@ -25,8 +34,8 @@ const REFUSAL_LOG_PER_SECOND = 10;
 
 /** Accepts TCP clients and hands each socket to a SocketConnection, which gives it a StreamSession. */
 export class TcpFrontend implements Frontend {
-  readonly name = 'tcp';
-  private readonly server: net.Server;
+  readonly name: 'tcp' | 'tls';
+  private readonly server: net.Server | tls.Server;
   private readonly connections = new Set<SocketConnection>();
   /** Ids in a bare context, with no client registry. */
   private nextId = 1;
@@ -58,13 +67,31 @@ export class TcpFrontend implements Frontend {
       maxOutputBuffer: limits.maxOutputBuffer,
     };
     this.clientMemory = options.clientMemory;
-    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
+    this.name = options.name ?? 'tcp';
+    const serverOptions = { noDelay: true, allowHalfOpen: true };
+    if (options.tls === undefined) {
+      this.server = net.createServer(serverOptions, (socket) => this.accept(socket));
+    } else {
+      const server = tls.createServer({ ...serverOptions, ...options.tls });
+      watchTlsListener(server, {
+        accept: (socket) => this.accept(socket),
+        refused: () => ctx.stats.connectionsRejected++,
+        warn: (fields, msg) => this.refusalWarn({ transport: this.name, ...fields }, msg),
+      });
+      this.server = server;
+    }
     this.server.on('error', (err) => {
       // accept() failing (EMFILE, ENFILE: out of descriptors) drops that client: count it, say so, rate-limited.
       ctx.stats.connectionsRejected++;
       this.refusalWarn({ err: { code: (err as NodeJS.ErrnoException).code, message: err.message } }, 'TCP listener error; a client may have been dropped');
     });
   }
+
+  /** SIGHUP (KvServer.reload): new connections get this certificate and key; open ones keep theirs. */
+  setSecureContext(context: tls.SecureContextOptions): void {
+    if (this.server instanceof tls.Server) this.server.setSecureContext(context);
+  }
+
 
   private refusalWarn(fields: Record<string, unknown>, msg: string): void {
     const suppressed = this.refusalLog.admit();
@@ -106,7 +133,7 @@ export class TcpFrontend implements Frontend {
     stats.connectionsTotal++;
     socket.setKeepAlive(true, 60_000);
     const id = this.ctx.clients?.nextId() ?? this.nextId++;
-    const log = this.log.child({ transport: 'tcp', client, conn: id });
+    const log = this.log.child({ transport: this.name, client, conn: id });
     const conn = new SocketConnection(socket, {
       id,
       client,
