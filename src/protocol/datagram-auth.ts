@@ -1,6 +1,6 @@
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { CRC_SIZE, datagramCrc, HEADER_SIZE } from './datagram.js';
-import { MAC_SIZE } from './datagram-extensions.js';
+import { CRC_SIZE, datagramCrc, encodeRequest, HEADER_SIZE, type RequestFields } from './datagram.js';
+import { MAC_SIZE, RequestExtension, requestAuthExtension, type ReplyAuth } from './datagram-extensions.js';
 
 /**
  * The MAC of authenticated datagrams (docs/PROTOCOL.md "Authenticated datagrams"):
@@ -57,4 +57,21 @@ export function macMatches(buf: Uint8Array, mac: Uint8Array, key: KeyObject): bo
   if (mac.buffer !== buf.buffer || mac.length !== MAC_SIZE) throw new RangeError('the MAC must be a view into the datagram it signs');
   const macAt = mac.byteOffset - buf.byteOffset;
   return timingSafeEqual(computeMac(key, buf, macAt), mac);
+}
+
+/** A UDP key ready to sign with: its id in the datagram, and the key. */
+export interface SigningKey {
+  readonly id: number;
+  readonly key: KeyObject;
+}
+
+/** A request with AUTH (placed last), signed. The fields of AUTH other than the key id are the caller's. */
+export function encodeSignedRequest(fields: RequestFields, auth: { sender: number; timestamp: number; sequence: bigint | number }, key: SigningKey): Buffer {
+  const extensions = [...(fields.extensions ?? []), requestAuthExtension({ keyId: key.id, ...auth })];
+  return signDatagram(encodeRequest({ ...fields, extensions }), RequestExtension.AUTH, key.key);
+}
+
+/** True when a decoded reply carries a valid AUTH for `key`, for a request sent with a sequence number in [first, last]. */
+export function replySigned(buf: Uint8Array, auth: ReplyAuth | null, key: SigningKey, first: bigint, last: bigint): boolean {
+  return auth !== null && auth.keyId === key.id && auth.sequence >= first && auth.sequence <= last && macMatches(buf, auth.mac, key.key);
 }
