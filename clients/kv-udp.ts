@@ -6,6 +6,8 @@ import { parseDuration } from './lib/cli-duration.js';
 import { ExitCode, exitCodeFor, UsageError, withCliDefaults } from './lib/cli-exit-codes.js';
 import { formatJson, readAll, runCli, toJsonError, writeOut, writeResult } from './lib/cli-output.js';
 import { checkFits, describeEvent, runUdpAction, type UdpActionResult, type UdpCommand } from './lib/udp-cli-actions.js';
+import type { UdpKey } from '../src/auth/users-file.js';
+import { loadUdpKey } from './lib/udp-key.js';
 import { DEFAULT_HOST, DEFAULT_MAX_DATAGRAM_SIZE, DEFAULT_PORT, DEFAULT_RETRY, TimeoutError, UdpClient } from './lib/udp-client.js';
 
 const NAME = 'kv-udp';
@@ -18,6 +20,7 @@ interface Flags {
   readonly maxDatagramSize: number;
   readonly json: boolean;
   readonly verbose: boolean;
+  readonly udpKey: UdpKey | null;
 }
 
 type Chosen = { readonly cmd: UdpCommand; readonly stdinValue: boolean };
@@ -86,6 +89,7 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
       .option('max-datagram-size', { type: 'string', default: String(DEFAULT_MAX_DATAGRAM_SIZE), describe: "Largest datagram to send (the server's --max-datagram-size)" })
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object on stdout, with the attempts made and the time taken' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Show every send, retry and rejected reply on stderr' })
+      .option('udp-key-file', { type: 'string', describe: 'Sign requests with the UDP key in this file (ID:HEX) [or env KV_UDP_KEY]' })
       .command(['put <key> <value>', 'set'], 'Store VALUE under KEY; a VALUE of - reads it from stdin, bytes as they are', (y) =>
         y.positional('key', { type: 'string' }).positional('value', { type: 'string' }).options(EXPIRY_OPTIONS),
         (a) => {
@@ -160,6 +164,7 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
     maxDatagramSize: wholeNumber(parsed['max-datagram-size'], '--max-datagram-size', 64, 65507),
     json: parsed.json,
     verbose: parsed.verbose,
+    udpKey: loadUdpKey(parsed['udp-key-file']),
   };
   return { flags, chosen };
 }
@@ -174,6 +179,7 @@ async function run(flags: Flags, chosen: Chosen): Promise<number> {
     timeoutMs: flags.timeout,
     retries: flags.retries,
     maxDatagramSize: flags.maxDatagramSize,
+    udpKey: flags.udpKey ?? undefined,
     // Like kv-tcp's "connection refused": a port where nothing listens fails at once.
     failOnUnreachable: true,
     onEvent: flags.verbose ? (e) => process.stderr.write(`${NAME}: ${describeEvent(e)}\n`) : undefined,

@@ -36,6 +36,8 @@ export interface UdpConfig {
    * addresses and CIDR blocks (`10.0.0.0/8`, `fd00::/8`). Others get a small refusal.
    */
   readonly largeRepliesTo: readonly string[];
+  /** docs/PROTOCOL.md "Authenticated datagrams": how far an AUTH timestamp may be from the server's clock, either way, in ms. */
+  readonly authWindowMs: number;
 }
 
 export interface MemoryConfig {
@@ -119,6 +121,7 @@ export const DEFAULT_UDP: UdpConfig = {
   replyCacheBytes: 64 * 1024 * 1024,
   rejectLogPerSecond: 10,
   largeRepliesTo: ['loopback'],
+  authWindowMs: 300_000,
 };
 
 /** The embedded defaults, as a config for a server started in-process (tests use this). */
@@ -226,7 +229,7 @@ export function serverArgs(argv: string[]) {
       default: DEFAULT_LIMITS.keysLimit,
       describe: 'Most keys KEYS may walk: it holds every client up until it is done (SCAN does not); 0: no limit',
     })
-    .group(['udp-io', 'max-datagram-size', 'reply-cache-ttl', 'reply-cache-entries', 'reply-cache-bytes', 'udp-large-replies-to'], 'UDP:')
+    .group(['udp-io', 'max-datagram-size', 'reply-cache-ttl', 'reply-cache-entries', 'reply-cache-bytes', 'udp-large-replies-to', 'udp-auth-window'], 'UDP:')
     .option('udp-io', {
       choices: UDP_IO_MODES,
       default: DEFAULT_UDP.io as UdpIoMode,
@@ -240,6 +243,11 @@ export function serverArgs(argv: string[]) {
       type: 'string',
       default: 'loopback',
       describe: 'Peers that may get a UDP reply larger than their request: loopback, any, or addresses and CIDR blocks, comma-separated',
+    })
+    .option('udp-auth-window', {
+      type: 'number',
+      default: DEFAULT_UDP.authWindowMs / 1000,
+      describe: 'Seconds an authenticated datagram\'s timestamp may be off the server\'s clock, either way (docs/PROTOCOL.md "Authenticated datagrams")',
     })
     .option('shutdown-timeout', { type: 'number', default: 5000, describe: 'Milliseconds to finish in-flight work on SIGTERM/SIGINT' })
     .help()
@@ -347,6 +355,7 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
       replyCacheBytes: sizeFlag('reply-cache-bytes', a['reply-cache-bytes'], 1024),
       rejectLogPerSecond: DEFAULT_UDP.rejectLogPerSecond,
       largeRepliesTo: peerList('udp-large-replies-to', a['udp-large-replies-to']),
+      authWindowMs: positive('udp-auth-window', a['udp-auth-window'], 1, 24 * 3600) * 1000,
     },
     persistence: {
       enabled: a.persistence,

@@ -221,7 +221,7 @@ export class KvServer {
     }
     if (c.auth.requirepass !== null || c.auth.usersFile !== null) this.log.info({ users: this.credentials.userNames().length, from: c.auth.usersFile ?? '--requirepass' }, 'authentication required');
     // Before recovery, so that a --udp-io the machine cannot give is refused before any data is read.
-    this.udp = new UdpFrontend(this.ctx, this.log, { host: c.host, port: c.udpPort, logOps: c.logOps, udp: c.udp });
+    this.udp = new UdpFrontend(this.ctx, this.log, { host: c.host, port: c.udpPort, logOps: c.logOps, udp: c.udp, keys: this.credentials });
     this.tcp = new TcpFrontend(this.ctx, this.log, { host: c.host, port: c.tcpPort, logOps: c.logOps, clientMemory: this.clientMemory });
     // The front-ends, in the order they open: a new one is one more line here.
     this.frontends = [this.tcp, this.udp];

@@ -28,6 +28,11 @@ export const DEFAULT_MAX_IN_FLIGHT = 1024;
 export interface UdpClientOptions {
   readonly host?: string;
   readonly port?: number;
+  /**
+   * A UDP key (docs/PROTOCOL.md "Authenticated datagrams"): every request is signed
+   * with it, and a reply that ran anything counts only if the server signed it too.
+   */
+  readonly udpKey?: { readonly id: number; readonly key: Uint8Array };
   /** The first wait for a reply, in ms (CoAP's ACK_TIMEOUT). */
   readonly timeoutMs?: number;
   /** Resends after the first send (CoAP's MAX_RETRANSMIT). */

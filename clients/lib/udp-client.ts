@@ -17,6 +17,7 @@ import {
   type Extension,
 } from '../../src/protocol/datagram.js';
 import { DatagramError } from '../../src/protocol/datagram-error.js';
+import { encodeSignedRequest, macKey, replySigned, type SigningKey } from '../../src/protocol/datagram-auth.js';
 import { requestExtensions, type RequestOptionsInput } from '../../src/protocol/datagram-extensions.js';
 import {
   atLeast,
@@ -61,6 +62,9 @@ interface Pending {
   readonly value: Bytes | undefined;
   readonly extensions: readonly Extension[] | undefined;
   attempts: number;
+  /** The sequence numbers its signed attempts used (docs/PROTOCOL.md "Authenticated datagrams"); 0n unsigned. */
+  firstSeq: bigint;
+  lastSeq: bigint;
   readonly startedAt: number;
   /** The wait before the next retry, in ms. */
   waitMs: number;
@@ -112,6 +116,10 @@ export class UdpClient {
   private unreachable = false;
   private readonly failOnUnreachable: boolean;
   private closed = false;
+  private readonly signing: SigningKey | null;
+  /** Names this client's sequence numbers to the server: its replay window is per key and sender. */
+  private readonly sender: number;
+  private nextSeq = 1n;
 
   private constructor(
     private readonly socket: dgram.Socket,
@@ -130,6 +138,8 @@ export class UdpClient {
     this.onEvent = opts.onEvent;
     this.failOnUnreachable = opts.failOnUnreachable ?? false;
     this.nextId = (opts.initialId ?? randomBytes(4).readUInt32BE(0)) >>> 0;
+    this.signing = opts.udpKey === undefined ? null : { id: opts.udpKey.id, key: macKey(opts.udpKey.key) };
+    this.sender = randomBytes(4).readUInt32BE(0);
     socket.on('message', (msg) => this.onMessage(msg));
     socket.on('error', (err: NodeJS.ErrnoException) => {
       // On a connected socket, ICMP port unreachable comes back as ECONNREFUSED.
@@ -280,6 +290,8 @@ export class UdpClient {
         value,
         extensions,
         attempts: 0,
+        firstSeq: 0n,
+        lastSeq: 0n,
         startedAt: performance.now(),
         waitMs: this.timeoutMs * (1 + this.random() * (this.randomFactor - 1)),
         timer: null,
@@ -294,9 +306,19 @@ export class UdpClient {
 
   private start(p: Pending, reason?: 'new-id'): void {
     p.id = this.takeId();
-    p.datagram = encodeRequest({ opcode: p.opcode, id: p.id, key: p.key, value: p.value, extensions: p.extensions });
+    p.datagram = this.encode(p);
     this.inFlight.set(p.id, p);
     this.transmit(p, reason);
+  }
+
+  /** The request's datagram; signed with the next sequence number when the client has a key. */
+  private encode(p: Pending): Buffer {
+    const fields = { opcode: p.opcode, id: p.id, key: p.key, value: p.value, extensions: p.extensions };
+    if (this.signing === null) return encodeRequest(fields);
+    const sequence = this.nextSeq++;
+    if (p.firstSeq === 0n) p.firstSeq = sequence;
+    p.lastSeq = sequence;
+    return encodeSignedRequest(fields, { sender: this.sender, timestamp: Date.now(), sequence }, this.signing);
   }
 
   /** The next ID not in flight. At most inFlight.size + 1 tries. */
@@ -310,6 +332,10 @@ export class UdpClient {
   }
 
   private transmit(p: Pending, reason?: 'timeout' | 'refused' | 'new-id'): void {
+    // docs/PROTOCOL.md "Authenticated datagrams": the server refuses a sequence number
+    // twice, and only a write's retry is answered from the reply cache; so a write is
+    // resent byte for byte, and a read (which is not cached) is signed afresh.
+    if (this.signing !== null && (reason === 'timeout' || reason === 'refused') && !WRITES.has(p.opcode)) p.datagram = this.encode(p);
     p.attempts++;
     const wait = Math.min(p.waitMs, this.maxTimeoutMs);
     this.onEvent?.({ type: 'send', id: p.id, op: OPCODE_NAMES[p.opcode] as string, attempt: p.attempts, waitMs: Math.round(wait), reason });
@@ -353,6 +379,11 @@ export class UdpClient {
     if (p === undefined || (reply.opcode !== p.opcode && !isRefusedStatus(reply.status))) {
       const back = (this.nextId - reply.id) >>> 0;
       this.onEvent?.({ type: 'unknown-reply', id: reply.id, late: p === undefined && back > 0 && back <= this.issued });
+      return;
+    }
+    // A refusal (0x1_) may come unsigned: it says nothing ran, which a forger gains nothing by saying. Anything else must be signed.
+    if (this.signing !== null && (reply.details.auth !== null || !isRefusedStatus(reply.status)) && !replySigned(msg, reply.details.auth, this.signing, p.firstSeq, p.lastSeq)) {
+      this.onEvent?.({ type: 'bad-reply', reason: 'bad_mac', message: 'the reply is not signed with this client\'s UDP key', size: msg.length });
       return;
     }
     if (reply.status === Status.BAD_CHECKSUM || reply.status === Status.ID_CONFLICT) {
@@ -419,6 +450,9 @@ export class UdpClient {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** The opcodes whose commands write, and so whose retries the server's reply cache answers. */
+const WRITES: ReadonlySet<Opcode> = new Set([Opcode.PUT, Opcode.DEL, Opcode.EXPIRE]);
 
 /**
  * What PING carries: the server echoes it, so the reply is no larger than the request

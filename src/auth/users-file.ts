@@ -26,6 +26,22 @@ const MAX_UDP_KEY_ID = 0xffff;
 /** HMAC-SHA256 keys of fewer bytes than this are refused (RFC 2104: at least the hash's output length is recommended). */
 export const MIN_UDP_KEY_BYTES = 32;
 
+const UDP_KEY_FORM = `ID:HEX (the key's id, 1 to ${MAX_UDP_KEY_ID}, and at least ${MIN_UDP_KEY_BYTES} bytes of key in hex)`;
+
+/**
+ * A UDP key as the users file and the clients (--udp-key-file, KV_UDP_KEY) write it,
+ * `ID:HEX`; or what is wrong with it (never echoing the key).
+ */
+export function parseUdpKey(text: string): UdpKey | string {
+  const m = /^(\d{1,5}):([0-9a-fA-F]+)$/.exec(text.trim());
+  if (m === null) return `a UDP key is written ${UDP_KEY_FORM}`;
+  const id = Number(m[1]);
+  const hex = m[2] as string;
+  if (id < 1 || id > MAX_UDP_KEY_ID) return `a UDP key id is from 1 to ${MAX_UDP_KEY_ID}`;
+  if (hex.length % 2 !== 0 || hex.length / 2 < MIN_UDP_KEY_BYTES) return `UDP key ${id} must be at least ${MIN_UDP_KEY_BYTES} bytes, written as an even number of hex digits`;
+  return { id, key: Buffer.from(hex, 'hex') };
+}
+
 /** A users file that cannot be used: at start the server exits with the config error code, at a reload the old users stay. */
 export class UsersFileError extends ConfigError {}
 
@@ -53,15 +69,12 @@ export function parseUsers(text: string, file: string): UserEntry[] {
     if (typeof secret === 'string') throw new UsersFileError(`${where}: ${secret}`);
     const udpKeys: UdpKey[] = [];
     for (const opt of options) {
-      const m = /^udp-key=(\d{1,5}):([0-9a-fA-F]+)$/.exec(opt);
-      if (m === null) throw new UsersFileError(`${where}: an option after the secret is udp-key=ID:HEX (the key's id, 1 to ${MAX_UDP_KEY_ID}, and at least ${MIN_UDP_KEY_BYTES} bytes of key in hex)`);
-      const id = Number(m[1]);
-      const hex = m[2] as string;
-      if (id < 1 || id > MAX_UDP_KEY_ID) throw new UsersFileError(`${where}: a UDP key id is from 1 to ${MAX_UDP_KEY_ID}`);
-      if (hex.length % 2 !== 0 || hex.length / 2 < MIN_UDP_KEY_BYTES) throw new UsersFileError(`${where}: UDP key ${id} must be at least ${MIN_UDP_KEY_BYTES} bytes, written as an even number of hex digits`);
-      if (keyIds.has(id)) throw new UsersFileError(`${where}: UDP key id ${id} is used twice`);
-      keyIds.add(id);
-      udpKeys.push({ id, key: Buffer.from(hex, 'hex') });
+      if (!opt.startsWith('udp-key=')) throw new UsersFileError(`${where}: an option after the secret is udp-key=${UDP_KEY_FORM}`);
+      const key = parseUdpKey(opt.slice('udp-key='.length));
+      if (typeof key === 'string') throw new UsersFileError(`${where}: ${key}`);
+      if (keyIds.has(key.id)) throw new UsersFileError(`${where}: UDP key id ${key.id} is used twice`);
+      keyIds.add(key.id);
+      udpKeys.push(key);
     }
     names.add(name);
     users.push({ name, permission: permission as Permission, secret, udpKeys });

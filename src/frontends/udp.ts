@@ -20,13 +20,17 @@ import {
   Status,
   type DatagramRequest,
 } from '../protocol/datagram.js';
-import { DatagramError, REJECT_REASONS, type RejectReason } from '../protocol/datagram-error.js';
+import { DatagramError, REJECT_REASONS, RejectReason } from '../protocol/datagram-error.js';
 import { opcodeSpec, requestArgs, type OpcodeSpec } from '../protocol/datagram-opcodes.js';
 import { errorBody, fitStats, replyBody, type ReplyBody } from '../protocol/datagram-reply.js';
 import type { Reply } from '../protocol/reply.js';
 import type { StatSection } from '../stats.js';
 import type { ByteString } from '../store/bytes.js';
+import { PROTECTED_MODE_MESSAGE } from '../auth/protected-mode.js';
+import { signDatagram } from '../protocol/datagram-auth.js';
+import { REPLY_AUTH_SIZE, ReplyExtension, replyAuthExtension, type Extension } from '../protocol/datagram-extensions.js';
 import { refusedOnEveryRun, ReplyCache } from './reply-cache.js';
+import { DatagramAuthenticator, type UdpKeyring, type VerifiedAuth } from './udp-auth.js';
 import { createDatagramIo, type DatagramIo, type Peer } from './udp-io.js';
 import { largeReplyPolicy, PeerTable, type PeerState } from './udp-peers.js';
 import { RejectLogLimiter } from './udp-reject-log.js';
@@ -36,6 +40,10 @@ export interface UdpFrontendOptions {
   readonly port: number;
   readonly logOps: boolean;
   readonly udp: UdpConfig;
+  /** The users' UDP keys (docs/PROTOCOL.md "Authenticated datagrams"); null: no datagram can authenticate. */
+  readonly keys?: UdpKeyring | null;
+  /** Milliseconds since the epoch, for the AUTH timestamp check; injectable for tests. */
+  readonly now?: () => number;
 }
 
 /** Emitted as 'rejected' for every refused datagram (tests wait on it). */
@@ -48,6 +56,10 @@ export interface RejectEvent {
 }
 
 const SWEEP_INTERVAL_MS = 5000;
+/** Bytes an AUTH reply extension adds: type, length, data. */
+const REPLY_AUTH_BYTES = 2 + REPLY_AUTH_SIZE;
+/** Lines about new authenticated senders, at most this many a second (one per client socket, but a loop of one-shot clients must not flood the log). */
+const AUTH_LOG_PER_SECOND = 10;
 
 /**
  * docs/PROTOCOL.md, udp "Amplification": the refusal of a reply larger than its
@@ -77,6 +89,9 @@ export class UdpFrontend extends EventEmitter implements Frontend {
   private readonly cache: ReplyCache;
   private readonly rejectLog: RejectLogLimiter;
   private readonly peers: PeerTable;
+  private readonly auth: DatagramAuthenticator;
+  private readonly authLog = new RejectLogLimiter(AUTH_LOG_PER_SECOND);
+  private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | null = null;
   private closing = false;
   private pending = 0;
@@ -108,6 +123,8 @@ export class UdpFrontend extends EventEmitter implements Frontend {
     this.maxSize = u.maxDatagramSize;
     this.cache = new ReplyCache({ ttlMs: u.replyCacheTtlMs, maxEntries: u.replyCacheEntries, maxBytes: u.replyCacheBytes });
     this.rejectLog = new RejectLogLimiter(u.rejectLogPerSecond);
+    this.auth = new DatagramAuthenticator(options.keys ?? null, u.authWindowMs);
+    this.now = options.now ?? Date.now;
     this.peers = new PeerTable(largeReplyPolicy(u.largeRepliesTo), options.logOps ? (client) => createOpLog(log.child({ transport: 'udp', client })) : null, initialUser(ctx));
     const { io, fallbackReason } = createDatagramIo(u.io, options.host, this.maxSize, {
       datagram: (msg, peer, wireSize) => this.onMessage(msg, peer, wireSize),
@@ -150,26 +167,67 @@ export class UdpFrontend extends EventEmitter implements Frontend {
       else this.log.error({ err, transport: 'udp' }, 'datagram decoder failed; datagram dropped');
       return;
     }
+    let auth: VerifiedAuth | null;
+    try {
+      // docs/PROTOCOL.md "Authenticated datagrams", checks 13 to 16: after the codec's, before anything runs.
+      const header = { id: req.id, opcode: req.opcode };
+      if (this.ctx.protectedMode?.refuses(rinfo.address) === true) throw new DatagramError(RejectReason.PROTECTED_MODE, PROTECTED_MODE_MESSAGE, header);
+      auth = this.auth.verify(req.options.auth, msg, header, this.now());
+    } catch (err) {
+      if (err instanceof DatagramError) {
+        if (err.reason === RejectReason.UNKNOWN_KEY || err.reason === RejectReason.BAD_MAC) this.ctx.stats.countAuth('udp', false);
+        this.refuse(err, wireSize, rinfo);
+        return;
+      }
+      throw err;
+    }
     this.requests++;
     try {
       const peer = this.peers.get(rinfo);
+      // Per datagram: the peer's session is shared by every key (and none) that sends from its port.
+      peer.session.user = auth === null ? initialUser(this.ctx) : auth.user;
       // `req` views the datagram, which is only valid during this call: the command line copies it.
       const args = requestArgs(req.opcode, req.key.toString('latin1'), req.value.toString('latin1'), req.options);
       // docs/PROTOCOL.md, udp "Reply cache": at most once for every request whose command writes.
-      if (lookupCommand(args[0] as string)?.write === true) this.runWrite(req, args, peer, rinfo);
-      else this.run(req, args, peer, rinfo, null);
+      if (lookupCommand(args[0] as string)?.write === true) this.runWrite(req, args, peer, rinfo, auth);
+      else if (this.admit(req, auth, rinfo)) this.run(req, args, peer, rinfo, null, auth);
     } catch (err) {
       // A bug here must cost one request, never the server.
       this.log.error({ err, transport: 'udp', client: `${rinfo.address}:${rinfo.port}` }, 'request failed; no reply sent');
     }
   }
 
+  /**
+   * docs/PROTOCOL.md "Authenticated datagrams": the replay window, after the reply
+   * cache. False when the datagram was refused (and answered as refusals are).
+   */
+  private admit(req: DatagramRequest, auth: VerifiedAuth | null, rinfo: Peer): boolean {
+    if (auth === null) return true;
+    let fresh: boolean;
+    try {
+      fresh = this.auth.admit(auth, { id: req.id, opcode: req.opcode }, this.now());
+    } catch (err) {
+      if (!(err instanceof DatagramError)) throw err;
+      this.refuse(err, req.size, rinfo);
+      return false;
+    }
+    if (fresh) {
+      // One success per sender (a client socket), not per datagram: as one AUTH per TCP connection.
+      this.ctx.stats.countAuth('udp', true);
+      const suppressed = this.authLog.admit();
+      if (suppressed !== null) {
+        this.log.info({ transport: 'udp', client: `${rinfo.address}:${rinfo.port}`, user: auth.user.name, keyId: auth.keyId, suppressed: suppressed || undefined }, 'authenticated');
+      }
+    }
+    return true;
+  }
+
   /** docs/PROTOCOL.md, udp "Reply cache: at most once": once per (address, port, ID). */
-  private runWrite(req: DatagramRequest, args: ByteString[], peer: PeerState, rinfo: Peer): void {
+  private runWrite(req: DatagramRequest, args: ByteString[], peer: PeerState, rinfo: Peer, auth: VerifiedAuth | null): void {
     const key = ReplyCache.key(rinfo.address, rinfo.port, req.id);
     const entry = this.cache.get(key);
     if (entry === undefined) {
-      this.run(req, args, peer, rinfo, key);
+      if (this.admit(req, auth, rinfo)) this.run(req, args, peer, rinfo, key, auth);
       return;
     }
     if (entry.fingerprint !== req.crc) {
@@ -177,7 +235,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
       // neither request can be applied twice; the client resends with a new ID.
       this.idConflicts++;
       const e = errorBody('ID_CONFLICT', `request ID ${req.id} was used for a different request in the last ${this.options.udp.replyCacheTtlMs} ms; resend with a new ID`);
-      const reply = encodeErrorReply({ id: req.id, opcode: req.opcode }, e.status, e.value, Math.min(req.size, this.maxSize));
+      const reply = this.errorReply(req.id, req.opcode, e, Math.min(req.size, this.maxSize), auth);
       if (reply) this.send(reply, rinfo);
       return;
     }
@@ -191,7 +249,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
   }
 
   /** Runs a request; `cacheKey` is set for a write, whose reply goes into the reply cache. */
-  private run(req: DatagramRequest, args: ByteString[], peer: PeerState, rinfo: Peer, cacheKey: string | null): void {
+  private run(req: DatagramRequest, args: ByteString[], peer: PeerState, rinfo: Peer, cacheKey: string | null, auth: VerifiedAuth | null): void {
     const session = peer.session;
     // `req` views the datagram, which is only valid during this call: keep numbers, not views.
     const { opcode, id, size, crc } = req;
@@ -204,7 +262,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
       result = { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
     }
     if (!(result instanceof Promise)) {
-      const buf = this.encodeFor(peer, opcode, id, size, wholeStats, result);
+      const buf = this.encodeFor(peer, opcode, id, size, wholeStats, result, auth);
       if (cacheKey !== null && buf !== null) {
         if (refusedOnEveryRun(result)) this.notCached++;
         else this.cache.store(cacheKey, crc, peer.source, buf);
@@ -221,7 +279,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
         return { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
       })
       .then((reply) => {
-        const buf = this.encodeFor(peer, opcode, id, size, wholeStats, reply);
+        const buf = this.encodeFor(peer, opcode, id, size, wholeStats, reply, auth);
         if (entry !== null) {
           if (buf === null) this.cache.discard(entry);
           else if (refusedOnEveryRun(reply)) {
@@ -239,15 +297,17 @@ export class UdpFrontend extends EventEmitter implements Frontend {
    * docs/PROTOCOL.md, udp "Amplification": an error reply is cut to the request's
    * size, and a reply larger than the request goes only to a peer allowed it.
    */
-  private encodeFor(peer: PeerState, opcode: Opcode, id: number, requestSize: number, wholeStats: boolean, reply: Reply): Buffer | null {
+  private encodeFor(peer: PeerState, opcode: Opcode, id: number, requestSize: number, wholeStats: boolean, reply: Reply, auth: VerifiedAuth | null): Buffer | null {
     let body: ReplyBody = replyBody(reply, (opcodeSpec(opcode) as OpcodeSpec).int);
     const cap = Math.min(requestSize, this.maxSize);
-    if (isErrorStatus(body.status)) return encodeErrorReply({ id, opcode }, body.status, body.value, cap);
+    if (isErrorStatus(body.status)) return this.errorReply(id, opcode, body, cap, auth);
+    // A signed reply carries its AUTH extension too, and must still fit.
+    const authBytes = auth === null ? 0 : REPLY_AUTH_BYTES;
     if (wholeStats && body.status === Status.OK) {
-      const fitted = fitStats(body.value, this.maxSize);
+      const fitted = fitStats(body.value, this.maxSize - authBytes);
       if (fitted !== null) body = { status: Status.OK, value: fitted };
     }
-    const size = datagramSize(body);
+    const size = datagramSize(body) + authBytes;
     if (size > this.maxSize) {
       // docs/PROTOCOL.md, udp "Limits": one reply is one datagram; larger ones go over TCP.
       this.repliesTooLarge++;
@@ -255,14 +315,27 @@ export class UdpFrontend extends EventEmitter implements Frontend {
         'DATAGRAM_TOO_LARGE',
         `a reply of ${body.value.length} bytes does not fit in one datagram (--max-datagram-size ${this.maxSize}); use TCP (kv-tcp) for it`,
       );
-      return encodeErrorReply({ id, opcode }, e.status, e.value, cap);
+      return this.errorReply(id, opcode, e, cap, auth);
     }
     // Extensions count too: a GET with WANT_VERSION of a short value may answer more than it asked.
     if (size > requestSize && !peer.largeReplies) {
       this.refuseLargeReply(peer, opcode, size, requestSize);
-      return encodeErrorReply({ id, opcode }, LARGE_REPLY_REFUSAL.status, LARGE_REPLY_REFUSAL.value, cap);
+      return this.errorReply(id, opcode, LARGE_REPLY_REFUSAL, cap, auth);
     }
-    return encodeReply({ opcode, id, status: body.status, value: body.value, extensions: body.extensions });
+    if (auth === null) return encodeReply({ opcode, id, status: body.status, value: body.value, extensions: body.extensions });
+    const extensions = [...(body.extensions ?? []), replyAuthExtension(auth.keyId, auth.sequence)];
+    return signDatagram(encodeReply({ opcode, id, status: body.status, value: body.value, extensions }), ReplyExtension.AUTH, auth.key);
+  }
+
+  /**
+   * An error reply of at most `cap` bytes; to an authenticated request, signed
+   * (docs/PROTOCOL.md "Authenticated datagrams": every reply to a datagram that passed the checks is).
+   */
+  private errorReply(id: number, opcode: number, e: { status: Status; value: string }, cap: number, auth: VerifiedAuth | null): Buffer | null {
+    if (auth === null) return encodeErrorReply({ id, opcode }, e.status, e.value, cap);
+    const exts: Extension[] = [replyAuthExtension(auth.keyId, auth.sequence)];
+    const buf = encodeErrorReply({ id, opcode }, e.status, e.value, cap, undefined, exts);
+    return buf === null ? null : signDatagram(buf, ReplyExtension.AUTH, auth.key);
   }
 
   private refuseLargeReply(peer: PeerState, opcode: Opcode, bytes: number, request: number): void {
@@ -344,6 +417,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
       udp_reply_cache_entries: this.cache.size,
       udp_reply_cache_bytes: this.cache.bytes,
       udp_reply_cache_ttl_ms: this.options.udp.replyCacheTtlMs,
+      udp_auth_senders: this.auth.senders,
     });
     return out;
   }

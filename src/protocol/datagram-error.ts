@@ -27,6 +27,21 @@ export const RejectReason = {
   UNSUPPORTED_EXTENSION: 'unsupported_extension',
   /** A key or value where the opcode takes none (e.g. a value on GET). */
   BAD_ARGUMENTS: 'bad_arguments',
+  // docs/PROTOCOL.md "Authenticated datagrams": decided by the front-end, after the codec's checks.
+  /** Protected mode: no credentials are configured and the sender is not on loopback. */
+  PROTECTED_MODE: 'protected_mode',
+  /** Credentials are configured and the datagram carries no AUTH. */
+  UNAUTHENTICATED: 'unauthenticated',
+  /** AUTH names a key id no user has. */
+  UNKNOWN_KEY: 'unknown_key',
+  /** The MAC does not match the datagram under its key. */
+  BAD_MAC: 'bad_mac',
+  /** The timestamp is outside --udp-auth-window of the server's clock. */
+  BAD_TIMESTAMP: 'bad_timestamp',
+  /** The sequence number was seen already, or is older than the replay window (and no reply cache entry answers it). */
+  REPLAYED: 'replayed',
+  /** The replay windows are all in use by senders seen within the time window: a new sender must wait. */
+  TOO_MANY_SENDERS: 'too_many_senders',
 } as const;
 
 export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];

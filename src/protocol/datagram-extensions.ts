@@ -25,6 +25,12 @@ export const RequestExtension = {
   IF_VERSION: 0x82,
   /** No data. PUT: keep the key's current expiry instead of clearing it. */
   KEEPTTL: 0x83,
+  /**
+   * 38 bytes, on every opcode (docs/PROTOCOL.md "Authenticated datagrams"): key id u16,
+   * sender u32, timestamp u64 ms, sequence u64, then the 16-byte MAC. Critical: a server
+   * that cannot check it must not run the request as if it were not there.
+   */
+  AUTH: 0x84,
 } as const;
 export type RequestExtension = (typeof RequestExtension)[keyof typeof RequestExtension];
 
@@ -33,10 +39,18 @@ export const ReplyExtension = {
   VERSION: 0x01,
   /** Elective, 8 bytes, u64 milliseconds since the Unix epoch: when the key expires; absent when it does not. */
   EXPIRES_AT: 0x02,
+  /** 26 bytes, in every reply to an authenticated request that passed the checks: key id u16, the request's sequence u64, the MAC. */
+  AUTH: 0x03,
 } as const;
 export type ReplyExtension = (typeof ReplyExtension)[keyof typeof ReplyExtension];
 
 const U64_SIZE = 8;
+/** Truncated HMAC-SHA256 (RFC 2104; truncation as RFC 4868 allows, to half the hash). */
+export const MAC_SIZE = 16;
+/** AUTH's data in a request: key id (2), sender (4), timestamp (8), sequence (8), MAC. */
+export const REQUEST_AUTH_SIZE = 2 + 4 + 8 + 8 + MAC_SIZE;
+/** AUTH's data in a reply: key id (2), sequence (8), MAC. */
+export const REPLY_AUTH_SIZE = 2 + 8 + MAC_SIZE;
 const MAX_U64 = (1n << 64n) - 1n;
 
 /** Data size of each known type, by direction. */
@@ -45,10 +59,12 @@ const REQUEST_DATA_SIZE: ReadonlyMap<number, number> = new Map([
   [RequestExtension.TTL, U64_SIZE],
   [RequestExtension.IF_VERSION, U64_SIZE],
   [RequestExtension.KEEPTTL, 0],
+  [RequestExtension.AUTH, REQUEST_AUTH_SIZE],
 ]);
 const REPLY_DATA_SIZE: ReadonlyMap<number, number> = new Map([
   [ReplyExtension.VERSION, U64_SIZE],
   [ReplyExtension.EXPIRES_AT, U64_SIZE],
+  [ReplyExtension.AUTH, REPLY_AUTH_SIZE],
 ]);
 
 export const REQUEST_EXTENSION_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
@@ -61,17 +77,38 @@ export interface RequestOptions {
   readonly ifVersion: bigint | null;
   readonly keepTtl: boolean;
   readonly wantVersion: boolean;
+  /** The AUTH extension, or null: the datagram is not authenticated. */
+  readonly auth: RequestAuth | null;
 }
 
-export const NO_OPTIONS: RequestOptions = Object.freeze({ ttlMs: null, ifVersion: null, keepTtl: false, wantVersion: false });
+/** A request's AUTH extension. `mac` views the datagram, so the verifier knows where it sits. */
+export interface RequestAuth {
+  readonly keyId: number;
+  /** The client's random id for its sequence numbers (docs/PROTOCOL.md "Authenticated datagrams": the replay window is per key and sender). */
+  readonly sender: number;
+  /** Milliseconds since the Unix epoch, as the client's clock had it; past 2^53 taken as the double holds it. */
+  readonly timestamp: number;
+  readonly sequence: bigint;
+  readonly mac: Uint8Array;
+}
+
+/** A reply's AUTH extension. */
+export interface ReplyAuth {
+  readonly keyId: number;
+  readonly sequence: bigint;
+  readonly mac: Uint8Array;
+}
+
+export const NO_OPTIONS: RequestOptions = Object.freeze({ ttlMs: null, ifVersion: null, keepTtl: false, wantVersion: false, auth: null });
 
 /** A reply's extensions as fields. */
 export interface ReplyDetails {
   readonly version: bigint | null;
   readonly expiresAt: bigint | null;
+  readonly auth: ReplyAuth | null;
 }
 
-export const NO_DETAILS: ReplyDetails = Object.freeze({ version: null, expiresAt: null });
+export const NO_DETAILS: ReplyDetails = Object.freeze({ version: null, expiresAt: null, auth: null });
 
 /** What a client asks for; a u64 may be a number (a safe integer) or a bigint. */
 export interface RequestOptionsInput {
@@ -96,8 +133,54 @@ export function u64Data(name: string, n: number | bigint): Uint8Array {
   return b;
 }
 
+function view(data: Uint8Array): Buffer {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
 function readU64(data: Uint8Array): bigint {
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).readBigUInt64BE(0);
+  return view(data).readBigUInt64BE(0);
+}
+
+function readRequestAuth(data: Uint8Array): RequestAuth {
+  const b = view(data);
+  return {
+    keyId: b.readUInt16BE(0),
+    sender: b.readUInt32BE(2),
+    timestamp: b.readUInt32BE(6) * 2 ** 32 + b.readUInt32BE(10),
+    sequence: b.readBigUInt64BE(14),
+    mac: data.subarray(22, 22 + MAC_SIZE),
+  };
+}
+
+function readReplyAuth(data: Uint8Array): ReplyAuth {
+  const b = view(data);
+  return { keyId: b.readUInt16BE(0), sequence: b.readBigUInt64BE(2), mac: data.subarray(10, 10 + MAC_SIZE) };
+}
+
+/** The fields of a request's AUTH, before its MAC is made. */
+export interface RequestAuthInput {
+  readonly keyId: number;
+  readonly sender: number;
+  readonly timestamp: number;
+  readonly sequence: bigint | number;
+}
+
+/** A request's AUTH extension with its MAC zeroed, for signDatagram (datagram-auth.ts) to fill. */
+export function requestAuthExtension(a: RequestAuthInput): Extension {
+  const b = Buffer.alloc(REQUEST_AUTH_SIZE);
+  b.writeUInt16BE(a.keyId, 0);
+  b.writeUInt32BE(a.sender >>> 0, 2);
+  b.set(u64Data('timestamp', a.timestamp), 6);
+  b.set(u64Data('sequence', a.sequence), 14);
+  return { type: RequestExtension.AUTH, data: b };
+}
+
+/** A reply's AUTH extension with its MAC zeroed. */
+export function replyAuthExtension(keyId: number, sequence: bigint): Extension {
+  const b = Buffer.alloc(REPLY_AUTH_SIZE);
+  b.writeUInt16BE(keyId, 0);
+  b.writeBigUInt64BE(sequence, 2);
+  return { type: ReplyExtension.AUTH, data: b };
 }
 
 /** The extensions that carry `o`, in type order. */
@@ -152,8 +235,14 @@ export function readRequestOptions(exts: readonly Extension[], accepted: readonl
   let ifVersion: bigint | null = null;
   let keepTtl = false;
   let wantVersion = false;
+  let auth: RequestAuth | null = null;
   for (const e of exts) {
     if (!REQUEST_DATA_SIZE.has(e.type)) continue;
+    // AUTH is about the datagram, not the command: every opcode takes it.
+    if (e.type === RequestExtension.AUTH) {
+      auth = readRequestAuth(e.data);
+      continue;
+    }
     if (!accepted.includes(e.type)) {
       if (e.type & CRITICAL_EXTENSION) {
         fail(RejectReason.UNSUPPORTED_EXTENSION, `extension ${REQUEST_EXTENSION_NAMES[e.type]} (${hex(e.type)}) is not supported on ${opName}`, header);
@@ -176,7 +265,7 @@ export function readRequestOptions(exts: readonly Extension[], accepted: readonl
     }
   }
   if (keepTtl && ttlMs !== null) fail(RejectReason.BAD_ARGUMENTS, `${opName} takes TTL or KEEPTTL, not both`, header);
-  return { ttlMs, ifVersion, keepTtl, wantVersion };
+  return { ttlMs, ifVersion, keepTtl, wantVersion, auth };
 }
 
 /** A reply's extensions as fields (the same checks 10 and 11, on the reply's types). */
@@ -184,9 +273,11 @@ export function readReplyDetails(exts: readonly Extension[], header: PartialHead
   checkList(exts, REPLY_DATA_SIZE, header);
   let version: bigint | null = null;
   let expiresAt: bigint | null = null;
+  let auth: ReplyAuth | null = null;
   for (const e of exts) {
     if (e.type === ReplyExtension.VERSION) version = readU64(e.data);
     else if (e.type === ReplyExtension.EXPIRES_AT) expiresAt = readU64(e.data);
+    else if (e.type === ReplyExtension.AUTH) auth = readReplyAuth(e.data);
   }
-  return { version, expiresAt };
+  return { version, expiresAt, auth };
 }

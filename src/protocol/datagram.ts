@@ -123,6 +123,13 @@ export const REFUSALS: Readonly<Record<RejectReason, Refusal | null>> = {
   bad_extension: refusal('BAD_DATAGRAM'),
   unsupported_extension: refusal('BAD_DATAGRAM', Status.UNSUPPORTED),
   bad_arguments: refusal('BAD_DATAGRAM'),
+  protected_mode: refusal('DENIED'),
+  unauthenticated: refusal('NO_AUTH'),
+  unknown_key: refusal('WRONG_PASS'),
+  bad_mac: refusal('WRONG_PASS'),
+  bad_timestamp: refusal('NO_AUTH'),
+  replayed: refusal('NO_AUTH'),
+  too_many_senders: refusal('NO_AUTH'),
 };
 
 /** True for 0x1_ statuses: the server refused the datagram itself, so the request was not applied. */
@@ -268,9 +275,17 @@ export function encodeReply(f: ReplyFields): Buffer {
  * `CODE message` as UTF-8, cut to fit at a character boundary, down to nothing
  * (the status alone); below MIN_DATAGRAM_SIZE no reply can be made (null).
  */
-export function encodeErrorReply(header: PartialHeader, status: Status, text: string, maxSize: number, version = VERSION): Buffer | null {
-  if (maxSize < MIN_DATAGRAM_SIZE) return null;
-  const room = maxSize - MIN_DATAGRAM_SIZE;
+export function encodeErrorReply(
+  header: PartialHeader,
+  status: Status,
+  text: string,
+  maxSize: number,
+  version = VERSION,
+  extensions?: readonly Extension[],
+): Buffer | null {
+  const fixed = MIN_DATAGRAM_SIZE + extensionsLength(extensions);
+  if (maxSize < fixed) return null;
+  const room = maxSize - fixed;
   let value = Buffer.from(text, 'utf8');
   if (value.length > room) {
     let end = room;
@@ -278,7 +293,7 @@ export function encodeErrorReply(header: PartialHeader, status: Status, text: st
     while (end > 0 && ((value[end] as number) & 0xc0) === 0x80) end--;
     value = value.subarray(0, end);
   }
-  return encode(version, header.opcode, Flag.REPLY, status, header.id, undefined, value, undefined);
+  return encode(version, header.opcode, Flag.REPLY, status, header.id, undefined, value, extensions);
 }
 
 function fail(reason: RejectReason, message: string, header: PartialHeader | null = null): never {

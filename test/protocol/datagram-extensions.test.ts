@@ -73,6 +73,7 @@ describe('request extensions', () => {
           ifVersion: options.ifVersion === undefined ? null : BigInt(options.ifVersion),
           keepTtl: options.keepTtl ?? false,
           wantVersion: options.wantVersion ?? false,
+          auth: null,
         });
         expect(encodeRequest({ opcode: d.opcode, id: d.id, key: d.key, value: d.value, extensions: d.extensions }).equals(bytes)).toBe(true);
       }),
@@ -80,16 +81,16 @@ describe('request extensions', () => {
     );
   });
 
-  it('refuses every unknown critical type (0x84 to 0xff) on every opcode as unsupported_extension', () => {
+  it('refuses every unknown critical type (0x85 to 0xff) on every opcode as unsupported_extension', () => {
     for (const spec of OPCODE_SPECS) {
-      for (let type = 0x84; type <= 0xff; type++) expect(reasonFor(request(spec.code, [ext(type, 'ab')]))).toBe('unsupported_extension');
+      for (let type = 0x85; type <= 0xff; type++) expect(reasonFor(request(spec.code, [ext(type, 'ab')]))).toBe('unsupported_extension');
     }
   });
 
   it('skips an unknown elective type, on every opcode', () => {
     for (const spec of OPCODE_SPECS) {
       const d = decodeRequest(request(spec.code, [ext(0x7f, 'cafe'), ext(0x40)]));
-      expect(d.options).toEqual({ ttlMs: null, ifVersion: null, keepTtl: false, wantVersion: false });
+      expect(d.options).toEqual({ ttlMs: null, ifVersion: null, keepTtl: false, wantVersion: false, auth: null });
     }
   });
 
@@ -183,7 +184,7 @@ describe('reply extensions', () => {
       fc.property(fc.nat(), fc.oneof(fc.constant(0), fc.nat()), fc.constantFrom(Status.OK, Status.CONFLICT), (version, expiresAt, status) => {
         const bytes = encodeReply({ opcode: Opcode.GET, id: 3, status, value: 'v', extensions: replyExtensions(version, expiresAt) });
         const d = decodeReply(bytes);
-        expect(d.details).toEqual({ version: BigInt(version), expiresAt: expiresAt === 0 ? null : BigInt(expiresAt) });
+        expect(d.details).toEqual({ version: BigInt(version), expiresAt: expiresAt === 0 ? null : BigInt(expiresAt), auth: null });
       }),
       { numRuns: 1000, seed: SEED },
     );
@@ -201,6 +202,6 @@ describe('reply extensions', () => {
     };
     expect(reason(reply([ext(0x90)]))).toBe('unsupported_extension');
     expect(reason(reply([ext(ReplyExtension.VERSION, '0102')]))).toBe('bad_extension');
-    expect(decodeReply(reply([ext(0x33, 'ff'), ext(ReplyExtension.VERSION, u64(4))])).details).toEqual({ version: 4n, expiresAt: null });
+    expect(decodeReply(reply([ext(0x33, 'ff'), ext(ReplyExtension.VERSION, u64(4))])).details).toEqual({ version: 4n, expiresAt: null, auth: null });
   });
 });

@@ -11,7 +11,7 @@ import type { Reply } from '../../src/protocol/reply.js';
 function wire(reply: Reply, opcode: Opcode = Opcode.GET) {
   const body = replyBody(reply, (opcodeSpec(opcode) as OpcodeSpec).int);
   const d = decodeReply(encodeReply({ opcode, id: 1, status: body.status, value: body.value, extensions: body.extensions }));
-  return { status: d.status, value: d.value.toString('latin1'), ...d.details };
+  return { status: d.status, value: d.value.toString('latin1'), version: d.details.version, expiresAt: d.details.expiresAt };
 }
 
 describe('datagram replies for the versioned commands', () => {

@@ -61,7 +61,7 @@ describe('docs/PROTOCOL.md test vectors', () => {
           value: m.value,
         });
         expect(hexExtensions(d.extensions)).toEqual(m.extensions ?? []);
-        expect(d.details).toEqual({ version: big(m.version), expiresAt: big(m.expiresAt) });
+        expect(d.details).toEqual({ version: big(m.version), expiresAt: big(m.expiresAt), auth: null });
         const again = encodeReply({ opcode: opcode(m.opcode), id: m.id, status: status(m.status), value: m.value, extensions: extensions(v) });
         expect(again.toString('hex')).toBe(v.bytes.toString('hex'));
       }
