@@ -1,7 +1,9 @@
 /// <reference lib="dom" />
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -40,6 +42,14 @@ interface KeyBytesModule {
   encodeKeyBytes(bytes: Uint8Array): string;
   decodeKeyPath(encoded: string): Uint8Array | null;
   describeKey(encoded: string): { text: string; binary: boolean };
+}
+interface SseEvent {
+  type: string;
+  data: string;
+  id: string;
+}
+interface SseModule {
+  SseParser: new () => { push(text: string): SseEvent[]; retry: number | null };
 }
 interface MetricsModule {
   parsePrometheus(text: string): Sample[];
@@ -129,6 +139,15 @@ describe.skipIf(!havePeer('chromium', 'chromium'))('the web console in headless 
   let redis: Redis | undefined;
   /** What went wrong in the page: console errors, uncaught exceptions, failed requests, error statuses. */
   let problems: string[] = [];
+  /** Every console message of the page, and every URL it asked for: where a token must never show. */
+  let consoleLines: string[] = [];
+  let urls: string[] = [];
+  // Users for the signed-in cases (README "Authentication"): the same file as test/auth's.
+  const usersDir = mkdtempSync(path.join(tmpdir(), 'dualkv-console-auth-'));
+  const usersFile = path.join(usersDir, 'users');
+  const PASSWORDS = { app: 'app-pass-1', ro: 'ro-pass-2' } as const;
+  writeFileSync(usersFile, `app readwrite plain:${PASSWORDS.app}\nro read plain:${PASSWORDS.ro}\n`, { mode: 0o600 });
+  afterAll(() => rmSync(usersDir, { recursive: true, force: true }));
 
   beforeAll(async () => {
     browser = await puppeteer.launch({ executablePath: findOnPath('chromium') ?? 'chromium', headless: true, args: ['--no-sandbox'] });
@@ -144,25 +163,66 @@ describe.skipIf(!havePeer('chromium', 'chromium'))('the web console in headless 
     redis = undefined;
   });
 
-  async function open(): Promise<{ srv: TestServer; page: Page; redis: Redis }> {
-    const srv = await fx.start({ httpPort: 0 });
-    redis = new Redis({ host: '127.0.0.1', port: srv.tcpPort, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  /** The page on a fresh server; with `auth`, a server with the users above, and RESP signed in as `app`. */
+  async function open(options: { auth?: boolean } = {}): Promise<{ srv: TestServer; page: Page; redis: Redis }> {
+    const srv = await fx.start({ httpPort: 0, ...(options.auth ? { auth: { usersFile, requirepass: null, protectedMode: true } } : {}) });
+    redis = new Redis({ host: '127.0.0.1', port: srv.tcpPort, maxRetriesPerRequest: 0, retryStrategy: () => null, ...(options.auth ? { username: 'app', password: PASSWORDS.app } : {}) });
     const p = await browser.newPage();
     page = p;
     problems = [];
+    consoleLines = [];
+    urls = [];
     await p.setViewport({ width: 1280, height: 1000 });
     p.on('console', (m) => {
+      consoleLines.push(m.text());
       if (m.type() === 'error') problems.push(`console: ${m.text()}`);
     });
+    p.on('request', (r) => urls.push(r.url()));
     p.on('pageerror', (e) => problems.push(`page error: ${e instanceof Error ? e.message : String(e)}`));
     p.on('requestfailed', (r) => problems.push(`failed: ${r.method()} ${r.url()} ${r.failure()?.errorText ?? ''}`));
     p.on('response', (r) => {
       if (r.status() >= 400) problems.push(`status ${r.status()}: ${r.request().method()} ${r.url()}`);
     });
     await p.goto(`${base(srv)}/ui`, { waitUntil: 'load' });
+    if (options.auth) await p.waitForSelector('#sign-in:not([hidden])', { timeout: 10_000 });
     // The change stream is open (and the first listing done): what happens from here shows up live.
-    await p.waitForFunction(() => document.getElementById('watch-status')?.textContent === 'following changes live', { timeout: 10_000 });
+    else await followingLive(p);
     return { srv, page: p, redis };
+  }
+
+  const followingLive = (p: Page) => p.waitForFunction(() => document.getElementById('watch-status')?.textContent === 'following changes live', { timeout: 10_000 });
+
+  /** Types a user and password into the sign-in form and presses Sign in. */
+  async function signIn(p: Page, user: string, password: string): Promise<void> {
+    await p.$eval('#sign-in-user', (i) => ((i as HTMLInputElement).value = ''));
+    await p.type('#sign-in-user', user);
+    await p.type('#sign-in-password', password);
+    await p.click('#sign-in-submit');
+  }
+
+  /** Signed in as `user`: the control says who, and the key list follows changes with the user's token. */
+  async function signedIn(p: Page, user: keyof typeof PASSWORDS): Promise<void> {
+    await signIn(p, user, PASSWORDS[user]);
+    await p.waitForSelector('#signed-in:not([hidden])', { timeout: 10_000 });
+    expect(await p.$eval('#signed-in-as', (s) => s.textContent)).toBe(user);
+    expect(await p.$eval('#sign-in', (f) => (f as HTMLElement).hidden)).toBe(true);
+    await followingLive(p);
+  }
+
+  /** No password shows in the page (its text, its markup, any field), its console, a URL it asked for, storage or a cookie. */
+  async function tokenNowhere(p: Page): Promise<void> {
+    const seen = await p.evaluate(() => ({
+      text: document.body.innerText,
+      html: document.documentElement.outerHTML,
+      fields: Array.from(document.querySelectorAll('input, textarea'), (f) => (f as HTMLInputElement).value),
+      storage: [localStorage.length, sessionStorage.length],
+      cookie: document.cookie,
+    }));
+    expect(seen.storage).toEqual([0, 0]);
+    expect(seen.cookie).toBe('');
+    const places = [seen.text, seen.html, ...seen.fields, ...consoleLines, ...urls];
+    expect(places.length).toBeGreaterThan(3);
+    for (const password of Object.values(PASSWORDS)) for (const place of places) expect(place).not.toContain(password);
   }
 
   const chart = (p: Page, id: string) =>
@@ -321,5 +381,141 @@ describe.skipIf(!havePeer('chromium', 'chromium'))('the web console in headless 
     expect(figures.rate).toEqual({ get: 10 });
     expect(figures.missing).toBeNull();
     expect(figures.keys).toBe(3);
+  });
+
+  it('a server with no users shows no sign-in', { timeout: 60_000 }, async () => {
+    const { page: p } = await open();
+    expect(await p.$eval('#sign-in', (f) => (f as HTMLElement).hidden)).toBe(true);
+    expect(await p.$eval('#signed-in', (f) => (f as HTMLElement).hidden)).toBe(true);
+    expect(problems).toEqual([]);
+  });
+
+  it('against a server with users the page asks to sign in; a wrong password is refused with the server\'s WRONG_PASS; the readwrite user signs in and the charts and the live key list work; Sign out forgets the token', { timeout: 60_000 }, async () => {
+    const { page: p, redis: r } = await open({ auth: true });
+    // The first calls were answered 401: the sign-in says why, and nothing is shown meanwhile.
+    expect(await p.$eval('#sign-in-message', (m) => m.textContent)).toContain('NO_AUTH');
+    await p.waitForFunction(() => document.getElementById('figures-status')?.textContent === 'sign in to see the figures', { timeout: 10_000 });
+    await p.waitForFunction(() => document.getElementById('list-status')?.textContent === 'sign in to see the keys', { timeout: 10_000 });
+    expect(await p.$eval('#signed-in', (s) => (s as HTMLElement).hidden)).toBe(true);
+
+    await signIn(p, 'app', 'not-the-password');
+    await p.waitForFunction(() => document.getElementById('sign-in-message')?.textContent?.includes('WRONG_PASS'), { timeout: 10_000 });
+    expect(await p.$eval('#sign-in-message', (m) => m.textContent)).toBe('Not signed in: WRONG_PASS: invalid username-password pair or user is disabled.');
+    expect(await p.$eval('#sign-in-password', (i) => (i as HTMLInputElement).value)).toBe('');
+    expect(await p.$eval('#signed-in', (s) => (s as HTMLElement).hidden)).toBe(true);
+
+    await signedIn(p, 'app');
+    // The charts read /metrics with the token…
+    await p.waitForFunction(() => Number(document.querySelector<HTMLCanvasElement>('#chart-keys canvas')?.dataset.points) >= 2, { timeout: 10_000 });
+    // …and a key put over RESP (as the same user) arrives through the fetch()-read change stream.
+    await r.set('signed:in', 'over RESP');
+    await (await p.waitForSelector('#key-list button[data-key="signed%3Ain"]', { timeout: 10_000 }))?.click();
+    await valueShows(p, 'over RESP');
+    await p.waitForFunction(() => (JSON.parse(document.querySelector<HTMLCanvasElement>('#chart-keys canvas')?.dataset.latest ?? '{}') as Record<string, number>).keys === 1, { timeout: 10_000 });
+    await typeAndSave(p, 'from the browser');
+    await p.waitForFunction(() => document.getElementById('editor-message')?.textContent?.startsWith('Saved: version'), { timeout: 10_000 });
+    expect(await r.get('signed:in')).toBe('from the browser');
+    await tokenNowhere(p);
+    // The only refusals were the calls made before signing in, and the wrong password.
+    expect(problems.filter((m) => !m.includes('401'))).toEqual([]);
+    expect(problems.filter((m) => m.startsWith('status')).length).toBeGreaterThanOrEqual(3);
+
+    await p.click('#sign-out');
+    await p.waitForSelector('#sign-in:not([hidden])', { timeout: 10_000 });
+    await p.waitForFunction(() => document.getElementById('list-status')?.textContent === 'sign in to see the keys', { timeout: 10_000 });
+    expect(await p.$$eval('#key-list button', (b) => b.length)).toBe(0);
+    await tokenNowhere(p);
+  });
+
+  it('a read user sees the keys, but an edit or a delete is refused with "this user may only read" (403 NO_PERM), and the key is unchanged over RESP', { timeout: 60_000 }, async () => {
+    const { srv, page: p, redis: r } = await open({ auth: true });
+    await r.set('guarded', 'original');
+    await signedIn(p, 'ro');
+    await (await p.waitForSelector('#key-list button[data-key="guarded"]', { timeout: 10_000 }))?.click();
+    await valueShows(p, 'original');
+    await typeAndSave(p, 'overwritten?');
+    await p.waitForFunction(() => document.getElementById('editor-message')?.textContent?.startsWith('Not saved'), { timeout: 10_000 });
+    expect(await p.$eval('#editor-message', (m) => m.textContent)).toBe('Not saved: this user may only read (NO_PERM)');
+    await p.click('#editor-delete');
+    await p.click('#editor-delete-yes');
+    await p.waitForFunction(() => document.getElementById('editor-message')?.textContent?.startsWith('Not deleted'), { timeout: 10_000 });
+    expect(await p.$eval('#editor-message', (m) => m.textContent)).toBe('Not deleted: this user may only read (NO_PERM)');
+    expect(await r.get('guarded')).toBe('original');
+    // Still signed in: a 403 is about the action, not the user.
+    expect(await p.$eval('#sign-in', (f) => (f as HTMLElement).hidden)).toBe(true);
+    await tokenNowhere(p);
+    expect(problems.filter((m) => m.startsWith('status 403'))).toEqual([`status 403: PUT ${base(srv)}/v1/kv/guarded`, `status 403: DELETE ${base(srv)}/v1/kv/guarded`]);
+  });
+
+  it("the page's reader of the change stream (sse.js) reads Server-Sent Events as the standard says and as Chromium's own EventSource reads them, however the text is cut into chunks", { timeout: 60_000 }, async () => {
+    const { page: p } = await open();
+    // Every rule of the standard's parser the server's stream could meet, and some it could not.
+    const fixture = [
+      '\ufeff: a comment, as the server sends first\n\n',
+      'id: 1\nevent: put\ndata: {"op":"put","key":"a","version":"1"}\n\n',
+      'data:no space\ndata:  two spaces\n\n', // one space after the colon is dropped, no more; the id carries over
+      'event: only-a-type\n\n', // no data: no event
+      'id: 7\r\nevent: del\r\ndata: crlf\r\n\r\n',
+      'id: 8\revent: expire\rdata: cr alone\r\r',
+      'id: a\0b\ndata: an id with NUL is ignored\n\n',
+      'retry: 1500\nretry: soon\nunknown: field\ndata: after retry\n\n',
+      'data: multi\ndata:\ndata: line\n:\n\n',
+      'id\ndata\n\n', // a field with no colon: an empty value (the id is reset)
+      'event: dropped\ndata: {"revision":"9"}\n\n',
+      'data: not ended by a blank line, so never an event',
+    ].join('');
+    const expected: SseEvent[] = [
+      { type: 'put', data: '{"op":"put","key":"a","version":"1"}', id: '1' },
+      { type: 'message', data: 'no space\n two spaces', id: '1' },
+      { type: 'del', data: 'crlf', id: '7' },
+      { type: 'expire', data: 'cr alone', id: '8' },
+      { type: 'message', data: 'an id with NUL is ignored', id: '8' },
+      { type: 'message', data: 'after retry', id: '8' },
+      { type: 'message', data: 'multi\n\nline', id: '8' },
+      { type: 'message', data: '', id: '' },
+      { type: 'dropped', data: '{"revision":"9"}', id: '' },
+    ];
+    const sse = await pageModule<SseModule>(p, 'sse.js');
+    const read = await p.evaluate(
+      (m, text) => {
+        const parse = (chunks: string[]) => {
+          const parser = new m.SseParser();
+          return { events: chunks.flatMap((c) => parser.push(c)), retry: parser.retry };
+        };
+        const whole = parse([text]);
+        // Cut in two at every place (a CR LF split across chunks included), and one character at a time.
+        const cuts = Array.from({ length: text.length + 1 }, (_, i) => JSON.stringify(parse([text.slice(0, i), '', text.slice(i)]).events)).filter((e) => e !== JSON.stringify(whole.events));
+        return { whole, cuts, single: parse([...text]).events };
+      },
+      sse,
+      fixture,
+    );
+    expect(read.whole.events).toEqual(expected);
+    expect(read.whole.retry).toBe(1500);
+    expect(read.cuts).toEqual([]);
+    expect(read.single).toEqual(expected);
+
+    // Chromium's EventSource on the same bytes, served from the page's own origin.
+    await p.setRequestInterception(true);
+    p.on('request', (req) => {
+      if (req.isInterceptResolutionHandled()) return;
+      if (req.url().endsWith('/sse-fixture')) void req.respond({ status: 200, contentType: 'text/event-stream; charset=utf-8', body: fixture });
+      else void req.continue();
+    });
+    const reference = await p.evaluate(
+      (types) =>
+        new Promise<SseEvent[]>((resolve) => {
+          const got: SseEvent[] = [];
+          const source = new EventSource('/sse-fixture');
+          for (const type of types) source.addEventListener(type, (e) => got.push({ type, data: (e as MessageEvent<string>).data, id: (e as MessageEvent<string>).lastEventId }));
+          // The end of the body is an error (and a reconnect, which is not wanted here).
+          source.onerror = () => {
+            source.close();
+            resolve(got);
+          };
+        }),
+      [...new Set(expected.map((e) => e.type))],
+    );
+    expect(reference).toEqual(expected);
   });
 });

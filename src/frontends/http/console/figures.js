@@ -2,6 +2,7 @@
 // current numbers beside each chart. Any metric may be missing (a backend without memory
 // figures, say): its series then shows "—" and leaves a gap.
 
+import { api, whenSignedIn } from './api.js';
 import { LineChart } from './chart.js';
 import { formatBytes } from './key-bytes.js';
 import { commandRates, intervalQuantile, parsePrometheus, readScrape } from './metrics.js';
@@ -103,7 +104,14 @@ export function startFigures(container, status) {
   const poll = async () => {
     const began = Date.now();
     try {
-      const res = await fetch('/metrics', { cache: 'no-store' });
+      const res = await api('/metrics');
+      if (res.status === 401) {
+        status.textContent = 'sign in to see the figures';
+        status.classList.add('bad');
+        await res.arrayBuffer();
+        await whenSignedIn();
+        return void poll();
+      }
       if (!res.ok) throw new Error(`/metrics answered ${res.status}`);
       const cur = readScrape(parsePrometheus(await res.text()), Date.now());
       const prev = kept[kept.length - 1];

@@ -1,8 +1,11 @@
 // The key list: GET /v1/kv?prefix=&cursor=&limit= page by page (docs/HTTP.md §3.5), then
 // the prefix's changes as they happen over /v1/changes as Server-Sent Events (§6.3), from
-// the revision the listing was as of, so that no change after the listing is missed.
+// the revision the listing was as of, so that no change after the listing is missed. The
+// stream is read with fetch() (sse.js), since EventSource cannot send the Authorization header.
 
+import { api, errorText } from './api.js';
 import { describeKey, encodeKeyBytes, utf8Bytes } from './key-bytes.js';
+import { readEventStream } from './sse.js';
 
 const PAGE_LIMIT = 100;
 /** A click on List or More shows at least this many keys when there are that many (pages may be short). */
@@ -60,11 +63,11 @@ export class KeyBrowser {
       for (let pages = 0; pages < PAGES_PER_CLICK && this.cursor !== null && this.keys.size - before < SHOW_AT_LEAST; pages++) {
         const cursor = this.cursor === '0' ? '' : `&cursor=${encodeKeyBytes(utf8Bytes(this.cursor))}`;
         this.status.textContent = 'listing…';
-        const res = await fetch(`/v1/kv?prefix=${this.prefix}&limit=${PAGE_LIMIT}${cursor}`, { cache: 'no-store' });
+        const res = await api(`/v1/kv?prefix=${this.prefix}&limit=${PAGE_LIMIT}${cursor}`);
         if (generation !== this.generation) return null;
         if (!res.ok) {
-          const body = await res.json().catch(() => null);
-          this.status.textContent = `cannot list: ${body?.error?.message ?? res.status}${res.status === 400 ? ' (press List to start again)' : ''}`;
+          const why = res.status === 401 ? 'sign in to see the keys' : `cannot list: ${await errorText(res)}${res.status === 400 ? ' (press List to start again)' : ''}`;
+          this.status.textContent = why;
           return null;
         }
         revision ??= res.headers.get('X-Dualkv-Revision');
@@ -132,13 +135,13 @@ export class KeyBrowser {
   }
 
   startWatching(since, generation) {
-    const source = new EventSource(`/v1/changes?prefix=${this.prefix}&since=${since}`);
-    this.watch = source;
+    const watch = new AbortController();
+    this.watch = watch;
+    /** The id of the last change seen: where watching again starts. */
     let at = since;
     const watchStatus = $('watch-status');
     const onChange = (e) => {
       const change = JSON.parse(e.data);
-      at = change.version;
       if (change.op === 'put') this.added(change.key);
       else if (change.op === 'del') this.deleted(change.key);
       else if (change.op === 'flush') {
@@ -147,33 +150,59 @@ export class KeyBrowser {
       }
       this.editor.changedElsewhere(change);
     };
-    for (const op of ['put', 'del', 'expire', 'flush']) source.addEventListener(op, onChange);
-    source.addEventListener('open', () => {
+    const handlers = {
+      put: onChange,
+      del: onChange,
+      expire: onChange,
+      flush: onChange,
+      // Too slow for the changes: the server ended the stream; go on from where it says.
+      dropped: (e) => {
+        this.stopWatching();
+        this.startWatching(JSON.parse(e.data).revision ?? at, generation);
+      },
+      // The history no longer reaches back that far: read the keys again.
+      compacted: () => {
+        watchStatus.textContent = 'missed changes; listing again';
+        void this.start(this.prefix);
+      },
+    };
+    const follow = async () => {
+      const res = await api(`/v1/changes?prefix=${this.prefix}&since=${since}`, { headers: { Accept: 'text/event-stream' }, signal: watch.signal });
+      if (res.status === 401) {
+        // Signing in lists and watches again.
+        watchStatus.textContent = 'sign in to follow changes';
+        await res.arrayBuffer();
+        return false;
+      }
+      if (!res.ok) throw new Error(await errorText(res));
       watchStatus.textContent = 'following changes live';
-    });
-    // Too slow for the changes: the server ended the stream; go on from where it says.
-    source.addEventListener('dropped', (e) => {
-      this.stopWatching();
-      this.startWatching(JSON.parse(e.data).revision ?? at, generation);
-    });
-    // The history no longer reaches back that far: read the keys again.
-    source.addEventListener('compacted', () => {
-      watchStatus.textContent = 'missed changes; listing again';
-      void this.start(this.prefix);
-    });
-    // EventSource would reconnect by itself, but with the URL's old `since`: watch again from the last change seen.
-    source.addEventListener('error', () => {
-      if (this.watch !== source) return;
+      await readEventStream(res, (e) => {
+        if (this.watch !== watch) return;
+        if (e.id !== '') at = e.id;
+        handlers[e.type]?.(e);
+      });
+      return true;
+    };
+    // A stream that ends or fails (the server restarted, say) is watched again from the last change seen.
+    const again = () => {
+      if (this.watch !== watch) return; // stopped, or started again from an event
       this.stopWatching();
       watchStatus.textContent = 'lost the change stream; trying again';
       setTimeout(() => {
         if (generation === this.generation && this.watch === null) this.startWatching(at, generation);
       }, RETRY_MS);
-    });
+    };
+    void follow().then(
+      (retry) => {
+        if (retry) again();
+        else if (this.watch === watch) this.watch = null;
+      },
+      again,
+    );
   }
 
   stopWatching() {
-    this.watch?.close();
+    this.watch?.abort();
     this.watch = null;
   }
 }

@@ -3,6 +3,7 @@
 // deleted the same way (DELETE with If-Match). docs/HTTP.md §3. A 412 says what the key
 // is now and offers to reload it; the edit stays in the box until then.
 
+import { api, errorText } from './api.js';
 import { describeKey, editableText, encodeKeyBytes, formatBytes, parseHex, toHex, utf8Bytes } from './key-bytes.js';
 
 const $ = (id) => document.getElementById(id);
@@ -77,7 +78,7 @@ export class KeyEditor {
   async reload() {
     const key = this.key;
     if (key === null) return;
-    const res = await fetch(`/v1/kv/${key}`, { cache: 'no-store' });
+    const res = await api(`/v1/kv/${key}`);
     if (key !== this.key) return;
     this.hide('editor-notice', 'editor-conflict');
     this.pendingVersion = null;
@@ -91,7 +92,7 @@ export class KeyEditor {
       this.say('This key does not exist (any more). Saving creates it.', true);
       return;
     }
-    if (!res.ok) return this.say(await this.errorText(res), true);
+    if (!res.ok) return this.say(`Cannot read it: ${await errorText(res)}`, true);
     const bytes = new Uint8Array(await res.arrayBuffer());
     this.version = versionOf(res.headers.get('ETag'));
     const expires = res.headers.get('X-Dualkv-Expires-At');
@@ -126,9 +127,9 @@ export class KeyEditor {
     const ttl = this.ttl.value.trim();
     if (ttl !== '' && !/^[1-9][0-9]*$/.test(ttl)) return this.say('The time to live is a whole number of seconds above 0, or empty for none.', true);
     const headers = this.key === null || this.version === null ? { 'If-None-Match': '*' } : { 'If-Match': `"${this.version}"` };
-    const res = await fetch(`/v1/kv/${key}${ttl === '' ? '' : `?ttl=${ttl}`}`, { method: 'PUT', headers, body });
+    const res = await api(`/v1/kv/${key}${ttl === '' ? '' : `?ttl=${ttl}`}`, { method: 'PUT', headers, body });
     if (res.status === 412) return this.conflict(res, 'saved');
-    if (!res.ok) return this.say(await this.errorText(res), true);
+    if (!res.ok) return this.say(`Not saved: ${await errorText(res)}`, true);
     const { version } = await res.json();
     const created = this.key === null;
     this.key = key;
@@ -157,9 +158,9 @@ export class KeyEditor {
     const key = this.key;
     this.askDelete(false);
     if (key === null || this.version === null) return this.say('There is nothing to delete: the key does not exist.', true);
-    const res = await fetch(`/v1/kv/${key}`, { method: 'DELETE', headers: { 'If-Match': `"${this.version}"` } });
+    const res = await api(`/v1/kv/${key}`, { method: 'DELETE', headers: { 'If-Match': `"${this.version}"` } });
     if (res.status === 412) return this.conflict(res, 'deleted');
-    if (!res.ok && res.status !== 404) return this.say(await this.errorText(res), true);
+    if (!res.ok && res.status !== 404) return this.say(`Not deleted: ${await errorText(res)}`, true);
     // Read to its (empty) end: a response left unread counts as an aborted request.
     await res.text();
     this.hooks.onDeleted(key);
@@ -247,14 +248,5 @@ export class KeyEditor {
   say(text, bad = false) {
     this.message.textContent = text;
     this.message.classList.toggle('bad', bad);
-  }
-
-  async errorText(res) {
-    try {
-      const { error } = await res.json();
-      return `${error.code}: ${error.message}`;
-    } catch {
-      return `the server answered ${res.status}`;
-    }
   }
 }
