@@ -19,13 +19,14 @@
  * /proc/stat). A round in which any run lost more than --max-steal percent is
  * run again (at most --reruns times in all), and the table shows each run's steal.
  */
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { resolveOptions, type TransportName } from '../clients/lib/bench/options.js';
 import { formatUs } from '../clients/lib/bench/report.js';
 import { runBench, type BenchResult } from '../clients/lib/bench/run.js';
-import { cpuTimes, ensureDebianPackages, fmt, printTable, startKvServer, startMemcached, stealPercent, type Proc } from './lib/procs.js';
+import { cpuTimes, ensureDebianPackages, fmt, printTable, startKvServer, startMemcached, stealPercent, tempDir, type Proc } from './lib/procs.js';
 import { startKvWithHttp } from './lib/metrics-scraper.js';
 
 const argv = await yargs(hideBin(process.argv))
@@ -42,6 +43,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('reruns', { type: 'number', default: 3, describe: 'most rounds run again for steal, in all' })
   .option('baseline', { type: 'string', describe: 'another checkout whose built kv-server runs in the same rounds' })
   .option('with-http', { type: 'boolean', default: false, describe: 'also a kv-server with its HTTP front-end on and /metrics scraped every second (issue 13)' })
+  .option('auth', { type: 'boolean', default: false, describe: 'also a kv-server that requires authenticated datagrams, driven with a UDP key (issue 14: the HMAC cost)' })
   .strict()
   .parse();
 
@@ -51,7 +53,12 @@ interface Target {
   readonly name: string;
   readonly transport: TransportName;
   readonly proc: Proc;
+  /** KV_UDP_KEY for the load (docs/PROTOCOL.md "Authenticated datagrams"): every request signed. */
+  readonly udpKey?: string;
 }
+
+/** --auth: the users file's UDP key, as `ID:HEX`; a fixed test key, the load and the server on loopback only. */
+const BENCH_UDP_KEY = `1:${'5a'.repeat(32)}`;
 
 interface Run {
   readonly result: BenchResult;
@@ -73,7 +80,9 @@ async function measure(t: Target, op: 'GET' | 'PUT', preload: boolean): Promise<
     preload,
   });
   const before = cpuTimes();
-  const r = await runBench(options, { stallMs: 10_000 });
+  // The load's worker threads take their environment when they start: the key is set for this run only.
+  if (t.udpKey !== undefined) process.env.KV_UDP_KEY = t.udpKey;
+  const r = await runBench(options, { stallMs: 10_000 }).finally(() => delete process.env.KV_UDP_KEY);
   const steal = stealPercent(before, cpuTimes());
   if (r.aborted) console.error(`  ${t.name} ${op}: stopped early: ${r.aborted.message}`);
   return { result: r, steal };
@@ -87,6 +96,9 @@ const baselineName = argv.baseline === undefined ? '' : `baseline ${path.basenam
 const baseline = baselineBin === undefined ? null : await startKvServer([], undefined, { bin: baselineBin });
 const baselineQuiet = baselineBin === undefined || !argv['quiet-server'] ? null : await startKvServer(['--no-log-ops'], undefined, { bin: baselineBin });
 const withHttp = argv['with-http'] ? await startKvWithHttp() : null;
+const authDir = argv.auth ? tempDir('dualkv-bench-udp-auth-') : null;
+if (authDir !== null) writeFileSync(path.join(authDir, 'users'), `bench readwrite plain:bench-password udp-key=${BENCH_UDP_KEY}\n`, { mode: 0o600 });
+const withAuth = authDir === null ? null : await startKvServer(['--users-file', path.join(authDir, 'users')]);
 const targets: Target[] = [
   { name: `memcached -U (-t ${argv['memcached-threads']})`, transport: 'memcached-udp', proc: memcached },
   { name: 'kv-server (default: every op logged)', transport: 'udp', proc: ours },
@@ -94,6 +106,7 @@ const targets: Target[] = [
   ...(baseline ? [{ name: `${baselineName} (default)`, transport: 'udp' as const, proc: baseline }] : []),
   ...(baselineQuiet ? [{ name: `${baselineName} --no-log-ops`, transport: 'udp' as const, proc: baselineQuiet }] : []),
   ...(withHttp ? [{ name: 'kv-server with HTTP, /metrics scraped 1/s', transport: 'udp' as const, proc: withHttp }] : []),
+  ...(withAuth ? [{ name: 'kv-server, authenticated datagrams (HMAC)', transport: 'udp' as const, proc: withAuth, udpKey: BENCH_UDP_KEY }] : []),
 ];
 
 const runs = new Map<string, Run[]>();
@@ -130,7 +143,8 @@ try {
     for (const [key, run] of got) runs.set(key, [...(runs.get(key) ?? []), run]);
   }
 } finally {
-  await Promise.all([memcached.stop(), ours.stop(), quiet?.stop(), baseline?.stop(), baselineQuiet?.stop(), withHttp?.stop()]);
+  await Promise.all([memcached.stop(), ours.stop(), quiet?.stop(), baseline?.stop(), baselineQuiet?.stop(), withHttp?.stop(), withAuth?.stop()]);
+  if (authDir !== null) rmSync(authDir, { recursive: true, force: true });
 }
 
 /** The run with the median throughput, so its latencies are from one real run. */
@@ -175,3 +189,8 @@ if (mcPut && mcPut.ok === 0) {
   console.log(`\nmemcached answered no set over UDP (${JSON.stringify(mcPut.errorKinds)}): its PUT row is not a comparison.`);
 }
 console.log('\nTarget: kv-server (default config) >= 0.85x memcached.');
+if (withAuth !== null) {
+  const get = (name: string) => results.get(`${name}/GET`)?.result.opsPerSec ?? NaN;
+  const cost = 1 - get('kv-server, authenticated datagrams (HMAC)') / get('kv-server (default: every op logged)');
+  console.log(`Issue 14: authenticated UDP GET costs ${fmt(cost * 100, 1)}% of the unauthenticated GET's throughput (target <= 15%: ${cost <= 0.15 ? 'met' : 'not met'}).`);
+}

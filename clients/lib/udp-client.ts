@@ -17,7 +17,8 @@ import {
   type Extension,
 } from '../../src/protocol/datagram.js';
 import { DatagramError } from '../../src/protocol/datagram-error.js';
-import { encodeSignedRequest, macKey, replySigned, type SigningKey } from '../../src/protocol/datagram-auth.js';
+import { encodeSignedRequest, macKey, replySigned, useHmacEngine, type SigningKey } from '../../src/protocol/datagram-auth.js';
+import { nativeHmacEngine } from '../../src/frontends/udp-io.js';
 import { requestExtensions, type RequestOptionsInput } from '../../src/protocol/datagram-extensions.js';
 import {
   atLeast,
@@ -138,6 +139,7 @@ export class UdpClient {
     this.onEvent = opts.onEvent;
     this.failOnUnreachable = opts.failOnUnreachable ?? false;
     this.nextId = (opts.initialId ?? randomBytes(4).readUInt32BE(0)) >>> 0;
+    if (opts.udpKey !== undefined) useHmacEngine(nativeHmacEngine());
     this.signing = opts.udpKey === undefined ? null : { id: opts.udpKey.id, key: macKey(opts.udpKey.key) };
     this.sender = randomBytes(4).readUInt32BE(0);
     socket.on('message', (msg) => this.onMessage(msg));

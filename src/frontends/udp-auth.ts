@@ -1,7 +1,6 @@
-import type { KeyObject } from 'node:crypto';
 import type { UdpKey } from '../auth/users-file.js';
 import type { AuthUser } from '../commands/types.js';
-import { macKey, macMatches } from '../protocol/datagram-auth.js';
+import { macKey, macMatches, type MacKey } from '../protocol/datagram-auth.js';
 import { DatagramError, RejectReason, type PartialHeader } from '../protocol/datagram-error.js';
 import type { RequestAuth } from '../protocol/datagram-extensions.js';
 import { ReplayWindows } from './replay-window.js';
@@ -26,14 +25,14 @@ export interface VerifiedAuth {
   readonly user: AuthUser;
   readonly keyId: number;
   readonly sequence: bigint;
-  readonly key: KeyObject;
+  readonly key: MacKey;
   /** ReplayWindows.id of its sender. */
   readonly window: number;
 }
 
 export class DatagramAuthenticator {
   /** Per key, so a reloaded users file (new UdpKey objects) makes new ones and old ones are collected. */
-  private readonly keyObjects = new WeakMap<UdpKey, KeyObject>();
+  private readonly keyObjects = new WeakMap<UdpKey, MacKey>();
   private readonly windows: ReplayWindows;
 
   constructor(
@@ -82,7 +81,7 @@ export class DatagramAuthenticator {
     return a === 'new';
   }
 
-  private keyObject(k: UdpKey): KeyObject {
+  private keyObject(k: UdpKey): MacKey {
     let o = this.keyObjects.get(k);
     if (o === undefined) {
       o = macKey(k.key);

@@ -1,3 +1,4 @@
+import type { HmacEngine } from '../protocol/datagram-auth.js';
 import dgram from 'node:dgram';
 import dns from 'node:dns';
 import { existsSync } from 'node:fs';
@@ -130,6 +131,8 @@ interface UdpBatchModule {
   localPort(handle: object): number;
   addressString(record: Buffer): string;
   close(handle: object): void;
+  hmacKey(key: Uint8Array): Buffer;
+  hmacSha256(prepared: Buffer, data: Uint8Array, length: number, out: Buffer, outOffset: number, outLength: number): void;
 }
 
 let loaded: { module: UdpBatchModule | null; why: string } | null = null;
@@ -154,6 +157,12 @@ export function loadUdpBatch(): { module: UdpBatchModule | null; why: string } {
     loaded = { module: null, why: `${path} did not load (${(err as Error).message.split('\n')[0]}); run \`npm rebuild\` with python3, make and g++ installed` };
   }
   return loaded;
+}
+
+/** The native HMAC-SHA256 for authenticated datagrams (src/protocol/datagram-auth.ts), or null without the module. */
+export function nativeHmacEngine(): HmacEngine | null {
+  const m = loadUdpBatch().module;
+  return m !== null && typeof m.hmacSha256 === 'function' ? m : null;
 }
 
 /** Datagrams read per recvmmsg call, and replies sent per sendmmsg call. */

@@ -27,11 +27,11 @@ import type { Reply } from '../protocol/reply.js';
 import type { StatSection } from '../stats.js';
 import type { ByteString } from '../store/bytes.js';
 import { PROTECTED_MODE_MESSAGE } from '../auth/protected-mode.js';
-import { signDatagram } from '../protocol/datagram-auth.js';
+import { signDatagram, useHmacEngine } from '../protocol/datagram-auth.js';
 import { REPLY_AUTH_SIZE, ReplyExtension, replyAuthExtension, type Extension } from '../protocol/datagram-extensions.js';
 import { refusedOnEveryRun, ReplyCache } from './reply-cache.js';
 import { DatagramAuthenticator, type UdpKeyring, type VerifiedAuth } from './udp-auth.js';
-import { createDatagramIo, type DatagramIo, type Peer } from './udp-io.js';
+import { createDatagramIo, nativeHmacEngine, type DatagramIo, type Peer } from './udp-io.js';
 import { largeReplyPolicy, PeerTable, type PeerState } from './udp-peers.js';
 import { RejectLogLimiter } from './udp-reject-log.js';
 
@@ -119,6 +119,8 @@ export class UdpFrontend extends EventEmitter implements Frontend {
     private readonly options: UdpFrontendOptions,
   ) {
     super();
+    // The keys made from here on sign and check with the native HMAC when it is built.
+    useHmacEngine(nativeHmacEngine());
     const u = options.udp;
     this.maxSize = u.maxDatagramSize;
     this.cache = new ReplyCache({ ttlMs: u.replyCacheTtlMs, maxEntries: u.replyCacheEntries, maxBytes: u.replyCacheBytes });

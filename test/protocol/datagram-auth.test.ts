@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { datagramCrc, decodeReply, decodeRequest, encodeReply, Opcode, Status, STATUS_NAMES } from '../../src/protocol/datagram.js';
-import { encodeSignedRequest, macKey, macMatches, replySigned, signDatagram, type SigningKey } from '../../src/protocol/datagram-auth.js';
+import { encodeSignedRequest, macKey, macMatches, replySigned, signDatagram, useHmacEngine, type SigningKey } from '../../src/protocol/datagram-auth.js';
+import { nativeHmacEngine } from '../../src/frontends/udp-io.js';
+import { IN_CI } from '../helpers/peers.js';
 import { DatagramError } from '../../src/protocol/datagram-error.js';
 import { replyAuthExtension, ReplyExtension } from '../../src/protocol/datagram-extensions.js';
 import { parseDocVectors } from '../helpers/doc-vectors.js';
@@ -125,6 +127,47 @@ describe('the MAC', () => {
         expect(typeof accepted(buf, TEST_KEY)).toBe('boolean');
       }),
       { numRuns: 2000, seed: SEED },
+    );
+  });
+});
+
+describe('the native HMAC (src/frontends/native/udp_batch.c)', () => {
+  const native = nativeHmacEngine();
+  const missing = native === null;
+  if (missing && IN_CI) throw new Error('the native module is not built; under CI (KV_REQUIRE_NATIVE=1) it must be');
+  if (missing) process.stderr.write('skipping the native HMAC tests: src/frontends/native is not built (npm rebuild)\n');
+  afterEach(() => useHmacEngine(null));
+
+  it.skipIf(missing)('signs and checks the page vectors byte for byte as node:crypto does', () => {
+    const docKey = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
+    for (const v of vectors) {
+      useHmacEngine(null);
+      const nodeKey = { id: 1, key: macKey(docKey) };
+      useHmacEngine(native);
+      const nativeKey = { id: 1, key: macKey(docKey) };
+      expect(nativeKey.key.prepared).not.toBeNull();
+      const type = v.meta.kind === 'request' ? 0x84 : 0x03;
+      expect(signDatagram(Buffer.from(v.bytes), type, nativeKey.key)).toEqual(signDatagram(Buffer.from(v.bytes), type, nodeKey.key));
+      expect(signDatagram(Buffer.from(v.bytes), type, nativeKey.key)).toEqual(v.bytes);
+    }
+  });
+
+  it.skipIf(missing)('gives node:crypto\'s MAC for any key and request, and leaves the datagram as it was (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 100 }), fc.string({ maxLength: 60 }), fc.string({ maxLength: 300 }), (key, k, value) => {
+        useHmacEngine(null);
+        const nodeKey = { id: 3, key: macKey(key) };
+        useHmacEngine(native);
+        const nativeKey = { id: 3, key: macKey(key) };
+        const auth = { sender: 1, timestamp: 1767225600000, sequence: 7 };
+        const a = encodeSignedRequest({ opcode: Opcode.PUT, id: 1, key: k, value }, auth, nativeKey);
+        const b = encodeSignedRequest({ opcode: Opcode.PUT, id: 1, key: k, value }, auth, nodeKey);
+        expect(a).toEqual(b);
+        const copy = Buffer.from(a);
+        expect(accepted(a, nativeKey)).toBe(true);
+        expect(a).toEqual(copy);
+      }),
+      { numRuns: 300, seed: SEED },
     );
   });
 });

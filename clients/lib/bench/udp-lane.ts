@@ -1,6 +1,7 @@
 import { KvError } from '../../../src/errors.js';
 import { Opcode, Status, STATUS_NAMES } from '../../../src/protocol/datagram.js';
 import { TimeoutError, UdpClient, type UdpResult } from '../udp-client.js';
+import { loadUdpKey } from '../udp-key.js';
 import { replyError } from '../udp-errors.js';
 import { ErrorKind, Outcome } from './tally.js';
 import type { OpKind } from './workload.js';
@@ -73,6 +74,7 @@ async function probe(host: string, port: number): Promise<void> {
   const client = await UdpClient.connect({
     host,
     port,
+    udpKey: loadUdpKey(undefined) ?? undefined,
     timeoutMs: PROBE_TIMEOUT_MS,
     retries: PROBE_RETRIES,
     backoffFactor: 1,
@@ -109,6 +111,8 @@ export async function openUdpTransport(share: LaneShare): Promise<Transport> {
     const client = await UdpClient.connect({
       host: share.host,
       port: share.port,
+      // KV_UDP_KEY (README "kv-bench"): every request signed, as an authenticated client sends it.
+      udpKey: loadUdpKey(undefined) ?? undefined,
       timeoutMs: share.timeoutMs,
       retries: share.retries,
       maxInFlight: share.depth,
