@@ -301,8 +301,27 @@ export class KvServer {
    * leaves what there was; open TLS connections keep the certificate they were made with.
    */
   reload(): void {
-    if (this.config.auth.usersFile !== null) this.credentials.reload();
+    if (this.config.auth.usersFile !== null && this.credentials.reload().ok) this.applyUsers();
     if (this.config.tls !== null && this.secureFrontends.length > 0) this.reloadTls(this.config.tls);
+  }
+
+  /**
+   * After the users were reread: a client authenticated as a user who is gone is
+   * disconnected (as Redis's ACL LOAD does), and one whose permission changed has the new one.
+   */
+  private applyUsers(): void {
+    let cut = 0;
+    for (const s of [...(this.ctx.clients?.sessions() ?? [])]) {
+      if (s.user === null) continue;
+      const now = this.credentials.lookup(s.user.name);
+      if (now === null) {
+        s.conn?.kill();
+        cut++;
+      } else if (now.permission !== s.user.permission) {
+        s.user = now;
+      }
+    }
+    if (cut > 0) this.log.info({ clients: cut }, 'disconnected the clients of users the reloaded file no longer has');
   }
 
   private reloadTls(tls: NonNullable<ServerConfig['tls']>): void {

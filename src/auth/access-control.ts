@@ -101,6 +101,12 @@ export class Credentials implements AccessControl {
     return null;
   }
 
+  /** The user of this name as configured now (after a reload), or null when there is none. */
+  lookup(name: string): AuthUser | null {
+    const e = this.users.get(name);
+    return e === undefined ? null : { name: e.name, permission: e.permission };
+  }
+
   userNames(): string[] {
     return [...this.users.keys()];
   }
