@@ -5,8 +5,11 @@
 #   2. starts dockerd in the background if no engine answers (and stops it again at the end);
 #   3. builds the offline base image (docker/base-image.sh) if it is missing;
 #   4. docker-compose up --build -d, and waits for the server to be healthy;
-#   5. checks the demo clients' output: TCP put/get/del, and UDP put/get/del through kv-chaos
-#      with retries, and udp_rejected > 0 and udp_io=batched in the server's STATS;
+#   4a. makes the demo's secrets (docker/demo-secrets.sh): users file, password, UDP key, TLS CA
+#      and certificate, mounted as files;
+#   5. checks the demo clients' output: a get without a password refused, TCP put/get/del
+#      authenticated, a put/get over TLS, signed UDP put/get/del through kv-chaos with retries,
+#      and udp_rejected > 0 and udp_io=batched in the server's STATS;
 #   6. replaces the server container and checks the data survived in its volume;
 #   7. checks the logs volume holds timestamped operation lines;
 #   8. always tears everything down (down -v, from a trap), printing the logs when it fails.
@@ -182,6 +185,16 @@ if [ -z "${DUALKV_PORT:-}" ]; then
     })(20);')
 fi
 export DUALKV_PORT
+# The TLS port: another free one.
+if [ -z "${DUALKV_TLS_PORT:-}" ]; then
+  DUALKV_TLS_PORT=$(node -e 'const s=require("node:net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+fi
+export DUALKV_TLS_PORT
+
+# The demo's secrets (users, password, UDP key, CA and certificate), as files for compose to mount.
+command -v openssl >/dev/null 2>&1 || apt_install openssl
+bash docker/demo-secrets.sh | indent
+secrets_dir=$PWD/docker/secrets
 
 # ---- 4. up
 say "${compose_cmd[*]} up --build -d (project $COMPOSE_PROJECT_NAME, NODE_IMAGE=$NODE_IMAGE, host port 127.0.0.1:$DUALKV_PORT)"
@@ -216,7 +229,13 @@ for proto in tcp udp; do
   [ "$published" = "127.0.0.1:$DUALKV_PORT" ] \
     || fail "7379/$proto should be published on 127.0.0.1:$DUALKV_PORT only, is: $published"
 done
-say "runs as uid $uid; 7379/tcp and 7379/udp published on 127.0.0.1:$DUALKV_PORT only"
+published=$(docker port "$server" 7380/tcp)
+[ "$published" = "127.0.0.1:$DUALKV_TLS_PORT" ] || fail "7380/tcp (TLS) should be published on 127.0.0.1:$DUALKV_TLS_PORT only, is: $published"
+# The secrets reach the server as files, not as environment variables.
+docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$server" | grep -qiE 'PASSWORD|SECRET|KEY=' \
+  && fail "the server's environment holds a secret"
+docker exec "$server" test -r /run/secrets/users || fail "the server has no /run/secrets/users"
+say "runs as uid $uid; 7379/tcp and 7379/udp published on 127.0.0.1:$DUALKV_PORT only, TLS on 127.0.0.1:$DUALKV_TLS_PORT; secrets as files"
 
 # ---- 5. the demo clients
 # Waits for a demo service to finish, shows its output and checks its exit code and lines.
@@ -235,8 +254,9 @@ check_demo() {
   done
 }
 
-check_demo demo-tcp 'PONG' 'OK' 'hello over tcp' 'DELETED' 'kv-tcp: not found: "greeting"' \
-  '(exit 1: not found)' 'demo-tcp: done'
+check_demo demo-tcp '(exit 4: refused)' 'PONG' 'OK' 'hello over tcp' 'DELETED' 'kv-tcp: not found: "greeting"' \
+  '(exit 1: not found)' 'written over tls' 'demo-tcp: done'
+grep -q 'NOAUTH Authentication required' "$work/demo-tcp.log" || fail "demo-tcp's unauthenticated get was not refused with NOAUTH"
 
 check_demo demo-udp 'PONG' 'OK' 'hello over udp' 'DELETED' '(exit 1: not found)' 'demo-udp: done'
 # --verbose prints every send: the chaos proxy must have made the client resend at least once.
@@ -246,8 +266,14 @@ docker logs "$(cid chaos)" >"$work/chaos.log" 2>&1
 say "chaos (first lines):"; head -15 "$work/chaos.log" | indent
 grep -q 'kv-chaos listening on' "$work/chaos.log" || fail "kv-chaos did not say where it listens"
 
+# From the host, through the published ports on 127.0.0.1: a helper container from the same
+# image in the host's network namespace runs the clients (so the host needs no build of its own),
+# with the demo's secrets mounted read-only, as the demo's own clients have them.
+host_kv() { docker run --rm --network host -v "$secrets_dir:/run/secrets:ro" "$DUALKV_IMAGE" "$@"; }
+auth=(--user demo --password-file /run/secrets/demo.password)
+
 # The server's STATS: corrupted datagrams were rejected, not applied.
-docker exec "$server" kv-tcp --json stats >"$work/stats.json" \
+host_kv kv-tcp --host 127.0.0.1 --port "$DUALKV_PORT" "${auth[@]}" --json stats >"$work/stats.json" \
   || { cat "$work/stats.json"; fail "kv-tcp stats failed"; }
 rejected=$(node -e '
   const text = require("node:fs").readFileSync(process.argv[1], "utf8");
@@ -262,18 +288,19 @@ grep -qE '"?udp_io"?\s*[:=]\s*"?batched' "$work/stats.json" \
   || { cat "$work/stats.json"; fail "the server in the container is not on the batched UDP socket (udp_io)"; }
 say "the server's STATS: udp_io=batched"
 
-# From the host, through the published ports on 127.0.0.1: a helper container from the same
-# image in the host's network namespace runs the clients (so the host needs no build of its own).
-host_kv() { docker run --rm --network host "$DUALKV_IMAGE" "$@"; }
 [ "$(host_kv kv-tcp --host 127.0.0.1 --port "$DUALKV_PORT" ping)" = PONG ] \
   || fail "no PONG over TCP from the host on 127.0.0.1:$DUALKV_PORT"
-[ "$(host_kv kv-udp --host 127.0.0.1 --port "$DUALKV_PORT" ping)" = PONG ] \
-  || fail "no PONG over UDP from the host on 127.0.0.1:$DUALKV_PORT"
-say "PONG over TCP and UDP from the host on 127.0.0.1:$DUALKV_PORT"
+[ "$(host_kv kv-udp --host 127.0.0.1 --port "$DUALKV_PORT" --udp-key-file /run/secrets/demo.udp-key ping)" = PONG ] \
+  || fail "no PONG over UDP (signed) from the host on 127.0.0.1:$DUALKV_PORT"
+[ "$(host_kv kv-tcp --host 127.0.0.1 --port "$DUALKV_TLS_PORT" --tls-ca /run/secrets/ca.pem "${auth[@]}" get demo:tls)" = "written over tls" ] \
+  || fail "no TLS GET from the host on 127.0.0.1:$DUALKV_TLS_PORT"
+status=0; host_kv kv-udp --host 127.0.0.1 --port "$DUALKV_PORT" --retries 0 get demo:tcp >"$work/unsigned.log" 2>&1 || status=$?
+[ "$status" != 0 ] || fail "an unsigned UDP GET was answered"
+say "PONG over TCP and signed UDP, a GET over TLS from the host; an unsigned UDP GET refused (exit $status)"
 
 # ---- 6. restart: a new server container on the same volumes
 nonce="written before the restart, run $$ at $(date -u +%FT%TZ)"
-host_kv kv-tcp --host 127.0.0.1 --port "$DUALKV_PORT" put restart:check "$nonce" >/dev/null \
+host_kv kv-tcp --host 127.0.0.1 --port "$DUALKV_PORT" "${auth[@]}" put restart:check "$nonce" >/dev/null \
   || fail "put restart:check failed"
 say "replacing the server container (stop, rm, up): the data must come back from its volume"
 compose stop server >"$work/restart.log" 2>&1 || { cat "$work/restart.log"; fail "stop server failed"; }
@@ -289,7 +316,7 @@ server=$(cid server)
 for pair in "restart:check=$nonce" "demo:tcp=written over tcp before the restart" \
   "demo:udp=written over udp before the restart"; do
   key=${pair%%=*} want=${pair#*=}
-  got=$(host_kv kv-tcp --host 127.0.0.1 --port "$DUALKV_PORT" get "$key") || got="(kv-tcp exit $?)"
+  got=$(host_kv kv-tcp --host 127.0.0.1 --port "$DUALKV_PORT" "${auth[@]}" get "$key") || got="(kv-tcp exit $?)"
   [ "$got" = "$want" ] || fail "$key did not survive the restart: got '$got', want '$want'"
 done
 say "restart:check, demo:tcp and demo:udp all survived the new container (the old one exited 0)"
