@@ -42,7 +42,9 @@ async function scrapeLoop(port: number, maxSeconds: number): Promise<void> {
   while (Date.now() < until) {
     const t0 = Date.now();
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      // A server that requires a password (bench:tcp --auth) is scraped as Prometheus would be, with its token.
+      const password = process.env.KV_REQUIREPASS;
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`, password ? { headers: { Authorization: `Bearer ${password}` } } : {});
       await res.text();
       if (res.status !== 200) failures++;
     } catch {
