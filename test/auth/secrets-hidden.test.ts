@@ -12,6 +12,8 @@ import { multibulk, request, respReplies } from '../frontends/resp-reader.js';
 const SERVER_SECRET = 'srv-Secret-31a9e';
 const WRONG_GUESS = 'guess-Secret-c0ffee';
 const KV_TCP = path.resolve('dist/clients/kv-tcp.js');
+const KV_UDP = path.resolve('dist/clients/kv-udp.js');
+const UDP_KEY_HEX = 'c3'.repeat(32);
 
 /** The command line of a running process, as `ps` shows it to every user. */
 function cmdline(pid: number): string {
@@ -104,5 +106,36 @@ describe('secrets stay secret', () => {
     const wrong = await run(['get', 'k'], { KV_PASSWORD: WRONG_GUESS }, '');
     expect(wrong.err).toMatch(/WRONGPASS/);
     expect(wrong.err + wrong.out).not.toContain(WRONG_GUESS);
+  });
+
+  it('kv-udp takes its UDP key from a file or KV_UDP_KEY: the key is not on its command line, and the signed request works', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-secret-udp-'));
+    dirs.push(dir);
+    const users = path.join(dir, 'users');
+    writeFileSync(users, `app readwrite plain:udp-app-pass udp-key=9:${UDP_KEY_HEX}\n`, { mode: 0o600 });
+    const proc = ServerProcess.spawn(['--port', '0', '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), '--no-persistence', '--users-file', users]);
+    procs.push(proc);
+    const { udpPort } = await proc.listening();
+    const keyFile = path.join(dir, 'udp.key');
+    writeFileSync(keyFile, `9:${UDP_KEY_HEX}\n`, { mode: 0o600 });
+    const run = (args: string[], env: NodeJS.ProcessEnv) =>
+      new Promise<{ code: number | null; out: string; argv: string }>((resolve) => {
+        const child = spawn(process.execPath, [KV_UDP, '--port', String(udpPort), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let argv = '';
+        child.once('spawn', () => (argv = cmdline(child.pid as number)));
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('exit', (code) => resolve({ code, out, argv }));
+      });
+    const fromFile = await run(['--udp-key-file', keyFile, 'put', 'k', 'signed'], {});
+    expect(fromFile.code).toBe(0);
+    expect(fromFile.argv).not.toContain(UDP_KEY_HEX);
+    const fromEnv = await run(['get', 'k'], { KV_UDP_KEY: `9:${UDP_KEY_HEX}` });
+    expect([fromEnv.code, fromEnv.out]).toEqual([0, 'signed']);
+    expect(fromEnv.argv).not.toContain(UDP_KEY_HEX);
+    const unsigned = await run(['--retries', '0', 'get', 'k'], { KV_UDP_KEY: '' });
+    expect(unsigned.code).not.toBe(0);
+    expect(JSON.stringify(proc.lines) + proc.stderr).not.toContain(UDP_KEY_HEX);
   });
 });
