@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ClientConnection, Session } from '../../commands/types.js';
 import { createOpLog } from '../../op-log.js';
 import type { ClientMemoryCap, MeasuredClient } from '../client-memory.js';
+import { fdOf, localAddressOf } from '../socket-facts.js';
 import { HTTP } from './http-dialect.js';
 
 /** What a route tells about the memory a request holds (--maxmemory-clients). */
@@ -46,9 +47,8 @@ export class HttpConnection implements ClientConnection, MeasuredClient, ClientM
     const client = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     const opLog = logOps ? createOpLog(log.child({ transport: 'http', client, conn: id })) : null;
     this.session = { transport: 'http', dialect: HTTP, client, opLog, closing: false, name: '', id, multi: null, watched: null, user: null, conn: this };
-    this.localAddress = `${socket.localAddress ?? '?'}:${socket.localPort ?? 0}`;
-    // Node does not expose the descriptor; its handle has it on Unix.
-    this.fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    this.localAddress = localAddressOf(socket);
+    this.fd = fdOf(socket);
     socket.on('drain', () => this.changed());
   }
 

@@ -5,6 +5,7 @@ import type { AuthUser, ClientConnection } from '../../commands/types.js';
 import { createOpLog } from '../../op-log.js';
 import type { Reply } from '../../protocol/reply.js';
 import type { DecoderLimits } from '../../protocol/sink.js';
+import { fdOf, localAddressOf } from '../socket-facts.js';
 import type { MeasuredClient } from '../client-memory.js';
 import { REPLY_HOLD_BYTES, StreamSession, type RunCommand, type SessionOutput, type SessionStats } from './stream-session.js';
 
@@ -91,9 +92,8 @@ export class SocketConnection implements SessionOutput, MeasuredClient, ClientCo
       holdBytes: Math.min(REPLY_HOLD_BYTES, Math.floor(options.limits.maxOutputBuffer / 2)),
     });
     this.session.conn = this;
-    this.localAddress = `${socket.localAddress}:${socket.localPort}`;
-    // Node does not expose the descriptor; its handle has it on Unix.
-    this.fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    this.localAddress = localAddressOf(socket);
+    this.fd = fdOf(socket);
     socket.on('data', (chunk: Buffer) => {
       if (this.dead) return;
       this.session.feed(chunk);
