@@ -149,3 +149,17 @@ describe('the TLS flags', () => {
     expect(await refusal('--tls-port', '70000', '--tls-cert', 'c', '--tls-key', 'k')).toMatch(/--tls-port must be a whole number from 0 to 65535/);
   });
 });
+
+describe('authentication flags', () => {
+  it('takes --users-file or --requirepass, with protected mode on unless --no-protected-mode', async () => {
+    expect((await config()).auth).toEqual({ usersFile: null, requirepass: null, protectedMode: true });
+    expect((await config('--requirepass', 'p', '--no-protected-mode')).auth).toEqual({ usersFile: null, requirepass: 'p', protectedMode: false });
+    expect((await config('--users-file', '/etc/dualkv/users')).auth.usersFile).toBe('/etc/dualkv/users');
+  });
+
+  it('refuses both at once, without showing the password', async () => {
+    const message = await refusal('--users-file', '/etc/dualkv/users', '--requirepass', 'hidden-pass-4b');
+    expect(message).toMatch(/give --users-file or --requirepass \(KV_REQUIREPASS\), not both/);
+    expect(message).not.toContain('hidden-pass-4b');
+  });
+});

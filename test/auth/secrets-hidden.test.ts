@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { requireBuilt, ServerProcess } from '../helpers/process.js';
+import { describe, expect, it } from 'vitest';
+import { processFixture } from '../helpers/process.js';
 import { RawClient } from '../helpers/socket.js';
 import { multibulk, request, respReplies } from '../frontends/resp-reader.js';
 
@@ -21,20 +20,11 @@ function cmdline(pid: number): string {
 }
 
 describe('secrets stay secret', () => {
-  const dirs: string[] = [];
-  const procs: ServerProcess[] = [];
-  beforeAll(() => requireBuilt());
-  afterEach(async () => {
-    for (const p of procs.splice(0)) await p.kill();
-    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-  });
+  const fx = processFixture();
 
   it('a server given KV_REQUIREPASS shows it nowhere: not in ps, its log lines and files, CONFIG GET, INFO, errors or MONITOR', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-secret-'));
-    dirs.push(dir);
+    const { proc, dir } = fx.start(['--log-level', 'debug'], { env: { KV_REQUIREPASS: SERVER_SECRET } });
     const logDir = path.join(dir, 'logs');
-    const proc = ServerProcess.spawn(['--port', '0', '--data-dir', path.join(dir, 'data'), '--log-dir', logDir, '--log-level', 'debug'], { env: { KV_REQUIREPASS: SERVER_SECRET } });
-    procs.push(proc);
     const { tcpPort } = await proc.listening();
     expect(cmdline(proc.child.pid as number)).not.toContain(SERVER_SECRET);
 
@@ -72,10 +62,7 @@ describe('secrets stay secret', () => {
   });
 
   it('kv-tcp takes the password from a file or KV_PASSWORD, never from its command line', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-secret-cli-'));
-    dirs.push(dir);
-    const proc = ServerProcess.spawn(['--port', '0', '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), '--no-persistence'], { env: { KV_REQUIREPASS: SERVER_SECRET } });
-    procs.push(proc);
+    const { proc, dir } = fx.start(['--no-persistence'], { env: { KV_REQUIREPASS: SERVER_SECRET } });
     const { tcpPort } = await proc.listening();
     const passwordFile = path.join(dir, 'password');
     writeFileSync(passwordFile, `${SERVER_SECRET}\n`, { mode: 0o600 });
@@ -109,12 +96,10 @@ describe('secrets stay secret', () => {
   });
 
   it('kv-udp takes its UDP key from a file or KV_UDP_KEY: the key is not on its command line, and the signed request works', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-secret-udp-'));
-    dirs.push(dir);
+    const dir = fx.dir();
     const users = path.join(dir, 'users');
     writeFileSync(users, `app readwrite plain:udp-app-pass udp-key=9:${UDP_KEY_HEX}\n`, { mode: 0o600 });
-    const proc = ServerProcess.spawn(['--port', '0', '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), '--no-persistence', '--users-file', users]);
-    procs.push(proc);
+    const { proc } = fx.start(['--no-persistence', '--users-file', users], { dir });
     const { udpPort } = await proc.listening();
     const keyFile = path.join(dir, 'udp.key');
     writeFileSync(keyFile, `9:${UDP_KEY_HEX}\n`, { mode: 0o600 });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -83,5 +84,24 @@ describe('the users file', () => {
     chmodSync(file, 0o600);
     expect(loadUsersFile(file).warning).toBeNull();
     expect(() => loadUsersFile(path.join(dir, 'missing'))).toThrow(/cannot read the users file .*missing: ENOENT/);
+  });
+});
+
+describe('kv-server --hash-password', () => {
+  const run = (stdin: string) => spawnSync(process.execPath, [path.resolve('dist/src/main.js'), '--hash-password'], { input: stdin, encoding: 'utf8' });
+
+  it('reads the password from stdin and prints a line the users file takes, which matches it', () => {
+    const r = run('from-stdin-pass\n');
+    expect(r.status).toBe(0);
+    const line = r.stdout.trim();
+    expect(line).toMatch(/^sha256:[0-9a-f]{32}:[0-9a-f]{64}$/);
+    expect(matches(parseSecret(line) as StoredSecret, 'from-stdin-pass')).toBe(true);
+    expect(r.stdout + r.stderr).not.toContain('from-stdin-pass');
+  });
+
+  it('says how to use it when stdin is empty, with the config exit code', () => {
+    const r = run('');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--hash-password reads the password from stdin, and got none/);
   });
 });

@@ -1,28 +1,19 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { requireBuilt, ServerProcess } from '../helpers/process.js';
+import { describe, expect, it } from 'vitest';
+import { processFixture } from '../helpers/process.js';
 import { RawClient } from '../helpers/socket.js';
 import { request } from '../frontends/resp-reader.js';
 
 /** Issue 14 point 1: the users file is reread on SIGHUP; one that no longer parses leaves the users there were. */
 describe('the users file, reread on SIGHUP', () => {
-  const dirs: string[] = [];
-  const procs: ServerProcess[] = [];
-  beforeAll(() => requireBuilt());
-  afterEach(async () => {
-    for (const p of procs.splice(0)) await p.kill();
-    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-  });
+  const fx = processFixture();
 
   it('a new user works after SIGHUP and a removed one no longer does, even on a connection open before; a broken file keeps the old users', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-reload-'));
-    dirs.push(dir);
+    const dir = fx.dir();
     const users = path.join(dir, 'users');
     writeFileSync(users, 'alice readwrite plain:alice-pass\n', { mode: 0o600 });
-    const proc = ServerProcess.spawn(['--port', '0', '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), '--no-persistence', '--users-file', users]);
-    procs.push(proc);
+    const { proc } = fx.start(['--no-persistence', '--users-file', users], { dir });
     const { tcpPort } = await proc.listening();
     const auth = async (user: string, pass: string) => {
       const c = await RawClient.connect(tcpPort);

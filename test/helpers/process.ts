@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterEach, beforeAll } from 'vitest';
 
 /** The built kv-server; `npm test` builds it first. */
 export const MAIN = path.resolve('dist/src/main.js');
@@ -108,4 +110,37 @@ export class ServerProcess {
     if (this.alive) this.child.kill('SIGKILL');
     await this.exited;
   }
+}
+
+/**
+ * The fixture for a describe block of spawned servers: `dir()` makes a temp directory (for
+ * the test's own files, such as a users file), `start(args)` spawns kv-server on port 0 with
+ * its data and logs in one (`options.dir`, or a new one), and everything is killed and
+ * removed after each test.
+ */
+export function processFixture(): {
+  dir(): string;
+  start(args?: string[], options?: { env?: NodeJS.ProcessEnv; dir?: string }): { proc: ServerProcess; dir: string };
+} {
+  const dirs: string[] = [];
+  const procs: ServerProcess[] = [];
+  beforeAll(() => requireBuilt());
+  afterEach(async () => {
+    for (const p of procs.splice(0)) await p.kill();
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const makeDir = (): string => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-proc-'));
+    dirs.push(dir);
+    return dir;
+  };
+  return {
+    dir: makeDir,
+    start(args = [], options = {}) {
+      const dir = options.dir ?? makeDir();
+      const proc = ServerProcess.spawn(['--port', '0', '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), ...args], { env: options.env });
+      procs.push(proc);
+      return { proc, dir };
+    },
+  };
 }

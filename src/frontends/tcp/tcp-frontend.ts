@@ -92,7 +92,6 @@ export class TcpFrontend implements Frontend {
     if (this.server instanceof tls.Server) this.server.setSecureContext(context);
   }
 
-
   private refusalWarn(fields: Record<string, unknown>, msg: string): void {
     const suppressed = this.refusalLog.admit();
     if (suppressed !== null) this.log.warn({ ...fields, suppressed: suppressed || undefined }, msg);
