@@ -6,6 +6,7 @@ import { ConfigError } from './errors.js';
 import { EVICTION_POLICIES, type EvictionPolicy } from './backend/memory/eviction.js';
 import type { Limits } from './limits.js';
 import { sizeFlag } from './sizes.js';
+import { backendForLog, backendOptions, buildBackendConfig, MEMORY_BACKEND, type BackendConfig } from './backend/backend-config.js';
 import { TLS_AUTH_CLIENTS, type TlsAuthClients, type TlsConfig } from './frontends/tls-settings.js';
 
 /** The port TCP and UDP listen on unless told otherwise. */
@@ -83,6 +84,8 @@ export interface ServerConfig {
   readonly udp: UdpConfig;
   readonly persistence: PersistenceConfig;
   readonly auth: AuthConfig;
+  /** README "Gateways": memory (the default), or a remote engine that makes this server a stateless gateway. */
+  readonly backend: BackendConfig;
 }
 
 /** README "Authentication": who may connect, and how. */
@@ -145,13 +148,14 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     udp: DEFAULT_UDP,
     persistence: { enabled: true, fsync: 'everysec', snapshotIntervalSec: 300, repair: false },
     auth: DEFAULT_AUTH,
+    backend: MEMORY_BACKEND,
     ...overrides,
   };
 }
 
 /** The kv-server command line. Every flag can also be set as KV_<FLAG> (e.g. KV_TCP_PORT). */
 export function serverArgs(argv: string[]) {
-  return yargs(argv)
+  return backendOptions(yargs(argv))
     .scriptName('kv-server')
     .usage('$0 [options]\n\nStarts dualkv: one in-memory store served over TCP (text and RESP2) and UDP.\nEvery option can also be set as an environment variable KV_<OPTION>, e.g. KV_TCP_PORT=7000.')
     .env('KV')
@@ -250,6 +254,7 @@ export function serverArgs(argv: string[]) {
       describe: 'Seconds an authenticated datagram\'s timestamp may be off the server\'s clock, either way (docs/PROTOCOL.md "Authenticated datagrams")',
     })
     .option('shutdown-timeout', { type: 'number', default: 5000, describe: 'Milliseconds to finish in-flight work on SIGTERM/SIGINT' })
+    .group(['backend', 'etcd-endpoints', 'etcd-prefix', 'etcd-user', 'etcd-password-file', 'etcd-tls-ca', 'etcd-tls-cert', 'etcd-tls-key', 'redis-cluster-nodes', 'redis-cluster-user', 'redis-cluster-password-file', 'redis-cluster-tls', 'redis-cluster-tls-ca', 'redis-cluster-tls-cert', 'redis-cluster-tls-key', 'backend-timeout'], 'Backend (README "Gateways"):')
     .help()
     .alias('help', 'h')
     .wrap(Math.min(110, process.stdout.columns || 110));
@@ -314,13 +319,16 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
     a['max-query-buffer'] === 'auto'
       ? Math.max(DEFAULT_LIMITS.maxQueryBuffer, minQuery)
       : sizeFlag('max-query-buffer', a['max-query-buffer'], minQuery, 4 * 1024 ** 3);
+  const backend = buildBackendConfig(a);
+  const remote = backend.kind !== 'memory';
   return {
     host: a.host,
     tcpPort: a['tcp-port'] === undefined ? basePort : port('tcp-port', a['tcp-port']),
     udpPort: a['udp-port'] === undefined ? basePort : port('udp-port', a['udp-port']),
     httpPort: a['http-port'] === undefined ? null : port('http-port', a['http-port']),
     tls: tlsConfig(a),
-    dataDir: directory('data-dir', a['data-dir']),
+    // A gateway keeps no data: its --data-dir is neither made nor locked.
+    dataDir: remote ? path.resolve(a['data-dir']) : directory('data-dir', a['data-dir']),
     logDir: directory('log-dir', a['log-dir']),
     logLevel: a['log-level'],
     logOps: a['log-ops'],
@@ -358,7 +366,7 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
       authWindowMs: positive('udp-auth-window', a['udp-auth-window'], 1, 24 * 3600) * 1000,
     },
     persistence: {
-      enabled: a.persistence,
+      enabled: a.persistence && !remote,
       fsync: a.fsync,
       snapshotIntervalSec: positive('snapshot-interval', a['snapshot-interval'], 0),
       repair: a.repair,
@@ -368,6 +376,7 @@ export function buildConfig(a: ParsedArgs): ServerConfig {
       requirepass: a.requirepass === undefined || a.requirepass === '' ? null : a.requirepass,
       protectedMode: a['protected-mode'],
     },
+    backend,
   };
 }
 
@@ -392,7 +401,11 @@ function tlsConfig(a: ParsedArgs): TlsConfig | null {
 
 /** The config as the start-up line logs it: a password never appears, only whether one is set. */
 export function configForLog(config: ServerConfig): ServerConfig {
-  return { ...config, auth: { ...config.auth, requirepass: config.auth.requirepass === null ? null : '(set)' } };
+  return {
+    ...config,
+    auth: { ...config.auth, requirepass: config.auth.requirepass === null ? null : '(set)' },
+    backend: backendForLog(config.backend) as BackendConfig,
+  };
 }
 
 /** `N%` or a size. */

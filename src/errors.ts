@@ -102,6 +102,13 @@ export const ErrorCodes = {
   CONFIG: { resp: 'ERR', udp: 'SERVER_ERROR', http: 500, closes: false },
   CONNECTION: { resp: 'ERR', udp: 'UNAVAILABLE', http: 502, closes: false },
   TIMEOUT: { resp: 'ERR', udp: 'UNAVAILABLE', http: 504, closes: false },
+  // Remote backends (README "Gateways"): the engine behind a gateway.
+  /** The engine (etcd, Redis Cluster) cannot be reached or answered with a failure: nothing was applied unless the message says it may have been. */
+  BACKEND_UNAVAILABLE: unavailable('CLUSTERDOWN'),
+  /** Keys of one command or transaction in different hash slots (Redis Cluster's -CROSSSLOT). */
+  CROSS_SLOT: { resp: 'CROSSSLOT', udp: 'COMMAND_ERROR', http: 400, closes: false },
+  /** A read-modify-write lost the race for its keys more times than it retries (Redis Cluster's -TRYAGAIN): nothing was applied. */
+  TRY_AGAIN: unavailable('TRYAGAIN', 409),
   SERVER: { resp: 'ERR', udp: 'SERVER_ERROR', http: 500, closes: false },
   // Persistence: a file in --data-dir that stops the start, the data-dir lock, a failed SAVE.
   DATA_CORRUPT: { resp: 'ERR', udp: 'SERVER_ERROR', http: 500, closes: false },

@@ -22,6 +22,8 @@ import { ServerStats, type StatSection } from './stats.js';
 import type { StopOptions } from './stop-options.js';
 import { Evictor } from './backend/memory/eviction.js';
 import { MemoryBackend } from './backend/memory/memory-backend.js';
+import { createEngine, GatewayService } from './backend/remote/gateway.js';
+import type { Backend } from './backend/types.js';
 
 /** How a stop went: what the exit code is made of (src/main.ts). */
 export interface StopReport {
@@ -68,7 +70,12 @@ const CLIENT_EVICTION_LOG_PER_SECOND = 10;
  * and the front-ends around it. Nothing here reads bytes or runs commands itself.
  */
 export class KvServer {
+  /** The memory backend: the data, unless --backend names a remote engine (then it stays empty and unused). */
   readonly backend: MemoryBackend;
+  /** What the commands run against: the memory backend, or the gateway's remote one. */
+  readonly store: Backend;
+  /** With a remote --backend: the gateway's link to its engine; null for the memory backend. */
+  readonly gateway: GatewayService | null;
   readonly stats = new ServerStats();
   readonly memory: MemoryBudget;
   readonly ctx: CommandContext;
@@ -99,7 +106,14 @@ export class KvServer {
   ) {
     const backend = new MemoryBackend({ clock: options.clock });
     this.backend = backend;
-    this.activeExpiry = options.activeExpiry ?? true;
+    const remote = config.backend.kind === 'memory' ? null : config.backend;
+    if (remote !== null && config.memory.policy !== 'noeviction') {
+      throw new ConfigError(`--maxmemory-policy ${config.memory.policy} needs the memory backend: with --backend ${remote.kind} the engine holds the data and its own memory limit (README "Gateways")`);
+    }
+    this.gateway = remote === null ? null : new GatewayService(createEngine(remote), log.child({ component: 'gateway' }));
+    this.store = this.gateway?.backend ?? backend;
+    // The sweep walks the memory backend's keys: a gateway has none (the engine expires its own).
+    this.activeExpiry = (options.activeExpiry ?? true) && remote === null;
     const stats = this.stats;
     this.credentials = new Credentials(config.auth, stats, log.child({ component: 'auth' }));
     this.memory = new MemoryBudget(resolveMemoryLimits(config.memory, config.persistence.enabled), backend, (fields, msg) => log.warn(fields, msg));
@@ -123,14 +137,14 @@ export class KvServer {
     if (options.logBacklogBytes) this.memory.register({ name: 'mem_log_backlog', bytes: options.logBacklogBytes });
     stats.registerSection('memory', () => this.memory.section());
     this.ctx = {
-      backend,
+      backend: this.store,
       stats,
       limits: config.limits,
       memory: this.memory,
       reportInternalError: (err, command) => log.error({ err, cmd: command.toUpperCase() }, 'internal error while running a command; the client got an error reply'),
       configParams: () => this.configParams(),
       info: () =>
-        stats.snapshot(backend.keyspaceInfo(), {
+        stats.snapshot(this.store.keyspaceInfo(), {
           tcpPort: this.tcpPort,
           maxclients: this.tcp?.maxConnections ?? config.limits.maxConnections,
           clientBuffers: () => this.clientMemory.largestBuffers(),
@@ -141,6 +155,11 @@ export class KvServer {
       protectedMode: protectedMode(config.auth.protectedMode, () => this.credentials.required),
     };
     if (options.logStats) stats.registerSection('logging', options.logStats);
+    if (this.gateway !== null) {
+      const gateway = this.gateway;
+      this.services.push(gateway);
+      stats.registerSection('backend', () => gateway.section());
+    }
     if (config.persistence.enabled) {
       // Recovery runs in start(), before the listeners open; stop() ends with a final snapshot.
       const persistence = new Persistence({ dir: config.dataDir, ...config.persistence }, backend, stats, log.child({ component: 'persistence' }));
@@ -235,7 +254,7 @@ export class KvServer {
     if (secure !== undefined && c.tls?.httpsPort != null) httpPorts.push({ port: c.tls.httpsPort, tls: secure });
     for (const { port, tls } of httpPorts) {
       const info = this.ctx.info;
-      this.metrics ??= new ServerMetrics({ stats: this.stats, info: () => info(), keyspace: () => this.backend.keyspaceInfo() });
+      this.metrics ??= new ServerMetrics({ stats: this.stats, info: () => info(), keyspace: () => this.store.keyspaceInfo() });
       const maxConnections = this.tcp.maxConnections;
       const http = new HttpFrontend(this.ctx, this.log, { host: c.host, port, logOps: c.logOps, metrics: this.metrics, clientMemory: this.clientMemory, maxConnections, tls });
       if (tls !== undefined) this.secureFrontends.push(http);

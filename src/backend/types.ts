@@ -103,6 +103,11 @@ export interface Backend {
   writeBlocker(): KvError | null;
   /** INFO keyspace and the expiry counters. */
   keyspaceInfo(): KeyspaceInfo;
+  /**
+   * A group that the keys of one command or transaction must share (Redis Cluster's hash
+   * slot), or absent/null when any keys may go together.
+   */
+  readonly keyGroup?: ((key: ByteString) => number) | null;
 }
 
 export interface ScanOptions {

@@ -31,14 +31,6 @@ export function runChecked(ctx: CommandContext, session: Session, spec: CommandS
   }
 }
 
-/** A command of an EXEC: checked when queued (and the server's state at EXEC), so run at once, and accounted as any command. */
-export function executeChecked(ctx: CommandContext, session: Session, spec: CommandSpec, args: ByteString[]): Reply | Promise<Reply> {
-  const start = performance.now();
-  const reply = runChecked(ctx, session, spec, args);
-  feedMonitors(ctx, session, spec, args, reply);
-  return accounted(ctx, session, spec, args, reply, start);
-}
-
 /** MONITOR: the one check every command pays while nobody watches. */
 export function feedMonitors(ctx: CommandContext, session: Session, spec: CommandSpec | undefined, args: ByteString[], reply: Reply | Promise<Reply>): void {
   if (ctx.monitors?.active === true && spec !== undefined && shown(spec, reply)) {

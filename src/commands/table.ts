@@ -106,17 +106,26 @@ function unknownSubcommand(args: ByteString[]): Reply {
 }
 
 /** Checks the key arguments against --max-key-size. */
-function keyTooLarge(ctx: CommandContext, spec: CommandSpec, args: ByteString[]): Reply | null {
+function keyRefusal(ctx: CommandContext, session: Session, spec: CommandSpec, args: ByteString[]): Reply | null {
   if (spec.firstKey === 0) return null;
   const last = spec.lastKey < 0 ? args.length - 1 : spec.lastKey;
+  const groupOf = ctx.backend.keyGroup ?? null;
+  let group = session.multi?.group;
   for (let i = spec.firstKey; i <= last; i += spec.keyStep ?? 1) {
-    const len = (args[i] as ByteString).length;
-    if (len > ctx.limits.maxKeySize) {
+    const key = args[i] as ByteString;
+    if (key.length > ctx.limits.maxKeySize) {
       return rejectReply(
-        new KvError('KEY_TOO_LARGE', `key of ${len} bytes is over the limit of ${ctx.limits.maxKeySize} bytes (raise --max-key-size)`),
+        new KvError('KEY_TOO_LARGE', `key of ${key.length} bytes is over the limit of ${ctx.limits.maxKeySize} bytes (raise --max-key-size)`),
       );
     }
+    if (groupOf !== null) {
+      // Redis Cluster serves a command, or a transaction, only when all its keys share a hash slot.
+      const g = groupOf(key);
+      if (group !== undefined && g !== group) return rejectReply(new KvError('CROSS_SLOT', "Keys in request don't hash to the same slot"));
+      group = g;
+    }
   }
+  if (session.multi !== null && group !== undefined) session.multi.group = group;
   return null;
 }
 
@@ -135,7 +144,7 @@ export function checkCommand(ctx: CommandContext, session: Session, spec: Comman
     const refused = arityError(spec.name, spec.textUsage ?? spec.usage, true);
     return spec.abortsTransaction === true ? abortTransaction(session, refused) : refused;
   }
-  return accessRefusal(ctx, session, spec) ?? keyTooLarge(ctx, spec, args);
+  return accessRefusal(ctx, session, spec) ?? keyRefusal(ctx, session, spec, args);
 }
 
 /** Redis (server.c, rejectCommand): EXEC refused before it runs ends the transaction, if any, saying why. */

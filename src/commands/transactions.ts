@@ -1,10 +1,12 @@
+import { performance } from 'node:perf_hooks';
 import { initialUser } from './access.js';
 import type { Backend, MaybePromise } from '../backend/types.js';
 import { KvError } from '../errors.js';
 import { errorReply, OK, QUEUED, type Reply } from '../protocol/reply.js';
 import { ARG_OVERHEAD_BYTES } from '../protocol/sink.js';
 import type { ByteString } from '../store/bytes.js';
-import { executeChecked, stateRefusal } from './run.js';
+import { accounted, feedMonitors, runChecked, stateRefusal } from './run.js';
+import { andThen as then } from './maybe.js';
 import type { CommandContext, CommandSpec, QueuedTransaction, Session } from './types.js';
 
 /**
@@ -74,17 +76,30 @@ function runExec(ctx: CommandContext, session: Session): MaybePromise<Reply> {
   if (refused) {
     return errorReply(new KvError('EXEC_ABORT', `Transaction discarded because of: ${refused.respPrefix} ${refused.message}`, { cause: refused }));
   }
-  return ctx.backend.atomically((backend) => {
+  // A remote backend may run the body more than once (an optimistic transaction reads, then commits, then
+  // runs it for the replies): what a run counts and shows happens once, after the unit, for the last run.
+  let ran: Array<{ spec: CommandSpec; args: ByteString[]; reply: Reply; ms: number }> = [];
+  const result = ctx.backend.atomically((backend) => {
+    ran = [];
     if (watched !== null && changedSince(backend, watched)) return { t: 'exec', items: null } satisfies Reply;
     const inner: CommandContext = backend === ctx.backend ? ctx : { ...ctx, backend };
     const items: Reply[] = [];
     for (const { spec, args } of tx.commands) {
-      const r = executeChecked(inner, session, spec, args);
-      // The memory backend answers every command of a unit at once; a remote one runs EXEC its own way.
+      const start = performance.now();
+      const r = runChecked(inner, session, spec, args);
+      // The memory backend answers every command of a unit at once; a remote one runs EXEC over a view that does too.
       if (r instanceof Promise) throw new Error(`${spec.name} answered later inside EXEC`);
+      ran.push({ spec, args, reply: r, ms: performance.now() - start });
       items.push(r);
     }
     return { t: 'exec', items } satisfies Reply;
+  });
+  return then(result, (reply) => {
+    for (const { spec, args, reply: r, ms } of ran) {
+      feedMonitors(ctx, session, spec, args, r);
+      accounted(ctx, session, spec, args, r, performance.now() - ms);
+    }
+    return reply;
   });
 }
 

@@ -165,6 +165,8 @@ export interface QueuedTransaction {
   bytes: number;
   /** A command was refused while queueing: EXEC refuses the whole transaction (EXECABORT). */
   failed: boolean;
+  /** The key group (Redis Cluster's hash slot) of the keys queued so far, with a backend that has groups; absent before the first key. */
+  group?: number;
 }
 
 /** Redis's command flags, as COMMAND INFO names them (in the order Redis lists them). */
