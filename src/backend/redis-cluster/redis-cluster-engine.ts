@@ -58,7 +58,8 @@ export class RedisClusterEngine implements Engine {
         username: settings.user,
         password: settings.password,
         commandTimeout: settings.commandTimeoutMs ?? 5000,
-        maxRetriesPerRequest: 2,
+        // A command whose connection dropped may have run: resending it could apply a commit twice, so it fails instead.
+        maxRetriesPerRequest: 0,
         connectTimeout: 2000,
         tls: tls === undefined ? undefined : { ca: tls.ca, cert: tls.cert, key: tls.key },
       },
