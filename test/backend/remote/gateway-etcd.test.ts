@@ -1,9 +1,7 @@
-import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { BackendConfig } from '../../../src/backend/backend-config.js';
+import { describe, expect, it } from 'vitest';
 import { ETCD, etcdClusterFixture, type EtcdCluster } from '../../helpers/etcd-cluster.js';
 import { havePeer } from '../../helpers/peers.js';
-import { startTestServer, type TestServer } from '../../helpers/server.js';
+import { gatewayFixture, until } from '../../helpers/gateway.js';
 
 /**
  * dualkv as a stateless gateway over a real etcd (Debian's etcd-server 3.4) on loopback:
@@ -12,24 +10,9 @@ import { startTestServer, type TestServer } from '../../helpers/server.js';
  */
 describe.skipIf(!havePeer(ETCD.bin, ETCD.pkg))('--backend etcd', () => {
   const etcd = etcdClusterFixture();
-  const open: Array<TestServer | Redis> = [];
-
-  afterEach(async () => {
-    for (const o of open.splice(0).reverse()) {
-      if (o instanceof Redis) o.disconnect();
-      else await o.stop();
-    }
-  });
-
-  async function gateway(cluster: EtcdCluster, prefix = 'test/'): Promise<{ server: TestServer; redis: Redis }> {
-    const backend: BackendConfig = { kind: 'etcd', etcd: { endpoints: cluster.endpoints, prefix, requestTimeoutMs: 3000 } };
-    const server = await startTestServer({ backend, logLevel: 'warn' });
-    open.push(server);
-    await until(() => server.server.store.writeBlocker() === null);
-    const redis = new Redis({ port: server.tcpPort, host: '127.0.0.1', maxRetriesPerRequest: 0 });
-    open.push(redis);
-    return { server, redis };
-  }
+  const gateways = gatewayFixture();
+  const gateway = (cluster: EtcdCluster, prefix = 'test/') =>
+    gateways.start({ kind: 'etcd', etcd: { endpoints: cluster.endpoints, prefix, requestTimeoutMs: 3000 } });
 
   it('keeps no data of its own: a write through one gateway is read through another and lands in etcd under the prefix', async () => {
     const cluster = await etcd.start({ members: 1 });
@@ -127,11 +110,7 @@ describe.skipIf(!havePeer(ETCD.bin, ETCD.pkg))('--backend etcd', () => {
     const member = cluster.members[0];
     if (member === undefined) throw new Error('no member');
     await cluster.kill(member);
-    const backend: BackendConfig = { kind: 'etcd', etcd: { endpoints: cluster.endpoints, prefix: 'test/', requestTimeoutMs: 1000 } };
-    const server = await startTestServer({ backend, logLevel: 'warn' });
-    open.push(server);
-    const redis = new Redis({ port: server.tcpPort, host: '127.0.0.1', maxRetriesPerRequest: 0 });
-    open.push(redis);
+    const { server, redis } = await gateways.start({ kind: 'etcd', etcd: { endpoints: cluster.endpoints, prefix: 'test/', requestTimeoutMs: 1000 } }, { ready: false });
     expect(server.server.store.writeBlocker()?.code).toBe('BACKEND_UNAVAILABLE');
     await expect(redis.set('k', 'v')).rejects.toThrow(/^CLUSTERDOWN the etcd backend is not reachable/);
     expect(await redis.info('backend')).toMatch(/backend_status:unavailable/);
@@ -152,11 +131,3 @@ describe.skipIf(!havePeer(ETCD.bin, ETCD.pkg))('--backend etcd', () => {
     expect(await a.redis.get('a')).toBe('1');
   });
 });
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`not so within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -1,10 +1,8 @@
-import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { BackendConfig } from '../../../src/backend/backend-config.js';
+import { describe, expect, it } from 'vitest';
 import { keySlot } from '../../../src/backend/redis-cluster/redis-cluster-engine.js';
 import { havePeer } from '../../helpers/peers.js';
 import { redisClusterFixture, type RedisCluster } from '../../helpers/redis-cluster.js';
-import { startTestServer, type TestServer } from '../../helpers/server.js';
+import { gatewayFixture, until } from '../../helpers/gateway.js';
 
 /**
  * dualkv as a stateless gateway over a real Redis Cluster (Debian's redis-server 7.0,
@@ -13,24 +11,8 @@ import { startTestServer, type TestServer } from '../../helpers/server.js';
  */
 describe.skipIf(!(havePeer('redis-server', 'redis-server') && havePeer('redis-cli', 'redis-tools')))('--backend redis-cluster', () => {
   const clusters = redisClusterFixture();
-  const open: Array<TestServer | Redis> = [];
-
-  afterEach(async () => {
-    for (const o of open.splice(0).reverse()) {
-      if (o instanceof Redis) o.disconnect();
-      else await o.stop();
-    }
-  });
-
-  async function gateway(cluster: RedisCluster): Promise<{ server: TestServer; redis: Redis }> {
-    const backend: BackendConfig = { kind: 'redis-cluster', redisCluster: { nodes: cluster.seeds, commandTimeoutMs: 3000 } };
-    const server = await startTestServer({ backend, logLevel: 'warn' });
-    open.push(server);
-    await until(() => server.server.store.writeBlocker() === null);
-    const redis = new Redis({ port: server.tcpPort, host: '127.0.0.1', maxRetriesPerRequest: 0 });
-    open.push(redis);
-    return { server, redis };
-  }
+  const gateways = gatewayFixture();
+  const gateway = (cluster: RedisCluster) => gateways.start({ kind: 'redis-cluster', redisCluster: { nodes: cluster.seeds, commandTimeoutMs: 3000 } });
 
   it('routes keys of every slot through one gateway and reads them through another', async () => {
     const cluster = await clusters.start({ masters: 3, replicas: 0 });
@@ -122,11 +104,3 @@ describe.skipIf(!(havePeer('redis-server', 'redis-server') && havePeer('redis-cl
     await expect(a.redis.call('CHANGES', '0')).rejects.toThrow(/watching changes is not supported by the redis-cluster backend/);
   });
 });
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`not so within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
