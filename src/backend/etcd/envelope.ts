@@ -3,7 +3,7 @@ import { bytesToString, type ByteString } from '../../store/bytes.js';
 /**
  * A value as the etcd backend stores it (docs/FORMATS.md "etcd values"): one tag byte,
  * then, for a key with an expiry, the absolute expiry in ms as 8 bytes big-endian, then
- * the value's bytes. The lease that deletes the key runs up to a second late (keys that
+ * the value's bytes. The lease that deletes the key runs up to two seconds late (keys that
  * expire in the same second share one), so reads compare the exact time kept here.
  */
 const TAG_PLAIN = 0x00;

@@ -21,7 +21,7 @@ export interface EngineRead {
   /**
    * The engine's own revision of the key (0: absent), which a commit compares. It differs
    * from entry?.version only for a key whose expiry has passed but that the engine has
-   * not deleted yet (etcd's leases run up to a second late).
+   * not deleted yet (etcd's leases run up to two seconds late).
    */
   readonly revision: number;
 }
