@@ -6,7 +6,7 @@ import { makePeerDir, PeerProcess, pollUntil, removePeerDir } from './peer-proce
 import { havePeer, runPeer } from './peers.js';
 
 /** The etcd binary (Debian's etcd-server, 3.4) and its CLI (etcd-client). */
-const ETCD = { bin: 'etcd', pkg: 'etcd-server', ctl: 'etcdctl', ctlPkg: 'etcd-client' } as const;
+export const ETCD = { bin: 'etcd', pkg: 'etcd-server', ctl: 'etcdctl', ctlPkg: 'etcd-client' } as const;
 
 /** For `describe.skipIf(!haveEtcd())`: etcd and etcdctl are installed (under CI, or the run fails; see havePeer). */
 export function haveEtcd(): boolean {
