@@ -1,18 +1,9 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { enableEtcdAuth, ETCD, etcdClusterFixture } from './etcd-cluster.js';
-import { havePeer } from './peers.js';
+import { enableEtcdAuth, etcdClusterFixture, haveEtcd } from './etcd-cluster.js';
+import { pidExists } from './peer-process.js';
 
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-describe.skipIf(!(havePeer(ETCD.bin, ETCD.pkg) && havePeer(ETCD.ctl, ETCD.ctlPkg)))('the etcd cluster fixture', () => {
+describe.skipIf(!haveEtcd())('the etcd cluster fixture', () => {
   const etcd = etcdClusterFixture();
 
   it('a one-member cluster stores a put that etcdctl reads back, and stop() leaves no process or data dir', async () => {
@@ -23,9 +14,9 @@ describe.skipIf(!(havePeer(ETCD.bin, ETCD.pkg) && havePeer(ETCD.ctl, ETCD.ctlPkg
 
     const pids = cluster.members.map((m) => m.pid ?? -1);
     const dirs = cluster.members.map((m) => m.dataDir);
-    expect(pids.every(processExists)).toBe(true);
+    expect(pids.every(pidExists)).toBe(true);
     await cluster.stop();
-    expect(pids.filter(processExists)).toEqual([]);
+    expect(pids.filter(pidExists)).toEqual([]);
     expect(dirs.filter((d) => existsSync(d))).toEqual([]);
   });
 

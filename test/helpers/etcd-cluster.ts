@@ -3,10 +3,15 @@ import path from 'node:path';
 import { freePorts } from '../../bench/lib/procs.js';
 import { clusterFixture } from './cluster-fixture.js';
 import { makePeerDir, PeerProcess, pollUntil, removePeerDir } from './peer-process.js';
-import { runPeer } from './peers.js';
+import { havePeer, runPeer } from './peers.js';
 
 /** The etcd binary (Debian's etcd-server, 3.4) and its CLI (etcd-client). */
 export const ETCD = { bin: 'etcd', pkg: 'etcd-server', ctl: 'etcdctl', ctlPkg: 'etcd-client' } as const;
+
+/** For `describe.skipIf(!haveEtcd())`: etcd and etcdctl are installed (under CI, or the run fails; see havePeer). */
+export function haveEtcd(): boolean {
+  return havePeer(ETCD.bin, ETCD.pkg) && havePeer(ETCD.ctl, ETCD.ctlPkg);
+}
 
 /** Loopback's round trip is microseconds: a heartbeat this short is still 100 times it. */
 const DEFAULT_HEARTBEAT_MS = 50;

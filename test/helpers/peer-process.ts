@@ -112,6 +112,16 @@ export class PeerProcess {
   }
 }
 
+/** Whether a process with this pid is still there (for tests that a fixture left none behind). */
+export function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Polls `probe` until it returns a value other than undefined, at most `timeoutMs`.
  * For a cluster's state there is no event to wait on, only questions to ask again.

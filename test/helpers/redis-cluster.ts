@@ -1,10 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { freePorts } from '../../bench/lib/procs.js';
 import { clusterFixture } from './cluster-fixture.js';
 import { makePeerDir, PeerProcess, pollUntil, removePeerDir } from './peer-process.js';
-import { runPeer } from './peers.js';
+import { havePeer, runPeer } from './peers.js';
+import { callRedis } from './redis-call.js';
 import { parseClusterNodes, sameView, type ClusterNodeEntry, type SlotRange } from './redis-cluster-nodes.js';
 
 export type { SlotRange } from './redis-cluster-nodes.js';
@@ -13,11 +13,15 @@ export type { SlotRange } from './redis-cluster-nodes.js';
 export const CLUSTER_SLOTS = 16384;
 
 const HOST = '127.0.0.1';
+
+/** For `describe.skipIf(!haveRedisCluster())`: redis-server and redis-cli are installed (under CI, or the run fails; see havePeer). */
+export function haveRedisCluster(): boolean {
+  return havePeer('redis-server', 'redis-server') && havePeer('redis-cli', 'redis-tools');
+}
 /** Failure detection takes one node timeout, and a replica's election starts 0.5–1 s after it. */
 const DEFAULT_NODE_TIMEOUT_MS = 1_000;
 const DEFAULT_READY_TIMEOUT_MS = 30_000;
 const START_ATTEMPTS = 3;
-const PROBE_TIMEOUT_MS = 1_000;
 const CLI_TIMEOUT_MS = 60_000;
 
 export interface RedisClusterOptions {
@@ -157,27 +161,8 @@ class Cluster implements RedisCluster {
     return n;
   }
 
-  async call(node: RedisClusterNode, ...args: Array<string | number>): Promise<unknown> {
-    const [command, ...rest] = args;
-    if (command === undefined) throw new Error('call() needs a command');
-    const client = new Redis({
-      host: node.host,
-      port: node.port,
-      password: this.password,
-      lazyConnect: true,
-      connectTimeout: PROBE_TIMEOUT_MS,
-      commandTimeout: PROBE_TIMEOUT_MS,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      retryStrategy: () => null,
-    });
-    client.on('error', () => undefined); // the rejected connect() says it
-    try {
-      await client.connect();
-      return await client.call(String(command), ...rest.map(String));
-    } finally {
-      client.disconnect();
-    }
+  call(node: RedisClusterNode, ...args: Array<string | number>): Promise<unknown> {
+    return callRedis(node, this.password, args);
   }
 
   /** The reply, or null if the node did not answer. */
