@@ -23,6 +23,7 @@ export class EngineHealth {
   private timer: NodeJS.Timeout | null = null;
   private looking = false;
   private stopped = false;
+  private nextLookAt = 0;
   /** Keys held, as of the last look (INFO keyspace). */
   keys = 0;
   /** Looks that failed since the last answer (INFO). */
@@ -64,12 +65,14 @@ export class EngineHealth {
 
   /** An operation could not reach the engine: look again soon (a look decides readiness, not one failed request). */
   failed(): void {
-    if (!this.looking) this.schedule(100);
+    // Only brought forward: failures that keep coming must not keep pushing the look away.
+    if (!this.looking && this.nextLookAt - Date.now() > 100) this.schedule(100);
   }
 
   private schedule(ms: number): void {
     if (this.stopped) return;
     if (this.timer !== null) clearTimeout(this.timer);
+    this.nextLookAt = Date.now() + ms;
     this.timer = setTimeout(() => void this.look(), ms);
     this.timer.unref();
   }
