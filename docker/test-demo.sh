@@ -254,7 +254,7 @@ check_demo() {
   done
 }
 
-check_demo demo-tcp '(exit 4: refused)' 'PONG' 'OK' 'hello over tcp' 'DELETED' 'kv-tcp: not found: "greeting"' \
+check_demo demo-tcp '(exit 4: refused)' 'PONG' 'OK' 'hello over tcp' 'DELETED' 'kv-tcp: not found: "greeting:tcp"' \
   '(exit 1: not found)' 'written over tls' 'demo-tcp: done'
 grep -q 'NOAUTH Authentication required' "$work/demo-tcp.log" || fail "demo-tcp's unauthenticated get was not refused with NOAUTH"
 
@@ -337,8 +337,8 @@ docker run --rm --network none -v "$logs_volume:/app/logs:ro" "$DUALKV_IMAGE" no
   console.log(`${files.join(", ")}: ${lines.length} lines, ${ops.length} op lines, ${records.filter((r) => r.msg === "starting").length} server starts`);
   if (ops.length > 0) console.log(`first op line: ${JSON.stringify(ops[0])}`);
   if (bad.length > 0) { console.error(`op lines without an ISO time, cmd or outcome: ${JSON.stringify(bad.slice(0, 3))}`); process.exitCode = 1; }
-  has((r) => r.transport === "tcp" && r.key === "greeting", "greeting over tcp");
-  has((r) => r.transport === "udp" && r.key === "greeting", "greeting over udp");
+  has((r) => r.transport === "tcp" && r.key === "greeting:tcp", "greeting:tcp over tcp");
+  has((r) => r.transport === "udp" && r.key === "greeting:udp", "greeting:udp over udp");
   has((r) => r.key === "restart:check" && r.cmd === "SET", "the SET of restart:check (before the restart)");
   has((r) => r.key === "restart:check" && r.cmd === "GET", "the GET of restart:check (after the restart)");
   if (records.filter((r) => r.msg === "starting").length < 2) { console.error("fewer than 2 server starts logged in the volume"); process.exitCode = 1; }
