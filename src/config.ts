@@ -254,7 +254,7 @@ export function serverArgs(argv: string[]) {
       describe: 'Seconds an authenticated datagram\'s timestamp may be off the server\'s clock, either way (docs/PROTOCOL.md "Authenticated datagrams")',
     })
     .option('shutdown-timeout', { type: 'number', default: 5000, describe: 'Milliseconds to finish in-flight work on SIGTERM/SIGINT' })
-    .group(['backend', 'etcd-endpoints', 'etcd-prefix', 'etcd-user', 'etcd-password-file', 'etcd-tls-ca', 'etcd-tls-cert', 'etcd-tls-key', 'redis-cluster-nodes', 'redis-cluster-user', 'redis-cluster-password-file', 'redis-cluster-tls', 'redis-cluster-tls-ca', 'redis-cluster-tls-cert', 'redis-cluster-tls-key', 'backend-timeout'], 'Backend (README "Gateways"):')
+    .group(['backend', 'etcd-endpoints', 'etcd-prefix', 'etcd-request-prefix', 'etcd-user', 'etcd-password-file', 'etcd-tls-ca', 'etcd-tls-cert', 'etcd-tls-key', 'redis-cluster-nodes', 'redis-cluster-user', 'redis-cluster-password-file', 'redis-cluster-tls', 'redis-cluster-tls-ca', 'redis-cluster-tls-cert', 'redis-cluster-tls-key', 'backend-timeout'], 'Backend (README "Gateways"):')
     .help()
     .alias('help', 'h')
     .wrap(Math.min(110, process.stdout.columns || 110));

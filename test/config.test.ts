@@ -163,3 +163,28 @@ describe('authentication flags', () => {
     expect(message).not.toContain('hidden-pass-4b');
   });
 });
+
+describe('--backend and the engine flags (README "Gateways")', () => {
+  it('is memory unless told otherwise, and a remote backend keeps no data dir', async () => {
+    expect((await config()).backend).toEqual({ kind: 'memory' });
+    const c = await config('--backend', 'etcd', '--etcd-endpoints', 'http://127.0.0.1:2379, 127.0.0.1:2479');
+    expect(c.backend).toMatchObject({ kind: 'etcd', etcd: { endpoints: ['http://127.0.0.1:2379', '127.0.0.1:2479'], prefix: 'dualkv/', requestPrefix: 'dualkv.udp-requests/' } });
+    expect(c.persistence.enabled).toBe(false);
+  });
+
+  it('refuses a remote backend without its addresses, and flags of another backend', async () => {
+    expect(await refusal('--backend', 'etcd')).toMatch(/--etcd-endpoints is needed/);
+    expect(await refusal('--backend', 'etcd', '--etcd-endpoints', 'ftp://x')).toMatch(/"ftp:\/\/x" is not http:\/\/host:port/);
+    expect(await refusal('--redis-cluster-nodes', '127.0.0.1:7000')).toMatch(/--redis-cluster-nodes given with --backend memory/);
+    expect(await refusal('--etcd-request-prefix', 'r/')).toMatch(/--etcd-request-prefix given with --backend memory/);
+  });
+
+  it('keeps the UDP request records out of the keys: a request prefix inside the key prefix (or around it) is refused', async () => {
+    const etcd = ['--backend', 'etcd', '--etcd-endpoints', '127.0.0.1:2379'];
+    expect((await config(...etcd, '--etcd-prefix', 'app/')).backend).toMatchObject({ etcd: { requestPrefix: 'app.udp-requests/' } });
+    expect((await config(...etcd, '--etcd-prefix', 'app/', '--etcd-request-prefix', 'records/')).backend).toMatchObject({ etcd: { requestPrefix: 'records/' } });
+    expect(await refusal(...etcd, '--etcd-prefix', 'app')).toMatch(/would fall among the keys/);
+    expect(await refusal(...etcd, '--etcd-prefix', 'app/', '--etcd-request-prefix', 'app/udp/')).toMatch(/would fall among the keys/);
+    expect(await refusal(...etcd, '--etcd-prefix', 'app/keys/', '--etcd-request-prefix', 'app/')).toMatch(/would fall among the keys/);
+  });
+});

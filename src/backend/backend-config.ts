@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { ConfigError } from '../errors.js';
 import type { EtcdSettings } from './etcd/etcd-engine.js';
+import { prefixOverlap, requestPrefixFor } from './etcd/request-prefix.js';
 import type { RedisClusterSettings } from './redis-cluster/redis-cluster-engine.js';
 
 export const BACKEND_KINDS = ['memory', 'etcd', 'redis-cluster'] as const;
@@ -21,6 +22,7 @@ export function backendOptions<T>(y: Argv<T>) {
     .option('backend', { choices: BACKEND_KINDS, default: 'memory' as BackendKind, describe: 'Where the data lives: memory (this process, with --data-dir), or a remote engine (the server becomes a stateless gateway)' })
     .option('etcd-endpoints', { type: 'string', describe: 'etcd endpoints, comma-separated (http://127.0.0.1:2379,…) [--backend etcd]' })
     .option('etcd-prefix', { type: 'string', default: 'dualkv/', describe: 'Prefix of every key in etcd' })
+    .option('etcd-request-prefix', { type: 'string', describe: 'Prefix of the UDP request records the gateways share (default: the key prefix with its last / made .udp-requests/)' })
     .option('etcd-user', { type: 'string', describe: "etcd user (with etcd's auth enabled)" })
     .option('etcd-password-file', { type: 'string', describe: "File holding the etcd user's password (or KV_ETCD_PASSWORD)" })
     .option('etcd-tls-ca', { type: 'string', describe: "CA certificates (PEM) to check etcd's with; turns TLS on" })
@@ -40,6 +42,7 @@ interface BackendArgs {
   readonly backend: BackendKind;
   readonly 'etcd-endpoints'?: string;
   readonly 'etcd-prefix': string;
+  readonly 'etcd-request-prefix'?: string;
   readonly 'etcd-user'?: string;
   readonly 'etcd-password-file'?: string;
   readonly 'etcd-tls-ca'?: string;
@@ -93,7 +96,7 @@ function password(flag: string, file: string | undefined, envName: string, env: 
 export function buildBackendConfig(a: BackendArgs, env: NodeJS.ProcessEnv = process.env): BackendConfig {
   const timeout = a['backend-timeout'];
   if (!Number.isInteger(timeout) || timeout < 100 || timeout > 600_000) throw new ConfigError(`--backend-timeout must be a whole number of ms from 100 to 600000; got ${String(timeout)}`);
-  const etcdFlags = ['etcd-endpoints', 'etcd-user', 'etcd-password-file', 'etcd-tls-ca', 'etcd-tls-cert', 'etcd-tls-key'] as const;
+  const etcdFlags = ['etcd-endpoints', 'etcd-request-prefix', 'etcd-user', 'etcd-password-file', 'etcd-tls-ca', 'etcd-tls-cert', 'etcd-tls-key'] as const;
   const clusterFlags = ['redis-cluster-nodes', 'redis-cluster-user', 'redis-cluster-password-file', 'redis-cluster-tls-ca', 'redis-cluster-tls-cert', 'redis-cluster-tls-key'] as const;
   const stray = (flags: readonly (keyof BackendArgs)[]) => flags.filter((f) => given(a[f] as string | undefined) !== null).map((f) => `--${f}`);
   const misplaced = [...(a.backend === 'etcd' ? [] : stray(etcdFlags)), ...(a.backend === 'redis-cluster' ? [] : stray(clusterFlags))];
@@ -117,9 +120,12 @@ export function buildBackendConfig(a: BackendArgs, env: NodeJS.ProcessEnv = proc
       const user = given(a['etcd-user']) ?? undefined;
       const pass = password('etcd-password-file', a['etcd-password-file'], 'KV_ETCD_PASSWORD', env);
       if (pass !== undefined && user === undefined) throw new ConfigError("an etcd password needs --etcd-user, the user it belongs to");
+      const requestPrefix = given(a['etcd-request-prefix']) ?? requestPrefixFor(a['etcd-prefix']);
+      const overlap = prefixOverlap(a['etcd-prefix'], requestPrefix);
+      if (overlap !== null) throw new ConfigError(overlap);
       return {
         kind: 'etcd',
-        etcd: { endpoints, prefix: a['etcd-prefix'], user, password: pass, tls, requestTimeoutMs: timeout },
+        etcd: { endpoints, prefix: a['etcd-prefix'], requestPrefix, user, password: pass, tls, requestTimeoutMs: timeout },
       };
     }
     case 'redis-cluster': {
@@ -150,7 +156,7 @@ export function backendForLog(b: BackendConfig): unknown {
     case 'memory':
       return b;
     case 'etcd':
-      return { kind: b.kind, endpoints: b.etcd.endpoints, prefix: b.etcd.prefix, user: b.etcd.user, password: b.etcd.password === undefined ? undefined : '(set)', tls: b.etcd.tls !== null };
+      return { kind: b.kind, endpoints: b.etcd.endpoints, prefix: b.etcd.prefix, requestPrefix: b.etcd.requestPrefix, user: b.etcd.user, password: b.etcd.password === undefined ? undefined : '(set)', tls: b.etcd.tls !== null };
     case 'redis-cluster':
       return { kind: b.kind, nodes: b.redisCluster.nodes, user: b.redisCluster.user, password: b.redisCluster.password === undefined ? undefined : '(set)', tls: b.redisCluster.tls !== null };
   }

@@ -10,6 +10,7 @@
  */
 import type { KvError } from '../errors.js';
 import type { ByteString } from '../store/bytes.js';
+import type { RequestLedger } from './request-ledger.js';
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -108,6 +109,11 @@ export interface Backend {
    * slot), or absent/null when any keys may go together.
    */
   readonly keyGroup?: ((key: ByteString) => number) | null;
+  /**
+   * The UDP request record that every server over the same data shares (request-ledger.ts);
+   * absent/null when the server's reply cache alone keeps UDP's at-most-once promise.
+   */
+  readonly requestLedger?: RequestLedger | null;
 }
 
 export interface ScanOptions {

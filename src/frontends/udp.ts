@@ -6,6 +6,7 @@ import { lookupCommand } from '../commands/table.js';
 import type { CommandContext } from '../commands/types.js';
 import type { Frontend } from './frontend.js';
 import type { UdpConfig } from '../config.js';
+import type { RequestLedger } from '../backend/request-ledger.js';
 import { KvError } from '../errors.js';
 import { createOpLog } from '../op-log.js';
 import {
@@ -108,6 +109,12 @@ export class UdpFrontend extends EventEmitter implements Frontend {
   private errorReplies = 0;
   private idConflicts = 0;
   private retriesInProgress = 0;
+  /** Writes answered with the reply another gateway recorded (docs/PROTOCOL.md, udp "Across gateways"). */
+  private sharedRecordHits = 0;
+  /** Copies dropped because another gateway had claimed the request and had no reply yet. */
+  private sharedRecordRunning = 0;
+  /** Claims, records or releases the engine did not take. */
+  private sharedRecordErrors = 0;
   private repliesTooLarge = 0;
   private largeRepliesRefused = 0;
   private notCached = 0;
@@ -229,7 +236,10 @@ export class UdpFrontend extends EventEmitter implements Frontend {
     const key = ReplyCache.key(rinfo.address, rinfo.port, req.id);
     const entry = this.cache.get(key);
     if (entry === undefined) {
-      if (this.admit(req, auth, rinfo)) this.run(req, args, peer, rinfo, key, auth);
+      if (!this.admit(req, auth, rinfo)) return;
+      const ledger = this.ctx.backend.requestLedger ?? null;
+      if (ledger === null) this.run(req, args, peer, rinfo, key, auth);
+      else this.runShared(ledger, req, args, peer, rinfo, key, auth);
       return;
     }
     if (entry.fingerprint !== req.crc) {
@@ -248,6 +258,90 @@ export class UdpFrontend extends EventEmitter implements Frontend {
     }
     this.cache.countHit();
     this.send(entry.reply, rinfo);
+  }
+
+  /**
+   * docs/PROTOCOL.md, udp "Across gateways": a write over an engine that keeps a shared
+   * request record runs only if this gateway's claim on it wins; otherwise it is answered
+   * with the reply another gateway recorded, or dropped while that one has none yet.
+   */
+  private runShared(ledger: RequestLedger, req: DatagramRequest, args: ByteString[], peer: PeerState, rinfo: Peer, cacheKey: string, auth: VerifiedAuth | null): void {
+    const { opcode, id, size, crc } = req;
+    const window = this.options.udp.replyCacheTtlMs;
+    // The peer's session is shared by every key that sends from its port: the user this datagram was signed by, kept for when it runs.
+    const user = peer.session.user;
+    // Reserved first, so that a retry to this gateway meanwhile is neither claimed nor run.
+    const entry = this.cache.reserve(cacheKey, crc, peer.source);
+    this.pending++;
+    const finish = (): void => {
+      if (--this.pending === 0) this.pendingDone?.();
+    };
+    ledger
+      .claim(cacheKey, crc, window)
+      .then(async (claim) => {
+        switch (claim.kind) {
+          case 'done':
+            this.sharedRecordHits++;
+            this.cache.complete(entry, claim.reply);
+            this.send(claim.reply, rinfo);
+            return;
+          case 'running':
+            this.cache.discard(entry);
+            this.sharedRecordRunning++;
+            return;
+          case 'conflict': {
+            this.cache.discard(entry);
+            this.idConflicts++;
+            const e = errorBody('ID_CONFLICT', `request ID ${id} was used for a different request in the last ${window} ms (recorded by a gateway on the same engine); resend with a new ID`);
+            const reply = this.errorReply(id, opcode, e, Math.min(size, this.maxSize), auth);
+            if (reply) this.send(reply, rinfo);
+            return;
+          }
+          case 'claimed': {
+            peer.session.user = user;
+            const reply = await this.execute(peer.session, args);
+            const buf = this.encodeFor(peer, opcode, id, size, false, reply, auth);
+            if (buf === null || refusedOnEveryRun(reply)) {
+              // Any copy would get the same refusal: nothing to remember, here or there.
+              this.cache.discard(entry);
+              if (buf !== null) this.notCached++;
+              ledger.release(cacheKey, claim.token).catch((err: unknown) => this.sharedRecordFailed(err, rinfo));
+            } else {
+              this.cache.complete(entry, buf);
+              ledger.complete(cacheKey, crc, buf, claim.token).catch((err: unknown) => this.sharedRecordFailed(err, rinfo));
+            }
+            if (buf !== null) this.send(buf, rinfo);
+            return;
+          }
+        }
+      })
+      .catch((err: unknown) => {
+        // The claim did not get through (the engine is away): nothing ran, the client sends again.
+        this.cache.discard(entry);
+        this.sharedRecordFailed(err, rinfo);
+        const kv = err instanceof KvError ? err : new KvError('SERVER', 'internal error; see the server log', { cause: err });
+        const buf = this.encodeFor(peer, opcode, id, size, false, { t: 'error', err: kv }, auth);
+        if (buf !== null) this.send(buf, rinfo);
+      })
+      .finally(finish);
+  }
+
+  /** A shared request record that could not be read or written: counted, and logged unless it is the engine being away. */
+  private sharedRecordFailed(err: unknown, rinfo: Peer): void {
+    this.sharedRecordErrors++;
+    if (!(err instanceof KvError && err.code === 'BACKEND_UNAVAILABLE')) {
+      this.log.error({ err, transport: 'udp', client: `${rinfo.address}:${rinfo.port}` }, 'shared request record failed');
+    }
+  }
+
+  /** Runs a command to its reply; a throw is a bug, answered as an internal error. */
+  private async execute(session: PeerState['session'], args: ByteString[]): Promise<Reply> {
+    try {
+      return await executeCommand(this.ctx, session, args);
+    } catch (err) {
+      this.log.error({ err, transport: 'udp', client: session.client }, 'command failed');
+      return { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
+    }
   }
 
   /** Runs a request; `cacheKey` is set for a write, whose reply goes into the reply cache. */
@@ -409,6 +503,10 @@ export class UdpFrontend extends EventEmitter implements Frontend {
       udp_large_replies_refused: this.largeRepliesRefused,
       udp_id_conflicts: this.idConflicts,
       udp_retries_while_running: this.retriesInProgress,
+      udp_shared_record: this.ctx.backend.requestLedger?.where ?? 'none',
+      udp_shared_record_hits: this.sharedRecordHits,
+      udp_shared_record_running: this.sharedRecordRunning,
+      udp_shared_record_errors: this.sharedRecordErrors,
       udp_send_errors: this.sendErrors,
       udp_reply_cache_hits: this.cache.hits,
       udp_reply_cache_evictions: this.cache.evictions,

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterEach } from 'vitest';
 import type { BackendConfig } from '../../src/backend/backend-config.js';
-import { startTestServer, type TestServer } from './server.js';
+import { startTestServer, type TestServer, type TestServerOverrides } from './server.js';
 
 /** A dualkv gateway in this process over a remote backend, and an ioredis client to it. */
 export interface Gateway {
@@ -12,9 +12,9 @@ export interface Gateway {
 /**
  * Gateways for a describe block, stopped (with their clients) after each test. `start`
  * waits until the gateway's engine answers unless told not to (a test of a gateway
- * started before its engine).
+ * started before its engine); `overrides` sets more of the server's config.
  */
-export function gatewayFixture(): { start(backend: BackendConfig, options?: { ready?: boolean }): Promise<Gateway> } {
+export function gatewayFixture(): { start(backend: BackendConfig, options?: { ready?: boolean; overrides?: TestServerOverrides }): Promise<Gateway> } {
   const open: Array<TestServer | Redis> = [];
   afterEach(async () => {
     for (const o of open.splice(0).reverse()) {
@@ -24,7 +24,7 @@ export function gatewayFixture(): { start(backend: BackendConfig, options?: { re
   });
   return {
     async start(backend, options = {}) {
-      const server = await startTestServer({ backend, logLevel: 'warn' });
+      const server = await startTestServer({ logLevel: 'warn', ...options.overrides, backend });
       open.push(server);
       if (options.ready !== false) await until(() => server.server.store.writeBlocker() === null);
       const redis = new Redis({ port: server.tcpPort, host: '127.0.0.1', maxRetriesPerRequest: 0 });

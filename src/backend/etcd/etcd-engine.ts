@@ -5,6 +5,8 @@ import { bytesToString, type ByteString } from '../../store/bytes.js';
 import type { Engine, EngineRead, EngineScanStep, EngineWrite } from '../remote/engine.js';
 import { decodeValue, encodeValue } from './envelope.js';
 import { etcdError } from './etcd-errors.js';
+import { EtcdRequestLedger } from './etcd-request-ledger.js';
+import { prefixOverlap, requestPrefixFor } from './request-prefix.js';
 import { LeaseBuckets } from './lease-buckets.js';
 
 export interface EtcdSettings {
@@ -12,6 +14,8 @@ export interface EtcdSettings {
   readonly endpoints: readonly string[];
   /** Every key lives under this prefix (default dualkv/). */
   readonly prefix: string;
+  /** The UDP request records live under this prefix, outside `prefix`'s range (request-ledger.ts); default requestPrefixFor(prefix). */
+  readonly requestPrefix?: string;
   readonly user?: string;
   readonly password?: string;
   /** PEM contents. */
@@ -39,6 +43,7 @@ export class EtcdEngine implements Engine {
   readonly keyGroup = null;
   /** Watching changes through etcd's watch is not built yet: the gateway refuses it (README "Guarantees by backend"). */
   readonly changes = null;
+  readonly requests: EtcdRequestLedger;
   private readonly client: Etcd3;
   private readonly prefix: Buffer;
   /** The first key past every prefixed key (the prefix with its last byte raised). */
@@ -72,6 +77,10 @@ export class EtcdEngine implements Engine {
       (ttl) => this.call(() => this.client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 })).then((r) => r.ID),
       () => this.now(),
     );
+    const requestPrefix = settings.requestPrefix ?? requestPrefixFor(settings.prefix);
+    const overlap = prefixOverlap(settings.prefix, requestPrefix);
+    if (overlap !== null) throw new Error(overlap);
+    this.requests = new EtcdRequestLedger(this.client, requestPrefix, this.leases, () => this.now());
   }
 
   now(): number {
@@ -234,3 +243,4 @@ function rangeEnd(prefix: Buffer): Buffer {
   }
   return Buffer.from([0]);
 }
+

@@ -39,6 +39,8 @@ export function keySlot(key: ByteString): number {
 export class RedisClusterEngine implements Engine {
   readonly name = 'redis-cluster' as const;
   readonly changes = null;
+  /** Records in the cluster would sit among the users' keys (SCAN, DBSIZE) and go at failover as they can: none, each gateway keeps its own. */
+  readonly requests = null;
   readonly keyGroup = keySlot;
   private readonly cluster: Cluster & ScriptCommands;
 

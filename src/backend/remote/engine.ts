@@ -9,6 +9,7 @@
  * CROSS_SLOT when the keys cannot be served together.
  */
 import type { ByteString } from '../../store/bytes.js';
+import type { RequestLedger } from '../request-ledger.js';
 import type { ChangePage, ChangeQuery, Entry } from '../types.js';
 
 export const ENGINE_NAMES = ['etcd', 'redis-cluster'] as const;
@@ -62,6 +63,8 @@ export interface Engine {
   flush(): Promise<number>;
   /** The watch facility (Backend.changes); null: the engine has none that keeps the Backend's promise. */
   readonly changes: ((since: number, query: ChangeQuery) => Promise<ChangePage>) | null;
+  /** The UDP request record shared by every gateway on the engine; null: each gateway keeps its own (its reply cache). */
+  readonly requests: RequestLedger | null;
   /** The newest revision the gateway has seen (Backend.revisionNow). */
   revisionNow(): number;
   /**

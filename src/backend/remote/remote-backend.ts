@@ -12,6 +12,7 @@ import type {
   ScanPage,
   Updated,
 } from '../types.js';
+import type { LedgerClaim, RequestLedger } from '../request-ledger.js';
 import type { Engine, EngineRead } from './engine.js';
 import { EngineHealth, type HealthEvents } from './engine-health.js';
 import { RemoteScans } from './remote-scans.js';
@@ -43,6 +44,7 @@ export interface RemoteBackendOptions {
  */
 export class RemoteBackend implements Backend {
   readonly health: EngineHealth;
+  readonly requestLedger: RequestLedger | null;
   private readonly scans: RemoteScans;
 
   constructor(
@@ -51,6 +53,17 @@ export class RemoteBackend implements Backend {
   ) {
     this.health = new EngineHealth(engine, options.healthIntervalMs ?? 1000, options.health ?? {});
     this.scans = new RemoteScans(engine);
+    const records = engine.requests;
+    // The records go to the engine as every operation does: refused at once while it is away.
+    this.requestLedger =
+      records === null
+        ? null
+        : {
+            where: records.where,
+            claim: (id, fingerprint, windowMs): Promise<LedgerClaim> => this.guard(() => records.claim(id, fingerprint, windowMs)),
+            complete: (id, fingerprint, reply, token) => this.guard(() => records.complete(id, fingerprint, reply, token)),
+            release: (id, token) => this.guard(() => records.release(id, token)),
+          };
   }
 
   /** Starts looking at the engine; the gateway is ready once it answers. */
