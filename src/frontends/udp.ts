@@ -115,6 +115,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
   private sharedRecordRunning = 0;
   /** Claims, records or releases the engine did not take. */
   private sharedRecordErrors = 0;
+  private sharedRecordWarnedAt = -Infinity;
   private repliesTooLarge = 0;
   private largeRepliesRefused = 0;
   private notCached = 0;
@@ -329,8 +330,17 @@ export class UdpFrontend extends EventEmitter implements Frontend {
   /** A shared request record that could not be read or written: counted, and logged unless it is the engine being away. */
   private sharedRecordFailed(err: unknown, rinfo: Peer): void {
     this.sharedRecordErrors++;
+    const client = `${rinfo.address}:${rinfo.port}`;
     if (!(err instanceof KvError && err.code === 'BACKEND_UNAVAILABLE')) {
-      this.log.error({ err, transport: 'udp', client: `${rinfo.address}:${rinfo.port}` }, 'shared request record failed');
+      this.log.error({ err, transport: 'udp', client }, 'shared request record failed');
+      return;
+    }
+    // The engine being away is said by its health check; a failure while it answers (a role
+    // without the request prefix, say) is the operator's to see, at most once a second.
+    const now = this.now();
+    if (this.ctx.backend.writeBlocker() === null && now - this.sharedRecordWarnedAt >= 1000) {
+      this.sharedRecordWarnedAt = now;
+      this.log.warn({ transport: 'udp', client, reason: err.message }, 'shared request record failed; the write was refused');
     }
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeReply, encodeRequest, Opcode, Status } from '../../../src/protocol/datagram.js';
-import { ETCD, etcdClusterFixture, type EtcdCluster } from '../../helpers/etcd-cluster.js';
+import { enableEtcdAuth, ETCD, etcdClusterFixture, type EtcdCluster } from '../../helpers/etcd-cluster.js';
 import { gatewayFixture, until } from '../../helpers/gateway.js';
 import { havePeer } from '../../helpers/peers.js';
 import { RawUdp, stat, udpStats } from '../../frontends/udp-helpers.js';
@@ -115,5 +115,24 @@ describe.skipIf(!havePeer(ETCD.bin, ETCD.pkg))('UDP at-most-once across gateways
     await until(() => a.server.server.store.writeBlocker() === null, 15_000);
     expect(decodeReply(await client.roundTrip(put, a.server.udpPort)).status).toBe(Status.OK);
     expect(await a.redis.get('k')).toBe('v');
+  });
+
+  it('with etcd auth on, the records need the role to reach the request prefix too; without it a UDP write is refused, not run', async () => {
+    const cluster = await etcd.start({ members: 1 });
+    const { root, user } = await enableEtcdAuth(cluster, { prefix: 'test/' });
+    const start = () =>
+      gateways.start({ kind: 'etcd', etcd: { endpoints: cluster.endpoints, prefix: 'test/', user: user.user, password: user.password, requestTimeoutMs: 3000 } });
+    const a = await start();
+    const client = await RawUdp.open();
+    const put = encodeRequest({ opcode: Opcode.PUT, id: 1, key: 'k', value: 'v' });
+    const refused = decodeReply(await client.roundTrip(put, a.server.udpPort));
+    expect(refused.status).toBe(Status.UNAVAILABLE);
+    expect(await a.redis.get('k')).toBeNull();
+    expect(stat(a.server.server, 'udp_shared_record_errors')).toBe(1);
+    expect((await a.server.logs.waitFor('shared request record failed; the write was refused')).reason).toMatch(/etcd refused the gateway's credentials .*permission denied/);
+    await cluster.etcdctl(['role', 'grant-permission', 'dualkv-rw', 'readwrite', 'test.udp-requests/', '--prefix=true'], { auth: root });
+    const b = await start();
+    expect(decodeReply(await client.roundTrip(encodeRequest({ opcode: Opcode.PUT, id: 2, key: 'k', value: 'v' }), b.server.udpPort)).status).toBe(Status.OK);
+    expect(await b.redis.get('k')).toBe('v');
   });
 });
