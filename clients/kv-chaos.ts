@@ -46,6 +46,7 @@ async function main(): Promise<number> {
         .parserConfiguration({ 'parse-numbers': false, 'parse-positional-numbers': false })
         .option('target-host', { type: 'string', demandOption: true, describe: 'Address of the UDP server to forward to' })
         .option('target-port', { type: 'string', demandOption: true, describe: 'Its port' })
+        .option('also-target-port', { type: 'string', array: true, describe: 'More servers on --target-host (gateways): datagrams go to each port in turn, from the one socket per client' })
         .option('listen-host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })
         .option('listen-port', { type: 'string', default: '0', describe: 'Port to listen on (0: a free port, printed at start)' })
         .option('drop', { type: 'string', default: '0', describe: 'Probability (0..1) that a datagram is dropped' })
@@ -70,6 +71,7 @@ async function main(): Promise<number> {
     options = {
       targetHost: a['target-host'],
       targetPort: num(a['target-port'], '--target-port', 1, 65535, true),
+      alsoTargetPorts: (a['also-target-port'] ?? []).map((v) => num(v, '--also-target-port', 1, 65535, true)),
       listenHost: a['listen-host'],
       listenPort: num(a['listen-port'], '--listen-port', 0, 65535, true),
       drop: num(a.drop, '--drop', 0, 1),

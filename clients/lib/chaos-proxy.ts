@@ -10,12 +10,16 @@ import { randomInt, seededRandom, type Random } from './chaos-random.js';
  *
  * Each client (address and port) gets its own upstream socket, so the server sees
  * one distinct peer per client, as it would without the proxy; its reply cache and
- * request IDs stay per client.
+ * request IDs stay per client. With more target ports (gateways on one host), a client's
+ * datagrams go to each in turn from that one socket, as a load balancer that keeps the
+ * client's source address spreads them.
  */
 
 export interface ChaosOptions {
   readonly targetHost: string;
   readonly targetPort: number;
+  /** More servers on targetHost: the datagrams to the servers go to each target port in turn. */
+  readonly alsoTargetPorts?: readonly number[];
   readonly listenHost?: string;
   readonly listenPort?: number;
   /** Probabilities from 0 to 1, applied independently to each datagram in each direction. */
@@ -129,6 +133,8 @@ export async function startChaosProxy(opts: ChaosOptions): Promise<ChaosProxy> {
   const listenHost = opts.listenHost ?? '127.0.0.1';
   const targetAddress = net.isIP(opts.targetHost) ? opts.targetHost : (await lookup(opts.targetHost)).address;
   const targetPort = opts.targetPort;
+  const targetPorts = [targetPort, ...(opts.alsoTargetPorts ?? [])];
+  let nextTarget = 0;
   const family = net.isIPv6(targetAddress) ? 'udp6' : 'udp4';
   const stats = { toServer: emptyStats(), toClient: emptyStats() };
   const held: Record<Direction, Held | null> = { toServer: null, toClient: null };
@@ -249,7 +255,7 @@ export async function startChaosProxy(opts: ChaosOptions): Promise<ChaosProxy> {
     upstream.on('error', () => undefined); // ICMP from a server that is down: the client's retries deal with it
     const created: Session = { key, address, port: clientPort, upstream, lastSeen: Date.now() };
     upstream.on('message', (msg, rinfo) => {
-      if (rinfo.port !== targetPort || closed) return;
+      if (!targetPorts.includes(rinfo.port) || closed) return;
       forward('toClient', msg, key, (b) => listen.send(b, clientPort, address));
     });
     sessions.set(key, created);
@@ -265,7 +271,8 @@ export async function startChaosProxy(opts: ChaosOptions): Promise<ChaosProxy> {
     if (closed) return;
     const s = session(rinfo.address, rinfo.port);
     forward('toServer', msg, s.key, (b) => {
-      if (sessions.get(s.key) === s) s.upstream.send(b, targetPort, targetAddress);
+      const to = targetPorts[nextTarget++ % targetPorts.length] as number;
+      if (sessions.get(s.key) === s) s.upstream.send(b, to, targetAddress);
     });
   });
 
@@ -279,7 +286,7 @@ export async function startChaosProxy(opts: ChaosOptions): Promise<ChaosProxy> {
   return {
     host: listenHost,
     port,
-    target: `${opts.targetHost}:${targetPort}`,
+    target: `${opts.targetHost}:${targetPorts.join(',')}`,
     seed,
     stats: () => ({ toServer: copyStats(stats.toServer), toClient: copyStats(stats.toClient), sessions: sessions.size }),
     idle: () => (inTransit === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
