@@ -26,6 +26,26 @@ describe('ChangeLog', () => {
     expect(log.read(4, all)).toEqual({ events: [], revision: 4, compacted: false });
   });
 
+  it('never cuts a revision: a full page takes the rest of its last revision (the keys of an etcd transaction share one)', () => {
+    const log = new ChangeLog(() => 3);
+    log.append('t1', 2, 'put');
+    log.append('t2', 2, 'put');
+    log.append('t3', 2, 'put');
+    log.append('after', 3, 'put');
+    const first = log.read(1, { ...all, limit: 2 });
+    expect(first.events.map((e) => e.key)).toEqual(['t1', 't2', 't3']);
+    expect(first.revision).toBe(2);
+    expect(log.read(first.revision, { ...all, limit: 2 }).events.map((e) => e.key)).toEqual(['after']);
+  });
+
+  it('a history that starts after a revision says compacted to a watcher from before it', () => {
+    const log = new ChangeLog(() => 10, 10);
+    expect(log.read(9, all).compacted).toBe(true);
+    expect(log.read(10, all)).toEqual({ events: [], revision: 10, compacted: false });
+    log.forgetUpTo(12);
+    expect(log.read(11, all).compacted).toBe(true);
+  });
+
   it('a flush reaches every watcher, whatever its prefix', () => {
     let rev = 0;
     const log = new ChangeLog(() => rev);

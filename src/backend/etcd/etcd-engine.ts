@@ -3,7 +3,9 @@ import { Etcd3, type IOptions } from 'etcd3';
 import { KvError } from '../../errors.js';
 import { bytesToString, type ByteString } from '../../store/bytes.js';
 import type { Engine, EngineRead, EngineScanStep, EngineWrite } from '../remote/engine.js';
+import type { ChangePage, ChangeQuery } from '../types.js';
 import { decodeValue, encodeValue } from './envelope.js';
+import { EtcdWatchCache } from './etcd-changes.js';
 import { etcdError } from './etcd-errors.js';
 import { EtcdRequestLedger } from './etcd-request-ledger.js';
 import { prefixOverlap, requestPrefixFor } from './request-prefix.js';
@@ -41,8 +43,9 @@ type Compare = NonNullable<Parameters<Etcd3['kv']['txn']>[0]['compare']>[number]
 export class EtcdEngine implements Engine {
   readonly name = 'etcd' as const;
   readonly keyGroup = null;
-  /** Watching changes through etcd's watch is not built yet: the gateway refuses it (README "Guarantees by backend"). */
-  readonly changes = null;
+  /** Backend.changes through etcd's watch, kept by a watch cache (etcd-changes.ts). */
+  readonly changes = (since: number, query: ChangeQuery): Promise<ChangePage> => this.watchCache.changes(since, query);
+  private readonly watchCache: EtcdWatchCache;
   readonly requests: EtcdRequestLedger;
   private readonly client: Etcd3;
   private readonly prefix: Buffer;
@@ -80,6 +83,12 @@ export class EtcdEngine implements Engine {
     const requestPrefix = settings.requestPrefix ?? requestPrefixFor(settings.prefix);
     const overlap = prefixOverlap(settings.prefix, requestPrefix);
     if (overlap !== null) throw new Error(overlap);
+    this.watchCache = new EtcdWatchCache(
+      this.client,
+      { prefix: this.prefix, prefixEnd: this.prefixEnd },
+      () => this.call(() => this.client.kv.range({ key: this.prefix, range_end: this.prefixEnd, count_only: true })).then((r) => this.seen(r.header.revision)),
+      (rev) => this.seen(rev),
+    );
     this.requests = new EtcdRequestLedger(this.client, requestPrefix, this.leases, () => this.now());
   }
 
@@ -186,6 +195,7 @@ export class EtcdEngine implements Engine {
   }
 
   async close(): Promise<void> {
+    this.watchCache.close();
     this.client.close();
   }
 

@@ -47,7 +47,21 @@ export class ChangeLog {
   private droppedUpTo = 0;
   private readonly waiters = new Set<Waiter>();
 
-  constructor(private readonly currentRevision: () => number) {}
+  /**
+   * `startsAfter`: the revision the history begins after (0: the first); a watcher from
+   * before it is told `compacted`, as one from before a dropped change is.
+   */
+  constructor(
+    private readonly currentRevision: () => number,
+    startsAfter = 0,
+  ) {
+    this.droppedUpTo = startsAfter;
+  }
+
+  /** Changes up to `revision` may be missing (a watch that had to start again there): watchers from before it read again. */
+  forgetUpTo(revision: number): void {
+    this.droppedUpTo = Math.max(this.droppedUpTo, revision);
+  }
 
   /**
    * What the history holds, for --maxmemory's count (INFO mem_change_log): each kept key
@@ -98,15 +112,20 @@ export class ChangeLog {
       else hi = mid;
     }
     let last = since;
-    for (let i = lo; i < this.count && events.length < query.limit; i++) {
+    let i = lo;
+    for (; i < this.count; i++) {
       const at = (this.head + i) % CHANGE_LOG_ENTRIES;
+      const version = this.versions[at] as number;
+      // A full page still takes the rest of its last revision (the keys of one etcd
+      // transaction share one): going on from the page's revision must miss none.
+      if (events.length >= query.limit && version !== last) break;
       const key = this.keys[at] as ByteString;
       const op = this.ops[at] as ChangeEvent['op'];
-      last = this.versions[at] as number;
-      if (op === 'flush' || query.match === null || query.match(key)) events.push({ key, version: last, op });
+      last = version;
+      if (op === 'flush' || query.match === null || query.match(key)) events.push({ key, version, op });
     }
-    // With room left, the page reaches the newest revision: nothing else matched up to it.
-    const revision = events.length < query.limit ? Math.max(last, this.currentRevision()) : last;
+    // A page that looked at every entry reaches the newest revision: nothing else matched up to it.
+    const revision = i === this.count ? Math.max(last, this.currentRevision()) : last;
     return { events, revision, compacted };
   }
 
