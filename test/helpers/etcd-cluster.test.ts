@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { enableEtcdAuth, etcdClusterFixture, haveEtcd } from './etcd-cluster.js';
-import { pidExists } from './peer-process.js';
+import { pidExists } from '../../bench/lib/peer-process.js';
 
 describe.skipIf(!haveEtcd())('the etcd cluster fixture', () => {
   const etcd = etcdClusterFixture();

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { Cluster, Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { pidExists } from './peer-process.js';
+import { pidExists } from '../../bench/lib/peer-process.js';
 import { CLUSTER_SLOTS, haveRedisCluster, redisClusterFixture, type RedisCluster, type RedisClusterNode } from './redis-cluster.js';
 
 const slotCount = (node: RedisClusterNode): number => node.slots.reduce((sum, [lo, hi]) => sum + hi - lo + 1, 0);

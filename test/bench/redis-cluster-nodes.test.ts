@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseClusterNodes, sameView } from './redis-cluster-nodes.js';
+import { parseClusterNodes, sameView } from '../../bench/lib/redis-cluster-nodes.js';
 
 // CLUSTER NODES as node 30001 of a 3+1 cluster prints it: one master is failed, one slot
 // is being migrated out of 30001 (`[93->-id]`), and 30004 replicates 30002.
