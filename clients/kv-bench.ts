@@ -9,13 +9,15 @@ import { DEFAULTS, MAX_THREADS, resolveOptions, TRANSPORTS, type BenchOptions, t
 import { ProgressLine } from './lib/bench/progress.js';
 import { formatReport } from './lib/bench/report.js';
 import { runBench, type BenchResult } from './lib/bench/run.js';
+import { takeServerFlags } from './lib/server-list.js';
 
 const NAME = 'kv-bench';
 const DEFAULT_STALL_S = 10;
 
 async function parseArgs(argv: string[]): Promise<{ options: BenchOptions; json: boolean; stallS: number }> {
   const cores = availableParallelism();
-  const a = await yargs(argv)
+  const { rest, values: serverFlags } = takeServerFlags(argv);
+  const a = await yargs(rest)
     .scriptName(NAME)
     .usage(
       `$0 [options]\n\n` +
@@ -31,8 +33,9 @@ async function parseArgs(argv: string[]): Promise<{ options: BenchOptions; json:
     .parserConfiguration({ 'duplicate-arguments-array': false, 'dot-notation': false })
     .strict()
     .version(false)
-    .group(['transport', 'host', 'port', 'connections', 'pipeline', 'inflight', 'threads', 'timeout', 'retries'], 'Target:')
+    .group(['transport', 'server', 'host', 'port', 'connections', 'pipeline', 'inflight', 'threads', 'timeout', 'retries'], 'Target:')
     .option('transport', { choices: TRANSPORTS, describe: 'tcp: text dialect; resp: RESP2; udp: dualkv datagrams; memcached-udp: memcached (the UDP benchmark peer)', defaultDescription: DEFAULTS.transport })
+    .option('server', { type: 'string', describe: 'A server as HOST:PORT ([::1]:7379 for IPv6); repeat or comma-separate for several: connections are spread round-robin, and figures are also given per server [env KV_SERVERS]' })
     .option('host', { type: 'string', describe: 'Server address', defaultDescription: DEFAULTS.host })
     .option('port', { type: 'string', describe: 'Server port', defaultDescription: String(DEFAULTS.port) })
     .option('connections', { alias: 'c', type: 'string', describe: 'TCP connections', defaultDescription: String(DEFAULTS.connections) })
@@ -72,6 +75,7 @@ async function parseArgs(argv: string[]): Promise<{ options: BenchOptions; json:
   };
   const raw: RawOptions = {
     transport: a.transport,
+    servers: serverFlags,
     host: a.host,
     port: num('port', a.port),
     connections: num('connections', a.connections),

@@ -10,12 +10,14 @@ import { runPrompt } from './lib/cli-prompt.js';
 import { CLI_COMMANDS, runTcpAction, type ActionResult } from './lib/tcp-cli-actions.js';
 import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_MS, TcpClient } from './lib/tcp-client.js';
 import { readCredentials, type Credentials } from './lib/credentials.js';
+import { formatAddress, resolveServers, takeServerFlags, type ServerAddress } from './lib/server-list.js';
+import { FailoverSession } from './lib/tcp-failover.js';
 
 const NAME = 'kv-tcp';
 
 interface Flags {
-  readonly host: string;
-  readonly port: number;
+  /** README "kv-tcp": tried in this order; a read fails over to the next, a write does not. */
+  readonly servers: readonly ServerAddress[];
   readonly timeout: number;
   readonly json: boolean;
   readonly credentials: Credentials | null;
@@ -70,16 +72,21 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
     const strings = rest.map(unshield);
     chosen = { args: [name, ...strings].map((s) => Buffer.from(s, 'utf8')), stdinValue: name === 'put' && rest[1] === STDIN_WORD };
   };
+  const { rest, values: serverFlags } = takeServerFlags(argv);
   const parsed = await withCliDefaults(
-    yargs(shieldArgv(argv))
+    yargs(shieldArgv(rest))
       .scriptName(NAME)
       .usage(
         `$0 [options] [command]\n\nTalks to a dualkv (or Redis) server over TCP, in RESP2. With no command, opens an interactive prompt\n` +
           `that takes the same commands (and any other the server knows), quoted like redis-cli; quit with 'quit' or Ctrl-D.`,
       )
       .parserConfiguration({ 'parse-numbers': false, 'parse-positional-numbers': false, 'dot-notation': false, 'duplicate-arguments-array': false })
-      .option('host', { type: 'string', default: process.env.KV_HOST || DEFAULT_HOST, describe: 'Server address [env KV_HOST]' })
-      .option('port', { type: 'string', default: process.env.KV_PORT || String(DEFAULT_PORT), describe: 'Server TCP port [env KV_PORT]' })
+      .option('server', {
+        type: 'string',
+        describe: 'A server as HOST:PORT ([::1]:7379 for IPv6); repeat it or separate with commas to list several, tried in order [env KV_SERVERS]',
+      })
+      .option('host', { type: 'string', describe: 'Server address, when there is one [env KV_HOST]', defaultDescription: DEFAULT_HOST })
+      .option('port', { type: 'string', describe: 'Server TCP port, when there is one [env KV_PORT]', defaultDescription: String(DEFAULT_PORT) })
       .option('timeout', { type: 'string', default: String(DEFAULT_TIMEOUT_MS), describe: 'Milliseconds to connect, and then for each reply (0: wait forever)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per command on stdout' })
       .option('user', { type: 'string', describe: 'User to AUTH as [env KV_USER; default: the default user]' })
@@ -107,16 +114,15 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
       .example('$0 --json get greeting', '{"command":"get","key":"greeting","found":true,"value":"hello world","encoding":"utf8"}')
       .epilogue(
         'Exit codes: 0 success, 1 key not found (get, del), 2 usage error, 3 cannot connect / connection lost / timeout, ' +
-          '4 error reply from the server. Messages go to stderr.\nA value that starts with "-" goes after "--": kv-tcp put KEY -- -5 (and kv-tcp put KEY -- - stores a dash)',
+          '4 error reply from the server, 5 a write in doubt (the connection was lost after it was sent; it was not resent). Messages go to stderr.\nA value that starts with "-" goes after "--": kv-tcp put KEY -- -5 (and kv-tcp put KEY -- - stores a dash)',
       ),
       (m) => m.replaceAll(SHIELD, ''),
     ).parseAsync();
 
-  const port = wholeNumber(parsed.port, '--port (or KV_PORT)', 1, 65535);
+  const servers = resolveServers({ serverFlags, host: parsed.host, port: parsed.port, defaultHost: DEFAULT_HOST, defaultPort: DEFAULT_PORT });
   const timeout = wholeNumber(parsed.timeout, '--timeout (milliseconds; 0 waits forever)', 0, 2 ** 31 - 1);
-  if (parsed.host === '') throw new UsageError('--host (or KV_HOST) must not be empty');
   const credentials = readCredentials({ user: parsed.user, passwordFile: parsed['password-file'] });
-  return { flags: { host: parsed.host, port, timeout, json: parsed.json, credentials, tls: tlsOptions(parsed) }, chosen };
+  return { flags: { servers, timeout, json: parsed.json, credentials, tls: tlsOptions(parsed) }, chosen };
 }
 
 /** The --tls-* flags as node:tls options, files read; undefined when none is given. */
@@ -141,32 +147,31 @@ function tlsOptions(a: { tls: boolean; 'tls-ca'?: string; 'tls-cert'?: string; '
   };
 }
 
-async function connect(flags: Flags): Promise<TcpClient> {
-  return TcpClient.connect({ host: flags.host, port: flags.port, timeoutMs: flags.timeout, credentials: flags.credentials, tls: flags.tls });
+function openSession(flags: Flags): FailoverSession {
+  const connect = (s: ServerAddress) => TcpClient.connect({ host: s.host, port: s.port, timeoutMs: flags.timeout, credentials: flags.credentials, tls: flags.tls });
+  return new FailoverSession(flags.servers, connect, { onFailover: (m) => process.stderr.write(`${NAME}: ${m}\n`) });
+}
+
+/** With several servers, --json says which one answered. */
+function withServer(flags: Flags, r: ActionResult, session: FailoverSession): ActionResult {
+  return flags.servers.length > 1 ? { ...r, json: { ...r.json, server: session.address } } : r;
 }
 
 /** One command, then exit: the code says what happened (see cli-exit-codes.ts). */
 async function runOnce(flags: Flags, chosen: NonNullable<Chosen>): Promise<number> {
   const args = chosen.args;
   if (chosen.stdinValue) args[2] = await readAll(process.stdin);
-  let client: TcpClient | null = null;
+  const session = openSession(flags);
   try {
-    client = await connect(flags);
-    const result = await runTcpAction(client, args, { interactive: false });
+    const result = withServer(flags, await session.run(args, (c) => runTcpAction(c, args, { interactive: false })), session);
     await printResult(flags, result, false);
     return result.exit;
   } catch (err) {
     await printError(flags, err, (args[0] as Buffer).toString('utf8'));
     return exitCodeFor(err);
   } finally {
-    if (client) await closeClient(client);
+    await session.close();
   }
-}
-
-/** A clean close when every reply is in; after a timeout, no point waiting for a server that does not answer. */
-async function closeClient(client: TcpClient): Promise<void> {
-  if (client.inFlight > 0) client.destroy();
-  await client.close().catch(() => undefined);
 }
 
 async function printResult(flags: Flags, r: ActionResult, interactive: boolean): Promise<void> {
@@ -188,17 +193,18 @@ async function printError(flags: Flags, err: unknown, command: string): Promise<
 
 /**
  * The prompt: one connection for the session, opened again on the next command
- * if it drops. Errors are shown and the session goes on; it ends with exit 0 on
- * `quit`, `exit` or end of input.
+ * if it drops, with the same failover rules as one command. Errors are shown and
+ * the session goes on; it ends with exit 0 on `quit`, `exit` or end of input.
  */
 async function runInteractive(flags: Flags): Promise<number> {
-  let client: TcpClient | null = await connect(flags);
+  const session = openSession(flags);
+  await session.open();
   const terminal = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   await runPrompt({
     input: process.stdin,
     output: process.stdout,
     terminal,
-    prompt: `${flags.host}:${flags.port}> `,
+    prompt: `${formatAddress(flags.servers[0] as ServerAddress)}> `,
     async run(args) {
       const typed = (args[0] as Buffer).toString('utf8');
       if (typed.toLowerCase() === 'help' && args.length === 1) {
@@ -206,12 +212,10 @@ async function runInteractive(flags: Flags): Promise<number> {
         return;
       }
       try {
-        client ??= await connect(flags);
-        await printResult(flags, await runTcpAction(client, args, { interactive: true }), true);
+        await printResult(flags, withServer(flags, await session.run(args, (c) => runTcpAction(c, args, { interactive: true })), session), true);
       } catch (err) {
-        if (client?.closed) client = null;
         if (flags.json) await writeOut(process.stdout, formatJson({ command: typed.toLowerCase(), error: toJsonError(err) }));
-        else if (err instanceof UsageError || (isKvError(err) && err.code !== 'CONNECTION' && err.code !== 'TIMEOUT')) {
+        else if (err instanceof UsageError || (isKvError(err) && err.code !== 'CONNECTION' && err.code !== 'TIMEOUT' && err.code !== 'IN_DOUBT')) {
           await writeOut(process.stdout, `(error) ${(err as Error).message}\n`);
         } else await printError(flags, err, typed);
       }
@@ -221,7 +225,7 @@ async function runInteractive(flags: Flags): Promise<number> {
       else await writeOut(process.stdout, `(error) ${message}\n`);
     },
   });
-  if (client) await closeClient(client as TcpClient);
+  await session.close();
   return ExitCode.OK;
 }
 

@@ -8,13 +8,15 @@ import { formatJson, readAll, runCli, toJsonError, writeOut, writeResult } from 
 import { checkFits, describeEvent, runUdpAction, type UdpActionResult, type UdpCommand } from './lib/udp-cli-actions.js';
 import type { UdpKey } from '../src/auth/users-file.js';
 import { loadUdpKey } from './lib/udp-key.js';
+import { resolveServers, takeServerFlags, type ServerAddress } from './lib/server-list.js';
 import { DEFAULT_HOST, DEFAULT_MAX_DATAGRAM_SIZE, DEFAULT_PORT, DEFAULT_RETRY, TimeoutError, UdpClient } from './lib/udp-client.js';
 
 const NAME = 'kv-udp';
 
 interface Flags {
-  readonly host: string;
-  readonly port: number;
+  /** README "kv-udp", several servers: a retry after a timeout goes to the next, with the same request ID. */
+  readonly servers: readonly ServerAddress[];
+  readonly spread: boolean;
   readonly timeout: number;
   readonly retries: number;
   readonly maxDatagramSize: number;
@@ -74,16 +76,22 @@ const EXPIRY_OPTIONS = {
 async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen }> {
   let chosen: Chosen | null = null;
   const r = DEFAULT_RETRY;
+  const { rest, values: serverFlags } = takeServerFlags(argv);
   const parsed = await withCliDefaults(
-    yargs(shieldArgv(argv))
+    yargs(shieldArgv(rest))
       .scriptName(NAME)
       .usage(
         '$0 [options] <command>\n\nTalks to a dualkv server over UDP: one checksummed datagram per request, resent with the same ' +
           'request ID (randomised exponential backoff) until a reply comes; the server applies a resent write (put, del, cas, cad, expire, persist) once.',
       )
       .parserConfiguration({ 'parse-numbers': false, 'parse-positional-numbers': false, 'dot-notation': false, 'duplicate-arguments-array': false })
-      .option('host', { type: 'string', default: process.env.KV_HOST || DEFAULT_HOST, describe: 'Server address [env KV_HOST]' })
-      .option('port', { type: 'string', default: process.env.KV_PORT || String(DEFAULT_PORT), describe: 'Server UDP port [env KV_PORT]' })
+      .option('server', {
+        type: 'string',
+        describe: 'A server as HOST:UDP-PORT ([::1]:7379 for IPv6); repeat it or separate with commas for several: a retry after a timeout goes to the next, with the same request ID [env KV_SERVERS]',
+      })
+      .option('spread', { type: 'boolean', default: false, describe: 'With several servers: start each request at the next one in turn (from a random one), not always at the first' })
+      .option('host', { type: 'string', describe: 'Server address, when there is one [env KV_HOST]', defaultDescription: DEFAULT_HOST })
+      .option('port', { type: 'string', describe: 'Server UDP port, when there is one [env KV_PORT]', defaultDescription: String(DEFAULT_PORT) })
       .option('timeout', { type: 'string', default: String(r.timeoutMs), describe: 'Milliseconds to wait for the first reply; each retry waits twice as long as the one before (x1 to x1.5 at random)' })
       .option('retries', { type: 'string', default: String(r.retries), describe: 'Resends after the first send before giving up' })
       .option('max-datagram-size', { type: 'string', default: String(DEFAULT_MAX_DATAGRAM_SIZE), describe: "Largest datagram to send (the server's --max-datagram-size)" })
@@ -155,10 +163,9 @@ async function parseArgs(argv: string[]): Promise<{ flags: Flags; chosen: Chosen
       (m) => m.replaceAll(SHIELD, ''),
     ).parseAsync();
   if (chosen === null) throw new UsageError(COMMANDS_NEEDED);
-  if (parsed.host === '') throw new UsageError('--host (or KV_HOST) must not be empty');
   const flags: Flags = {
-    host: parsed.host,
-    port: wholeNumber(parsed.port, '--port (or KV_PORT)', 1, 65535),
+    servers: resolveServers({ serverFlags, host: parsed.host, port: parsed.port, defaultHost: DEFAULT_HOST, defaultPort: DEFAULT_PORT }),
+    spread: parsed.spread,
     timeout: wholeNumber(parsed.timeout, '--timeout (milliseconds)', 1, 600_000),
     retries: wholeNumber(parsed.retries, '--retries', 0, 100),
     maxDatagramSize: wholeNumber(parsed['max-datagram-size'], '--max-datagram-size', 64, 65507),
@@ -174,13 +181,14 @@ async function run(flags: Flags, chosen: Chosen): Promise<number> {
   if (chosen.stdinValue && (cmd.name === 'put' || cmd.name === 'cas')) cmd = { ...cmd, value: await readAll(process.stdin) };
   checkFits(cmd, flags.maxDatagramSize);
   const client = await UdpClient.connect({
-    host: flags.host,
-    port: flags.port,
+    servers: flags.servers,
+    spread: flags.spread,
     timeoutMs: flags.timeout,
     retries: flags.retries,
     maxDatagramSize: flags.maxDatagramSize,
     udpKey: flags.udpKey ?? undefined,
     // Like kv-tcp's "connection refused": a port where nothing listens fails at once.
+    // (With several servers the socket is not connected, and the OS reports nothing: timeouts decide.)
     failOnUnreachable: true,
     onEvent: flags.verbose ? (e) => process.stderr.write(`${NAME}: ${describeEvent(e)}\n`) : undefined,
   });

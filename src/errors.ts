@@ -102,6 +102,8 @@ export const ErrorCodes = {
   CONFIG: { resp: 'ERR', udp: 'SERVER_ERROR', http: 500, closes: false },
   CONNECTION: { resp: 'ERR', udp: 'UNAVAILABLE', http: 502, closes: false },
   TIMEOUT: { resp: 'ERR', udp: 'UNAVAILABLE', http: 504, closes: false },
+  /** Client side (kv-tcp): the connection was lost after a write was sent, so whether it was applied is unknown; it is not resent. */
+  IN_DOUBT: { resp: 'ERR', udp: 'UNAVAILABLE', http: 502, closes: false },
   // Remote backends (README "Gateways"): the engine behind a gateway.
   /** The engine (etcd, Redis Cluster) cannot be reached or answered with a failure: nothing was applied unless the message says it may have been. */
   BACKEND_UNAVAILABLE: unavailable('CLUSTERDOWN'),

@@ -18,6 +18,11 @@ export const ExitCode = {
   CONNECTION: 3,
   /** The server answered with an error, or with bytes the client cannot read. */
   SERVER: 4,
+  /**
+   * kv-tcp: the connection was lost (or the reply was overdue) after a write was sent,
+   * so it may or may not have been applied. It was not resent; read the key to find out.
+   */
+  IN_DOUBT: 5,
   /** A bug in the CLI itself (sysexits.h EX_SOFTWARE); please report it. */
   INTERNAL: 70,
 } as const;
@@ -40,6 +45,8 @@ export function exitCodeFor(err: unknown): ExitCode {
     case 'CONNECTION':
     case 'TIMEOUT':
       return ExitCode.CONNECTION;
+    case 'IN_DOUBT':
+      return ExitCode.IN_DOUBT;
     default:
       // SERVER (error replies), PROTOCOL (unreadable replies) and the server's own codes.
       return ExitCode.SERVER;

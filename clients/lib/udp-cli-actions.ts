@@ -68,7 +68,7 @@ function jsonKey(key: Buffer): Record<string, unknown> {
 
 /** Attempts and time, for --json: what UDP adds to kv-tcp's output. */
 function cost(r: UdpResult): Record<string, unknown> {
-  return { attempts: r.attempts, ms: Math.round(r.elapsedMs * 1000) / 1000 };
+  return { attempts: r.attempts, ms: Math.round(r.elapsedMs * 1000) / 1000, ...(r.server === undefined ? {} : { server: r.server }) };
 }
 
 /** A reply that is neither OK nor (where it means something) NOT_FOUND is the server's error. */
@@ -162,7 +162,7 @@ export function describeEvent(e: UdpClientEvent): string {
   switch (e.type) {
     case 'send': {
       const why = e.reason === 'timeout' ? ' after a timeout' : e.reason === 'refused' ? ' at once (the server refused a damaged copy)' : e.reason === 'new-id' ? ' with a new ID' : '';
-      return `-> ${e.op} id=${hexId(e.id)} attempt ${e.attempt}${why}; waiting up to ${e.waitMs} ms`;
+      return `-> ${e.op} id=${hexId(e.id)} attempt ${e.attempt}${why}${e.server === undefined ? '' : ` to ${e.server}`}; waiting up to ${e.waitMs} ms`;
     }
     case 'refused':
       return `<- id=${hexId(e.id)} refused by the server: ${e.status}${e.message ? ` (${e.message})` : ''}`;
@@ -173,6 +173,6 @@ export function describeEvent(e: UdpClientEvent): string {
     case 'unreachable':
       return '<- ICMP port unreachable: nothing is listening there (yet); retrying';
     case 'reply':
-      return `<- id=${hexId(e.id)} ${e.status} after ${e.attempts} attempt${e.attempts === 1 ? '' : 's'} in ${e.elapsedMs.toFixed(2)} ms`;
+      return `<- id=${hexId(e.id)} ${e.status}${e.server === undefined ? '' : ` from ${e.server}`} after ${e.attempts} attempt${e.attempts === 1 ? '' : 's'} in ${e.elapsedMs.toFixed(2)} ms`;
   }
 }

@@ -29,6 +29,16 @@ export interface UdpClientOptions {
   readonly host?: string;
   readonly port?: number;
   /**
+   * Several servers (gateways) instead of host and port, for one socket: a request
+   * goes to the first (or, with `spread`, the next in turn), and a retry after a
+   * timeout to the next, with the same request ID (README "kv-udp", several servers).
+   */
+  readonly servers?: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  /** Start each request at the next server in turn (round robin). */
+  readonly spread?: boolean;
+  /** How long a server that let a request time out is passed over as a first choice, in ms (default 2000). */
+  readonly cooldownMs?: number;
+  /**
    * A UDP key (docs/PROTOCOL.md "Authenticated datagrams"): every request is signed
    * with it, and a reply that ran anything counts only if the server signed it too.
    */
@@ -61,7 +71,7 @@ export interface UdpClientOptions {
 
 export type UdpClientEvent =
   /** A datagram left: attempt 1 is the first send, later ones are retries. */
-  | { readonly type: 'send'; readonly id: number; readonly op: string; readonly attempt: number; readonly waitMs: number; readonly reason?: 'timeout' | 'refused' | 'new-id' }
+  | { readonly type: 'send'; readonly id: number; readonly op: string; readonly attempt: number; readonly waitMs: number; readonly reason?: 'timeout' | 'refused' | 'new-id'; readonly server?: string | undefined }
   /** The server refused our datagram (e.g. BAD_CHECKSUM: it was damaged on the way). */
   | { readonly type: 'refused'; readonly id: number; readonly status: string; readonly message: string }
   /** A datagram that is not a valid reply (damaged, truncated, ...): ignored. */
@@ -71,7 +81,7 @@ export type UdpClientEvent =
   /** The OS reported ICMP port unreachable for the server's address. */
   | { readonly type: 'unreachable' }
   /** The answer to a request arrived. */
-  | { readonly type: 'reply'; readonly id: number; readonly status: string; readonly attempts: number; readonly elapsedMs: number };
+  | { readonly type: 'reply'; readonly id: number; readonly status: string; readonly attempts: number; readonly elapsedMs: number; readonly server?: string | undefined };
 
 /** The outcome of one request: the reply's status and value, and what it took. */
 export interface UdpResult {
@@ -83,6 +93,8 @@ export interface UdpResult {
   readonly details: ReplyDetails;
   readonly attempts: number;
   readonly elapsedMs: number;
+  /** With several servers: the one that answered, as host:port. */
+  readonly server?: string;
 }
 
 /** What a PUT does to the key's expiry: by default it clears it. */

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { KvError } from '../../src/errors.js';
@@ -37,6 +38,8 @@ import {
   type VersionedValue,
 } from './udp-client-options.js';
 import { replyError, TimeoutError } from './udp-errors.js';
+import { ServerPool } from './udp-server-pool.js';
+import { formatAddress } from './server-list.js';
 
 export { TimeoutError, UdpReplyError } from './udp-errors.js';
 export { Opcode, Status } from '../../src/protocol/datagram.js';
@@ -57,6 +60,8 @@ export {
 
 interface Pending {
   id: number;
+  /** The pool's index of the server the next send goes to. */
+  server: number;
   readonly opcode: Opcode;
   datagram: Buffer;
   readonly key: Bytes | undefined;
@@ -125,6 +130,9 @@ export class UdpClient {
   private constructor(
     private readonly socket: dgram.Socket,
     opts: UdpClientOptions,
+    private readonly pool: ServerPool,
+    /** With several servers: their resolved addresses, which a reply must come from. Null: one server, on a connected socket. */
+    private readonly targets: ReadonlyArray<{ readonly address: string; readonly port: number }> | null,
   ) {
     this.host = opts.host ?? DEFAULT_HOST;
     this.port = opts.port ?? DEFAULT_PORT;
@@ -142,7 +150,7 @@ export class UdpClient {
     if (opts.udpKey !== undefined) useHmacEngine(nativeHmacEngine());
     this.signing = opts.udpKey === undefined ? null : { id: opts.udpKey.id, key: macKey(opts.udpKey.key) };
     this.sender = randomBytes(4).readUInt32BE(0);
-    socket.on('message', (msg) => this.onMessage(msg));
+    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     socket.on('error', (err: NodeJS.ErrnoException) => {
       // On a connected socket, ICMP port unreachable comes back as ECONNREFUSED.
       // It is only a hint (the server may be restarting): the retries go on.
@@ -154,10 +162,19 @@ export class UdpClient {
     });
   }
 
-  /** Opens a socket connected to the server (so only its datagrams are read). No datagram is sent. */
+  /**
+   * Opens a socket connected to the server (so only its datagrams are read). No
+   * datagram is sent. With several `servers`, the one socket is not connected: it
+   * sends to each, and reads only datagrams from their addresses.
+   */
   static async connect(opts: UdpClientOptions = {}): Promise<UdpClient> {
-    const host = opts.host ?? DEFAULT_HOST;
-    const port = opts.port ?? DEFAULT_PORT;
+    const servers = opts.servers ?? [{ host: opts.host ?? DEFAULT_HOST, port: opts.port ?? DEFAULT_PORT }];
+    if (servers.length === 0) throw new RangeError('servers must list at least one server');
+    const pool = new ServerPool(servers, { spread: opts.spread, cooldownMs: opts.cooldownMs });
+    const first = servers[0] as { host: string; port: number };
+    if (servers.length > 1) return UdpClient.connectMany({ ...opts, host: first.host, port: first.port }, pool);
+    const host = first.host;
+    const port = first.port;
     const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
@@ -169,11 +186,40 @@ export class UdpClient {
       socket.close();
       throw new KvError('CONNECTION', `cannot reach udp://${host}:${port}: ${err.message}`, { cause: err });
     });
-    return new UdpClient(socket, opts);
+    return new UdpClient(socket, { ...opts, host, port }, pool, null);
   }
 
+  /** Several servers on one unconnected socket: every name resolved once, all of one address family. */
+  private static async connectMany(opts: UdpClientOptions, pool: ServerPool): Promise<UdpClient> {
+    const targets = await Promise.all(
+      pool.servers.map(async (s, i) => {
+        try {
+          const r = await lookup(s.host);
+          return { address: r.address, port: s.port, family: r.family };
+        } catch (err) {
+          throw new KvError('CONNECTION', `cannot resolve ${pool.name(i)}: ${(err as Error).message}`, { cause: err });
+        }
+      }),
+    );
+    const family = (targets[0] as { family: number }).family;
+    if (targets.some((t) => t.family !== family)) {
+      throw new KvError('CONNECTION', `the servers mix IPv4 and IPv6 addresses (${pool.servers.map((_, i) => pool.name(i)).join(', ')}); one socket speaks one family: list servers of one family`);
+    }
+    const socket = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(0, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    return new UdpClient(socket, opts, pool, targets);
+  }
+
+  /** The server, or with several every one, as `udp://host:port`. */
   get address(): string {
-    return `udp://${net.isIPv6(this.host) ? `[${this.host}]` : this.host}:${this.port}`;
+    if (this.targets === null) return `udp://${net.isIPv6(this.host) ? `[${this.host}]` : this.host}:${this.port}`;
+    return this.pool.servers.map((s) => `udp://${formatAddress(s)}`).join(', ');
   }
 
   /** The local port this client sends from (the server's reply cache is per address and port). */
@@ -286,6 +332,7 @@ export class UdpClient {
     return new Promise<UdpResult>((resolve, reject) => {
       const p: Pending = {
         id: 0,
+        server: this.pool.first(),
         opcode,
         datagram: EMPTY,
         key,
@@ -340,14 +387,19 @@ export class UdpClient {
     if (this.signing !== null && (reason === 'timeout' || reason === 'refused') && !WRITES.has(p.opcode)) p.datagram = this.encode(p);
     p.attempts++;
     const wait = Math.min(p.waitMs, this.maxTimeoutMs);
-    this.onEvent?.({ type: 'send', id: p.id, op: OPCODE_NAMES[p.opcode] as string, attempt: p.attempts, waitMs: Math.round(wait), reason });
-    this.socket.send(p.datagram);
+    const server = this.targets === null ? undefined : this.pool.name(p.server);
+    this.onEvent?.({ type: 'send', id: p.id, op: OPCODE_NAMES[p.opcode] as string, attempt: p.attempts, waitMs: Math.round(wait), reason, server });
+    const target = this.targets?.[p.server];
+    if (target === undefined) this.socket.send(p.datagram);
+    else this.socket.send(p.datagram, target.port, target.address);
     p.timer = setTimeout(() => this.onTimeout(p), wait);
     p.waitMs = wait * this.backoffFactor;
   }
 
   private onTimeout(p: Pending): void {
     p.timer = null;
+    // README "kv-udp", several servers: the retry keeps its ID and bytes, and goes to the next server.
+    p.server = this.pool.afterTimeout(p.server);
     if (p.attempts > this.retries) {
       this.finish(p);
       const elapsed = performance.now() - p.startedAt;
@@ -368,7 +420,15 @@ export class UdpClient {
     this.transmit(p, 'timeout');
   }
 
-  private onMessage(msg: Buffer): void {
+  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    let from: number | undefined;
+    if (this.targets !== null) {
+      from = this.targets.findIndex((t) => t.port === rinfo.port && t.address === rinfo.address);
+      if (from < 0) {
+        this.onEvent?.({ type: 'bad-reply', reason: 'stranger', message: `from ${rinfo.address}:${rinfo.port}, which is not one of the servers`, size: msg.length });
+        return;
+      }
+    }
     let reply;
     try {
       reply = decodeReply(msg, MAX_UDP_PAYLOAD);
@@ -407,8 +467,9 @@ export class UdpClient {
     }
     this.finish(p);
     const elapsedMs = performance.now() - p.startedAt;
-    this.onEvent?.({ type: 'reply', id: p.id, status: STATUS_NAMES[reply.status] ?? `0x${reply.status.toString(16)}`, attempts: p.attempts, elapsedMs });
-    p.resolve({ id: p.id, status: reply.status, value: reply.value, details: reply.details, attempts: p.attempts, elapsedMs });
+    const server = from === undefined ? undefined : this.pool.name(from);
+    this.onEvent?.({ type: 'reply', id: p.id, status: STATUS_NAMES[reply.status] ?? `0x${reply.status.toString(16)}`, attempts: p.attempts, elapsedMs, server });
+    p.resolve({ id: p.id, status: reply.status, value: reply.value, details: reply.details, attempts: p.attempts, elapsedMs, ...(server === undefined ? {} : { server }) });
   }
 
   /** Takes a request off the wire and lets a waiting one on. */

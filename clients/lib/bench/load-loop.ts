@@ -18,6 +18,14 @@ export interface LoopConfig {
   readonly rate: number | null;
   /** How long to wait at the end for requests still outstanding before counting them `unfinished`. */
   readonly drainMs: number;
+  /** How many servers the lanes talk to (Lane.server), for the per-server figures. */
+  readonly servers?: number;
+}
+
+/** One server's share of the measured figures. */
+export interface ServerFigures {
+  readonly tally: Tally;
+  readonly histogram: Histogram;
 }
 
 /** What the progress display reads and then resets. */
@@ -35,6 +43,8 @@ export interface LoopResult {
   readonly lastDone: number;
   /** Open loop with --duration: operations the schedule called for that never left, because every slot was busy. */
   readonly unsent: number;
+  /** The same counts and latencies, by server (LoopConfig.servers of them). */
+  readonly servers: readonly ServerFigures[];
 }
 
 /**
@@ -57,6 +67,7 @@ export class LoadLoop {
   readonly tally = emptyTally();
   readonly histogram = createHistogram();
   readonly interval: Interval = { ok: 0, errors: 0, histogram: createHistogram() };
+  readonly perServer: ServerFigures[];
   private readonly lanes: readonly Lane[];
   private stopping = false;
   private outstanding = 0;
@@ -79,6 +90,7 @@ export class LoadLoop {
     private readonly cfg: LoopConfig,
   ) {
     this.lanes = transport.lanes;
+    this.perServer = Array.from({ length: cfg.servers ?? 1 }, () => ({ tally: emptyTally(), histogram: createHistogram() }));
     this.gapMs = cfg.rate === null ? 0 : 1000 / cfg.rate;
   }
 
@@ -104,6 +116,7 @@ export class LoadLoop {
         measureFrom: origin + this.measureFrom,
         lastDone: origin + this.lastDone,
         unsent: this.unsent,
+        servers: this.perServer,
       };
       if (this.fatal) throw Object.assign(this.fatal, { result });
       return result;
@@ -216,7 +229,11 @@ export class LoadLoop {
     const w = this.workload;
     const op = w.nextOp();
     const key = w.key(w.nextKeyIndex());
-    if (measured) countSent(this.tally, op);
+    const ps = this.perServer[lane.server ?? 0] as ServerFigures;
+    if (measured) {
+      countSent(this.tally, op);
+      countSent(ps.tally, op);
+    }
     this.outstanding++;
     lane.send(op, key, w.value, (outcome, kind, retries) => {
       const end = performance.now();
@@ -229,9 +246,13 @@ export class LoadLoop {
       }
       if (measured) {
         countDone(this.tally, op, outcome, kind, retries);
+        countDone(ps.tally, op, outcome, kind, retries);
         if (outcome !== Outcome.ERROR) {
+          const us = Math.max(1, Math.round((end - start) * 1000));
           recordMs(this.histogram, end - start);
-          countLatency(this.tally, Math.max(1, Math.round((end - start) * 1000)));
+          recordMs(ps.histogram, end - start);
+          countLatency(this.tally, us);
+          countLatency(ps.tally, us);
         }
         this.lastDone = end;
       }

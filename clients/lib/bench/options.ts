@@ -6,6 +6,7 @@ import { DEFAULT_MAX_DATAGRAM_SIZE, DEFAULT_RETRY } from '../udp-client.js';
 import { MEMCACHED_HEADER_SIZE, MEMCACHED_MAX_DATAGRAM } from './memcached-codec.js';
 import type { LaneShare } from './transport.js';
 import { keyName, type Ratio } from './workload.js';
+import { formatAddress, resolveServers, type ServerAddress } from '../server-list.js';
 
 /**
  * The transports the engine drives. `tcp` is dualkv's text dialect, `resp` is
@@ -22,8 +23,11 @@ export function isDatagram(t: TransportName): boolean {
 /** Everything a run needs, checked and with defaults filled in. */
 export interface BenchOptions {
   readonly transport: TransportName;
+  /** The first server. */
   readonly host: string;
   readonly port: number;
+  /** Every server: connections (TCP) and requests in flight (UDP) are spread over them round-robin. */
+  readonly servers: readonly ServerAddress[];
   /** TCP connections in all (0 for UDP transports). */
   readonly connections: number;
   /** Requests outstanding per TCP connection (1 for UDP transports). */
@@ -52,6 +56,8 @@ export interface BenchOptions {
 /** The flags as given; undefined means "not given". */
 export interface RawOptions {
   transport?: string;
+  /** --server values as given (HOST:PORT, comma-separated); else KV_SERVERS, else --host/--port. */
+  servers?: readonly string[];
   host?: string;
   port?: number;
   connections?: number;
@@ -98,8 +104,8 @@ export const MAX_INFLIGHT = 65_535;
 const MAX_TCP_VALUE = 64 * 1024 * 1024;
 
 /** The default thread count: one per core, never more than there are connections (or requests in flight) to share. */
-export function defaultThreads(transport: TransportName, connections: number, inflight: number): number {
-  return Math.max(1, Math.min(availableParallelism(), isDatagram(transport) ? inflight : connections));
+export function defaultThreads(transport: TransportName, connections: number, inflight: number, servers = 1): number {
+  return Math.max(1, Math.min(availableParallelism(), isDatagram(transport) ? Math.floor(inflight / servers) : connections));
 }
 
 /** `get:put:del` weights, e.g. `8:1:1` or `1:0:0`. */
@@ -137,9 +143,15 @@ export function resolveOptions(raw: RawOptions): BenchOptions {
   if (!udp && raw.retries !== undefined) throw new UsageError(`--retries is for UDP; TCP requests are not resent`);
   if (raw.duration !== undefined && raw.requests !== undefined) throw new UsageError('give --duration or --requests, not both');
 
-  const host = raw.host ?? DEFAULTS.host;
-  if (host.trim() === '') throw new UsageError('--host must not be empty');
-  const port = whole('port', raw.port, 1, 65_535, DEFAULTS.port);
+  if (raw.host !== undefined && raw.host.trim() === '') throw new UsageError('--host must not be empty');
+  if (raw.port !== undefined) whole('port', raw.port, 1, 65_535, DEFAULTS.port);
+  // kv-bench reads KV_SERVERS, but not KV_HOST/KV_PORT (it never did).
+  const servers = resolveServers(
+    { serverFlags: raw.servers ?? [], host: raw.host, port: raw.port === undefined ? undefined : String(raw.port), defaultHost: DEFAULTS.host, defaultPort: DEFAULTS.port },
+    { KV_SERVERS: process.env.KV_SERVERS },
+  );
+  const { host, port } = servers[0] as ServerAddress;
+  if (servers.length > 1 && transport === 'memcached-udp') throw new UsageError('memcached-udp drives one server; give one --server');
   const connections = udp ? 0 : whole('connections', raw.connections, 1, MAX_CONNECTIONS, DEFAULTS.connections);
   const pipeline = udp ? 1 : whole('pipeline', raw.pipeline, 1, MAX_PIPELINE, DEFAULTS.pipeline);
   const inflight = udp ? whole('inflight', raw.inflight, 1, MAX_INFLIGHT, DEFAULTS.inflight) : 0;
@@ -152,9 +164,15 @@ export function resolveOptions(raw: RawOptions): BenchOptions {
   const rate = positiveNumber('rate', raw.rate, false) ?? null;
   const seed = whole('seed', raw.seed, 0, 2 ** 32 - 1, DEFAULTS.seed);
   const maxThreads = udp ? inflight : connections;
-  const threads = whole('threads', raw.threads, 1, MAX_THREADS, defaultThreads(transport, connections, inflight));
+  const threads = whole('threads', raw.threads, 1, MAX_THREADS, defaultThreads(transport, connections, inflight, servers.length));
   if (threads > maxThreads) {
     throw new UsageError(`--threads ${threads} is more than the ${udp ? `--inflight ${inflight}` : `--connections ${connections}`} to share among them; each thread needs at least one`);
+  }
+  if (servers.length > 1 && !udp && connections < servers.length) {
+    throw new UsageError(`--connections ${connections} is fewer than the ${servers.length} servers; give each server at least one connection`);
+  }
+  if (servers.length > 1 && udp && inflight < threads * servers.length) {
+    throw new UsageError(`--inflight ${inflight} cannot give each of ${threads} threads one request per server (${servers.length} servers); raise --inflight to ${threads * servers.length}, or lower --threads`);
   }
   const timeoutMs = whole('timeout', raw.timeout, 1, 600_000, udp ? DEFAULTS.udpTimeoutMs : DEFAULTS.tcpTimeoutMs);
   const retries = udp ? whole('retries', raw.retries, 0, 20, DEFAULTS.retries) : 0;
@@ -167,7 +185,7 @@ export function resolveOptions(raw: RawOptions): BenchOptions {
       throw new UsageError(`--value-size ${valueSize} makes ${size}-byte datagrams, over the ${limit}-byte limit of ${transport}; use a smaller --value-size, or --transport tcp for large values`);
     }
   }
-  return { transport, host, port, connections, pipeline, inflight, ratio, keys, valueSize, durationS, requests, warmupS, rate, seed, threads, timeoutMs, retries, preload: raw.preload ?? false };
+  return { transport, host, port, servers, connections, pipeline, inflight, ratio, keys, valueSize, durationS, requests, warmupS, rate, seed, threads, timeoutMs, retries, preload: raw.preload ?? false };
 }
 
 /** `n` split into `parts` whole shares that differ by at most one. */
@@ -178,11 +196,29 @@ export function split(n: number, parts: number, i: number): number {
 /** Thread `i`'s lanes: its share of the connections, or one socket with its share of the requests in flight. */
 export function laneShare(o: BenchOptions, i: number): LaneShare {
   const udp = isDatagram(o.transport);
+  const n = o.servers.length;
+  const depth = udp ? split(o.inflight, o.threads, i) : o.pipeline;
+  let laneServers: number[];
+  let laneDepths: number[];
+  if (udp) {
+    // One socket per server, the thread's requests in flight split between them.
+    laneServers = n === 1 ? [0] : o.servers.map((_, s) => s);
+    laneDepths = laneServers.map((s) => split(depth, laneServers.length, s));
+  } else {
+    // Connection k of the whole run (counted across threads) goes to server k mod n.
+    let first = 0;
+    for (let t = 0; t < i; t++) first += split(o.connections, o.threads, t);
+    laneServers = Array.from({ length: split(o.connections, o.threads, i) }, (_, j) => (first + j) % n);
+    laneDepths = laneServers.map(() => depth);
+  }
   return {
     host: o.host,
     port: o.port,
-    lanes: udp ? 1 : split(o.connections, o.threads, i),
-    depth: udp ? split(o.inflight, o.threads, i) : o.pipeline,
+    servers: o.servers,
+    laneServers,
+    laneDepths,
+    lanes: laneServers.length,
+    depth,
     timeoutMs: o.timeoutMs,
     retries: o.retries,
   };

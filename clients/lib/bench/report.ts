@@ -39,6 +39,11 @@ export function formatReport(r: BenchResult): string {
     return [k.toUpperCase(), n(o.sent), n(o.ok), n(o.notFound), n(o.errors)];
   });
   lines.push(...table(['op', 'sent', 'ok', 'not found', 'errors'], [...opRows, ['all', n(r.sent), n(r.ok), n(r.notFound), n(r.errors)]]), '');
+  if (r.servers.length > 1) {
+    const udp = r.transport === 'udp' || r.transport === 'memcached-udp';
+    const rows = r.servers.map((s) => [s.target, n(udp ? s.inflight : s.connections), n(s.sent), n(s.ok), n(s.errors), n(s.opsPerSec), formatUs(s.latencyUs.p50), formatUs(s.latencyUs.p99)]);
+    lines.push(...table(['server', udp ? 'in flight' : 'conns', 'sent', 'ok', 'errors', 'ops/s', 'p50', 'p99'], rows), '');
+  }
   const l = r.latencyUs;
   lines.push(
     ...table(

@@ -1,7 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { KvError } from '../../../src/errors.js';
 import { addEncoded, createHistogram, summarize, type Histogram, type LatencySummary } from './latency.js';
-import { isDatagram, type BenchOptions } from './options.js';
+import { isDatagram, laneShare, type BenchOptions } from './options.js';
+import { formatAddress } from '../server-list.js';
 import { emptyTally, ErrorKind, mergeTally, type OpCounts, type Tally } from './tally.js';
 import type { FromWorker, ToWorker, WorkerInput } from './worker-messages.js';
 import type { OpName } from './workload.js';
@@ -77,6 +78,22 @@ export interface BenchResult {
   readonly preload: { readonly keys: number; readonly errors: number } | null;
   /** Why the run ended early (server gone, stalled, interrupted), or null. */
   readonly aborted: { readonly code: string; readonly message: string } | null;
+  /** Each server's share, in the order given (one entry with one server). */
+  readonly servers: readonly ServerResult[];
+}
+
+/** One server's part of a run: the connections (or requests in flight) it was given, and what they did. */
+export interface ServerResult {
+  readonly target: string;
+  readonly connections: number;
+  readonly inflight: number;
+  readonly sent: number;
+  readonly ok: number;
+  readonly errors: number;
+  readonly notFound: number;
+  readonly opsPerSec: number;
+  readonly latencyUs: LatencySummary;
+  readonly errorKinds: Readonly<Record<string, number>>;
 }
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -217,10 +234,11 @@ function merge(o: BenchOptions, parts: ReadonlyArray<NonNullable<WorkerState['do
   const latencyUs = summarize(hist, { min: tally.minUs, max: tally.maxUs });
   hist.destroy();
   const notFound = tally.ops.get.notFound + tally.ops.del.notFound;
+  const perSecond = (ok: number) => (elapsedS > 0 ? Math.round((ok / elapsedS) * 10) / 10 : 0);
   return {
     tool: 'kv-bench',
     transport: o.transport,
-    target: `${o.host}:${o.port}`,
+    target: o.servers.map(formatAddress).join(','),
     config: {
       threads: o.threads,
       connections: o.connections,
@@ -251,5 +269,30 @@ function merge(o: BenchOptions, parts: ReadonlyArray<NonNullable<WorkerState['do
     openLoop: o.rate === null ? null : { rate: o.rate, unsent },
     preload: o.preload ? { keys: o.keys, errors: preloadErrors } : null,
     aborted,
+    servers: o.servers.map((s, k) => serverResult(o, parts, k, formatAddress(s), perSecond)),
   };
+}
+
+function serverResult(o: BenchOptions, parts: ReadonlyArray<NonNullable<WorkerState['done']>>, k: number, target: string, perSecond: (ok: number) => number): ServerResult {
+  const t = emptyTally();
+  const h = createHistogram();
+  for (const p of parts) {
+    const x = p.servers[k];
+    if (x === undefined) continue;
+    mergeTally(t, x.tally);
+    addEncoded(h, x.histogram);
+  }
+  const latencyUs = summarize(h, { min: t.minUs, max: t.maxUs });
+  h.destroy();
+  let connections = 0;
+  let inflight = 0;
+  for (let i = 0; i < o.threads; i++) {
+    const share = laneShare(o, i);
+    share.laneServers.forEach((server, j) => {
+      if (server !== k) return;
+      if (isDatagram(o.transport)) inflight += share.laneDepths[j] as number;
+      else connections++;
+    });
+  }
+  return { target, connections, inflight, sent: t.sent, ok: t.ok, errors: t.errors, notFound: t.ops.get.notFound + t.ops.del.notFound, opsPerSec: perSecond(t.ok), latencyUs, errorKinds: t.errorKinds };
 }

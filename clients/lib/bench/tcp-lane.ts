@@ -77,6 +77,7 @@ class TcpLane implements Lane {
 
   constructor(
     readonly depth: number,
+    readonly server: number,
     private readonly dialect: TcpDialect,
     private readonly share: LaneShare,
     private readonly events: TransportEvents,
@@ -90,7 +91,8 @@ class TcpLane implements Lane {
   }
 
   async open(): Promise<void> {
-    const socket = await connectTcp(this.share.host, this.share.port, this.share.timeoutMs);
+    const target = this.share.servers[this.server] ?? { host: this.share.host, port: this.share.port };
+    const socket = await connectTcp(target.host, target.port, this.share.timeoutMs);
     const creds = readCredentials({});
     if (creds !== null) await authenticate(socket, this.dialect, creds, this.share.timeoutMs);
     if (this.closing) {
@@ -190,7 +192,7 @@ class TcpLane implements Lane {
 
 /** `share.lanes` pipelined connections speaking `dialect`. */
 export async function openTcpTransport(dialect: TcpDialect, share: LaneShare, events: TransportEvents): Promise<Transport> {
-  const lanes = Array.from({ length: share.lanes }, () => new TcpLane(share.depth, dialect, share, events));
+  const lanes = share.laneServers.map((server) => new TcpLane(share.depth, server, dialect, share, events));
   const closeAll = (kind: string) => Promise.all(lanes.map((l) => l.close(kind))).then(() => undefined);
   try {
     await Promise.all(lanes.map((l) => l.open()));

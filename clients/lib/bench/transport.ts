@@ -1,5 +1,6 @@
 import type { Outcome } from './tally.js';
 import type { OpKind } from './workload.js';
+import type { ServerAddress } from '../server-list.js';
 
 /**
  * How an operation ended: its outcome, the error kind when it failed, and how
@@ -15,6 +16,8 @@ export type Done = (outcome: Outcome, errorKind: string | null, retries: number)
  */
 export interface Lane {
   readonly depth: number;
+  /** Which of the servers (BenchOptions.servers) it talks to; 0 when there is one. */
+  readonly server?: number;
   /** Requests sent and not yet done. */
   readonly outstanding: number;
   /** False while the lane cannot send (a TCP connection being re-opened). */
@@ -40,8 +43,13 @@ export interface Transport {
 
 /** What a thread is given to open its share of the transport. */
 export interface LaneShare {
+  /** The first server (the one memcached-udp drives). */
   readonly host: string;
   readonly port: number;
+  /** Every server, and for each of this thread's lanes the index of its server and its depth. */
+  readonly servers: readonly ServerAddress[];
+  readonly laneServers: readonly number[];
+  readonly laneDepths: readonly number[];
   /** TCP: connections; UDP: sockets (always 1). */
   readonly lanes: number;
   /** Requests outstanding per lane. */

@@ -31,6 +31,7 @@ class UdpLane implements Lane {
   constructor(
     readonly depth: number,
     private readonly client: UdpClient,
+    readonly server: number,
   ) {}
 
   send(op: OpKind, key: Buffer, value: Buffer, done: Done): void {
@@ -105,19 +106,22 @@ async function probe(host: string, port: number): Promise<void> {
 }
 
 export async function openUdpTransport(share: LaneShare): Promise<Transport> {
-  await probe(share.host, share.port);
+  for (const s of share.servers) await probe(s.host, s.port);
   const lanes: UdpLane[] = [];
   for (let i = 0; i < share.lanes; i++) {
+    const server = share.laneServers[i] as number;
+    const depth = share.laneDepths[i] as number;
+    const target = share.servers[server] as { host: string; port: number };
     const client = await UdpClient.connect({
-      host: share.host,
-      port: share.port,
+      host: target.host,
+      port: target.port,
       // KV_UDP_KEY (README "kv-bench"): every request signed, as an authenticated client sends it.
       udpKey: loadUdpKey(undefined) ?? undefined,
       timeoutMs: share.timeoutMs,
       retries: share.retries,
-      maxInFlight: share.depth,
+      maxInFlight: depth,
     });
-    lanes.push(new UdpLane(share.depth, client));
+    lanes.push(new UdpLane(depth, client, server));
   }
   return {
     lanes,

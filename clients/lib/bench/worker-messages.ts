@@ -29,5 +29,7 @@ export type FromWorker =
       readonly measureFrom: number;
       readonly lastDone: number;
       readonly unsent: number;
+      /** Per server (BenchOptions.servers): the counts and the encoded histogram. */
+      readonly servers: ReadonlyArray<{ readonly tally: Tally; readonly histogram: string }>;
       readonly fatal: { readonly code: string; readonly message: string } | null;
     };

@@ -75,6 +75,7 @@ async function main(): Promise<void> {
     requests: o.requests === null ? null : Math.floor(o.requests / o.threads) + (input.index < o.requests % o.threads ? 1 : 0),
     rate: o.rate === null ? null : o.rate / o.threads,
     drainMs: drainMs(o),
+    servers: o.servers.length,
   });
   onReady = (l) => loop.laneReady(l);
   onFatal = (e) => loop.fail(e);
@@ -108,6 +109,7 @@ async function main(): Promise<void> {
     measureFrom: result.measureFrom,
     lastDone: result.lastDone,
     unsent: result.unsent,
+    servers: result.servers.map((s) => ({ tally: s.tally, histogram: encodeHistogram(s.histogram) })),
     fatal,
   });
   port.close();
