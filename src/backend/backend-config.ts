@@ -161,3 +161,13 @@ export function backendForLog(b: BackendConfig): unknown {
       return { kind: b.kind, nodes: b.redisCluster.nodes, user: b.redisCluster.user, password: b.redisCluster.password === undefined ? undefined : '(set)', tls: b.redisCluster.tls !== null };
   }
 }
+
+/** Where an etcd backend is, for logs and INFO (never a secret). */
+export function describeEtcd(s: EtcdSettings): string {
+  return `etcd at ${s.endpoints.join(',')} under ${JSON.stringify(s.prefix)}`;
+}
+
+/** Where a Redis Cluster backend is, for logs and INFO (never a secret). */
+export function describeRedisCluster(s: RedisClusterSettings): string {
+  return `Redis Cluster at ${s.nodes.join(',')}`;
+}

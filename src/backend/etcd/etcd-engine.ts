@@ -1,6 +1,7 @@
 import { noop } from 'cockatiel';
 import { Etcd3, type IOptions } from 'etcd3';
 import { KvError } from '../../errors.js';
+import { describeEtcd } from '../backend-config.js';
 import { bytesToString, type ByteString } from '../../store/bytes.js';
 import type { Engine, EngineRead, EngineScanStep, EngineWrite } from '../remote/engine.js';
 import type { ChangePage, ChangeQuery } from '../types.js';
@@ -97,7 +98,7 @@ export class EtcdEngine implements Engine {
   }
 
   describe(): string {
-    return `etcd at ${this.settings.endpoints.join(',')} under ${JSON.stringify(this.settings.prefix)}`;
+    return describeEtcd(this.settings);
   }
 
   revisionNow(): number {

@@ -3,6 +3,7 @@ import { KvError } from '../../errors.js';
 import { encodeRecord, readRecord, RECORD_DONE, RECORD_RUNNING, type LedgerClaim, type RequestId, type RequestLedger } from '../request-ledger.js';
 import { etcdError } from './etcd-errors.js';
 import type { LeaseBuckets } from './lease-buckets.js';
+import { recordsWhere } from './request-prefix.js';
 
 /**
  * The UDP request record (request-ledger.ts) in etcd: one key per request under its own
@@ -20,7 +21,7 @@ export class EtcdRequestLedger implements RequestLedger {
     private readonly now: () => number,
   ) {
     this.prefix = Buffer.from(prefix, 'latin1');
-    this.where = `etcd under ${JSON.stringify(prefix)}`;
+    this.where = recordsWhere(prefix);
   }
 
   readonly where: string;

@@ -9,3 +9,8 @@ export function prefixOverlap(prefix: string, requestPrefix: string): string | n
   if (!requestPrefix.startsWith(prefix) && !prefix.startsWith(requestPrefix)) return null;
   return `the UDP request records (under ${JSON.stringify(requestPrefix)}) would fall among the keys (under ${JSON.stringify(prefix)}) or the other way round; give --etcd-request-prefix outside --etcd-prefix (e.g. end --etcd-prefix with /)`;
 }
+
+/** Where the records under `requestPrefix` are, as STATS says it (udp_shared_record). */
+export function recordsWhere(requestPrefix: string): string {
+  return `etcd under ${JSON.stringify(requestPrefix)}`;
+}

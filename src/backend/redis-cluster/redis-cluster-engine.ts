@@ -1,9 +1,12 @@
-import calculateSlot from 'cluster-key-slot';
 import { Cluster, type ClusterNode, type ClusterOptions } from 'ioredis';
 import { KvError } from '../../errors.js';
 import { bytesToString, type ByteString } from '../../store/bytes.js';
 import type { Engine, EngineRead, EngineScanStep, EngineWrite } from '../remote/engine.js';
+import { describeRedisCluster } from '../backend-config.js';
+import { keySlot } from './key-slot.js';
 import { COMMIT_SCRIPT, PUT_SCRIPT, READ_SCRIPT } from './scripts.js';
+
+export { keySlot };
 
 export interface RedisClusterSettings {
   /** Seed nodes, host:port. */
@@ -28,11 +31,6 @@ interface ScriptCommands {
 
 const latin1 = (s: ByteString): Buffer => Buffer.from(s, 'latin1');
 
-/** Redis's hash slot of a byte-string key (cluster-key-slot reads a JS string as UTF-8, so wider bytes go as a Buffer). */
-export function keySlot(key: ByteString): number {
-  // eslint-disable-next-line no-control-regex
-  return calculateSlot(/[^\x00-\x7f]/.test(key) ? latin1(key) : key);
-}
 
 /**
  * The Redis Cluster engine, through ioredis's Cluster client, which follows MOVED and
@@ -93,7 +91,7 @@ export class RedisClusterEngine implements Engine {
   }
 
   describe(): string {
-    return `Redis Cluster at ${this.settings.nodes.join(',')}`;
+    return describeRedisCluster(this.settings);
   }
 
   async read(keys: readonly ByteString[]): Promise<EngineRead[]> {

@@ -1,14 +1,22 @@
 import type { Logger } from 'pino';
-import type { BackendConfig } from '../backend-config.js';
-import { EtcdEngine } from '../etcd/etcd-engine.js';
-import { RedisClusterEngine } from '../redis-cluster/redis-cluster-engine.js';
+import { describeEtcd, describeRedisCluster, type BackendConfig } from '../backend-config.js';
+import { recordsWhere, requestPrefixFor } from '../etcd/request-prefix.js';
+import { keySlot } from '../redis-cluster/key-slot.js';
 import type { StatSection } from '../../stats.js';
 import type { Engine } from './engine.js';
+import { LazyEngine } from './lazy-engine.js';
 import { RemoteBackend } from './remote-backend.js';
 
-/** The engine a remote backend config names. */
+/** The engine a remote backend config names; its module loads when this is called (lazy-engine.ts). */
 export function createEngine(config: Exclude<BackendConfig, { kind: 'memory' }>): Engine {
-  return config.kind === 'etcd' ? new EtcdEngine(config.etcd) : new RedisClusterEngine(config.redisCluster);
+  if (config.kind === 'etcd') {
+    const s = config.etcd;
+    const facts = { name: 'etcd', describe: describeEtcd(s), keyGroup: null, watches: true, requestRecords: recordsWhere(s.requestPrefix ?? requestPrefixFor(s.prefix)) } as const;
+    return new LazyEngine(facts, () => import('../etcd/etcd-engine.js').then((m) => new m.EtcdEngine(s)));
+  }
+  const s = config.redisCluster;
+  const facts = { name: 'redis-cluster', describe: describeRedisCluster(s), keyGroup: keySlot, watches: false, requestRecords: null } as const;
+  return new LazyEngine(facts, () => import('../redis-cluster/redis-cluster-engine.js').then((m) => new m.RedisClusterEngine(s)));
 }
 
 /**
