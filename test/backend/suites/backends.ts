@@ -104,7 +104,8 @@ function backendUnderTest(name: BackendName): BackendUnderTest {
       };
       return {
         server,
-        redis: client(),
+        // Connects at its first command: a test of a server with users may never use it.
+        redis: client({ lazyConnect: true }),
         http: `http://127.0.0.1:${server.server.httpPort}`,
         client,
         async text() {
