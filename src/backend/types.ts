@@ -114,6 +114,12 @@ export interface Backend {
    * absent/null when the server's reply cache alone keeps UDP's at-most-once promise.
    */
   readonly requestLedger?: RequestLedger | null;
+  /**
+   * True when an operation's promise stands for the operation itself, not applied yet (a
+   * remote engine), rather than only for its durability: a connection's next command then
+   * waits for it, so that its commands run in the order they arrived.
+   */
+  readonly answersLater?: boolean;
 }
 
 export interface ScanOptions {

@@ -137,8 +137,17 @@ function runScan(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
 
 function runKeys(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
   const limit = ctx.limits.keysLimit;
-  return then(ctx.backend.dbsize(), (n) => {
-    if (limit > 0 && n > limit) {
+  if (limit <= 0) return keysReply(ctx, args);
+  let size: MaybePromise<number>;
+  try {
+    size = ctx.backend.dbsize();
+  } catch (err) {
+    // Where DBSIZE is refused (inside a remote backend's transaction), KEYS answers for itself: its own refusal, not DBSIZE's.
+    if (err instanceof KvError && err.code === 'NOT_SUPPORTED') return keysReply(ctx, args);
+    throw err;
+  }
+  return then(size, (n) => {
+    if (n > limit) {
       return errorReply(
         new KvError(
           'NOT_SUPPORTED',
@@ -146,9 +155,13 @@ function runKeys(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
         ),
       );
     }
-    const pattern = args[1] as string;
-    return then(ctx.backend.keys(pattern === '*' ? null : compileGlob(pattern)), (keys) => ({ t: 'keys', cursor: null, keys }) satisfies Reply);
+    return keysReply(ctx, args);
   });
+}
+
+function keysReply(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
+  const pattern = args[1] as string;
+  return then(ctx.backend.keys(pattern === '*' ? null : compileGlob(pattern)), (keys) => ({ t: 'keys', cursor: null, keys }) satisfies Reply);
 }
 
 /** TIME: the wall clock, to the microsecond, as [seconds, microseconds]. */
@@ -187,7 +200,12 @@ export const multiKeyCommands: CommandSpec[] = [
     arity: -2,
     keys: [1, -1],
     usage: 'MGET key [key ...]',
-    run: (ctx, _s, args) => then(all(args.slice(1).map((k) => ctx.backend.get(k))), (es) => ({ t: 'array', items: es.map((e) => (e ? bulk(e.value) : NIL)) }) satisfies Reply),
+    // One unit: a remote backend reads every key at one point in time (README "Guarantees by backend"), so an MSET is never seen half done.
+    run: (ctx, _s, args) =>
+      then(
+        ctx.backend.atomically((b) => all(args.slice(1).map((k) => b.get(k)))),
+        (es) => ({ t: 'array', items: es.map((e) => (e ? bulk(e.value) : NIL)) }) satisfies Reply,
+      ),
   }),
   spec('mset', { arity: -3, write: true, denyOom: true, keys: [1, -1, 2], usage: 'MSET key value [key value ...]', run: (ctx, _s, args) => runMset(ctx, args, false) }),
   spec('msetnx', { arity: -3, write: true, denyOom: true, keys: [1, -1, 2], usage: 'MSETNX key value [key value ...]', run: (ctx, _s, args) => runMset(ctx, args, true) }),

@@ -77,7 +77,7 @@ function heldRunner(): { run: RunCommand; calls: Array<{ args: string[]; answer:
   return { run, calls };
 }
 
-function open(run: RunCommand, options: { holdBytes?: number; limits?: Partial<DecoderLimits>; user?: AuthUser | null } = {}) {
+function open(run: RunCommand, options: { holdBytes?: number; limits?: Partial<DecoderLimits>; user?: AuthUser | null; oneAtATime?: boolean } = {}) {
   const out = new Collector();
   const stats = new ServerStats();
   const logs = new LogCapture();
@@ -92,6 +92,7 @@ function open(run: RunCommand, options: { holdBytes?: number; limits?: Partial<D
     limits: { ...LIMITS, ...options.limits },
     user: options.user === undefined ? UNRESTRICTED : options.user,
     holdBytes: options.holdBytes,
+    oneAtATime: options.oneAtATime,
   });
   return { session, out, stats, logs };
 }
@@ -175,6 +176,25 @@ describe('StreamSession: bytes in, bytes out, no socket', () => {
 });
 
 describe('StreamSession: order, with replies that come later', () => {
+  it('with oneAtATime (a remote backend) runs each request only once the one before has answered, in order', async () => {
+    const { run, calls } = heldRunner();
+    const { session, out } = open(run, { oneAtATime: true });
+    session.feed(resp(['SET', 'a', '1'], ['GET', 'a'], ['GET', 'b']));
+    // The GETs wait: the SET's promise is the SET itself, not applied yet.
+    expect(calls.map((c) => c.args[0])).toEqual(['SET']);
+    calls[0]?.answer(OK);
+    await settled();
+    expect(calls.map((c) => c.args.join(' '))).toEqual(['SET a 1', 'GET a']);
+    expect(out.text).toBe('+OK\r\n');
+    calls[1]?.answer(bulk('1'));
+    await settled();
+    expect(calls).toHaveLength(3);
+    calls[2]?.fail(new KvError('BACKEND_UNAVAILABLE', 'gone'));
+    await settled();
+    expect(out.text).toBe('+OK\r\n$1\r\n1\r\n-CLUSTERDOWN gone\r\n');
+    expect(session.idle).toBe(true);
+  });
+
   it('runs requests in order and sends their replies in order when the runner answers in reverse order', async () => {
     const { run, calls } = heldRunner();
     const { session, out } = open(run);

@@ -27,6 +27,11 @@ export interface EtcdSettings {
   readonly requestTimeoutMs?: number;
 }
 
+/** Values read at once to tell live keys from expired ones in a walk (live()). */
+const LIVE_READS = 16;
+/** Expired keys in a row RANDOMKEY steps over before it starts again from the first key (Redis gives up after 100). */
+const RANDOM_KEY_STEPS = 100;
+
 type KeyValue = { key: Buffer; value: Buffer; mod_revision: string };
 type RequestOp = NonNullable<Parameters<Etcd3['kv']['txn']>[0]['success']>[number];
 type Compare = NonNullable<Parameters<Etcd3['kv']['txn']>[0]['compare']>[number];
@@ -167,19 +172,47 @@ export class EtcdEngine implements Engine {
     const start = (from as Buffer | null) ?? this.prefix;
     const r = await this.call(() => this.client.kv.range({ key: start, range_end: this.prefixEnd, limit: count, keys_only: true }));
     this.seen(r.header.revision);
-    const keys = r.kvs.map((kv) => bytesToString(kv.key, this.prefix.length));
+    const keys = (await this.live(r.kvs)).map((kv) => bytesToString(kv.key, this.prefix.length));
     const last = r.kvs[r.kvs.length - 1];
     if (!r.more || last === undefined) return { keys, next: null };
     return { keys, next: Buffer.concat([last.key, Buffer.from([0])]) };
   }
 
+  /**
+   * The keys of a keys-only range that are live: a key on a lease has an expiry, which may
+   * have passed while the lease (up to two seconds late) still holds it, so its value is
+   * read for the exact time. One range each, at most LIVE_READS at once: a transaction of
+   * them could pass gRPC's 4 MiB limit on one reply.
+   */
+  private async live(kvs: ReadonlyArray<{ key: Buffer; lease: string }>): Promise<ReadonlyArray<{ key: Buffer }>> {
+    const leased = kvs.filter((kv) => kv.lease !== '0' && kv.lease !== '');
+    if (leased.length === 0) return kvs;
+    const dead = new Set<Buffer>();
+    for (let i = 0; i < leased.length; i += LIVE_READS) {
+      await Promise.all(
+        leased.slice(i, i + LIVE_READS).map(async (kv) => {
+          const r = await this.call(() => this.client.kv.range({ key: kv.key }));
+          const now = r.kvs[0];
+          if (now === undefined || !isLive(decodeValue(now.value), this.now())) dead.add(kv.key);
+        }),
+      );
+    }
+    return kvs.filter((kv) => !dead.has(kv.key));
+  }
+
   /** A key at a random place of the key range; etcd has no random read, so keys after a gap come more often. */
   async randomKey(): Promise<ByteString | undefined> {
     const start = Buffer.concat([this.prefix, Buffer.from([Math.floor(Math.random() * 256), Math.floor(Math.random() * 256)])]);
+    // A key whose expiry passed but whose lease still holds it is not one (Backend.randomKey: a live key).
     for (const key of [start, this.prefix]) {
-      const r = await this.call(() => this.client.kv.range({ key, range_end: this.prefixEnd, limit: 1, keys_only: true }));
-      const kv = r.kvs[0];
-      if (kv !== undefined) return bytesToString(kv.key, this.prefix.length);
+      let from = key;
+      for (let step = 0; step < RANDOM_KEY_STEPS; step++) {
+        const r = await this.call(() => this.client.kv.range({ key: from, range_end: this.prefixEnd, limit: 1, keys_only: true }));
+        const kv = r.kvs[0];
+        if (kv === undefined) break;
+        if ((await this.live([kv])).length > 0) return bytesToString(kv.key, this.prefix.length);
+        from = Buffer.concat([kv.key, Buffer.from([0])]);
+      }
     }
     return undefined;
   }

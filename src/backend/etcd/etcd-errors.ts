@@ -5,7 +5,8 @@ export function etcdError(err: unknown): KvError {
   if (err instanceof KvError) return err;
   const message = err instanceof Error ? err.message : String(err);
   const name = err instanceof Error ? err.constructor.name : '';
-  if (/request is too large/.test(message)) {
+  // etcd's own check (--max-request-bytes), or its gRPC server's, which takes 512 KiB more and answers RESOURCE_EXHAUSTED.
+  if (/request is too large|RESOURCE_EXHAUSTED: grpc: received message larger than max/.test(message)) {
     return new KvError('VALUE_TOO_LARGE', 'etcd refused the request as too large (etcd takes at most 1.5 MiB a request by default: --max-request-bytes)', { cause: err });
   }
   if (/too many operations in txn request/.test(message)) {

@@ -43,6 +43,8 @@ export interface RemoteBackendOptions {
  * again every interval and on each failure.
  */
 export class RemoteBackend implements Backend {
+  /** Every operation is a round trip to the engine (Backend.answersLater). */
+  readonly answersLater = true;
   readonly health: EngineHealth;
   readonly requestLedger: RequestLedger | null;
   private readonly scans: RemoteScans;

@@ -110,15 +110,24 @@ export async function changesRoute(ctx: CommandContext, conn: HttpConnection, re
 
 /** The SSE stream: every change from `since` on, as `id: version`, `event: op`, `data: {…}`. */
 async function stream(ctx: CommandContext, req: http.IncomingMessage, res: http.ServerResponse, meter: ClientMeter, since: number, query: ChangeQuery): Promise<void> {
+  // Asked once before the 200: a backend that refuses watching (README "Guarantees by backend") gets its error as the status.
+  let first: ChangePage;
+  try {
+    first = await ctx.backend.changes(since, { ...query, waitMs: 0 });
+  } catch (err) {
+    return sendError(res, err instanceof KvError ? err : new KvError('SERVER', 'the change stream failed; see the server log', { cause: err }));
+  }
   res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
   res.write(': dualkv change stream (docs/HTTP.md §6)\n\n');
   const signal = abortOnClose(req, res);
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), SSE_HEARTBEAT_MS);
   heartbeat.unref();
   let at = since;
+  let next: ChangePage | null = first;
   try {
     while (!signal.aborted) {
-      const page = await ctx.backend.changes(at, { ...query, waitMs: 60_000, signal });
+      const page = next ?? (await ctx.backend.changes(at, { ...query, waitMs: 60_000, signal }));
+      next = null;
       if (signal.aborted) break;
       if (page.compacted) {
         res.end(`event: compacted\ndata: ${JSON.stringify({ since: String(at), message: 'the history no longer reaches back that far: read the keys again, then watch from the revision their listing gives' })}\n\n`);

@@ -35,6 +35,8 @@ export interface SocketConnectionOptions {
   readonly owner: ConnectionOwner;
   /** Who the connection starts as: null until it authenticates (when credentials are configured). */
   readonly user: AuthUser | null;
+  /** StreamSessionOptions.oneAtATime: the backend answers later (a remote engine). */
+  readonly oneAtATime?: boolean;
 }
 
 /** After QUIT or a protocol error, how long a peer that does not read gets to take its last replies. */
@@ -90,6 +92,7 @@ export class SocketConnection implements SessionOutput, MeasuredClient, ClientCo
       user: options.user,
       // Half the brake: what the session holds back never reaches it on its own.
       holdBytes: Math.min(REPLY_HOLD_BYTES, Math.floor(options.limits.maxOutputBuffer / 2)),
+      oneAtATime: options.oneAtATime,
     });
     this.session.conn = this;
     this.localAddress = localAddressOf(socket);

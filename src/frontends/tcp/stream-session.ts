@@ -47,6 +47,13 @@ export interface StreamSessionOptions {
   readonly user: AuthUser | null;
   /** Reply bytes the session may hold unwritten before it stops running commands (default REPLY_HOLD_BYTES). */
   readonly holdBytes?: number;
+  /**
+   * A reply's promise may stand for a command that has not run yet (a remote backend:
+   * Backend.answersLater), so the next request waits until it settles: a connection's
+   * commands run in the order they arrived, and a pipeline reads its own writes. Else
+   * (the memory backend, whose promise is only durability) only the replies wait.
+   */
+  readonly oneAtATime?: boolean;
 }
 
 /**
@@ -127,6 +134,7 @@ export class StreamSession implements CommandSink, Session {
   private readonly fullLimits: DecoderLimits;
   user: AuthUser | null;
   private readonly holdBytes: number;
+  private readonly oneAtATime: boolean;
   private decoder: RespDecoder | TextLineDecoder | null = null;
   /** The first bytes, held until the first line's end shows which dialect they are (chooseDialect). */
   private firstBytes: Buffer[] = [];
@@ -167,6 +175,7 @@ export class StreamSession implements CommandSink, Session {
     this.user = options.user;
     this.limits = this.user === null ? preAuthLimits(options.limits) : options.limits;
     this.holdBytes = options.holdBytes ?? REPLY_HOLD_BYTES;
+    this.oneAtATime = options.oneAtATime ?? false;
   }
 
   /** RESP2, or RESP3 once HELLO 3 chose it: the replies from then on are encoded so. */
@@ -394,7 +403,7 @@ export class StreamSession implements CommandSink, Session {
   }
 
   private canRun(): boolean {
-    return !this.blocked && !this.ended && this.replyBytes <= this.holdBytes;
+    return !this.blocked && !this.ended && this.replyBytes <= this.holdBytes && !(this.oneAtATime && this.pending > 0);
   }
 
   private defer(d: Deferred): void {

@@ -143,6 +143,7 @@ export class TcpFrontend implements Frontend {
       limits: this.connLimits,
       owner: { memoryChanged: (c) => this.clientMemory.update(c) },
       user: initialUser(this.ctx),
+      oneAtATime: this.ctx.backend.answersLater === true,
     });
     this.connections.add(conn);
     this.clientMemory.add(conn);
