@@ -46,6 +46,8 @@ export class StringsModel extends KeyspaceModel {
       }
       case 'append': {
         const value = (this.lookup(key)?.value ?? '') + (args[2] as string);
+        // As SETRANGE: a result over --max-value-size is refused, and the key stays as it was.
+        if (value.length > MAX_VALUE_SIZE) return tooLarge(value.length);
         this.write(key, value, 'keep');
         return value.length;
       }
@@ -112,14 +114,15 @@ export class StringsModel extends KeyspaceModel {
     if (part.length === 0) return old.length;
     const end = offset + BigInt(part.length);
     const length = end > BigInt(old.length) ? end : BigInt(old.length);
-    if (length > BigInt(MAX_VALUE_SIZE)) {
-      return err(
-        `string exceeds maximum allowed size (proto-max-bulk-len): the result would be ${length} bytes, over the limit of ${MAX_VALUE_SIZE} bytes (raise --max-value-size)`,
-      );
-    }
+    if (length > BigInt(MAX_VALUE_SIZE)) return tooLarge(length);
     const at = Number(offset);
     const value = old.slice(0, at).padEnd(at, '\0') + part + old.slice(at + part.length);
     this.write(key, value, 'keep');
     return value.length;
   }
+}
+
+/** The refusal of a result over --max-value-size, in the server's words. */
+function tooLarge(length: number | bigint): Expected {
+  return err(`string exceeds maximum allowed size (proto-max-bulk-len): the result would be ${length} bytes, over the limit of ${MAX_VALUE_SIZE} bytes (raise --max-value-size)`);
 }
