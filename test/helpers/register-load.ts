@@ -44,6 +44,10 @@ export interface LoadOptions {
   /** Bounds: commands per worker, and the time the whole load may run. */
   readonly maxOpsPerWorker: number;
   readonly maxMs: number;
+  /** A worker waits this long after a command failed, as a client backs off (default 50 ms). */
+  readonly pauseAfterFailureMs?: number;
+  /** A worker waits this long between two commands (default 0), to spread a bounded load over a slow fault. */
+  readonly pauseMs?: number;
 }
 
 /** A client's own view of a connection failure, told apart from a reply the gateway sent. */
@@ -93,6 +97,8 @@ export class RegisterLoad {
       const kind = Math.random() < readShare ? 'get' : 'put';
       const record = await runOne(conn, `w${worker}`, kind, key, `w${worker}-${n}`);
       this.records.push(record);
+      const pause = record.outcome === Outcome.ok ? (this.options.pauseMs ?? 0) : (this.options.pauseAfterFailureMs ?? 50);
+      if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
       // A dead connection (a gateway killed): go on through the next gateway, as a client with several addresses does.
       if (record.outcome === Outcome.unsent || (record.outcome === Outcome.indeterminate && record.error !== undefined && !record.error.startsWith('CLUSTERDOWN'))) {
         at = (at + 1) % conns.length;
