@@ -58,11 +58,14 @@ const MAY_HAVE_APPLIED = /may or may not have been applied/;
 export class RegisterLoad {
   readonly records: LoadRecord[] = [];
   private stopped = false;
+  private ended = false;
   private readonly done: Promise<void>;
   private readonly startedAt = performance.now();
 
   constructor(private readonly options: LoadOptions) {
-    this.done = Promise.all(options.connections.map((conns, w) => this.work(w, conns))).then(() => undefined);
+    this.done = Promise.all(options.connections.map((conns, w) => this.work(w, conns))).then(() => {
+      this.ended = true;
+    });
   }
 
   /** Acknowledged writes so far, invoked after `since` (performance.now()) when given. */
@@ -79,13 +82,30 @@ export class RegisterLoad {
     return this.records;
   }
 
-  /** Ends by itself once its bounds are reached. */
-  finished(): Promise<void> {
-    return this.done;
+  /** Runs `fault` while the load goes on; if it throws, stops the load first, so that no worker outlives the test. */
+  async during<T>(fault: () => Promise<T>): Promise<T> {
+    try {
+      return await fault();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
   }
 
-  count(kind: 'put' | 'get', outcome: Outcome): number {
-    return this.records.filter((r) => r.kind === kind && r.outcome === outcome).length;
+  /**
+   * Waits (looking every 50 ms) until `check` holds. When the load reaches its bounds first,
+   * or `timeoutMs` passes, stops it and throws, saying what was waited for and how the load went.
+   */
+  async waitFor(check: () => boolean, what: string, timeoutMs = this.options.maxMs): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (!check()) {
+      if (this.ended || performance.now() > deadline) {
+        await this.stop();
+        const why = this.ended ? 'the load reached its bounds' : `${timeoutMs} ms passed`;
+        throw new Error(`${why} before ${what}: ${describeLoad(this.records)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   private async work(worker: number, conns: readonly Redis[]): Promise<void> {

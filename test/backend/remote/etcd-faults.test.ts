@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { etcdClusterFixture, haveEtcd, type EtcdCluster, type EtcdMember } from '../../helpers/etcd-cluster.js';
-import { gatewayFixture, until } from '../../helpers/gateway.js';
+import { gatewayFixture } from '../../helpers/gateway.js';
 import { processFixture, type ServerProcess } from '../../helpers/process.js';
 import { appliedDespiteRefusal, describeLoad, failingForMs, loadClientFixture, nonLinearizableKeys, Outcome, RegisterLoad, runOne, type LoadRecord } from '../../helpers/register-load.js';
 
@@ -36,14 +36,10 @@ describe.skipIf(!haveEtcd())('etcd gateways under faults', () => {
   /** Runs the load, does `fault` once WRITES_BEFORE writes are acknowledged, then waits for WRITES_AFTER more. */
   const loadAcross = async (conns: Redis[][], fault: () => Promise<void>): Promise<{ load: RegisterLoad; faultAt: number }> => {
     const load = new RegisterLoad({ connections: conns, keyFor: () => KEYS[Math.floor(Math.random() * KEYS.length)] as string, readShare: 0.5, maxOpsPerWorker: MAX_OPS_PER_WORKER, maxMs: MAX_LOAD_MS });
-    const bounded = async (check: () => boolean, what: string): Promise<void> => {
-      await Promise.race([until(check, MAX_LOAD_MS), load.finished()]);
-      if (!check()) throw new Error(`the load ended (its bounds) before ${what}: ${describeLoad(load.records)}`);
-    };
-    await bounded(() => load.acked() >= WRITES_BEFORE, `${WRITES_BEFORE} acknowledged writes`);
+    await load.waitFor(() => load.acked() >= WRITES_BEFORE, `${WRITES_BEFORE} acknowledged writes`);
     const faultAt = performance.now();
-    await fault();
-    await bounded(() => load.acked(faultAt) >= WRITES_AFTER, `${WRITES_AFTER} acknowledged writes after the fault`);
+    await load.during(fault);
+    await load.waitFor(() => load.acked(faultAt) >= WRITES_AFTER, `${WRITES_AFTER} acknowledged writes after the fault`);
     await load.stop();
     return { load, faultAt };
   };
