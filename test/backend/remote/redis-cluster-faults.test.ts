@@ -36,18 +36,12 @@ describe.skipIf(!haveRedisCluster())('a Redis Cluster gateway under faults', () 
     return Promise.all(Array.from({ length: WORKERS }, async () => [await clients.connect(server.tcpPort)]));
   };
 
-  /** Waits (bounded by the load's own bounds) until `check` holds; says how the load went if it ended first. */
-  const during = async (load: RegisterLoad, check: () => boolean, what: string, timeoutMs = MAX_LOAD_MS): Promise<void> => {
-    await Promise.race([until(check, timeoutMs), load.finished()]);
-    if (!check()) throw new Error(`the load ended (its bounds) before ${what}: ${describeLoad(load.records)}`);
-  };
-
   it('fails over when a master is killed (SIGKILL) under a write load: the gateway carries on, and the acknowledged writes lost are counted', async () => {
     const cluster = await clusters.start({ masters: 3, replicas: 1 });
     const conns = await connectWorkers(cluster);
     // Every write to a key of its own, so that a write lost is a key missing afterwards.
     const load = new RegisterLoad({ connections: conns, keyFor: (w, n) => `f:${w}:${n}`, readShare: 0, maxOpsPerWorker: MAX_OPS_PER_WORKER, maxMs: MAX_LOAD_MS });
-    await during(load, () => load.acked() >= 150, '150 acknowledged writes');
+    await load.waitFor(() => load.acked() >= 150, '150 acknowledged writes');
 
     const [victim] = await cluster.masters();
     if (victim === undefined) throw new Error('no master');
@@ -55,16 +49,18 @@ describe.skipIf(!haveRedisCluster())('a Redis Cluster gateway under faults', () 
     const onVictim = (key: string): boolean => slots.some(([lo, hi]) => keySlot(key) >= lo && keySlot(key) <= hi);
     const ackedOnVictim = (since: number): number => load.records.filter((r) => r.outcome === Outcome.ok && r.invoke >= since && onVictim(r.key)).length;
     const killedAt = performance.now();
-    await cluster.killNode(victim);
-    const promoted = await cluster.waitForFailover(victim);
+    const promoted = await load.during(async () => {
+      await cluster.killNode(victim);
+      return cluster.waitForFailover(victim);
+    });
     const failoverMs = Math.round(performance.now() - killedAt);
-    expect(promoted.role).toBe('master');
     // The gateway writes to the slots the dead master held again, within a bound.
-    await during(load, () => ackedOnVictim(killedAt) >= 30, "30 acknowledged writes to the killed master's slots", RECOVERY_BOUND_MS);
+    await load.waitFor(() => ackedOnVictim(killedAt) >= 30, "30 acknowledged writes to the killed master's slots", RECOVERY_BOUND_MS);
     const recoveredAt = performance.now();
-    await during(load, () => load.acked(recoveredAt) >= 150, '150 more acknowledged writes after the gateway recovered');
+    await load.waitFor(() => load.acked(recoveredAt) >= 150, '150 more acknowledged writes after the gateway recovered');
     const records = await load.stop();
     const failingMs = failingForMs(records, killedAt);
+    expect(promoted.role).toBe('master');
 
     // No permanent errors: once recovered, a write to every master's slots succeeds.
     const after: LoadRecord[] = [];
@@ -125,6 +121,24 @@ describe.skipIf(!haveRedisCluster())('a Redis Cluster gateway under faults', () 
     }
   });
 
+  it("writes keys of a slot that is migrating while they are still on the source (a reshard's state between two MIGRATEs)", async () => {
+    const cluster = await clusters.start({ masters: 3, replicas: 0 });
+    const { redis } = await gateways.start({ kind: 'redis-cluster', redisCluster: { nodes: cluster.seeds, commandTimeoutMs: BACKEND_TIMEOUT_MS } });
+    const slot = keySlot('{mig}');
+    await redis.set('{mig}plain', 'before');
+    await redis.set('{mig}n', '1');
+    const source = await cluster.ownerOf(slot);
+    const target = (await cluster.masters()).find((m) => m.port !== source.port) as RedisClusterNode;
+    // What redis-cli --cluster reshard does first for a slot (cluster spec, "Live reconfiguration").
+    await cluster.call(target, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', source.id);
+    await cluster.call(source, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', target.id);
+    // A plain write (the put script) and a read-modify-write (read, then the commit script) of keys still on the source.
+    expect(await redis.set('{mig}plain', 'during')).toBe('OK');
+    expect(await redis.incr('{mig}n')).toBe(2);
+    expect(await redis.set('{mig}ttl', 'x', 'PX', 60_000)).toBe('OK');
+    expect(await redis.mget('{mig}plain', '{mig}n')).toEqual(['during', '2']);
+  });
+
   it('moves slots with redis-cli --cluster reshard under a GET/SET load through the gateway: no command fails, nothing acknowledged is lost', async () => {
     const cluster = await clusters.start({ masters: 3, replicas: 0 });
     const [from, to] = (await cluster.masters()) as [RedisClusterNode, RedisClusterNode];
@@ -142,12 +156,12 @@ describe.skipIf(!haveRedisCluster())('a Redis Cluster gateway under faults', () 
     // Keys of the same slots ({tag}), so that each slot takes several MIGRATE rounds: a load key moved while others wait.
     for (const key of keys) await conns[0]?.[0]?.mset(...Array.from({ length: FILLERS_PER_SLOT }, (_, i) => [`{${key}}:fill:${i}`, 'x']).flat());
     const load = new RegisterLoad({ connections: conns, keyFor: () => keys[Math.floor(Math.random() * keys.length)] as string, readShare: 0.5, maxOpsPerWorker: MAX_OPS_PER_WORKER, maxMs: MAX_LOAD_MS, pauseMs: 10 });
-    await during(load, () => load.acked() >= 60, '60 acknowledged writes');
+    await load.waitFor(() => load.acked() >= 60, '60 acknowledged writes');
     const reshardAt = performance.now();
-    await cluster.reshard(from, to, moved);
+    await load.during(() => cluster.reshard(from, to, moved));
     const reshardMs = Math.round(performance.now() - reshardAt);
     const doneAt = performance.now();
-    await during(load, () => load.acked(doneAt) >= 60, '60 acknowledged writes after the reshard');
+    await load.waitFor(() => load.acked(doneAt) >= 60, '60 acknowledged writes after the reshard');
     const records = await load.stop();
     // ASKING comes before each command the gateway's client sent to a slot's new owner mid-move.
     const askings = (await Promise.all(cluster.nodes.map((n) => cluster.call(n, 'INFO', 'commandstats'))))
