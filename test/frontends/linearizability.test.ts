@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkRegisterHistory, describeFailure, type HistoryEntry, type RegisterOp } from '../helpers/linearizability.js';
+import { checkRegisterHistory, describeFailure, UNKNOWN_RESPONSE, type HistoryEntry, type RegisterOp } from '../helpers/linearizability.js';
 import { serverFixture } from '../helpers/server.js';
 import type { RawClient } from '../helpers/socket.js';
 import { runOnHotKeys } from './register-clients.js';
@@ -34,6 +34,8 @@ describe('the register linearizability checker', () => {
     ['two concurrent CASes on one version, one of which wins', [getver(null, 0, 0, 1), cas(0, 'a', true, 3, 2, 10), cas(0, 'b', false, 3, 3, 11)]],
     ['a CAS that loses to a concurrent put and reports its version', [put('a', 0, 10), cas(0, 'b', false, 4, 1, 2), getver('a', 4, 11, 12)]],
     ['a CAS on the version a delete left (0: absent)', [put('a', 0, 1), del(true, 2, 3), cas(0, 'b', true, 8, 4, 5)]],
+    ['a put whose reply was lost and that never took effect', [put('a', 0, 1), put('b', 2, UNKNOWN_RESPONSE), get('a', 3, 4), get('a', 5, 6)]],
+    ['a put whose reply was lost and that took effect late', [put('a', 0, 1), put('b', 2, UNKNOWN_RESPONSE), get('a', 3, 4), get('b', 50, 51)]],
   ];
   for (const [name, history] of accepted) {
     it(`accepts ${name}`, () => {
@@ -55,6 +57,8 @@ describe('the register linearizability checker', () => {
     ['a GETVER of an old version after a newer CAS returned', [cas(0, 'a', true, 5, 0, 1), cas(5, 'b', true, 6, 2, 3), getver('a', 5, 4, 5)]],
     ['a CAS applied on a version the key never had', [put('a', 0, 1), getver('a', 5, 2, 3), cas(4, 'b', true, 6, 4, 5)]],
     ['a GETVER that finds a value with version 0', [put('a', 0, 1), getver('a', 0, 2, 3)]],
+    ['a put whose reply was lost, read before it was sent', [get('b', 0, 1), put('b', 2, UNKNOWN_RESPONSE)]],
+    ['a put whose reply was lost, read, then unread with no other write', [put('a', 0, 1), put('b', 2, UNKNOWN_RESPONSE), get('b', 3, 4), get('a', 5, 6)]],
   ];
   for (const [name, history] of rejected) {
     it(`rejects ${name}`, () => {

@@ -27,11 +27,18 @@ export type RegisterOp =
   | { readonly kind: 'getver'; readonly value: string | null; readonly version: number }
   | { readonly kind: 'cas'; readonly expected: number; readonly value: string; readonly applied: boolean; readonly version: number };
 
+/**
+ * The response time of an operation whose reply was lost (a dropped connection, a timeout):
+ * it may take effect at any point after its invocation, or never, which for a write is the
+ * same as taking effect after every other operation (Knossos's and Porcupine's "info" ops).
+ */
+export const UNKNOWN_RESPONSE = Number.POSITIVE_INFINITY;
+
 export interface HistoryEntry {
   readonly op: RegisterOp;
   /** When the client sent the request (performance.now()). */
   readonly invoke: number;
-  /** When the client had the whole reply; at least `invoke`. */
+  /** When the client had the whole reply; at least `invoke`; UNKNOWN_RESPONSE when it never came. */
   readonly response: number;
   /** For error messages: who did it. */
   readonly client?: string;

@@ -7,7 +7,7 @@ import type { Engine, EngineRead, EngineScanStep, EngineWrite } from '../remote/
 import type { ChangePage, ChangeQuery } from '../types.js';
 import { decodeValue, encodeValue } from './envelope.js';
 import { EtcdWatchCache } from './etcd-changes.js';
-import { etcdError } from './etcd-errors.js';
+import { etcdError, lostInFlight, wasNotSent } from './etcd-errors.js';
 import { EtcdRequestLedger } from './etcd-request-ledger.js';
 import { prefixOverlap, requestPrefixFor } from './request-prefix.js';
 import { LeaseBuckets } from './lease-buckets.js';
@@ -31,6 +31,8 @@ export interface EtcdSettings {
 const LIVE_READS = 16;
 /** Expired keys in a row RANDOMKEY steps over before it starts again from the first key (Redis gives up after 100). */
 const RANDOM_KEY_STEPS = 100;
+/** The etcd3 client's circuit breaker per member: this many failures in a row and it sends the member nothing for 5 s. */
+const ENDPOINT_FAILURES_TO_SKIP = 3;
 
 type KeyValue = { key: Buffer; value: Buffer; mod_revision: string };
 type RequestOp = NonNullable<Parameters<Etcd3['kv']['txn']>[0]['success']>[number];
@@ -92,7 +94,7 @@ export class EtcdEngine implements Engine {
     this.watchCache = new EtcdWatchCache(
       this.client,
       { prefix: this.prefix, prefixEnd: this.prefixEnd },
-      () => this.call(() => this.client.kv.range({ key: this.prefix, range_end: this.prefixEnd, count_only: true })).then((r) => this.seen(r.header.revision)),
+      () => this.call(() => this.client.kv.range({ key: this.prefix, range_end: this.prefixEnd, count_only: true }), 'read').then((r) => this.seen(r.header.revision)),
       (rev) => this.seen(rev),
     );
     this.requests = new EtcdRequestLedger(this.client, requestPrefix, this.leases, () => this.now());
@@ -113,13 +115,13 @@ export class EtcdEngine implements Engine {
   async read(keys: readonly ByteString[]): Promise<EngineRead[]> {
     if (keys.length === 0) return [];
     if (keys.length === 1) {
-      const r = await this.call(() => this.client.kv.range({ key: this.key(keys[0] as ByteString) }));
+      const r = await this.call(() => this.client.kv.range({ key: this.key(keys[0] as ByteString) }), 'read');
       this.seen(r.header.revision);
       return [this.toRead(r.kvs[0] as KeyValue | undefined)];
     }
     // One transaction of ranges: one revision for every key.
     const success: RequestOp[] = keys.map((k) => ({ request_range: { key: this.key(k) } }));
-    const r = await this.call(() => this.client.kv.txn({ success }));
+    const r = await this.call(() => this.client.kv.txn({ success }), 'read');
     this.seen(r.header.revision);
     return r.responses.map((op) => this.toRead(op.response_range.kvs[0] as KeyValue | undefined));
   }
@@ -162,7 +164,7 @@ export class EtcdEngine implements Engine {
   }
 
   async dbsize(): Promise<number> {
-    const r = await this.call(() => this.client.kv.range({ key: this.prefix, range_end: this.prefixEnd, count_only: true }));
+    const r = await this.call(() => this.client.kv.range({ key: this.prefix, range_end: this.prefixEnd, count_only: true }), 'read');
     this.seen(r.header.revision);
     return Number(r.count);
   }
@@ -170,7 +172,7 @@ export class EtcdEngine implements Engine {
   /** `from`: the first key (prefixed) still to look at. */
   async scan(from: unknown, count: number): Promise<EngineScanStep> {
     const start = (from as Buffer | null) ?? this.prefix;
-    const r = await this.call(() => this.client.kv.range({ key: start, range_end: this.prefixEnd, limit: count, keys_only: true }));
+    const r = await this.call(() => this.client.kv.range({ key: start, range_end: this.prefixEnd, limit: count, keys_only: true }), 'read');
     this.seen(r.header.revision);
     const keys = (await this.live(r.kvs)).map((kv) => bytesToString(kv.key, this.prefix.length));
     const last = r.kvs[r.kvs.length - 1];
@@ -207,7 +209,7 @@ export class EtcdEngine implements Engine {
     for (const key of [start, this.prefix]) {
       let from = key;
       for (let step = 0; step < RANDOM_KEY_STEPS; step++) {
-        const r = await this.call(() => this.client.kv.range({ key: from, range_end: this.prefixEnd, limit: 1, keys_only: true }));
+        const r = await this.call(() => this.client.kv.range({ key: from, range_end: this.prefixEnd, limit: 1, keys_only: true }), 'read');
         const kv = r.kvs[0];
         if (kv === undefined) break;
         if ((await this.live([kv])).length > 0) return bytesToString(kv.key, this.prefix.length);
@@ -262,11 +264,22 @@ export class EtcdEngine implements Engine {
     return rev;
   }
 
-  private async call<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (err) {
-      throw etcdError(err);
+  /**
+   * Runs one request. The client picks a member at random for each, so one that cannot
+   * reach its member (down: README "served while a majority runs") is sent again, to
+   * another: a request that never left cannot apply twice, and a read that lost its
+   * connection can be asked again. A dead member fails ENDPOINT_FAILURES_TO_SKIP requests
+   * before the client skips it, which bounds the attempts.
+   */
+  private async call<T>(op: () => Promise<T>, kind: 'read' | 'write' = 'write'): Promise<T> {
+    const attempts = ENDPOINT_FAILURES_TO_SKIP * this.settings.endpoints.length + 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await op();
+      } catch (err) {
+        const again = wasNotSent(err) || (kind === 'read' && lostInFlight(err));
+        if (!again || attempt >= attempts) throw etcdError(err);
+      }
     }
   }
 }

@@ -1,5 +1,30 @@
 import { KvError } from '../../errors.js';
 
+/**
+ * gRPC's and the etcd3 client's words for a request that never left the gateway: no
+ * connection to the member it picked (down, refusing), or that member's circuit is open.
+ * Such a request is safe to send again, to another member.
+ */
+const NOT_SENT = /No connection established|ECONNREFUSED|circuit breaker is open|Connection pool has no hosts/i;
+/** etcd's own refusals, answered before anything is proposed: nothing was applied. */
+const REFUSED_BY_ETCD = /etcdserver: (no leader|too many requests|not capable)/i;
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Whether the request did not reach etcd at all, so that sending it again cannot apply it twice. */
+export function wasNotSent(err: unknown): boolean {
+  return NOT_SENT.test(messageOf(err));
+}
+
+/** Whether the connection was lost with the request on it (its outcome is unknown), not a deadline or a refusal. */
+export function lostInFlight(err: unknown): boolean {
+  const message = messageOf(err);
+  const unavailable = (err instanceof Error && err.constructor.name === 'GRPCUnavailableError') || /\bUNAVAILABLE\b/.test(message);
+  return unavailable && !wasNotSent(err) && !REFUSED_BY_ETCD.test(message) && !/leader changed/i.test(message);
+}
+
 /** An etcd failure as a KvError: which code, and a message that says what to do. */
 export function etcdError(err: unknown): KvError {
   if (err instanceof KvError) return err;
@@ -17,6 +42,11 @@ export function etcdError(err: unknown): KvError {
   }
   if (name === 'GRPCDeadlineExceededError' || /deadline exceeded|request timed out|leader changed/i.test(message)) {
     return new KvError('BACKEND_UNAVAILABLE', `etcd did not answer in time (${message}); a write may or may not have been applied`, { cause: err });
+  }
+  // errors.ts: BACKEND_UNAVAILABLE means nothing was applied unless it says otherwise. A request
+  // on a connection that dropped (the member killed) may have been proposed and committed.
+  if (lostInFlight(err)) {
+    return new KvError('BACKEND_UNAVAILABLE', `etcd's connection closed before it answered (${message}); a write may or may not have been applied`, { cause: err });
   }
   return new KvError('BACKEND_UNAVAILABLE', `etcd did not answer: ${message}`, { cause: err });
 }

@@ -51,7 +51,10 @@ export class RedisClusterEngine implements Engine {
     const options: ClusterOptions = {
       // A gateway started before its cluster keeps trying; EngineHealth says when it is up.
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
-      retryDelayOnFailover: 200,
+      // 0: never send again a command whose node connection closed. ioredis would, after this
+      // delay, though the command may have run: a commit resent fails its comparison, and the
+      // caller, told it lost the race, applies it a second time. It fails instead (clusterError).
+      retryDelayOnFailover: 0,
       retryDelayOnClusterDown: 200,
       retryDelayOnTryAgain: 100,
       maxRedirections: 16,
@@ -68,7 +71,7 @@ export class RedisClusterEngine implements Engine {
         username: settings.user,
         password: settings.password,
         commandTimeout: settings.commandTimeoutMs ?? 5000,
-        // A command whose connection dropped may have run: resending it could apply a commit twice, so it fails instead.
+        // The same for a node's own reconnect: a command whose connection dropped may have run.
         maxRetriesPerRequest: 0,
         connectTimeout: 2000,
         tls: tls === undefined ? undefined : { ca: tls.ca, cert: tls.cert, key: tls.key },
@@ -101,8 +104,8 @@ export class RedisClusterEngine implements Engine {
         ? await this.call(() => {
             const key = latin1(keys[0] as ByteString);
             return hot(() => this.cluster.dkvgetBuffer(key), () => this.cluster.dkvgetaloneBuffer(key));
-          })
-        : await this.call(() => this.cluster.dkvreadBuffer(keys.length, ...keys.map(latin1)));
+          }, 'read')
+        : await this.call(() => this.cluster.dkvreadBuffer(keys.length, ...keys.map(latin1)), 'read');
     const out: EngineRead[] = [];
     for (let i = 0; i < keys.length; i++) {
       const value = raw[i * 3] as Buffer | null;
@@ -167,7 +170,7 @@ export class RedisClusterEngine implements Engine {
       let n = 0;
       for (const node of this.masters()) n += await node.dbsize();
       return n;
-    });
+    }, 'read');
   }
 
   /** `from`: [master index, that master's SCAN cursor]. */
@@ -185,7 +188,7 @@ export class RedisClusterEngine implements Engine {
         if (index >= masters.length) return { keys, next: null };
       }
       return { keys, next: [index, cursor] };
-    });
+    }, 'read');
   }
 
   randomKey(): Promise<ByteString | undefined> {
@@ -197,7 +200,7 @@ export class RedisClusterEngine implements Engine {
         if (key !== null) return bytesToString(key);
       }
       return undefined;
-    });
+    }, 'read');
   }
 
   flush(): Promise<number> {
@@ -217,7 +220,7 @@ export class RedisClusterEngine implements Engine {
 
   async ping(): Promise<void> {
     if (this.cluster.status !== 'ready') throw new Error(`the cluster client is ${this.cluster.status}`);
-    const info = String(await this.call(() => this.cluster.cluster('INFO')));
+    const info = String(await this.call(() => this.cluster.cluster('INFO'), 'read'));
     if (!/cluster_state:ok/.test(info)) throw new Error('cluster_state is not ok');
   }
 
@@ -230,12 +233,22 @@ export class RedisClusterEngine implements Engine {
     return this.cluster.nodes('master').sort((a, b) => address(a).localeCompare(address(b)));
   }
 
-  /** Runs a cluster call, giving its failure the project's error codes. */
-  private async call<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (err) {
-      throw clusterError(err);
+  /**
+   * Runs a cluster call, giving its failure the project's error codes. When a node's
+   * connection closed (killed, failing over), the client asks the cluster who serves its
+   * slots now, and a read, which cannot apply twice, is asked again after a pause.
+   */
+  private async call<T>(op: () => Promise<T>, kind: 'read' | 'write' = 'write'): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await op();
+      } catch (err) {
+        const failure = clusterError(err);
+        const lost = CONNECTION_LOST.test(failure.message);
+        if (lost) this.cluster.refreshSlotsCache();
+        if (!lost || kind === 'write' || attempt >= READ_ATTEMPTS) throw failure;
+        await new Promise((resolve) => setTimeout(resolve, READ_RETRY_DELAY_MS));
+      }
     }
   }
 }
@@ -249,6 +262,13 @@ function parseNode(spec: string): ClusterNode {
   if (m === null) throw new KvError('CONFIG', `Redis Cluster node "${spec}" is not host:port`);
   return { host: m[1] as string, port: Number(m[2]) };
 }
+
+/** A read whose node connection closed is asked again this many times in all, this far apart (ioredis's own failover delay). */
+const READ_ATTEMPTS = 5;
+const READ_RETRY_DELAY_MS = 200;
+
+/** ioredis's words for a command whose node connection closed: it may have been sent, and run. */
+const CONNECTION_LOST = /Connection is closed|Reached the max retries per request limit/;
 
 /** A cluster failure as a KvError: which code, and a message that says what to do. */
 /**
@@ -277,6 +297,9 @@ export function clusterError(err: unknown): KvError {
   }
   if (/^(NOSCRIPT|ERR Error running script|ERR user_script)/.test(message)) {
     return new KvError('SERVER', `the Redis Cluster refused dualkv's script: ${message}`, { cause: err });
+  }
+  if (CONNECTION_LOST.test(message)) {
+    return new KvError('BACKEND_UNAVAILABLE', `the Redis Cluster node's connection closed before it answered (${message}); a write may or may not have been applied`, { cause: err });
   }
   if (/timed? ?out/i.test(message)) {
     return new KvError('BACKEND_UNAVAILABLE', `the Redis Cluster did not answer in time (${message}); a write may or may not have been applied`, { cause: err });

@@ -34,11 +34,15 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 `;
 
-/** KEYS[1], ARGV[1]: value. A plain write: the value, no expiry. Answers the revision. */
+/**
+ * KEYS[1], ARGV[1]: value. A plain write: the value, no expiry. Answers the revision.
+ * The hash is written over, never deleted first: while its slot migrates, a key the script
+ * deleted is no longer local, and Redis refuses the script's next command on it.
+ */
 export const PUT_SCRIPT = `${NEXT_REVISION}
 local r = revision(KEYS[1], now)
-redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'r', r)
+redis.call('PERSIST', KEYS[1])
 return r
 `;
 
@@ -59,10 +63,9 @@ for i = 1, #KEYS do
   local op = ARGV[b + 2]
   if op == 'p' then
     local r = revision(KEYS[i], now)
-    redis.call('DEL', KEYS[i])
     redis.call('HSET', KEYS[i], 'v', ARGV[b + 3], 'r', r)
     local at = tonumber(ARGV[b + 4])
-    if at > 0 then redis.call('PEXPIREAT', KEYS[i], at) end
+    if at > 0 then redis.call('PEXPIREAT', KEYS[i], at) else redis.call('PERSIST', KEYS[i]) end
     out[i] = r
   elseif op == 'd' then
     redis.call('DEL', KEYS[i])

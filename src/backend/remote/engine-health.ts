@@ -90,7 +90,8 @@ export class EngineHealth {
       }
     } catch (err) {
       this.failures++;
-      const reason = err instanceof Error ? err.message : String(err);
+      // A look is a read, and the refusal it leads to says nothing was applied: a write's outcome is no part of the reason.
+      const reason = (err instanceof Error ? err.message : String(err)).replace(/; a write may or may not have been applied/, '');
       if (this.isReady) this.events.lost?.(this.engine.name, reason);
       this.isReady = false;
       this.reason = reason;
