@@ -273,12 +273,13 @@ const CONNECTION_LOST = /Connection is closed|Reached the max retries per reques
 /** A cluster failure as a KvError: which code, and a message that says what to do. */
 /**
  * Replies that say a batched command did not run where it went: the slot moved (MOVED),
- * is moving (ASK), or the master has not loaded the script (NOSCRIPT, after a failover).
- * A batch cannot follow them one by one, so the command goes again alone, where ioredis
- * follows the redirection and loads the script; running it once more is safe, since it
- * did not run.
+ * is moving (ASK), or the master has not loaded the script (NOSCRIPT, after a failover);
+ * or ioredis refused the whole batch before sending it, because the slot map changed
+ * while it was being filled and its keys no longer share a master. A batch cannot follow
+ * them one by one, so the command goes again alone, where ioredis follows the redirection
+ * and loads the script; running it once more is safe, since it did not run.
  */
-const NOT_RUN_THERE = /^(MOVED|ASK|NOSCRIPT)\b/;
+const NOT_RUN_THERE = /^(MOVED|ASK|NOSCRIPT)\b|^All keys in the pipeline should belong to the same slots allocation group/;
 
 function hot<T>(batched: () => Promise<T>, alone: () => Promise<T>): Promise<T> {
   return batched().catch((err: unknown) => {
