@@ -14,6 +14,8 @@ export function runPeer(bin: string, args: readonly string[], stdin?: string | B
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
+    // A peer that exits without reading its input (etcdctl, most of the time) closes the pipe first: EPIPE says nothing then.
+    child.stdin.on('error', () => undefined);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout: Buffer.concat(out), stderr: err });
