@@ -4,19 +4,19 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../clients/lib/cli-exit-codes.js';
 import { TcpClient } from '../../clients/lib/tcp-client.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import type { TestServer } from '../helpers/server.js';
+import { failoverServers } from './failover-servers.js';
 import { freePort } from './tcp-helpers.js';
 
 const CLI = path.resolve(import.meta.dirname, '../../dist/clients/kv-tcp.js');
 
-const servers: TestServer[] = [];
+const { server, valueAt } = failoverServers();
 const closers: Array<() => Promise<void>> = [];
 const children: ChildProcess[] = [];
 
 afterEach(async () => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill();
   for (const close of closers.splice(0)) await close();
-  for (const s of servers.splice(0)) await s.stop();
 });
 
 interface Run {
@@ -35,21 +35,6 @@ function kvTcp(args: string[], opts: { input?: string; env?: Record<string, stri
   child.stderr.on('data', (c: Buffer) => err.push(c));
   child.stdin.end(opts.input ?? '');
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') })));
-}
-
-async function server(): Promise<TestServer> {
-  const s = await startTestServer({ logOps: false });
-  servers.push(s);
-  return s;
-}
-
-async function valueAt(s: TestServer, key: string): Promise<string | null> {
-  const c = await TcpClient.connect({ port: s.tcpPort });
-  try {
-    return (await c.get(key))?.toString('utf8') ?? null;
-  } finally {
-    await c.close();
-  }
 }
 
 async function putAt(s: TestServer, key: string, value: string): Promise<void> {

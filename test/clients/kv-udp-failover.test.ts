@@ -3,19 +3,17 @@ import dgram from 'node:dgram';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../clients/lib/cli-exit-codes.js';
-import { TcpClient } from '../../clients/lib/tcp-client.js';
 import { Opcode, UdpClient } from '../../clients/lib/udp-client.js';
 import { decodeRequest } from '../../src/protocol/datagram.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { failoverServers } from './failover-servers.js';
 
 const CLI = path.resolve(import.meta.dirname, '../../dist/clients/kv-udp.js');
 
-const servers: TestServer[] = [];
+const { server, valueAt } = failoverServers();
 const closers: Array<() => Promise<void>> = [];
 
 afterEach(async () => {
   for (const close of closers.splice(0)) await close();
-  for (const s of servers.splice(0)) await s.stop();
 });
 
 interface Run {
@@ -63,21 +61,6 @@ async function recorder(upstream?: number): Promise<{ port: string; ids: number[
   const port = await bind(front);
   await bind(back);
   return { port: `127.0.0.1:${port}`, ids };
-}
-
-async function server(): Promise<TestServer> {
-  const s = await startTestServer({ logOps: false });
-  servers.push(s);
-  return s;
-}
-
-async function valueAt(s: TestServer, key: string): Promise<string | null> {
-  const c = await TcpClient.connect({ port: s.tcpPort });
-  try {
-    return (await c.get(key))?.toString('utf8') ?? null;
-  } finally {
-    await c.close();
-  }
 }
 
 describe('kv-udp with several servers', () => {
