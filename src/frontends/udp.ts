@@ -6,7 +6,6 @@ import { lookupCommand } from '../commands/table.js';
 import type { CommandContext } from '../commands/types.js';
 import type { Frontend } from './frontend.js';
 import type { UdpConfig } from '../config.js';
-import type { RequestLedger } from '../backend/request-ledger.js';
 import { KvError } from '../errors.js';
 import { createOpLog } from '../op-log.js';
 import {
@@ -31,6 +30,7 @@ import { PROTECTED_MODE_MESSAGE } from '../auth/protected-mode.js';
 import { signDatagram, useHmacEngine } from '../protocol/datagram-auth.js';
 import { REPLY_AUTH_SIZE, ReplyExtension, replyAuthExtension, type Extension } from '../protocol/datagram-extensions.js';
 import { refusedOnEveryRun, ReplyCache } from './reply-cache.js';
+import { SharedWrites } from './udp-shared-writes.js';
 import { DatagramAuthenticator, type UdpKeyring, type VerifiedAuth } from './udp-auth.js';
 import { createDatagramIo, nativeHmacEngine, type DatagramIo, type Peer } from './udp-io.js';
 import { largeReplyPolicy, PeerTable, type PeerState } from './udp-peers.js';
@@ -109,13 +109,8 @@ export class UdpFrontend extends EventEmitter implements Frontend {
   private errorReplies = 0;
   private idConflicts = 0;
   private retriesInProgress = 0;
-  /** Writes answered with the reply another gateway recorded (docs/PROTOCOL.md, udp "Across gateways"). */
-  private sharedRecordHits = 0;
-  /** Copies dropped because another gateway had claimed the request and had no reply yet. */
-  private sharedRecordRunning = 0;
-  /** Claims, records or releases the engine did not take. */
-  private sharedRecordErrors = 0;
-  private sharedRecordWarnedAt = -Infinity;
+  /** Writes over a request record the gateways share (udp-shared-writes.ts); null: the reply cache alone. */
+  private readonly shared: SharedWrites | null;
   private repliesTooLarge = 0;
   private largeRepliesRefused = 0;
   private notCached = 0;
@@ -135,6 +130,32 @@ export class UdpFrontend extends EventEmitter implements Frontend {
     this.rejectLog = new RejectLogLimiter(u.rejectLogPerSecond);
     this.auth = new DatagramAuthenticator(options.keys ?? null, u.authWindowMs);
     this.now = options.now ?? Date.now;
+    const ledger = ctx.backend.requestLedger ?? null;
+    this.shared =
+      ledger === null
+        ? null
+        : new SharedWrites(
+            {
+              cache: this.cache,
+              log: this.log,
+              windowMs: u.replyCacheTtlMs,
+              now: () => this.now(),
+              engineAway: () => this.ctx.backend.writeBlocker() !== null,
+              execute: (session, args) => this.execute(session, args),
+              encode: (peer, opcode, id, size, reply, auth) => this.encodeFor(peer, opcode, id, size, false, reply, auth),
+              refusal: (id, opcode, e, size, auth) => this.errorReply(id, opcode, e, Math.min(size, this.maxSize), auth),
+              send: (buf, to) => this.send(buf, to),
+              countIdConflict: () => void this.idConflicts++,
+              countNotCached: () => void this.notCached++,
+              begin: () => {
+                this.pending++;
+                return () => {
+                  if (--this.pending === 0) this.pendingDone?.();
+                };
+              },
+            },
+            ledger,
+          );
     this.peers = new PeerTable(largeReplyPolicy(u.largeRepliesTo), options.logOps ? (client) => createOpLog(log.child({ transport: 'udp', client })) : null, initialUser(ctx));
     const { io, fallbackReason } = createDatagramIo(u.io, options.host, this.maxSize, {
       datagram: (msg, peer, wireSize) => this.onMessage(msg, peer, wireSize),
@@ -238,9 +259,8 @@ export class UdpFrontend extends EventEmitter implements Frontend {
     const entry = this.cache.get(key);
     if (entry === undefined) {
       if (!this.admit(req, auth, rinfo)) return;
-      const ledger = this.ctx.backend.requestLedger ?? null;
-      if (ledger === null) this.run(req, args, peer, rinfo, key, auth);
-      else this.runShared(ledger, req, args, peer, rinfo, key, auth);
+      if (this.shared === null) this.run(req, args, peer, rinfo, key, auth);
+      else this.shared.run(req, args, peer, rinfo, key, auth);
       return;
     }
     if (entry.fingerprint !== req.crc) {
@@ -259,89 +279,6 @@ export class UdpFrontend extends EventEmitter implements Frontend {
     }
     this.cache.countHit();
     this.send(entry.reply, rinfo);
-  }
-
-  /**
-   * docs/PROTOCOL.md, udp "Across gateways": a write over an engine that keeps a shared
-   * request record runs only if this gateway's claim on it wins; otherwise it is answered
-   * with the reply another gateway recorded, or dropped while that one has none yet.
-   */
-  private runShared(ledger: RequestLedger, req: DatagramRequest, args: ByteString[], peer: PeerState, rinfo: Peer, cacheKey: string, auth: VerifiedAuth | null): void {
-    const { opcode, id, size, crc } = req;
-    const window = this.options.udp.replyCacheTtlMs;
-    // The peer's session is shared by every key that sends from its port: the user this datagram was signed by, kept for when it runs.
-    const user = peer.session.user;
-    // Reserved first, so that a retry to this gateway meanwhile is neither claimed nor run.
-    const entry = this.cache.reserve(cacheKey, crc, peer.source);
-    this.pending++;
-    const finish = (): void => {
-      if (--this.pending === 0) this.pendingDone?.();
-    };
-    ledger
-      .claim(cacheKey, crc, window)
-      .then(async (claim) => {
-        switch (claim.kind) {
-          case 'done':
-            this.sharedRecordHits++;
-            this.cache.complete(entry, claim.reply);
-            this.send(claim.reply, rinfo);
-            return;
-          case 'running':
-            this.cache.discard(entry);
-            this.sharedRecordRunning++;
-            return;
-          case 'conflict': {
-            this.cache.discard(entry);
-            this.idConflicts++;
-            const e = errorBody('ID_CONFLICT', `request ID ${id} was used for a different request in the last ${window} ms (recorded by a gateway on the same engine); resend with a new ID`);
-            const reply = this.errorReply(id, opcode, e, Math.min(size, this.maxSize), auth);
-            if (reply) this.send(reply, rinfo);
-            return;
-          }
-          case 'claimed': {
-            peer.session.user = user;
-            const reply = await this.execute(peer.session, args);
-            const buf = this.encodeFor(peer, opcode, id, size, false, reply, auth);
-            if (buf === null || refusedOnEveryRun(reply)) {
-              // Any copy would get the same refusal: nothing to remember, here or there.
-              this.cache.discard(entry);
-              if (buf !== null) this.notCached++;
-              ledger.release(cacheKey, claim.token).catch((err: unknown) => this.sharedRecordFailed(err, rinfo));
-            } else {
-              this.cache.complete(entry, buf);
-              ledger.complete(cacheKey, crc, buf, claim.token).catch((err: unknown) => this.sharedRecordFailed(err, rinfo));
-            }
-            if (buf !== null) this.send(buf, rinfo);
-            return;
-          }
-        }
-      })
-      .catch((err: unknown) => {
-        // The claim did not get through (the engine is away): nothing ran, the client sends again.
-        this.cache.discard(entry);
-        this.sharedRecordFailed(err, rinfo);
-        const kv = err instanceof KvError ? err : new KvError('SERVER', 'internal error; see the server log', { cause: err });
-        const buf = this.encodeFor(peer, opcode, id, size, false, { t: 'error', err: kv }, auth);
-        if (buf !== null) this.send(buf, rinfo);
-      })
-      .finally(finish);
-  }
-
-  /** A shared request record that could not be read or written: counted, and logged unless it is the engine being away. */
-  private sharedRecordFailed(err: unknown, rinfo: Peer): void {
-    this.sharedRecordErrors++;
-    const client = `${rinfo.address}:${rinfo.port}`;
-    if (!(err instanceof KvError && err.code === 'BACKEND_UNAVAILABLE')) {
-      this.log.error({ err, transport: 'udp', client }, 'shared request record failed');
-      return;
-    }
-    // The engine being away is said by its health check; a failure while it answers (a role
-    // without the request prefix, say) is the operator's to see, at most once a second.
-    const now = this.now();
-    if (this.ctx.backend.writeBlocker() === null && now - this.sharedRecordWarnedAt >= 1000) {
-      this.sharedRecordWarnedAt = now;
-      this.log.warn({ transport: 'udp', client, reason: err.message }, 'shared request record failed; the write was refused');
-    }
   }
 
   /** Runs a command to its reply; a throw is a bug, answered as an internal error. */
@@ -513,10 +450,10 @@ export class UdpFrontend extends EventEmitter implements Frontend {
       udp_large_replies_refused: this.largeRepliesRefused,
       udp_id_conflicts: this.idConflicts,
       udp_retries_while_running: this.retriesInProgress,
-      udp_shared_record: this.ctx.backend.requestLedger?.where ?? 'none',
-      udp_shared_record_hits: this.sharedRecordHits,
-      udp_shared_record_running: this.sharedRecordRunning,
-      udp_shared_record_errors: this.sharedRecordErrors,
+      udp_shared_record: this.shared?.where ?? 'none',
+      udp_shared_record_hits: this.shared?.hits ?? 0,
+      udp_shared_record_running: this.shared?.running ?? 0,
+      udp_shared_record_errors: this.shared?.errors ?? 0,
       udp_send_errors: this.sendErrors,
       udp_reply_cache_hits: this.cache.hits,
       udp_reply_cache_evictions: this.cache.evictions,
