@@ -217,7 +217,9 @@ describe('the log under pressure (kv-server process)', () => {
       // Most of the volume taken at once, so that a few hundred op lines fill the rest.
       const filler = path.join(logDir, 'filler');
       writeFileSync(filler, Buffer.alloc(400 * 1024));
-      const p = spawnServer(logDir, true, ['--shutdown-timeout', '2000']);
+      // A backlog smaller than the room made below: lines queued while the volume was full fit
+      // in it once there is room again, however many the load sent before the failure was seen.
+      const p = spawnServer(logDir, true, ['--shutdown-timeout', '2000', '--log-max-backlog', '64kb']);
       const port = await listening(p);
       const c = await RawClient.connect(port);
       try {
