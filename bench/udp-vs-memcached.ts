@@ -6,10 +6,11 @@
  * Prints ops/s, p50, p99 and max, and the ratio ours/memcached.
  *
  *   npm run bench:udp -- [--duration 10] [--rounds 3] [--inflight 64] [--threads N] [--keys 10000] [--value-size 100]
- *                        [--baseline /path/to/another/checkout]
+ *                        [--baseline /path/to/another/checkout] [--auth] [--get-only]
  *
  * --baseline adds that checkout's built kv-server (its dist/src/main.js) to the same
- * interleaved rounds, so a change is measured against its base under the same load.
+ * interleaved rounds, so a change is measured against its base under the same load
+ * (with --auth, its authenticated server too).
  *
  * Every request counts, retries included: both transports retry with the same
  * timing (clients/lib/udp-client.ts DEFAULT_RETRY). Figures only: nothing here
@@ -43,6 +44,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('reruns', { type: 'number', default: 3, describe: 'most rounds run again for steal, in all' })
   .option('baseline', { type: 'string', describe: 'another checkout whose built kv-server runs in the same rounds' })
   .option('with-http', { type: 'boolean', default: false, describe: 'also a kv-server with its HTTP front-end on and /metrics scraped every second (issue 13)' })
+  .option('get-only', { type: 'boolean', default: false, describe: 'measure GETs only (no PUT runs): a shorter run for the GET figures' })
   .option('auth', { type: 'boolean', default: false, describe: 'also a kv-server that requires authenticated datagrams, driven with a UDP key (issue 14: the HMAC cost)' })
   .strict()
   .parse();
@@ -59,6 +61,8 @@ interface Target {
 
 /** --auth: the users file's UDP key, as `ID:HEX`; a fixed test key, the load and the server on loopback only. */
 const BENCH_UDP_KEY = `1:${'5a'.repeat(32)}`;
+const PLAIN_NAME = 'kv-server (default: every op logged)';
+const AUTH_NAME = 'kv-server, authenticated datagrams (HMAC)';
 
 interface Run {
   readonly result: BenchResult;
@@ -99,16 +103,19 @@ const withHttp = argv['with-http'] ? await startKvWithHttp() : null;
 const authDir = argv.auth ? tempDir('dualkv-bench-udp-auth-') : null;
 if (authDir !== null) writeFileSync(path.join(authDir, 'users'), `bench readwrite plain:bench-password udp-key=${BENCH_UDP_KEY}\n`, { mode: 0o600 });
 const withAuth = authDir === null ? null : await startKvServer(['--users-file', path.join(authDir, 'users')]);
+const baselineAuth = authDir === null || baselineBin === undefined ? null : await startKvServer(['--users-file', path.join(authDir, 'users')], undefined, { bin: baselineBin });
 const targets: Target[] = [
   { name: `memcached -U (-t ${argv['memcached-threads']})`, transport: 'memcached-udp', proc: memcached },
-  { name: 'kv-server (default: every op logged)', transport: 'udp', proc: ours },
+  { name: PLAIN_NAME, transport: 'udp', proc: ours },
   ...(quiet ? [{ name: 'kv-server --no-log-ops', transport: 'udp' as const, proc: quiet }] : []),
   ...(baseline ? [{ name: `${baselineName} (default)`, transport: 'udp' as const, proc: baseline }] : []),
   ...(baselineQuiet ? [{ name: `${baselineName} --no-log-ops`, transport: 'udp' as const, proc: baselineQuiet }] : []),
   ...(withHttp ? [{ name: 'kv-server with HTTP, /metrics scraped 1/s', transport: 'udp' as const, proc: withHttp }] : []),
-  ...(withAuth ? [{ name: 'kv-server, authenticated datagrams (HMAC)', transport: 'udp' as const, proc: withAuth, udpKey: BENCH_UDP_KEY }] : []),
+  ...(withAuth ? [{ name: AUTH_NAME, transport: 'udp' as const, proc: withAuth, udpKey: BENCH_UDP_KEY }] : []),
+  ...(baselineAuth ? [{ name: `${baselineName}, authenticated datagrams (HMAC)`, transport: 'udp' as const, proc: baselineAuth, udpKey: BENCH_UDP_KEY }] : []),
 ];
 
+const OPS: readonly ('GET' | 'PUT')[] = argv['get-only'] ? ['GET'] : ['GET', 'PUT'];
 const runs = new Map<string, Run[]>();
 const rerunNotes: string[] = [];
 try {
@@ -124,7 +131,7 @@ try {
   for (let round = 1; round <= argv.rounds; round++) {
     const got = new Map<string, Run>();
     let worst: { steal: number; what: string } | null = null;
-    for (const op of ['GET', 'PUT'] as const) {
+    for (const op of OPS) {
       for (const t of targets) {
         console.error(`round ${round}/${argv.rounds}: ${t.name} ${op} …`);
         const run = await measure(t, op, op === 'GET' && !preloaded);
@@ -143,7 +150,7 @@ try {
     for (const [key, run] of got) runs.set(key, [...(runs.get(key) ?? []), run]);
   }
 } finally {
-  await Promise.all([memcached.stop(), ours.stop(), quiet?.stop(), baseline?.stop(), baselineQuiet?.stop(), withHttp?.stop(), withAuth?.stop()]);
+  await Promise.all([memcached.stop(), ours.stop(), quiet?.stop(), baseline?.stop(), baselineQuiet?.stop(), withHttp?.stop(), withAuth?.stop(), baselineAuth?.stop()]);
   if (authDir !== null) rmSync(authDir, { recursive: true, force: true });
 }
 
@@ -155,7 +162,7 @@ function medianRun(key: string): Run {
 const results = new Map([...runs.keys()].map((k) => [k, medianRun(k)]));
 
 const rows: string[][] = [];
-for (const op of ['GET', 'PUT'] as const) {
+for (const op of OPS) {
   const base = (results.get(`${targets[0]?.name}/${op}`) as Run).result;
   for (const t of targets) {
     const run = results.get(`${t.name}/${op}`) as Run;
@@ -177,7 +184,7 @@ for (const op of ['GET', 'PUT'] as const) {
 printTable(['server / op', 'ops/s', 'x memcached', 'p50', 'p99', 'max', 'errors', 'retries', 'steal'], rows);
 for (const note of rerunNotes) console.log(note);
 const ratios = (name: string) =>
-  (['GET', 'PUT'] as const).map((op) => {
+  OPS.map((op) => {
     const all = runs.get(`${name}/${op}`) ?? [];
     const base = runs.get(`${targets[0]?.name}/${op}`) ?? [];
     return `${op} ${all.map((r, i) => fmt(r.result.opsPerSec / (base[i]?.result.opsPerSec ?? NaN), 2)).join(' ')}`;
@@ -191,6 +198,17 @@ if (mcPut && mcPut.ok === 0) {
 console.log('\nTarget: kv-server (default config) >= 0.85x memcached.');
 if (withAuth !== null) {
   const get = (name: string) => results.get(`${name}/GET`)?.result.opsPerSec ?? NaN;
-  const cost = 1 - get('kv-server, authenticated datagrams (HMAC)') / get('kv-server (default: every op logged)');
+  const cost = 1 - get(AUTH_NAME) / get(PLAIN_NAME);
   console.log(`Issue 14: authenticated UDP GET costs ${fmt(cost * 100, 1)}% of the unauthenticated GET's throughput (target <= 15%: ${cost <= 0.15 ? 'met' : 'not met'}).`);
+  // The same figure per round (each round's two runs are neighbours in time), and the baseline's beside it.
+  const perRound = (authName: string, plainName: string) => {
+    const a = runs.get(`${authName}/GET`) ?? [];
+    const p = runs.get(`${plainName}/GET`) ?? [];
+    return a.map((r, i) => `${fmt((1 - r.result.opsPerSec / (p[i]?.result.opsPerSec ?? NaN)) * 100, 1)}%`).join(' ');
+  };
+  console.log(`per-round authenticated GET cost: ${perRound(AUTH_NAME, PLAIN_NAME)}`);
+  if (baselineAuth !== null) {
+    const bcost = 1 - get(`${baselineName}, authenticated datagrams (HMAC)`) / get(`${baselineName} (default)`);
+    console.log(`${baselineName}: authenticated UDP GET costs ${fmt(bcost * 100, 1)}%; per round: ${perRound(`${baselineName}, authenticated datagrams (HMAC)`, `${baselineName} (default)`)}`);
+  }
 }
