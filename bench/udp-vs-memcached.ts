@@ -20,7 +20,7 @@
  * /proc/stat). A round in which any run lost more than --max-steal percent is
  * run again (at most --reruns times in all), and the table shows each run's steal.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -68,7 +68,24 @@ interface Run {
   readonly result: BenchResult;
   /** Percent of the machine's CPU time stolen by the hypervisor during the run; null off Linux. */
   readonly steal: number | null;
+  /** CPU µs per request of the server process and of the load (this process), warm-up included; null off Linux. */
+  readonly serverUs: number | null;
+  readonly loadUs: number;
 }
+
+/** User + system CPU seconds of a process so far (/proc/PID/stat), or null. */
+function processCpu(pid: number | undefined): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of proc(5), counted from the state (field 3) here.
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+/** sysconf(_SC_CLK_TCK): 100 on every Linux Node runs on. */
+const CLOCK_TICKS = 100;
 
 async function measure(t: Target, op: 'GET' | 'PUT', preload: boolean): Promise<Run> {
   const options = resolveOptions({
@@ -84,12 +101,19 @@ async function measure(t: Target, op: 'GET' | 'PUT', preload: boolean): Promise<
     preload,
   });
   const before = cpuTimes();
+  const serverBefore = processCpu(t.proc.child.pid);
+  const loadBefore = process.cpuUsage();
   // The load's worker threads take their environment when they start: the key is set for this run only.
   if (t.udpKey !== undefined) process.env.KV_UDP_KEY = t.udpKey;
   const r = await runBench(options, { stallMs: 10_000 }).finally(() => delete process.env.KV_UDP_KEY);
   const steal = stealPercent(before, cpuTimes());
+  const load = process.cpuUsage(loadBefore);
+  const serverAfter = processCpu(t.proc.child.pid);
+  // Per request over warm-up and run alike; CPU time, unlike ops/s, hardly moves with the other load on a shared machine.
+  const requests = r.opsPerSec * (argv.duration + argv.warmup);
+  const serverUs = serverBefore === null || serverAfter === null ? null : ((serverAfter - serverBefore) * 1e6) / requests;
   if (r.aborted) console.error(`  ${t.name} ${op}: stopped early: ${r.aborted.message}`);
-  return { result: r, steal };
+  return { result: r, steal, serverUs, loadUs: (load.user + load.system) / requests };
 }
 
 const memcached = await startMemcached(['-t', String(argv['memcached-threads'])]);
@@ -178,10 +202,12 @@ for (const op of OPS) {
       fmt(r.errors),
       fmt(r.udp?.retries ?? 0),
       run.steal === null ? '-' : `${fmt(run.steal, 1)}%`,
+      run.serverUs === null ? '-' : fmt(run.serverUs, 1),
+      fmt(run.loadUs, 1),
     ]);
   }
 }
-printTable(['server / op', 'ops/s', 'x memcached', 'p50', 'p99', 'max', 'errors', 'retries', 'steal'], rows);
+printTable(['server / op', 'ops/s', 'x memcached', 'p50', 'p99', 'max', 'errors', 'retries', 'steal', 'server CPU µs/op', 'load CPU µs/op'], rows);
 for (const note of rerunNotes) console.log(note);
 const ratios = (name: string) =>
   OPS.map((op) => {
@@ -207,6 +233,15 @@ if (withAuth !== null) {
     return a.map((r, i) => `${fmt((1 - r.result.opsPerSec / (p[i]?.result.opsPerSec ?? NaN)) * 100, 1)}%`).join(' ');
   };
   console.log(`per-round authenticated GET cost: ${perRound(AUTH_NAME, PLAIN_NAME)}`);
+  // CPU per request, median over rounds: what signing adds to the server and to the load, less swayed by the machine's other work.
+  const cpu = (name: string, which: 'serverUs' | 'loadUs') => {
+    const xs = (runs.get(`${name}/GET`) ?? []).map((r) => r[which]).filter((x): x is number => x !== null).sort((a, b) => a - b);
+    return xs[Math.floor(xs.length / 2)] ?? NaN;
+  };
+  const cpuLine = (authName: string, plainName: string) =>
+    `server ${fmt(cpu(plainName, 'serverUs'), 1)} -> ${fmt(cpu(authName, 'serverUs'), 1)} µs, load ${fmt(cpu(plainName, 'loadUs'), 1)} -> ${fmt(cpu(authName, 'loadUs'), 1)} µs`;
+  console.log(`CPU per GET, unauthenticated -> authenticated (median of rounds): ${cpuLine(AUTH_NAME, PLAIN_NAME)}`);
+  if (baselineAuth !== null) console.log(`  ${baselineName}: ${cpuLine(`${baselineName}, authenticated datagrams (HMAC)`, `${baselineName} (default)`)}`);
   if (baselineAuth !== null) {
     const bcost = 1 - get(`${baselineName}, authenticated datagrams (HMAC)`) / get(`${baselineName} (default)`);
     console.log(`${baselineName}: authenticated UDP GET costs ${fmt(bcost * 100, 1)}%; per round: ${perRound(`${baselineName}, authenticated datagrams (HMAC)`, `${baselineName} (default)`)}`);
