@@ -148,7 +148,7 @@ export interface RequestAuthFields {
  * buffer, then the MAC into its place and the CRC once: the request and reply hot path of
  * an authenticated client and server, where encoding the AUTH extension apart and
  * signing by re-encoding cost more than the HMAC. Their bytes are those of
- * signDatagram(encode…({ extensions: [...exts, AUTH] })) (test/protocol/datagram-auth.test.ts).
+ * signDatagram(encode…({ extensions: [...exts, AUTH] })) (test/protocol/datagram-auth-encoders.test.ts).
  */
 
 /**
@@ -175,7 +175,7 @@ function authSlot(buf: Buffer, bytes: number): number {
 
 /** A request with AUTH (placed last), signed. The fields of AUTH other than the key id are the caller's. */
 export function encodeSignedRequest(fields: RequestFields, auth: RequestAuthFields, key: SigningKey): Buffer {
-  // Bad AUTH fields get requestAuthExtension's own errors, as before the fields are written.
+  // Bad AUTH fields throw requestAuthExtension's own errors, first, as the two-pass encoder did.
   if (!(key.id >= 0 && key.id <= 0xffff && isU64(auth.timestamp) && isU64(auth.sequence))) requestAuthExtension({ keyId: key.id, ...auth });
   const buf = encodeUnsealed(VERSION, fields.opcode, 0, 0, fields.id, fields.key, fields.value, fields.extensions, REQUEST_AUTH_BYTES);
   const at = writeAuthHeader(buf, authSlot(buf, REQUEST_AUTH_BYTES), RequestExtension.AUTH, REQUEST_AUTH_SIZE);
