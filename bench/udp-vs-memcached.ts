@@ -6,10 +6,11 @@
  * Prints ops/s, p50, p99 and max, and the ratio ours/memcached.
  *
  *   npm run bench:udp -- [--duration 10] [--rounds 3] [--inflight 64] [--threads N] [--keys 10000] [--value-size 100]
- *                        [--baseline /path/to/another/checkout]
+ *                        [--baseline /path/to/another/checkout] [--auth] [--get-only]
  *
  * --baseline adds that checkout's built kv-server (its dist/src/main.js) to the same
- * interleaved rounds, so a change is measured against its base under the same load.
+ * interleaved rounds, so a change is measured against its base under the same load
+ * (with --auth, its authenticated server too).
  *
  * Every request counts, retries included: both transports retry with the same
  * timing (clients/lib/udp-client.ts DEFAULT_RETRY). Figures only: nothing here
@@ -19,7 +20,7 @@
  * /proc/stat). A round in which any run lost more than --max-steal percent is
  * run again (at most --reruns times in all), and the table shows each run's steal.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -43,6 +44,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('reruns', { type: 'number', default: 3, describe: 'most rounds run again for steal, in all' })
   .option('baseline', { type: 'string', describe: 'another checkout whose built kv-server runs in the same rounds' })
   .option('with-http', { type: 'boolean', default: false, describe: 'also a kv-server with its HTTP front-end on and /metrics scraped every second (issue 13)' })
+  .option('get-only', { type: 'boolean', default: false, describe: 'measure GETs only (no PUT runs): a shorter run for the GET figures' })
   .option('auth', { type: 'boolean', default: false, describe: 'also a kv-server that requires authenticated datagrams, driven with a UDP key (issue 14: the HMAC cost)' })
   .strict()
   .parse();
@@ -59,12 +61,31 @@ interface Target {
 
 /** --auth: the users file's UDP key, as `ID:HEX`; a fixed test key, the load and the server on loopback only. */
 const BENCH_UDP_KEY = `1:${'5a'.repeat(32)}`;
+const PLAIN_NAME = 'kv-server (default: every op logged)';
+const AUTH_NAME = 'kv-server, authenticated datagrams (HMAC)';
 
 interface Run {
   readonly result: BenchResult;
   /** Percent of the machine's CPU time stolen by the hypervisor during the run; null off Linux. */
   readonly steal: number | null;
+  /** CPU µs per request of the server process and of the load (this process), warm-up included; null off Linux. */
+  readonly serverUs: number | null;
+  readonly loadUs: number;
 }
+
+/** User + system CPU seconds of a process so far (/proc/PID/stat), or null. */
+function processCpu(pid: number | undefined): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of proc(5), counted from the state (field 3) here.
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+/** sysconf(_SC_CLK_TCK): 100 on every Linux Node runs on. */
+const CLOCK_TICKS = 100;
 
 async function measure(t: Target, op: 'GET' | 'PUT', preload: boolean): Promise<Run> {
   const options = resolveOptions({
@@ -80,12 +101,19 @@ async function measure(t: Target, op: 'GET' | 'PUT', preload: boolean): Promise<
     preload,
   });
   const before = cpuTimes();
+  const serverBefore = processCpu(t.proc.child.pid);
+  const loadBefore = process.cpuUsage();
   // The load's worker threads take their environment when they start: the key is set for this run only.
   if (t.udpKey !== undefined) process.env.KV_UDP_KEY = t.udpKey;
   const r = await runBench(options, { stallMs: 10_000 }).finally(() => delete process.env.KV_UDP_KEY);
   const steal = stealPercent(before, cpuTimes());
+  const load = process.cpuUsage(loadBefore);
+  const serverAfter = processCpu(t.proc.child.pid);
+  // Per request over warm-up and run alike; CPU time, unlike ops/s, hardly moves with the other load on a shared machine.
+  const requests = r.opsPerSec * (argv.duration + argv.warmup);
+  const serverUs = serverBefore === null || serverAfter === null ? null : ((serverAfter - serverBefore) * 1e6) / requests;
   if (r.aborted) console.error(`  ${t.name} ${op}: stopped early: ${r.aborted.message}`);
-  return { result: r, steal };
+  return { result: r, steal, serverUs, loadUs: (load.user + load.system) / requests };
 }
 
 const memcached = await startMemcached(['-t', String(argv['memcached-threads'])]);
@@ -99,16 +127,19 @@ const withHttp = argv['with-http'] ? await startKvWithHttp() : null;
 const authDir = argv.auth ? tempDir('dualkv-bench-udp-auth-') : null;
 if (authDir !== null) writeFileSync(path.join(authDir, 'users'), `bench readwrite plain:bench-password udp-key=${BENCH_UDP_KEY}\n`, { mode: 0o600 });
 const withAuth = authDir === null ? null : await startKvServer(['--users-file', path.join(authDir, 'users')]);
+const baselineAuth = authDir === null || baselineBin === undefined ? null : await startKvServer(['--users-file', path.join(authDir, 'users')], undefined, { bin: baselineBin });
 const targets: Target[] = [
   { name: `memcached -U (-t ${argv['memcached-threads']})`, transport: 'memcached-udp', proc: memcached },
-  { name: 'kv-server (default: every op logged)', transport: 'udp', proc: ours },
+  { name: PLAIN_NAME, transport: 'udp', proc: ours },
   ...(quiet ? [{ name: 'kv-server --no-log-ops', transport: 'udp' as const, proc: quiet }] : []),
   ...(baseline ? [{ name: `${baselineName} (default)`, transport: 'udp' as const, proc: baseline }] : []),
   ...(baselineQuiet ? [{ name: `${baselineName} --no-log-ops`, transport: 'udp' as const, proc: baselineQuiet }] : []),
   ...(withHttp ? [{ name: 'kv-server with HTTP, /metrics scraped 1/s', transport: 'udp' as const, proc: withHttp }] : []),
-  ...(withAuth ? [{ name: 'kv-server, authenticated datagrams (HMAC)', transport: 'udp' as const, proc: withAuth, udpKey: BENCH_UDP_KEY }] : []),
+  ...(withAuth ? [{ name: AUTH_NAME, transport: 'udp' as const, proc: withAuth, udpKey: BENCH_UDP_KEY }] : []),
+  ...(baselineAuth ? [{ name: `${baselineName}, authenticated datagrams (HMAC)`, transport: 'udp' as const, proc: baselineAuth, udpKey: BENCH_UDP_KEY }] : []),
 ];
 
+const OPS: readonly ('GET' | 'PUT')[] = argv['get-only'] ? ['GET'] : ['GET', 'PUT'];
 const runs = new Map<string, Run[]>();
 const rerunNotes: string[] = [];
 try {
@@ -124,7 +155,7 @@ try {
   for (let round = 1; round <= argv.rounds; round++) {
     const got = new Map<string, Run>();
     let worst: { steal: number; what: string } | null = null;
-    for (const op of ['GET', 'PUT'] as const) {
+    for (const op of OPS) {
       for (const t of targets) {
         console.error(`round ${round}/${argv.rounds}: ${t.name} ${op} …`);
         const run = await measure(t, op, op === 'GET' && !preloaded);
@@ -143,7 +174,7 @@ try {
     for (const [key, run] of got) runs.set(key, [...(runs.get(key) ?? []), run]);
   }
 } finally {
-  await Promise.all([memcached.stop(), ours.stop(), quiet?.stop(), baseline?.stop(), baselineQuiet?.stop(), withHttp?.stop(), withAuth?.stop()]);
+  await Promise.all([memcached.stop(), ours.stop(), quiet?.stop(), baseline?.stop(), baselineQuiet?.stop(), withHttp?.stop(), withAuth?.stop(), baselineAuth?.stop()]);
   if (authDir !== null) rmSync(authDir, { recursive: true, force: true });
 }
 
@@ -155,7 +186,7 @@ function medianRun(key: string): Run {
 const results = new Map([...runs.keys()].map((k) => [k, medianRun(k)]));
 
 const rows: string[][] = [];
-for (const op of ['GET', 'PUT'] as const) {
+for (const op of OPS) {
   const base = (results.get(`${targets[0]?.name}/${op}`) as Run).result;
   for (const t of targets) {
     const run = results.get(`${t.name}/${op}`) as Run;
@@ -171,13 +202,15 @@ for (const op of ['GET', 'PUT'] as const) {
       fmt(r.errors),
       fmt(r.udp?.retries ?? 0),
       run.steal === null ? '-' : `${fmt(run.steal, 1)}%`,
+      run.serverUs === null ? '-' : fmt(run.serverUs, 1),
+      fmt(run.loadUs, 1),
     ]);
   }
 }
-printTable(['server / op', 'ops/s', 'x memcached', 'p50', 'p99', 'max', 'errors', 'retries', 'steal'], rows);
+printTable(['server / op', 'ops/s', 'x memcached', 'p50', 'p99', 'max', 'errors', 'retries', 'steal', 'server CPU µs/op', 'load CPU µs/op'], rows);
 for (const note of rerunNotes) console.log(note);
 const ratios = (name: string) =>
-  (['GET', 'PUT'] as const).map((op) => {
+  OPS.map((op) => {
     const all = runs.get(`${name}/${op}`) ?? [];
     const base = runs.get(`${targets[0]?.name}/${op}`) ?? [];
     return `${op} ${all.map((r, i) => fmt(r.result.opsPerSec / (base[i]?.result.opsPerSec ?? NaN), 2)).join(' ')}`;
@@ -191,6 +224,26 @@ if (mcPut && mcPut.ok === 0) {
 console.log('\nTarget: kv-server (default config) >= 0.85x memcached.');
 if (withAuth !== null) {
   const get = (name: string) => results.get(`${name}/GET`)?.result.opsPerSec ?? NaN;
-  const cost = 1 - get('kv-server, authenticated datagrams (HMAC)') / get('kv-server (default: every op logged)');
+  const cost = 1 - get(AUTH_NAME) / get(PLAIN_NAME);
   console.log(`Issue 14: authenticated UDP GET costs ${fmt(cost * 100, 1)}% of the unauthenticated GET's throughput (target <= 15%: ${cost <= 0.15 ? 'met' : 'not met'}).`);
+  // The same figure per round (each round's two runs are neighbours in time), and the baseline's beside it.
+  const perRound = (authName: string, plainName: string) => {
+    const a = runs.get(`${authName}/GET`) ?? [];
+    const p = runs.get(`${plainName}/GET`) ?? [];
+    return a.map((r, i) => `${fmt((1 - r.result.opsPerSec / (p[i]?.result.opsPerSec ?? NaN)) * 100, 1)}%`).join(' ');
+  };
+  console.log(`per-round authenticated GET cost: ${perRound(AUTH_NAME, PLAIN_NAME)}`);
+  // CPU per request, median over rounds: what signing adds to the server and to the load, less swayed by the machine's other work.
+  const cpu = (name: string, which: 'serverUs' | 'loadUs') => {
+    const xs = (runs.get(`${name}/GET`) ?? []).map((r) => r[which]).filter((x): x is number => x !== null).sort((a, b) => a - b);
+    return xs[Math.floor(xs.length / 2)] ?? NaN;
+  };
+  const cpuLine = (authName: string, plainName: string) =>
+    `server ${fmt(cpu(plainName, 'serverUs'), 1)} -> ${fmt(cpu(authName, 'serverUs'), 1)} µs, load ${fmt(cpu(plainName, 'loadUs'), 1)} -> ${fmt(cpu(authName, 'loadUs'), 1)} µs`;
+  console.log(`CPU per GET, unauthenticated -> authenticated (median of rounds): ${cpuLine(AUTH_NAME, PLAIN_NAME)}`);
+  if (baselineAuth !== null) console.log(`  ${baselineName}: ${cpuLine(`${baselineName}, authenticated datagrams (HMAC)`, `${baselineName} (default)`)}`);
+  if (baselineAuth !== null) {
+    const bcost = 1 - get(`${baselineName}, authenticated datagrams (HMAC)`) / get(`${baselineName} (default)`);
+    console.log(`${baselineName}: authenticated UDP GET costs ${fmt(bcost * 100, 1)}%; per round: ${perRound(`${baselineName}, authenticated datagrams (HMAC)`, `${baselineName} (default)`)}`);
+  }
 }

@@ -27,8 +27,7 @@ import type { Reply } from '../protocol/reply.js';
 import type { StatSection } from '../stats.js';
 import type { ByteString } from '../store/bytes.js';
 import { PROTECTED_MODE_MESSAGE } from '../auth/protected-mode.js';
-import { signDatagram, useHmacEngine } from '../protocol/datagram-auth.js';
-import { REPLY_AUTH_SIZE, ReplyExtension, replyAuthExtension, type Extension } from '../protocol/datagram-extensions.js';
+import { encodeSignedErrorReply, encodeSignedReply, REPLY_AUTH_BYTES, useHmacEngine } from '../protocol/datagram-auth.js';
 import { refusedOnEveryRun, ReplyCache } from './reply-cache.js';
 import { SharedWrites } from './udp-shared-writes.js';
 import { DatagramAuthenticator, type UdpKeyring, type VerifiedAuth } from './udp-auth.js';
@@ -57,8 +56,6 @@ export interface RejectEvent {
 }
 
 const SWEEP_INTERVAL_MS = 5000;
-/** Bytes an AUTH reply extension adds: type, length, data. */
-const REPLY_AUTH_BYTES = 2 + REPLY_AUTH_SIZE;
 /** Lines about new authenticated senders, at most this many a second (one per client socket, but a loop of one-shot clients must not flood the log). */
 const AUTH_LOG_PER_SECOND = 10;
 
@@ -365,9 +362,8 @@ export class UdpFrontend extends EventEmitter implements Frontend {
       this.refuseLargeReply(peer, opcode, size, requestSize);
       return this.errorReply(id, opcode, LARGE_REPLY_REFUSAL, cap, auth);
     }
-    if (auth === null) return encodeReply({ opcode, id, status: body.status, value: body.value, extensions: body.extensions });
-    const extensions = [...(body.extensions ?? []), replyAuthExtension(auth.keyId, auth.sequence)];
-    return signDatagram(encodeReply({ opcode, id, status: body.status, value: body.value, extensions }), ReplyExtension.AUTH, auth.key);
+    const fields = { opcode, id, status: body.status, value: body.value, extensions: body.extensions };
+    return auth === null ? encodeReply(fields) : encodeSignedReply(fields, auth, auth.key);
   }
 
   /**
@@ -376,9 +372,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
    */
   private errorReply(id: number, opcode: number, e: { status: Status; value: string }, cap: number, auth: VerifiedAuth | null): Buffer | null {
     if (auth === null) return encodeErrorReply({ id, opcode }, e.status, e.value, cap);
-    const exts: Extension[] = [replyAuthExtension(auth.keyId, auth.sequence)];
-    const buf = encodeErrorReply({ id, opcode }, e.status, e.value, cap, undefined, exts);
-    return buf === null ? null : signDatagram(buf, ReplyExtension.AUTH, auth.key);
+    return encodeSignedErrorReply({ id, opcode }, e.status, e.value, cap, auth, auth.key);
   }
 
   private refuseLargeReply(peer: PeerState, opcode: Opcode, bytes: number, request: number): void {

@@ -215,7 +215,13 @@ function writeBytes(buf: Buffer, off: number, b: Bytes): number {
   return off + b.length;
 }
 
-function encode(
+/**
+ * Every byte of a datagram but its CRC, with `reserved` bytes left at the end of the
+ * extension list (counted in its length) for the caller to fill: the AUTH extension,
+ * which datagram-auth.ts writes and signs in the same buffer. The last 4 bytes are the
+ * CRC's, for sealDatagram.
+ */
+export function encodeUnsealed(
   version: number,
   opcode: number,
   flags: number,
@@ -224,11 +230,12 @@ function encode(
   key: Bytes | undefined,
   value: Bytes | undefined,
   exts: readonly Extension[] | undefined,
+  reserved = 0,
 ): Buffer {
   if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new RangeError(`request ID ${id} is not a 32-bit unsigned integer`);
   const keyLen = key?.length ?? 0;
   const valueLen = value?.length ?? 0;
-  const extLen = extensionsLength(exts);
+  const extLen = extensionsLength(exts) + reserved;
   if (keyLen > MAX_KEY_LENGTH) {
     throw new KvError('DATAGRAM_TOO_LARGE', `key of ${keyLen} bytes cannot be sent in a datagram (at most ${MAX_KEY_LENGTH}); use TCP`);
   }
@@ -255,10 +262,30 @@ function encode(
       off += e.data.length;
     }
   }
+  off += reserved;
   if (key !== undefined) off = writeBytes(buf, off, key);
-  if (value !== undefined) off = writeBytes(buf, off, value);
-  buf.writeUInt32BE(datagramCrc(buf, off), off);
+  if (value !== undefined) writeBytes(buf, off, value);
   return buf;
+}
+
+/** Writes the CRC trailer of a datagram whose other bytes are final. */
+export function sealDatagram(buf: Buffer): Buffer {
+  const end = buf.length - CRC_SIZE;
+  buf.writeUInt32BE(datagramCrc(buf, end), end);
+  return buf;
+}
+
+function encode(
+  version: number,
+  opcode: number,
+  flags: number,
+  status: number,
+  id: number,
+  key: Bytes | undefined,
+  value: Bytes | undefined,
+  exts: readonly Extension[] | undefined,
+): Buffer {
+  return sealDatagram(encodeUnsealed(version, opcode, flags, status, id, key, value, exts));
 }
 
 export function encodeRequest(f: RequestFields): Buffer {
@@ -285,15 +312,17 @@ export function encodeErrorReply(
 ): Buffer | null {
   const fixed = MIN_DATAGRAM_SIZE + extensionsLength(extensions);
   if (maxSize < fixed) return null;
-  const room = maxSize - fixed;
-  let value = Buffer.from(text, 'utf8');
-  if (value.length > room) {
-    let end = room;
-    // Back off over continuation bytes (10xxxxxx) so no character is cut in half.
-    while (end > 0 && ((value[end] as number) & 0xc0) === 0x80) end--;
-    value = value.subarray(0, end);
-  }
-  return encode(version, header.opcode, Flag.REPLY, status, header.id, undefined, value, extensions);
+  return encode(version, header.opcode, Flag.REPLY, status, header.id, undefined, cutErrorText(text, maxSize - fixed), extensions);
+}
+
+/** An error reply's text as UTF-8, cut to at most `room` bytes at a character boundary. */
+export function cutErrorText(text: string, room: number): Buffer {
+  const value = Buffer.from(text, 'utf8');
+  if (value.length <= room) return value;
+  let end = room;
+  // Back off over continuation bytes (10xxxxxx) so no character is cut in half.
+  while (end > 0 && ((value[end] as number) & 0xc0) === 0x80) end--;
+  return value.subarray(0, end);
 }
 
 function fail(reason: RejectReason, message: string, header: PartialHeader | null = null): never {
