@@ -83,7 +83,10 @@ export class EtcdWatchCache {
   private open(after: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let created = false;
+      let mine: typeof this.stream = null;
       const fail = (err: unknown): void => {
+        // A stream this cache has let go of (it broke, and another took its place) says nothing more.
+        if (mine !== null && this.stream !== mine) return;
         this.stop();
         if (!created) reject(etcdError(err));
         else this.broken();
@@ -97,7 +100,9 @@ export class EtcdWatchCache {
             return reject(new KvError('SHUTTING_DOWN', 'the gateway is stopping'));
           }
           this.stream = stream;
+          mine = stream;
           stream.on('data', (res: IWatchResponse) => {
+            if (this.stream !== stream) return;
             if (res.canceled) {
               const compacted = Number(res.compact_revision);
               if (compacted > 0) {
@@ -122,12 +127,17 @@ export class EtcdWatchCache {
   }
 
   private take(res: IWatchResponse): void {
+    // Events up to the revision before this answer are in the log already (a restarted watch
+    // begins after what it saw; the keys of one revision come in one answer).
+    const seen = this.revision;
     for (const e of res.events) {
       const change = toChange(e, this.scope.prefix.length);
+      if (change.version <= seen) continue;
       this.revision = Math.max(this.revision, change.version);
       this.log?.append(change.key, change.version, change.op);
     }
-    this.revision = Math.max(this.revision, Number(res.header.revision));
+    // Not the answer's header revision: while a restarted watch catches up, etcd sends the
+    // history in batches of up to 1000 revisions, each headed with the newest revision.
     this.onRevision(this.revision);
   }
 
