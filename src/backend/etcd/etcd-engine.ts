@@ -97,7 +97,7 @@ export class EtcdEngine implements Engine {
       () => this.call(() => this.client.kv.range({ key: this.prefix, range_end: this.prefixEnd, count_only: true }), 'read').then((r) => this.seen(r.header.revision)),
       (rev) => this.seen(rev),
     );
-    this.requests = new EtcdRequestLedger(this.client, requestPrefix, this.leases, () => this.now());
+    this.requests = new EtcdRequestLedger(this.client, requestPrefix, this.leases, () => this.now(), (op) => this.call(op));
   }
 
   now(): number {

@@ -1,7 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import { KvError } from '../../errors.js';
 import { encodeRecord, readRecord, RECORD_DONE, RECORD_RUNNING, type LedgerClaim, type RequestId, type RequestLedger } from '../request-ledger.js';
-import { etcdError } from './etcd-errors.js';
 import type { LeaseBuckets } from './lease-buckets.js';
 import { recordsWhere } from './request-prefix.js';
 
@@ -19,6 +18,8 @@ export class EtcdRequestLedger implements RequestLedger {
     prefix: string,
     private readonly leases: LeaseBuckets,
     private readonly now: () => number,
+    /** The engine's way to send a write to etcd: a request that never left goes to another member; failures as KvErrors. */
+    private readonly call: <T>(op: () => Promise<T>) => Promise<T>,
   ) {
     this.prefix = Buffer.from(prefix, 'latin1');
     this.where = recordsWhere(prefix);
@@ -56,13 +57,5 @@ export class EtcdRequestLedger implements RequestLedger {
 
   private key(id: RequestId): Buffer {
     return Buffer.concat([this.prefix, Buffer.from(id, 'latin1')]);
-  }
-
-  private async call<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (err) {
-      throw etcdError(err);
-    }
   }
 }

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ETCD, etcdClusterFixture, type EtcdCluster } from '../../helpers/etcd-cluster.js';
+import { etcdClusterFixture, haveEtcd, type EtcdCluster } from '../../helpers/etcd-cluster.js';
 import { gatewayFixture, until } from '../../helpers/gateway.js';
-import { havePeer } from '../../helpers/peers.js';
 
 type Page = [number, number, Array<[string, string, number]>];
 
@@ -9,7 +8,7 @@ type Page = [number, number, Array<[string, string, number]>];
  * Backend.changes over etcd's watch (src/backend/etcd/etcd-changes.ts), through CHANGES:
  * the history is etcd's, so a watcher may ask any gateway, and revisions are etcd's.
  */
-describe.skipIf(!havePeer(ETCD.bin, ETCD.pkg))('watching changes over etcd', () => {
+describe.skipIf(!haveEtcd())('watching changes over etcd', () => {
   const etcd = etcdClusterFixture();
   const gateways = gatewayFixture();
   const gateway = (cluster: EtcdCluster) => gateways.start({ kind: 'etcd', etcd: { endpoints: cluster.endpoints, prefix: 'test/', requestTimeoutMs: 3000 } });

@@ -2,9 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { startChaosProxy } from '../../../clients/lib/chaos-proxy.js';
 import { UdpClient } from '../../../clients/lib/udp-client.js';
 import { decodeReply, encodeRequest, Opcode, Status } from '../../../src/protocol/datagram.js';
-import { enableEtcdAuth, ETCD, etcdClusterFixture, type EtcdCluster } from '../../helpers/etcd-cluster.js';
+import { enableEtcdAuth, etcdClusterFixture, haveEtcd, type EtcdCluster } from '../../helpers/etcd-cluster.js';
 import { gatewayFixture, until } from '../../helpers/gateway.js';
-import { havePeer } from '../../helpers/peers.js';
 import { RawUdp, stat, udpStats } from '../../frontends/udp-helpers.js';
 
 /**
@@ -14,7 +13,7 @@ import { RawUdp, stat, udpStats } from '../../frontends/udp-helpers.js';
  * the first one's reply is lost. A PUT applied twice would be seen as a lost update: the
  * retry would put back a value someone else has since replaced.
  */
-describe.skipIf(!havePeer(ETCD.bin, ETCD.pkg))('UDP at-most-once across gateways over etcd', () => {
+describe.skipIf(!haveEtcd())('UDP at-most-once across gateways over etcd', () => {
   const etcd = etcdClusterFixture();
   const gateways = gatewayFixture();
   const gateway = (cluster: EtcdCluster, replyCacheTtlMs?: number) =>
