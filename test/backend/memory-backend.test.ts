@@ -104,6 +104,50 @@ describe('MemoryBackend', () => {
     expect(b.dataBytes).toBe(0);
   });
 
+  it('after any mix of writes with and without expiry, its counts and bytes equal those of a backend built from the end state', () => {
+    const op = fc.record({
+      key: fc.constantFrom('a', 'b', 'c'),
+      kind: fc.constantFrom('put', 'putTtl', 'updatePut', 'expire', 'persist', 'del', 'keepTtl'),
+      ttl: fc.integer({ min: 1, max: 5000 }),
+      value: fc.string({ maxLength: 40 }),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const clock = new ManualClock();
+        const b = new MemoryBackend({ clock: clock.now });
+        for (const o of ops) {
+          const at = clock.ms + o.ttl;
+          if (o.kind === 'put') b.put(o.key, o.value);
+          else if (o.kind === 'del') b.delete([o.key]);
+          else {
+            const change =
+              o.kind === 'putTtl'
+                ? { kind: 'put' as const, value: o.value, expiresAt: at }
+                : o.kind === 'updatePut'
+                  ? { kind: 'put' as const, value: o.value, expiresAt: 0 }
+                  : o.kind === 'keepTtl'
+                    ? { kind: 'put' as const, value: o.value, expiresAt: 'keep' as const }
+                    : { kind: 'expire' as const, expiresAt: o.kind === 'expire' ? at : 0 };
+            b.update(o.key, () => ({ change, result: null }));
+          }
+        }
+        const fresh = new MemoryBackend({ clock: clock.now });
+        for (const key of ['a', 'b', 'c']) {
+          const e = b.get(key);
+          if (e !== undefined) fresh.update(key, () => ({ change: { kind: 'put', value: e.value, expiresAt: e.expiresAt }, result: null }));
+        }
+        const counts = (x: MemoryBackend) => {
+          const { keys, expires, avgTtl } = x.keyspaceInfo();
+          return { keys, expires, avgTtl };
+        };
+        expect(counts(b)).toEqual(counts(fresh));
+        expect(b.volatileCount).toBe(fresh.volatileCount);
+        expect(b.dataBytes).toBe(fresh.dataBytes);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('an expiry change keeps the value, takes a new version, and is logged as an expire', () => {
     const clock = new ManualClock();
     const b = new MemoryBackend({ clock: clock.now });

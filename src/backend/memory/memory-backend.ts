@@ -123,7 +123,11 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
 
   get(key: ByteString): Entry | undefined {
     const s = this.live(key);
-    if (s === undefined) return undefined;
+    return s === undefined ? undefined : this.entryOf(key, s);
+  }
+
+  /** A live key's entry, from its stored string: a read, as LRU counts them. */
+  private entryOf(key: ByteString, s: string): Entry {
     if (this.access !== null) this.access.touch(key);
     return { value: storedValue(s), version: storedVersion(s), expiresAt: storedExpiry(s) };
   }
@@ -161,9 +165,10 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
   }
 
   update<T>(key: ByteString, decide: (current: Entry | undefined) => Decision<T>): MaybePromise<Updated<T>> {
-    const current = this.get(key);
+    const s = this.live(key);
+    const current = s === undefined ? undefined : this.entryOf(key, s);
     const { change, result } = decide(current);
-    const { version, durable } = this.applyChange(key, current, change);
+    const { version, durable } = this.applyChange(key, s, current, change);
     const out: Updated<T> = { result, version };
     return durable === undefined ? out : durable.then(() => out);
   }
@@ -278,14 +283,20 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
 
   // --- changes ------------------------------------------------------------------------
 
-  private applyChange(key: ByteString, current: Entry | undefined, change: Change): { version: number; durable: Promise<void> | undefined } {
+  /** Applies `change` to a key whose stored string was just read: `stored` (undefined: absent), decoded as `current`. */
+  private applyChange(
+    key: ByteString,
+    stored: string | undefined,
+    current: Entry | undefined,
+    change: Change,
+  ): { version: number; durable: Promise<void> | undefined } {
     switch (change.kind) {
       case 'none':
         return { version: current?.version ?? 0, durable: undefined };
       case 'put': {
         const expiresAt = change.expiresAt === 'keep' ? (current?.expiresAt ?? 0) : change.expiresAt;
         const version = ++this.rev;
-        this.store(key, encodeStored(change.value, version, expiresAt));
+        this.storeOver(key, encodeStored(change.value, version, expiresAt), stored);
         // A key this write creates was not looked up, so the LRU policies would take it for never used.
         if (this.access !== null) this.access.touch(key);
         return { version, durable: this.record({ kind: 'put', key, value: change.value, version, expiresAt }) };
@@ -296,7 +307,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
         if (current === undefined) return { version: 0, durable: undefined };
         const { expiresAt } = change;
         const version = ++this.rev;
-        this.store(key, encodeStored(current.value, version, expiresAt));
+        this.storeOver(key, encodeStored(current.value, version, expiresAt), stored);
         return { version, durable: this.record({ kind: 'expire', key, version, expiresAt }) };
       }
     }
@@ -350,20 +361,40 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
   }
 
   private store(key: ByteString, stored: string): void {
-    const old = this.map.set(key, stored);
+    this.accountStore(key, stored, this.map.set(key, stored));
+  }
+
+  /**
+   * store() for a key whose stored string the caller has just read (`old`, undefined
+   * when absent): one lookup of the map instead of two, and none of the expiry index
+   * when the key had an expiry and keeps one (SET … EX over a key that has a TTL).
+   */
+  private storeOver(key: ByteString, stored: string, old: string | undefined): void {
+    this.map.setKnown(key, stored, old !== undefined);
+    this.accountStore(key, stored, old);
+  }
+
+  private accountStore(key: ByteString, stored: string, old: string | undefined): void {
+    const volatileNow = hasExpiry(stored);
     if (old === undefined) {
       this.heap += ENTRY_OVERHEAD;
       this.count(key, 1);
     } else {
       this.count(old, -1);
-      if (hasExpiry(old)) this.unindex(key, old);
+      if (hasExpiry(old)) {
+        if (volatileNow) this.expirySum -= storedExpiry(old) - this.expiryBase;
+        else this.unindex(key, old);
+      } else if (volatileNow) this.index(key);
     }
+    if (old === undefined && volatileNow) this.index(key);
     this.count(stored, 1);
-    if (hasExpiry(stored)) {
-      this.volatile.set(key, true);
-      this.heap += ENTRY_OVERHEAD;
-      this.expirySum += storedExpiry(stored) - this.expiryBase;
-    }
+    if (volatileNow) this.expirySum += storedExpiry(stored) - this.expiryBase;
+  }
+
+  /** A key gains an expiry: into the index the sweep walks. */
+  private index(key: ByteString): void {
+    this.volatile.setKnown(key, true, false);
+    this.heap += ENTRY_OVERHEAD;
   }
 
   private unindex(key: ByteString, old: string): void {

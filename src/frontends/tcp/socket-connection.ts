@@ -8,6 +8,7 @@ import type { DecoderLimits } from '../../protocol/sink.js';
 import { fdOf, localAddressOf } from '../socket-facts.js';
 import type { MeasuredClient } from '../client-memory.js';
 import { REPLY_HOLD_BYTES, StreamSession, type RunCommand, type SessionOutput, type SessionStats } from './stream-session.js';
+import { HELD_BYTES_LIMIT, WRITE_BATCH, type BatchedOutput } from './write-batch.js';
 
 /** What a connection tells its front-end: how much memory it holds. */
 export interface ConnectionOwner {
@@ -47,8 +48,10 @@ const END_GRACE_MS = 2000;
  * reading stops while socket.write() has returned false (until 'drain') and while the
  * session holds requests it cannot run yet, so a client that reads slowly is slowed
  * down. --max-output-buffer is the last brake: a client owed more than that is cut.
+ * Reply bytes are held until the end of the event loop's turn (write-batch.ts), up to
+ * HELD_BYTES_LIMIT, and then written in one go.
  */
-export class SocketConnection implements SessionOutput, MeasuredClient, ClientConnection {
+export class SocketConnection implements SessionOutput, MeasuredClient, ClientConnection, BatchedOutput {
   readonly session: StreamSession;
   /** The memory this connection last reported to its owner. */
   reportedMemory = 0;
@@ -67,6 +70,9 @@ export class SocketConnection implements SessionOutput, MeasuredClient, ClientCo
   /** The socket is ending or gone: nothing more is written. */
   private dead = false;
   private drainWaiters: Array<() => void> = [];
+  /** Reply bytes the session handed over this turn, not yet written to the socket. */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
   private readonly log: Logger;
   private readonly stats: ConnectionStats;
   private readonly maxOutputBuffer: number;
@@ -144,21 +150,47 @@ export class SocketConnection implements SessionOutput, MeasuredClient, ClientCo
     return this.session.queryBytes + this.outputBytes;
   }
 
-  /** Reply bytes owed: in the socket's buffer, or not yet written. */
+  /** Reply bytes owed: in the socket's buffer, held for the end of the turn, or not yet written. */
   get outputBytes(): number {
-    return this.socket.writableLength + this.session.replyBytes;
+    return this.socket.writableLength + this.heldBytes + this.session.replyBytes;
   }
 
   write(bytes: Buffer): boolean {
     // Checked before writing: the kernel may take most of a reply at once, and it was owed all the same.
     this.checkOutputLimit(bytes.length);
     if (this.dead) return false;
-    if (!this.socket.write(bytes)) this.writeBlocked = true;
+    if (this.heldBytes === 0) WRITE_BATCH.add(this);
+    this.held.push(bytes);
+    this.heldBytes += bytes.length;
+    if (this.heldBytes >= HELD_BYTES_LIMIT) this.writeHeld();
     return !this.writeBlocked;
+  }
+
+  /** The end of the turn (WRITE_BATCH): what is held goes to the socket. */
+  flushHeld(): void {
+    if (this.heldBytes === 0 || this.dead) return;
+    this.writeHeld();
+    // The socket's buffer is full: read nothing more until 'drain', as after any write refused.
+    if (this.writeBlocked) this.updateReading();
+    if (this.session.idle) this.releaseWaiters();
+  }
+
+  private writeHeld(): void {
+    const bytes = this.held.length === 1 ? (this.held[0] as Buffer) : Buffer.concat(this.held, this.heldBytes);
+    this.held = [];
+    this.heldBytes = 0;
+    if (!this.socket.write(bytes)) this.writeBlocked = true;
+  }
+
+  /** Forgets what is held: the socket is gone. */
+  private dropHeld(): void {
+    this.held = [];
+    this.heldBytes = 0;
   }
 
   end(): void {
     if (this.dead) return;
+    if (this.heldBytes > 0) this.writeHeld();
     this.dead = true;
     // Read and drop what the client still sends, so that its FIN closes the socket at once
     // and unread input does not turn the close into a reset.
@@ -179,7 +211,7 @@ export class SocketConnection implements SessionOutput, MeasuredClient, ClientCo
     if (!this.dead) {
       this.checkOutputLimit();
       this.updateReading();
-      if (this.session.idle) this.releaseWaiters();
+      if (this.session.idle && this.heldBytes === 0) this.releaseWaiters();
     }
     this.owner.memoryChanged(this);
   }
@@ -216,7 +248,7 @@ export class SocketConnection implements SessionOutput, MeasuredClient, ClientCo
   drain(): Promise<void> {
     this.shuttingDown = true;
     this.updateReading();
-    if (this.dead || this.session.idle) return Promise.resolve();
+    if (this.dead || (this.session.idle && this.heldBytes === 0)) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
@@ -235,6 +267,7 @@ export class SocketConnection implements SessionOutput, MeasuredClient, ClientCo
   /** The socket closed. */
   markDead(): void {
     this.dead = true;
+    this.dropHeld();
     this.session.abort();
     this.releaseWaiters();
   }
