@@ -16,6 +16,10 @@ const OPS: Op[] = [
   ['PUT', 'we"ird\\\\key', 5, 'ok', undefined, 1234567],
   ['SET', 'k', undefined, 'error', 'KEY_TOO_LARGE', 7],
   ['PING', undefined, undefined, 'ok', undefined, 1],
+  // Numbers at each width the direct writer handles: one digit, a power of ten, past 2^31.
+  ['SET', 'k10', 10, 'ok', undefined, 9],
+  ['SET', 'k2', 2147483648, 'ok', undefined, 100000],
+  ['GET', 'k0', 0, 'not_found', undefined, 2147483647],
   ['FOO\\x00', undefined, undefined, 'error', 'UNKNOWN_COMMAND', 2],
   // Never made by describeKey, but the escaping must still hold.
   ['GET', 'tab\there "quoted" \u0001 ключ \u2028', 0, 'ok', undefined, 4],
