@@ -10,30 +10,27 @@ import { KvError } from '../errors.js';
 import { createOpLog } from '../op-log.js';
 import {
   decodeRequest,
-  datagramSize,
   encodeErrorReply,
-  encodeReply,
-  isErrorStatus,
   Opcode,
-  OPCODE_NAMES,
   REFUSALS,
-  Status,
   type DatagramRequest,
 } from '../protocol/datagram.js';
-import { DatagramError, REJECT_REASONS, RejectReason } from '../protocol/datagram-error.js';
-import { opcodeSpec, requestArgs, type OpcodeSpec } from '../protocol/datagram-opcodes.js';
-import { errorBody, fitStats, replyBody, type ReplyBody } from '../protocol/datagram-reply.js';
+import { DatagramError, RejectReason } from '../protocol/datagram-error.js';
+import { requestArgs } from '../protocol/datagram-opcodes.js';
+import { errorBody } from '../protocol/datagram-reply.js';
 import type { Reply } from '../protocol/reply.js';
 import type { StatSection } from '../stats.js';
 import type { ByteString } from '../store/bytes.js';
 import { PROTECTED_MODE_MESSAGE } from '../auth/protected-mode.js';
-import { encodeSignedErrorReply, encodeSignedReply, REPLY_AUTH_BYTES, useHmacEngine } from '../protocol/datagram-auth.js';
+import { useHmacEngine } from '../protocol/datagram-auth.js';
 import { refusedOnEveryRun, ReplyCache } from './reply-cache.js';
 import { SharedWrites } from './udp-shared-writes.js';
 import { DatagramAuthenticator, type UdpKeyring, type VerifiedAuth } from './udp-auth.js';
 import { createDatagramIo, nativeHmacEngine, type DatagramIo, type Peer } from './udp-io.js';
 import { largeReplyPolicy, PeerTable, type PeerState } from './udp-peers.js';
 import { RejectLogLimiter } from './udp-reject-log.js';
+import { UdpReplyEncoder } from './udp-reply-encoder.js';
+import { UdpCounters, udpStatsSection } from './udp-stats.js';
 
 export interface UdpFrontendOptions {
   readonly host: string;
@@ -58,12 +55,6 @@ export interface RejectEvent {
 const SWEEP_INTERVAL_MS = 5000;
 /** Lines about new authenticated senders, at most this many a second (one per client socket, but a loop of one-shot clients must not flood the log). */
 const AUTH_LOG_PER_SECOND = 10;
-
-/**
- * docs/PROTOCOL.md, udp "Amplification": the refusal of a reply larger than its
- * request, cut to the request's size like every error reply; what to do comes first.
- */
-const LARGE_REPLY_REFUSAL = errorBody('DATAGRAM_TOO_LARGE', 'use TCP, or list this client in --udp-large-replies-to: the reply is larger than the request');
 
 /**
  * The UDP front-end (docs/PROTOCOL.md, udp section). One socket (udp-io.ts: batched
@@ -95,23 +86,10 @@ export class UdpFrontend extends EventEmitter implements Frontend {
   private pending = 0;
   private pendingDone: (() => void) | null = null;
   private readonly maxSize: number;
-  // Counters for STATS.
-  private datagramsIn = 0;
-  private datagramsOut = 0;
-  private bytesIn = 0;
-  private bytesOut = 0;
-  private requests = 0;
-  private rejected = 0;
-  private readonly rejectedBy = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
-  private errorReplies = 0;
-  private idConflicts = 0;
-  private retriesInProgress = 0;
+  private readonly counts = new UdpCounters();
   /** Writes over a request record the gateways share (udp-shared-writes.ts); null: the reply cache alone. */
   private readonly shared: SharedWrites | null;
-  private repliesTooLarge = 0;
-  private largeRepliesRefused = 0;
-  private notCached = 0;
-  private sendErrors = 0;
+  private readonly replies: UdpReplyEncoder;
 
   constructor(
     private readonly ctx: CommandContext,
@@ -125,6 +103,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
     this.maxSize = u.maxDatagramSize;
     this.cache = new ReplyCache({ ttlMs: u.replyCacheTtlMs, maxEntries: u.replyCacheEntries, maxBytes: u.replyCacheBytes });
     this.rejectLog = new RejectLogLimiter(u.rejectLogPerSecond);
+    this.replies = new UdpReplyEncoder(this.maxSize, log, this.rejectLog);
     this.auth = new DatagramAuthenticator(options.keys ?? null, u.authWindowMs);
     this.now = options.now ?? Date.now;
     const ledger = ctx.backend.requestLedger ?? null;
@@ -139,11 +118,11 @@ export class UdpFrontend extends EventEmitter implements Frontend {
               now: () => this.now(),
               engineAway: () => this.ctx.backend.writeBlocker() !== null,
               execute: (session, args) => this.execute(session, args),
-              encode: (peer, opcode, id, size, reply, auth) => this.encodeFor(peer, opcode, id, size, false, reply, auth),
-              refusal: (id, opcode, e, size, auth) => this.errorReply(id, opcode, e, Math.min(size, this.maxSize), auth),
+              encode: (peer, opcode, id, size, reply, auth) => this.replies.forReply(peer, opcode, id, size, false, reply, auth),
+              refusal: (id, opcode, e, size, auth) => this.replies.error(id, opcode, e, Math.min(size, this.maxSize), auth),
               send: (buf, to) => this.send(buf, to),
-              countIdConflict: () => void this.idConflicts++,
-              countNotCached: () => void this.notCached++,
+              countIdConflict: () => void this.counts.idConflicts++,
+              countNotCached: () => void this.counts.notCached++,
               begin: () => {
                 this.pending++;
                 return () => {
@@ -177,14 +156,14 @@ export class UdpFrontend extends EventEmitter implements Frontend {
   }
 
   private onSocketError(err: NodeJS.ErrnoException): void {
-    this.sendErrors++;
+    this.counts.sendErrors++;
     this.log.warn({ transport: 'udp', err: { code: err.code, message: err.message } }, 'UDP socket error');
   }
 
   /** `msg` is only valid during this call (udp-io.ts); nothing here keeps it. */
   private onMessage(msg: Buffer, rinfo: Peer, wireSize: number): void {
-    this.datagramsIn++;
-    this.bytesIn += wireSize;
+    this.counts.datagramsIn++;
+    this.counts.bytesIn += wireSize;
     this.ctx.stats.bytesIn += wireSize;
     if (this.closing) return;
     let req: DatagramRequest;
@@ -209,7 +188,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
       }
       throw err;
     }
-    this.requests++;
+    this.counts.requests++;
     try {
       const peer = this.peers.get(rinfo);
       // Per datagram: the peer's session is shared by every key (and none) that sends from its port.
@@ -263,15 +242,15 @@ export class UdpFrontend extends EventEmitter implements Frontend {
     if (entry.fingerprint !== req.crc) {
       // Same ID, different bytes: not a retry. Refuse rather than apply, so that
       // neither request can be applied twice; the client resends with a new ID.
-      this.idConflicts++;
+      this.counts.idConflicts++;
       const e = errorBody('ID_CONFLICT', `request ID ${req.id} was used for a different request in the last ${this.options.udp.replyCacheTtlMs} ms; resend with a new ID`);
-      const reply = this.errorReply(req.id, req.opcode, e, Math.min(req.size, this.maxSize), auth);
+      const reply = this.replies.error(req.id, req.opcode, e, Math.min(req.size, this.maxSize), auth);
       if (reply) this.send(reply, rinfo);
       return;
     }
     if (entry.reply === null) {
       // The first copy is still running (e.g. waiting for fsync); its reply will answer this one too.
-      this.retriesInProgress++;
+      this.counts.retriesInProgress++;
       return;
     }
     this.cache.countHit();
@@ -302,9 +281,9 @@ export class UdpFrontend extends EventEmitter implements Frontend {
       result = { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
     }
     if (!(result instanceof Promise)) {
-      const buf = this.encodeFor(peer, opcode, id, size, wholeStats, result, auth);
+      const buf = this.replies.forReply(peer, opcode, id, size, wholeStats, result, auth);
       if (cacheKey !== null && buf !== null) {
-        if (refusedOnEveryRun(result)) this.notCached++;
+        if (refusedOnEveryRun(result)) this.counts.notCached++;
         else this.cache.store(cacheKey, crc, peer.source, buf);
       }
       if (buf !== null) this.send(buf, rinfo);
@@ -319,12 +298,12 @@ export class UdpFrontend extends EventEmitter implements Frontend {
         return { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
       })
       .then((reply) => {
-        const buf = this.encodeFor(peer, opcode, id, size, wholeStats, reply, auth);
+        const buf = this.replies.forReply(peer, opcode, id, size, wholeStats, reply, auth);
         if (entry !== null) {
           if (buf === null) this.cache.discard(entry);
           else if (refusedOnEveryRun(reply)) {
             this.cache.discard(entry);
-            this.notCached++;
+            this.counts.notCached++;
           } else this.cache.complete(entry, buf);
         }
         if (buf !== null) this.send(buf, rinfo);
@@ -332,70 +311,16 @@ export class UdpFrontend extends EventEmitter implements Frontend {
       });
   }
 
-  /**
-   * The reply datagram for a command's reply to a `requestSize`-byte request.
-   * docs/PROTOCOL.md, udp "Amplification": an error reply is cut to the request's
-   * size, and a reply larger than the request goes only to a peer allowed it.
-   */
-  private encodeFor(peer: PeerState, opcode: Opcode, id: number, requestSize: number, wholeStats: boolean, reply: Reply, auth: VerifiedAuth | null): Buffer | null {
-    let body: ReplyBody = replyBody(reply, (opcodeSpec(opcode) as OpcodeSpec).int);
-    const cap = Math.min(requestSize, this.maxSize);
-    if (isErrorStatus(body.status)) return this.errorReply(id, opcode, body, cap, auth);
-    // A signed reply carries its AUTH extension too, and must still fit.
-    const authBytes = auth === null ? 0 : REPLY_AUTH_BYTES;
-    if (wholeStats && body.status === Status.OK) {
-      const fitted = fitStats(body.value, this.maxSize - authBytes);
-      if (fitted !== null) body = { status: Status.OK, value: fitted };
-    }
-    const size = datagramSize(body) + authBytes;
-    if (size > this.maxSize) {
-      // docs/PROTOCOL.md, udp "Limits": one reply is one datagram; larger ones go over TCP.
-      this.repliesTooLarge++;
-      const e = errorBody(
-        'DATAGRAM_TOO_LARGE',
-        `a reply of ${body.value.length} bytes does not fit in one datagram (--max-datagram-size ${this.maxSize}); use TCP (kv-tcp) for it`,
-      );
-      return this.errorReply(id, opcode, e, cap, auth);
-    }
-    // Extensions count too: a GET with WANT_VERSION of a short value may answer more than it asked.
-    if (size > requestSize && !peer.largeReplies) {
-      this.refuseLargeReply(peer, opcode, size, requestSize);
-      return this.errorReply(id, opcode, LARGE_REPLY_REFUSAL, cap, auth);
-    }
-    const fields = { opcode, id, status: body.status, value: body.value, extensions: body.extensions };
-    return auth === null ? encodeReply(fields) : encodeSignedReply(fields, auth, auth.key);
-  }
-
-  /**
-   * An error reply of at most `cap` bytes; to an authenticated request, signed
-   * (docs/PROTOCOL.md "Authenticated datagrams": every reply to a datagram that passed the checks is).
-   */
-  private errorReply(id: number, opcode: number, e: { status: Status; value: string }, cap: number, auth: VerifiedAuth | null): Buffer | null {
-    if (auth === null) return encodeErrorReply({ id, opcode }, e.status, e.value, cap);
-    return encodeSignedErrorReply({ id, opcode }, e.status, e.value, cap, auth, auth.key);
-  }
-
-  private refuseLargeReply(peer: PeerState, opcode: Opcode, bytes: number, request: number): void {
-    this.largeRepliesRefused++;
-    // The same budget as the lines about refused datagrams, so that together they cannot fill the disk.
-    const suppressed = this.rejectLog.admit();
-    if (suppressed === null) return;
-    this.log.warn(
-      { transport: 'udp', client: peer.session.client, opcode: OPCODE_NAMES[opcode], bytes, request, suppressed: suppressed || undefined },
-      'large UDP reply refused',
-    );
-  }
-
   private refuse(err: DatagramError, size: number, rinfo: Peer): void {
-    this.rejected++;
-    this.rejectedBy[err.reason]++;
+    this.counts.rejected++;
+    this.counts.rejectedBy[err.reason]++;
     const refusal = REFUSALS[err.reason];
     let replied = 0;
     if (refusal !== null && err.header !== null) {
       // Never larger than the datagram that caused it: no amplification.
       const reply = encodeErrorReply(err.header, refusal.status, `${refusal.code} ${err.message}`, Math.min(size, this.maxSize));
       if (reply !== null) {
-        this.errorReplies++;
+        this.counts.errorReplies++;
         this.send(reply, rinfo);
         replied = reply.length;
       }
@@ -414,53 +339,20 @@ export class UdpFrontend extends EventEmitter implements Frontend {
   private send(buf: Buffer, rinfo: Peer): void {
     if (!this.listening) {
       // The socket closed under a late reply (the shutdown timeout passed).
-      this.sendErrors++;
+      this.counts.sendErrors++;
       this.log.debug({ transport: 'udp', client: `${rinfo.address}:${rinfo.port}` }, 'reply not sent: the socket is closed');
       return;
     }
-    this.datagramsOut++;
-    this.bytesOut += buf.length;
+    this.counts.datagramsOut++;
+    this.counts.bytesOut += buf.length;
     this.ctx.stats.bytesOut += buf.length;
     this.io.send(buf, rinfo);
   }
 
   private statsSection(): StatSection {
-    const out: StatSection = {
-      udp_port: this.port,
-      udp_io: this.io.kind,
-      udp_max_datagram_size: this.maxSize,
-      udp_datagrams_received: this.datagramsIn,
-      udp_datagrams_sent: this.datagramsOut,
-      udp_bytes_received: this.bytesIn,
-      udp_bytes_sent: this.bytesOut,
-      udp_requests: this.requests,
-      udp_rejected: this.rejected,
-    };
-    for (const r of REJECT_REASONS) out[`udp_rejected_${r}`] = this.rejectedBy[r];
-    Object.assign(out, {
-      udp_error_replies_sent: this.errorReplies,
-      udp_reject_logs_suppressed: this.rejectLog.suppressedTotal,
-      udp_replies_too_large: this.repliesTooLarge,
-      udp_large_replies_refused: this.largeRepliesRefused,
-      udp_id_conflicts: this.idConflicts,
-      udp_retries_while_running: this.retriesInProgress,
-      udp_shared_record: this.shared?.where ?? 'none',
-      udp_shared_record_hits: this.shared?.hits ?? 0,
-      udp_shared_record_running: this.shared?.running ?? 0,
-      udp_shared_record_errors: this.shared?.errors ?? 0,
-      udp_send_errors: this.sendErrors,
-      udp_reply_cache_hits: this.cache.hits,
-      udp_reply_cache_evictions: this.cache.evictions,
-      udp_reply_cache_evictions_other_source: this.cache.evictionsOtherSource,
-      udp_reply_cache_skipped: this.notCached,
-      udp_reply_cache_sources: this.cache.sourceCount,
-      udp_reply_cache_expired: this.cache.expirations,
-      udp_reply_cache_entries: this.cache.size,
-      udp_reply_cache_bytes: this.cache.bytes,
-      udp_reply_cache_ttl_ms: this.options.udp.replyCacheTtlMs,
-      udp_auth_senders: this.auth.senders,
-    });
-    return out;
+    const { port, maxSize, replies, shared, cache } = this;
+    const more = { rejectLogsSuppressed: this.rejectLog.suppressedTotal, replyCacheTtlMs: this.options.udp.replyCacheTtlMs, authSenders: this.auth.senders };
+    return udpStatsSection(this.counts, { port, io: this.io.kind, maxSize, replies, shared, cache, ...more });
   }
 
   get port(): number {
