@@ -12,7 +12,7 @@ const MAIN = path.resolve('dist/src/main.js');
 const MiB = 1024 * 1024;
 type Line = Record<string, unknown>;
 
-/** The built kv-server in a child process; its stdout is a pipe that is read only if asked. */
+/** The built kv-server in a child process; its stdout is a pipe that is read only if asked, or /dev/null. */
 class ServerProcess {
   readonly stdoutLines: Line[] = [];
   stderr = '';
@@ -161,11 +161,13 @@ describe('the log under pressure (kv-server process)', () => {
     return d;
   }
 
-  function spawnServer(logDir: string, readStdout: boolean, extra: string[] = []): ServerProcess {
+  /** `stdout`: true, a pipe read line by line; false, a pipe nobody reads; 'discard', /dev/null (a stdout that keeps up). */
+  function spawnServer(logDir: string, stdout: boolean | 'discard', extra: string[] = []): ServerProcess {
     const dir = tempDir();
     const args = [MAIN, '--port', '0', '--no-persistence', '--data-dir', path.join(dir, 'data'), '--log-dir', logDir, ...extra];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KV_PORT: undefined } });
-    const p = new ServerProcess(child, logDir, readStdout);
+    const out = stdout === 'discard' ? 'ignore' : 'pipe';
+    const child = spawn(process.execPath, args, { stdio: ['ignore', out, 'pipe'], env: { ...process.env, KV_PORT: undefined } });
+    const p = new ServerProcess(child, logDir, stdout === true);
     procs.push(p);
     return p;
   }
@@ -175,23 +177,38 @@ describe('the log under pressure (kv-server process)', () => {
     return line.tcpPort as number;
   }
 
-  it('keeps its memory bounded when a pipelining client outruns a stdout nobody reads: lines for stdout are dropped, counted and warned about', async () => {
-    const dir = tempDir();
-    const p = spawnServer(path.join(dir, 'logs'), false);
-    const port = await listening(p);
-    const boundBytes = 200 * MiB;
+  /**
+   * The most RSS `p` reaches under two pipelining clients (6 s or 1200 batches each, as
+   * below), stopping early once it passes `stopAt`.
+   */
+  async function peakUnderLoad(p: ServerProcess, port: number, stopAt: number): Promise<number> {
     let maxRss = p.rssBytes();
     const sampler = setInterval(() => (maxRss = Math.max(maxRss, p.rssBytes())), 100);
-    const started = Date.now();
     try {
-      // Today's unbounded queue grew past the bound within a few seconds of this; stop as soon as it does.
-      const tooBig = () => maxRss > boundBytes;
+      const tooBig = () => maxRss > stopAt;
       const answered = await Promise.all([pipeline(port, 1200, 6000, tooBig), pipeline(port, 1200, 6000, tooBig)]);
       expect(answered[0] + answered[1]).toBeGreaterThan(0);
     } finally {
       clearInterval(sampler);
     }
-    maxRss = Math.max(maxRss, p.rssBytes());
+    return Math.max(maxRss, p.rssBytes());
+  }
+
+  it('keeps its memory bounded when a pipelining client outruns a stdout nobody reads: lines for stdout are dropped, counted and warned about', async () => {
+    // What the load itself costs in memory here: the same load with a stdout that keeps up.
+    // The bound below is relative to it, so that it holds whatever this machine's V8 and
+    // allocator keep after garbage (120 to 180 MiB seen); issue 2's absolute figure is
+    // bench/tcp-vs-redis.ts's to measure. The stdout backlog is capped (8 MiB by default);
+    // an unbounded queue, as there once was, grows by hundreds of MiB within seconds of this load.
+    const control = spawnServer(path.join(tempDir(), 'logs'), 'discard');
+    const controlPeak = await peakUnderLoad(control, await listening(control), 400 * MiB);
+    control.child.kill('SIGKILL');
+    const boundBytes = controlPeak + 8 * MiB + 64 * MiB;
+    const dir = tempDir();
+    const p = spawnServer(path.join(dir, 'logs'), false);
+    const port = await listening(p);
+    const started = Date.now();
+    const maxRss = await peakUnderLoad(p, port, boundBytes);
     expect(maxRss).toBeLessThan(boundBytes);
     const stats = await info(port, 'logging');
     expect(Number(stats.log_stdout_lines_dropped)).toBeGreaterThan(0);
