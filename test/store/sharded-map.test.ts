@@ -46,6 +46,22 @@ describe('ShardedMap', () => {
     expect([...m]).toEqual([['again', 1]]);
   });
 
+  it('setKnown, told whether the key is there, keeps the same keys and count as set, past a full segment too', () => {
+    const known = new ShardedMap<number>(4, 0);
+    const plain = new ShardedMap<number>(4, 0);
+    for (let i = 0; i < 10; i++) {
+      known.setKnown(`k${i}`, i, false);
+      plain.set(`k${i}`, i);
+    }
+    for (const i of [0, 5, 9]) {
+      known.setKnown(`k${i}`, i * 10, true); // in the first, second and third Map
+      plain.set(`k${i}`, i * 10);
+    }
+    expect(known.size).toBe(10);
+    expect(known.segmentCount).toBe(plain.segmentCount);
+    expect([...known].sort()).toEqual([...plain].sort());
+  });
+
   it('spreads keys that differ only in a few characters, wherever they sit, evenly over the shards', () => {
     const families: Record<string, (i: number) => string> = {
       'a counter at the end': (i) => `key:${String(i).padStart(12, '0')}`,

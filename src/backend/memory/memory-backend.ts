@@ -379,14 +379,15 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
     if (old === undefined) {
       this.heap += ENTRY_OVERHEAD;
       this.count(key, 1);
+      if (volatileNow) this.index(key);
     } else {
       this.count(old, -1);
-      if (hasExpiry(old)) {
-        if (volatileNow) this.expirySum -= storedExpiry(old) - this.expiryBase;
-        else this.unindex(key, old);
-      } else if (volatileNow) this.index(key);
+      const volatileBefore = hasExpiry(old);
+      // A key that keeps an expiry stays in the index; only the sum for avg_ttl moves.
+      if (volatileBefore && volatileNow) this.expirySum -= storedExpiry(old) - this.expiryBase;
+      else if (volatileBefore) this.unindex(key, old);
+      else if (volatileNow) this.index(key);
     }
-    if (old === undefined && volatileNow) this.index(key);
     this.count(stored, 1);
     if (volatileNow) this.expirySum += storedExpiry(stored) - this.expiryBase;
   }

@@ -73,6 +73,8 @@ export class SocketConnection implements SessionOutput, MeasuredClient, ClientCo
   /** Reply bytes the session handed over this turn, not yet written to the socket. */
   private held: Buffer[] = [];
   private heldBytes = 0;
+  /** In WRITE_BATCH's list for the end of this turn. */
+  private batched = false;
   private readonly log: Logger;
   private readonly stats: ConnectionStats;
   private readonly maxOutputBuffer: number;
@@ -159,7 +161,10 @@ export class SocketConnection implements SessionOutput, MeasuredClient, ClientCo
     // Checked before writing: the kernel may take most of a reply at once, and it was owed all the same.
     this.checkOutputLimit(bytes.length);
     if (this.dead) return false;
-    if (this.heldBytes === 0) WRITE_BATCH.add(this);
+    if (!this.batched) {
+      this.batched = true;
+      WRITE_BATCH.add(this);
+    }
     this.held.push(bytes);
     this.heldBytes += bytes.length;
     if (this.heldBytes >= HELD_BYTES_LIMIT) this.writeHeld();
@@ -168,6 +173,7 @@ export class SocketConnection implements SessionOutput, MeasuredClient, ClientCo
 
   /** The end of the turn (WRITE_BATCH): what is held goes to the socket. */
   flushHeld(): void {
+    this.batched = false;
     if (this.heldBytes === 0 || this.dead) return;
     this.writeHeld();
     // The socket's buffer is full: read nothing more until 'drain', as after any write refused.
