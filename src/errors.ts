@@ -66,6 +66,10 @@ export const ErrorCodes = {
   BAD_REQUEST: command(400),
   /** A method the route does not take. */
   METHOD_NOT_ALLOWED: command(405),
+  /** A body in a media type the route does not read (the seed's API takes only application/json). */
+  UNSUPPORTED_MEDIA_TYPE: command(415),
+  /** A value that is not valid UTF-8 asked for as JSON text (the seed's API): /v1/kv/ serves it as bytes. */
+  NOT_UTF8: command(406),
   /** A request that did not arrive whole in time (slow client): the connection closes. */
   REQUEST_TIMEOUT: { resp: 'ERR', udp: 'COMMAND_ERROR', http: 408, closes: true },
   /** Request headers over node's limit (16 KiB). */

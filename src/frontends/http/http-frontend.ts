@@ -13,6 +13,7 @@ import { PROTECTED_MODE_MESSAGE } from '../../auth/protected-mode.js';
 import { isConsolePath, serveConsole } from './console-routes.js';
 import { allowGetOrHead, sendError, sendJson } from './http-replies.js';
 import { handleKv } from './kv-routes.js';
+import { handleSeed, isSeedPath } from './seed-routes.js';
 import { changesRoute } from './watch-routes.js';
 import { KvError } from '../../errors.js';
 import { watchTlsListener } from '../tls-settings.js';
@@ -198,6 +199,7 @@ export class HttpFrontend implements Frontend {
       if (path === '/metrics' && this.options.metrics) return this.scrape(req, res, this.options.metrics);
       if (path === '/v1/kv' || path.startsWith('/v1/kv/')) return handleKv(this.ctx, conn, req, res, path.slice('/v1/kv/'.length), query);
       if (path === '/v1/changes') return void changesRoute(this.ctx, conn, req, res, query).catch((err: unknown) => this.failed(res, err));
+      if (isSeedPath(path)) return handleSeed(this.ctx, conn, req, res, path);
       sendError(res, new KvError('NOT_FOUND', `no route ${path}; the API is under /v1/kv/ (docs/HTTP.md)`));
     } catch (err) {
       this.failed(res, err);

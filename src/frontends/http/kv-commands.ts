@@ -1,9 +1,9 @@
 import { NO_CHANGE, type Change } from '../../backend/types.js';
-import { KvError } from '../../errors.js';
 import type { Reply } from '../../protocol/reply.js';
 import { andThen as then } from '../../commands/maybe.js';
 import type { CommandSpec } from '../../commands/types.js';
 import type { ByteString } from '../../store/bytes.js';
+import { valueTooLarge } from './http-body.js';
 
 /**
  * The one command the HTTP API needs that the table's do not give in one step: PUT that
@@ -28,7 +28,7 @@ export const HTTP_PUT: CommandSpec = {
   run(ctx, _s, args) {
     const [, key, value, condition, expiry] = args as [string, ByteString, ByteString, string, string];
     if (value.length > ctx.limits.maxValueSize) {
-      return { t: 'error', err: new KvError('VALUE_TOO_LARGE', `value of ${value.length} bytes is over the limit of ${ctx.limits.maxValueSize} bytes (raise --max-value-size)`) };
+      return { t: 'error', err: valueTooLarge(value.length, ctx.limits.maxValueSize) };
     }
     const expiresAt = expiry === '' ? 0 : Number(expiry);
     const put: Change = { kind: 'put', value, expiresAt };

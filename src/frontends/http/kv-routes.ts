@@ -7,7 +7,8 @@ import { decodeKeyPath, encodeKeyPath } from './http-keys.js';
 import { parseQuery, sendError, sendJson } from './http-replies.js';
 import { HTTP_PUT } from './kv-commands.js';
 import { waitForKey } from './watch-routes.js';
-import type { ClientMeter, HttpConnection } from './http-connection.js';
+import type { HttpConnection } from './http-connection.js';
+import { readBody, valueTooLarge } from './http-body.js';
 
 /**
  * The versioned API, /v1/kv (docs/HTTP.md §3): raw values, versions as ETags,
@@ -44,43 +45,6 @@ function expiry(ctx: CommandContext, params: Map<string, string>): string | KvEr
   if (raw === undefined) return '';
   if (!/^[1-9][0-9]{0,14}$/.test(raw)) return new KvError('BAD_REQUEST', `${s !== undefined ? 'ttl' : 'ttl_ms'} must be a whole number above 0`);
   return String(ctx.backend.now() + Number(raw) * (s !== undefined ? 1000 : 1));
-}
-
-/** Reads the body, refusing it once past the value limit (413), without holding more; what it holds is metered as the client's. */
-function readBody(ctx: CommandContext, req: http.IncomingMessage, meter: ClientMeter): Promise<Buffer | KvError> {
-  const limit = ctx.limits.maxValueSize;
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  const tooLarge = (n: number) => new KvError('VALUE_TOO_LARGE', `value of ${n} bytes is over the limit of ${limit} bytes (raise --max-value-size)`);
-  if (declared > limit) {
-    req.resume();
-    return Promise.resolve(tooLarge(declared));
-  }
-  return new Promise((resolve) => {
-    const parts: Buffer[] = [];
-    let got = 0;
-    let refused = false;
-    req.on('data', (chunk: Buffer) => {
-      if (refused) return;
-      got += chunk.length;
-      if (got > limit) {
-        refused = true;
-        parts.length = 0;
-        meter.holding(0);
-        resolve(tooLarge(got));
-        return;
-      }
-      parts.push(chunk);
-      meter.holding(got);
-    });
-    req.on('end', () => {
-      if (!refused) resolve(Buffer.concat(parts, got));
-    });
-    req.on('error', () => {
-      parts.length = 0;
-      meter.holding(0);
-      resolve(new KvError('BAD_REQUEST', 'the request body ended early'));
-    });
-  });
 }
 
 export function handleKv(ctx: CommandContext, conn: HttpConnection, req: http.IncomingMessage, res: http.ServerResponse, keyPart: string, query: string): void {
@@ -142,7 +106,8 @@ async function put(ctx: CommandContext, conn: HttpConnection, req: http.Incoming
   const session = conn.session;
   const cond = condition(req);
   const when = expiry(ctx, params);
-  const body = await readBody(ctx, req, conn);
+  const limit = ctx.limits.maxValueSize;
+  const body = await readBody(req, limit, conn, (n) => valueTooLarge(n, limit));
   // The body is now the command's argument, no longer the connection's buffer.
   conn.holding(0);
   if (cond instanceof KvError) return sendError(res, cond);

@@ -121,6 +121,23 @@ forEachBackend((b) => {
     expect(await missing.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
   });
 
+  it("HTTP: the seed's /{key} API stores, reads and deletes text, and clears an expiry as SET does", async () => {
+    const { redis, http } = await b.serve();
+    const headers = { 'Content-Type': 'application/json' };
+    await redis.set('note', 'old', 'EX', 3600);
+    const replaced = await fetch(`${http}/note`, { method: 'POST', headers, body: JSON.stringify({ value: 'grüß' }) });
+    expect(replaced.status).toBe(200);
+    const { version } = (await replaced.json()) as { version: string };
+    expect(await redis.ttl('note')).toBe(-1);
+    expect((await redis.call('GETVER', 'note')) as [string, number]).toEqual(['grüß', Number(version)]);
+    expect((await fetch(`${http}/fresh`, { method: 'POST', headers, body: '{"value": "x"}' })).status).toBe(201);
+    expect(await (await fetch(`${http}/note`)).json()).toEqual({ value: 'grüß' });
+    expect(await (await fetch(`${http}/note`, { method: 'DELETE' })).json()).toEqual({ deleted: true });
+    expect(await redis.exists('note')).toBe(0);
+    const missing = await fetch(`${http}/note`);
+    expect([missing.status, await missing.json()]).toEqual([404, { error: 'key not found', code: 'NOT_FOUND' }]);
+  });
+
   it('HTTP: the listing pages through the keys of a prefix, and only those', async () => {
     const { redis, http } = await b.serve();
     const users = Array.from({ length: 25 }, (_, i) => `user:${i}`);

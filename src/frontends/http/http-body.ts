@@ -1,0 +1,47 @@
+import type http from 'node:http';
+import { KvError } from '../../errors.js';
+import type { ClientMeter } from './http-connection.js';
+
+/**
+ * Reads a request body, refusing it (413, `tooLarge`'s error) once it passes `limit`
+ * bytes, without holding more: a Content-Length over the limit is refused before a byte
+ * is read. What it holds meanwhile is metered as the client's (--maxmemory-clients).
+ */
+export function readBody(req: http.IncomingMessage, limit: number, meter: ClientMeter, tooLarge: (bytes: number) => KvError): Promise<Buffer | KvError> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > limit) {
+    req.resume();
+    return Promise.resolve(tooLarge(declared));
+  }
+  return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    let got = 0;
+    let refused = false;
+    req.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      got += chunk.length;
+      if (got > limit) {
+        refused = true;
+        parts.length = 0;
+        meter.holding(0);
+        resolve(tooLarge(got));
+        return;
+      }
+      parts.push(chunk);
+      meter.holding(got);
+    });
+    req.on('end', () => {
+      if (!refused) resolve(Buffer.concat(parts, got));
+    });
+    req.on('error', () => {
+      parts.length = 0;
+      meter.holding(0);
+      resolve(new KvError('BAD_REQUEST', 'the request body ended early'));
+    });
+  });
+}
+
+/** The 413 of a value over --max-value-size. */
+export function valueTooLarge(bytes: number, limit: number): KvError {
+  return new KvError('VALUE_TOO_LARGE', `value of ${bytes} bytes is over the limit of ${limit} bytes (raise --max-value-size)`);
+}
