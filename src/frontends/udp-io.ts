@@ -133,6 +133,8 @@ interface UdpBatchModule {
   close(handle: object): void;
   hmacKey(key: Uint8Array): Buffer;
   hmacSha256(prepared: Buffer, data: Uint8Array, length: number, out: Buffer, outOffset: number, outLength: number): void;
+  hmacVerify(prepared: Buffer, data: Uint8Array, length: number, macAt: number): boolean;
+  hmacSign(prepared: Buffer, data: Uint8Array, length: number, macAt: number): void;
 }
 
 let loaded: { module: UdpBatchModule | null; why: string } | null = null;
@@ -162,7 +164,8 @@ export function loadUdpBatch(): { module: UdpBatchModule | null; why: string } {
 /** The native HMAC-SHA256 for authenticated datagrams (src/protocol/datagram-auth.ts), or null without the module. */
 export function nativeHmacEngine(): HmacEngine | null {
   const m = loadUdpBatch().module;
-  return m !== null && typeof m.hmacSha256 === 'function' ? m : null;
+  // A module built before hmacVerify/hmacSign: node:crypto, until `npm rebuild`.
+  return m !== null && typeof m.hmacVerify === 'function' && typeof m.hmacSign === 'function' ? m : null;
 }
 
 /** Datagrams read per recvmmsg call, and replies sent per sendmmsg call. */

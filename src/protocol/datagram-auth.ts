@@ -48,6 +48,10 @@ export interface HmacEngine {
   hmacKey(key: Uint8Array): Buffer;
   /** The MAC of data[0, length), its first `outLength` bytes written into `out` at `outOffset`. */
   hmacSha256(prepared: Buffer, data: Uint8Array, length: number, out: Buffer, outOffset: number, outLength: number): void;
+  /** True when the MAC_SIZE bytes at `macAt` are the truncated MAC of data[0, length) with those bytes taken as zero; in constant time. */
+  hmacVerify(prepared: Buffer, data: Uint8Array, length: number, macAt: number): boolean;
+  /** Writes that MAC into the MAC_SIZE bytes at `macAt`. */
+  hmacSign(prepared: Buffer, data: Uint8Array, length: number, macAt: number): void;
 }
 
 let engine: HmacEngine | null = null;
@@ -127,6 +131,7 @@ export function signDatagram(buf: Buffer, type: number, key: MacKey): Buffer {
 export function macMatches(buf: Uint8Array, mac: Uint8Array, key: MacKey): boolean {
   if (mac.buffer !== buf.buffer || mac.length !== MAC_SIZE) throw new RangeError('the MAC must be a view into the datagram it signs');
   const macAt = mac.byteOffset - buf.byteOffset;
+  if (key.prepared !== null && key.engine !== null) return key.engine.hmacVerify(key.prepared, buf, buf.length - CRC_SIZE, macAt);
   return timingSafeEqual(computeMac(key, buf, macAt), mac);
 }
 
@@ -162,9 +167,10 @@ function writeAuthHeader(buf: Buffer, at: number, type: number, size: number): n
   return at + 2;
 }
 
-/** Signs a datagram whose AUTH (the last extension) ends at `authEnd`: the MAC, then the CRC. */
+/** Signs a datagram whose AUTH (the last extension) ends at `authEnd`, its MAC bytes zero: the MAC, then the CRC. */
 function signInPlace(buf: Buffer, authEnd: number, key: MacKey): Buffer {
-  hmacInto(key, buf, buf.length - CRC_SIZE, buf, authEnd - MAC_SIZE);
+  if (key.prepared !== null && key.engine !== null) key.engine.hmacSign(key.prepared, buf, buf.length - CRC_SIZE, authEnd - MAC_SIZE);
+  else hmacInto(key, buf, buf.length - CRC_SIZE, buf, authEnd - MAC_SIZE);
   return sealDatagram(buf);
 }
 

@@ -170,4 +170,28 @@ describe('the native HMAC (src/frontends/native/udp_batch.c)', () => {
       { numRuns: 300, seed: SEED },
     );
   });
+
+  it.skipIf(missing)('hmacVerify refuses a datagram with any one byte of the signed range or of the MAC changed, and leaves it unchanged', () => {
+    const engine = native as NonNullable<typeof native>;
+    const key = (useHmacEngine(native), { id: 3, key: macKey(Buffer.alloc(32, 0x11)) });
+    const signed = encodeSignedRequest({ opcode: Opcode.PUT, id: 9, key: 'k', value: 'some value' }, { sender: 1, timestamp: 1767225600000, sequence: 7 }, key);
+    const mac = (decodeRequest(signed).options.auth as NonNullable<ReturnType<typeof decodeRequest>['options']['auth']>).mac;
+    const macAt = mac.byteOffset - signed.byteOffset;
+    const prepared = key.key.prepared as Buffer;
+    expect(engine.hmacVerify(prepared, signed, signed.length - 4, macAt)).toBe(true);
+    for (let i = 0; i < signed.length - 4; i++) {
+      for (const bit of [0x01, 0x80]) {
+        const changed = Buffer.from(signed);
+        changed[i] = (changed[i] as number) ^ bit;
+        const copy = Buffer.from(changed);
+        expect(engine.hmacVerify(prepared, changed, changed.length - 4, macAt), `byte ${i} ^ ${bit}`).toBe(false);
+        expect(changed).toEqual(copy);
+      }
+    }
+    // The MAC field outside data[0, length), or a key that is not a prepared one, is a RangeError, not a read past the buffer.
+    expect(() => engine.hmacVerify(prepared, signed, signed.length - 4, signed.length - 4 - 15)).toThrow(RangeError);
+    expect(engine.hmacVerify(prepared, signed, signed.length - 4, macAt)).toBe(true);
+    expect(() => engine.hmacVerify(prepared, signed, signed.length + 1, macAt)).toThrow(RangeError);
+    expect(() => engine.hmacSign(Buffer.alloc(8), signed, signed.length - 4, macAt)).toThrow(RangeError);
+  });
 });
