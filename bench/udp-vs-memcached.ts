@@ -12,6 +12,11 @@
  * interleaved rounds, so a change is measured against its base under the same load
  * (with --auth, its authenticated server too).
  *
+ * --auth also runs the plain and the authenticated server at one fixed rate (60 % of
+ * what the signed GETs reached) and prints the server's CPU per GET for each: with the
+ * load on the same two cores, the throughput cost also holds how much slower the load
+ * generator and the batching of a busier server get, which a fixed rate leaves out.
+ *
  * Every request counts, retries included: both transports retry with the same
  * timing (clients/lib/udp-client.ts DEFAULT_RETRY). Figures only: nothing here
  * passes or fails on time.
@@ -87,7 +92,7 @@ function processCpu(pid: number | undefined): number | null {
 /** sysconf(_SC_CLK_TCK): 100 on every Linux Node runs on. */
 const CLOCK_TICKS = 100;
 
-async function measure(t: Target, op: 'GET' | 'PUT', preload: boolean): Promise<Run> {
+async function measure(t: Target, op: 'GET' | 'PUT', preload: boolean, rate?: number): Promise<Run> {
   const options = resolveOptions({
     transport: t.transport,
     port: t.proc.port,
@@ -99,6 +104,7 @@ async function measure(t: Target, op: 'GET' | 'PUT', preload: boolean): Promise<
     duration: argv.duration,
     warmup: argv.warmup,
     preload,
+    rate,
   });
   const before = cpuTimes();
   const serverBefore = processCpu(t.proc.child.pid);
@@ -141,6 +147,9 @@ const targets: Target[] = [
 
 const OPS: readonly ('GET' | 'PUT')[] = argv['get-only'] ? ['GET'] : ['GET', 'PUT'];
 const runs = new Map<string, Run[]>();
+/** --auth: runs of the plain and the signed server at one fixed rate (pacedRate), by target name. */
+const paced = new Map<string, Run[]>();
+let pacedRate = 0;
 const rerunNotes: string[] = [];
 try {
   const threads = resolveOptions({ transport: 'udp', inflight: argv.inflight, threads: argv.threads }).threads;
@@ -172,6 +181,19 @@ try {
       continue;
     }
     for (const [key, run] of got) runs.set(key, [...(runs.get(key) ?? []), run]);
+  }
+  if (withAuth !== null) {
+    // The same offered load for both (60 % of what the signed GETs reached): CPU per request then shows what
+    // signing costs the server itself, apart from how the load generator, on the same cores, slows with it.
+    const signed = runs.get(`${AUTH_NAME}/GET`) ?? [];
+    pacedRate = Math.max(1000, Math.round((0.6 * (signed.map((r) => r.result.opsPerSec).sort((a, b) => a - b)[Math.floor(signed.length / 2)] ?? 0)) / 1000) * 1000);
+    for (let round = 1; round <= argv.rounds; round++) {
+      for (const t of targets.filter((x) => x.name === PLAIN_NAME || x.name === AUTH_NAME)) {
+        console.error(`paced round ${round}/${argv.rounds}: ${t.name} GET at ${fmt(pacedRate)}/s …`);
+        const run = await measure(t, 'GET', false, pacedRate);
+        paced.set(t.name, [...(paced.get(t.name) ?? []), run]);
+      }
+    }
   }
 } finally {
   await Promise.all([memcached.stop(), ours.stop(), quiet?.stop(), baseline?.stop(), baselineQuiet?.stop(), withHttp?.stop(), withAuth?.stop(), baselineAuth?.stop()]);
@@ -241,6 +263,16 @@ if (withAuth !== null) {
   const cpuLine = (authName: string, plainName: string) =>
     `server ${fmt(cpu(plainName, 'serverUs'), 1)} -> ${fmt(cpu(authName, 'serverUs'), 1)} µs, load ${fmt(cpu(plainName, 'loadUs'), 1)} -> ${fmt(cpu(authName, 'loadUs'), 1)} µs`;
   console.log(`CPU per GET, unauthenticated -> authenticated (median of rounds): ${cpuLine(AUTH_NAME, PLAIN_NAME)}`);
+  const pacedCpu = (name: string, which: 'serverUs' | 'loadUs') => {
+    const xs = (paced.get(name) ?? []).map((r) => r[which]).filter((x): x is number => x !== null).sort((a, b) => a - b);
+    return xs[Math.floor(xs.length / 2)] ?? NaN;
+  };
+  const ps = pacedCpu(PLAIN_NAME, 'serverUs');
+  const as = pacedCpu(AUTH_NAME, 'serverUs');
+  console.log(
+    `At the same offered load (${fmt(pacedRate)} GET/s, median of ${argv.rounds} rounds): server ${fmt(ps, 1)} -> ${fmt(as, 1)} µs per GET (+${fmt(((as - ps) / ps) * 100, 1)}%), ` +
+      `load ${fmt(pacedCpu(PLAIN_NAME, 'loadUs'), 1)} -> ${fmt(pacedCpu(AUTH_NAME, 'loadUs'), 1)} µs`,
+  );
   if (baselineAuth !== null) console.log(`  ${baselineName}: ${cpuLine(`${baselineName}, authenticated datagrams (HMAC)`, `${baselineName} (default)`)}`);
   if (baselineAuth !== null) {
     const bcost = 1 - get(`${baselineName}, authenticated datagrams (HMAC)`) / get(`${baselineName} (default)`);
