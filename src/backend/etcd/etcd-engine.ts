@@ -27,6 +27,12 @@ export interface EtcdSettings {
   readonly requestTimeoutMs?: number;
 }
 
+/**
+ * The largest reply the gateway takes from etcd (gRPC's default is 4 MiB, less than MGET of
+ * five 1 MiB values). etcd's own defaults bound a reply of ours to 128 operations of at most
+ * 1.5 MiB each (--max-txn-ops, --max-request-bytes): 192 MiB.
+ */
+export const ETCD_MAX_REPLY_BYTES = 256 * 1024 * 1024;
 /** Values read at once to tell live keys from expired ones in a walk (live()). */
 const LIVE_READS = 16;
 /** Expired keys in a row RANDOMKEY steps over before it starts again from the first key (Redis gives up after 100). */
@@ -70,6 +76,7 @@ export class EtcdEngine implements Engine {
       dialTimeout: 2000,
       defaultCallOptions: () => ({ deadline: new Date(Date.now() + timeout) }),
       faultHandling: { global: noop },
+      grpcOptions: { 'grpc.max_receive_message_length': ETCD_MAX_REPLY_BYTES },
       ...(settings.user === undefined ? {} : { auth: { username: settings.user, password: settings.password ?? '' } }),
       ...(tls === null
         ? {}

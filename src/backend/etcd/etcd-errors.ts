@@ -30,6 +30,15 @@ export function etcdError(err: unknown): KvError {
   if (err instanceof KvError) return err;
   const message = err instanceof Error ? err.message : String(err);
   const name = err instanceof Error ? err.constructor.name : '';
+  // The gateway's own gRPC client, on etcd's reply (grpc-js: "Received message larger than max (N vs M)"): etcd answered.
+  const reply = /RESOURCE_EXHAUSTED: Received message larger than max \((\d+) vs (\d+)\)/.exec(message);
+  if (reply !== null) {
+    return new KvError(
+      'VALUE_TOO_LARGE',
+      `etcd's reply of ${reply[1]} bytes is over the ${reply[2]} bytes the gateway takes in one reply; read fewer or smaller keys at once (a write it answered may have been applied)`,
+      { cause: err },
+    );
+  }
   // etcd's own check (--max-request-bytes), or its gRPC server's, which takes 512 KiB more and answers RESOURCE_EXHAUSTED.
   if (/request is too large|RESOURCE_EXHAUSTED: grpc: received message larger than max/.test(message)) {
     return new KvError('VALUE_TOO_LARGE', 'etcd refused the request as too large (etcd takes at most 1.5 MiB a request by default: --max-request-bytes)', { cause: err });

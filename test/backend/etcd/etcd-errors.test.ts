@@ -30,3 +30,25 @@ describe('etcd errors', () => {
     });
   }
 });
+
+describe('etcd errors that are not about reaching etcd', () => {
+  it("reads the gRPC client's refusal of a reply too large as VALUE_TOO_LARGE with both sizes, not as etcd unavailable", () => {
+    // As grpc-js gave it for MGET of five 1 MiB values under its default 4 MiB limit.
+    const err = new Error('8 RESOURCE_EXHAUSTED: Received message larger than max (5243144 vs 4194304)');
+    expect(wasNotSent(err)).toBe(false);
+    expect(lostInFlight(err)).toBe(false);
+    const kv = etcdError(err);
+    expect(kv.code).toBe('VALUE_TOO_LARGE');
+    expect(kv.message).toBe(
+      "etcd's reply of 5243144 bytes is over the 4194304 bytes the gateway takes in one reply; read fewer or smaller keys at once (a write it answered may have been applied)",
+    );
+  });
+
+  it("reads etcd's refusal of a request too large as VALUE_TOO_LARGE about the request", () => {
+    for (const message of ['3 INVALID_ARGUMENT: etcdserver: request is too large', '8 RESOURCE_EXHAUSTED: grpc: received message larger than max (2097200 vs. 2097152)']) {
+      const kv = etcdError(new Error(message));
+      expect(kv.code, message).toBe('VALUE_TOO_LARGE');
+      expect(kv.message, message).toMatch(/^etcd refused the request as too large/);
+    }
+  });
+});

@@ -115,6 +115,22 @@ forEachBackend((b) => {
 });
 
 forEachBackend((b) => {
+  it('reads more than gRPC\'s default 4 MiB in one command: MGET and EXEC of five 1 MiB values, byte for byte', async () => {
+    const { redis } = await b.serve({ limits: { maxValueSize: 4 * 1024 * 1024 } });
+    // One hash slot, so that Redis Cluster takes them in one command too.
+    const keys = ['{big}a', '{big}b', '{big}c', '{big}d', '{big}e'];
+    const values = keys.map((k) => Buffer.alloc(1024 * 1024, k.slice(-1)));
+    for (const [i, k] of keys.entries()) await redis.set(k, values[i] as Buffer);
+    const got = await redis.mgetBuffer(...keys);
+    expect(got.map((v, i) => v?.equals(values[i] as Buffer))).toEqual(keys.map(() => true));
+    const multi = redis.multi();
+    for (const k of keys) multi.getBuffer(k);
+    const replies = (await multi.exec()) ?? [];
+    expect(replies.map(([err, v], i) => err === null && (v as Buffer).equals(values[i] as Buffer))).toEqual(keys.map(() => true));
+  });
+});
+
+forEachBackend((b) => {
   it('refuses CHANGES and the HTTP watch and stream, saying why', async () => {
     const { redis, http } = await b.serve();
     const why = /watching changes is not supported by the redis-cluster backend/;
