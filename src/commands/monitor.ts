@@ -1,6 +1,7 @@
 import type { Reply } from '../protocol/reply.js';
 import type { ByteString } from '../store/bytes.js';
 import type { MonitorFeed, Session } from './types.js';
+import { wallClockMs } from './wall-clock.js';
 
 /**
  * A byte string as Redis's sdscatrepr quotes it: `"…"`, with `\\`, `\"`, `\n`, `\r`, `\t`,
@@ -62,7 +63,7 @@ export class Monitors implements MonitorFeed {
   }
 
   feed(session: Session, args: readonly ByteString[]): void {
-    const line: Reply = { t: 'status', s: monitorLine(performance.timeOrigin + performance.now(), session.client, args) };
+    const line: Reply = { t: 'status', s: monitorLine(wallClockMs(), session.client, args) };
     for (const w of this.watchers) w.conn?.push(line);
   }
 }

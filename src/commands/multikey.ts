@@ -8,6 +8,7 @@ import { valueTooLarge } from './keyspace.js';
 import { all, andThen as then } from './maybe.js';
 import { arityError } from './server-commands.js';
 import type { CommandContext, CommandSpec } from './types.js';
+import { wallClockMs } from './wall-clock.js';
 
 /**
  * The commands over several keys, or over the whole keyspace, as Redis 7 answers them:
@@ -166,7 +167,7 @@ function keysReply(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply>
 
 /** TIME: the wall clock, to the microsecond, as [seconds, microseconds]. */
 function runTime(): Reply {
-  const us = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  const us = Math.floor(wallClockMs() * 1000);
   return { t: 'array', items: [bulk(String(Math.floor(us / 1e6))), bulk(String(us % 1e6))] };
 }
 
