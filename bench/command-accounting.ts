@@ -8,7 +8,8 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { LATENCY_BUCKETS_US, ServerStats } from '../src/stats.js';
+import { LATENCY_BUCKETS_US } from '../src/command-counters.js';
+import { ServerStats } from '../src/stats.js';
 
 const argv = await yargs(hideBin(process.argv))
   .option('commands', { type: 'number', default: 20_000_000 })

@@ -1,6 +1,7 @@
 import { arch, totalmem, type as osType, release, machine } from 'node:os';
 import type { KeyspaceInfo } from './backend/types.js';
 import type { DurationHistogram } from './durations.js';
+import { bucketOf, COMMAND_TRANSPORTS, newCommandCounter, RESULTS_PER_TRANSPORT, sumPairs, sumResult, transportSlot, type CommandCounter } from './command-counters.js';
 
 /** Counters shown by STATS (text) and INFO (RESP), in Redis 7.0's sections and under its names. */
 
@@ -10,65 +11,6 @@ export type StatSection = Record<string, StatValue>;
 export const VERSION = '0.1.0';
 /** The Redis whose replies, errors and INFO dualkv matches (INFO's redis_version, HELLO's version). */
 export const REDIS_VERSION = '7.0.15';
-
-/** The transports commands are counted by (Session.transport); any other counts as `other`. */
-export const COMMAND_TRANSPORTS = ['tcp', 'udp', 'http', 'other'] as const;
-/** How a command ended: ran and answered, ran and answered an error (Redis: failed_calls), refused before it ran (rejected_calls). */
-export const COMMAND_RESULTS = ['ok', 'error', 'rejected'] as const;
-/** Upper bounds of the latency buckets in µs (Prometheus's `le`, in seconds: 1e-5 … 1); a last bucket holds the rest. */
-export const LATENCY_BUCKETS_US: readonly number[] = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 100_000, 500_000, 1_000_000];
-
-/**
- * One command's counters: INFO's commandstats and /metrics (src/metrics/) both read
- * these, so the two cannot drift. Plain typed arrays, so counting builds no strings.
- */
-export interface CommandCounter {
-  /** By transport, then result: `counts[t * COMMAND_RESULTS.length + r]`. */
-  readonly counts: Float64Array;
-  /** Microseconds spent by the commands that ran. */
-  usec: number;
-  /** The commands that ran, by latency bucket (not cumulative); the last slot is over LATENCY_BUCKETS_US's last bound. */
-  readonly buckets: Float64Array;
-}
-
-const RESULTS_PER_TRANSPORT = COMMAND_RESULTS.length;
-
-/** Latencies up to 1 ms, which nearly every command has, find their bucket in this table rather than by a scan. */
-const TABLE_MAX_US = 1000;
-const BUCKET_OF_US = Uint8Array.from({ length: TABLE_MAX_US + 1 }, (_, us) => scanBucket(us));
-
-function scanBucket(usec: number): number {
-  let b = 0;
-  while (b < LATENCY_BUCKETS_US.length && usec > LATENCY_BUCKETS_US[b]!) b++;
-  return b;
-}
-
-function newCommandCounter(): CommandCounter {
-  return {
-    counts: new Float64Array(COMMAND_TRANSPORTS.length * RESULTS_PER_TRANSPORT),
-    usec: 0,
-    buckets: new Float64Array(LATENCY_BUCKETS_US.length + 1),
-  };
-}
-
-/** A counter's slot for a transport (a comparison chain: no lookup and no string built per command). */
-function transportSlot(transport: string): number {
-  return transport === 'tcp' ? 0 : transport === 'udp' ? 3 : transport === 'http' ? 6 : 9;
-}
-
-/** Sums every transport's slot `which` of a by-transport array of pairs. */
-function sumPairs(a: Float64Array, which: 0 | 1): number {
-  let n = 0;
-  for (let i = which; i < a.length; i += 2) n += a[i] ?? 0;
-  return n;
-}
-
-/** Sums a counter's slots for one result over every transport. */
-function sumResult(c: CommandCounter, result: number): number {
-  let n = 0;
-  for (let i = result; i < c.counts.length; i += RESULTS_PER_TRANSPORT) n += c.counts[i] ?? 0;
-  return n;
-}
 
 /** What the server around the counters tells INFO (absent in a bare context: tests of the table). */
 export interface InfoEnv {
@@ -91,69 +33,6 @@ export function bytesToHuman(n: number): string {
   }
   return `${d.toFixed(2)}${units[i]}`;
 }
-
-/** Sections in Redis 7.0's order (server.c genRedisInfoString); dualkv's own come after. */
-export const INFO_SECTIONS = [
-  'server',
-  'clients',
-  'memory',
-  'persistence',
-  'stats',
-  'replication',
-  'cpu',
-  'modules',
-  'commandstats',
-  'errorstats',
-  'cluster',
-  'keyspace',
-] as const;
-
-/** `INFO` and `INFO default`: every section but commandstats (Redis 7.0's default list). */
-export const DEFAULT_INFO_SECTIONS: ReadonlySet<string> = new Set(INFO_SECTIONS.filter((s) => s !== 'commandstats'));
-
-/**
- * The fields dualkv adds to Redis's sections, by section (udp and logging are sections of
- * its own). Every other field in a Redis section is one Redis 7.0 has, under the same name
- * (test/stats.test.ts compares them with a real redis-server's).
- */
-export const DUALKV_INFO_FIELDS: Readonly<Record<string, readonly string[]>> = {
-  server: ['dualkv_version', 'node_version'],
-  clients: ['output_buffer_limit_disconnects', 'query_buffer_limit_disconnects', 'idle_timeout_disconnects'],
-  memory: [
-    'used_memory_dataset_heap',
-    'used_memory_dataset_external',
-    'mem_eviction_access_clock',
-    'mem_change_log',
-    'mem_udp_reply_cache',
-    'mem_log_backlog',
-    'used_memory_heap',
-    'heap_size_limit',
-    'maxmemory_clients',
-    'memory_usable',
-    'memory_usable_from',
-    'oom_refused_writes',
-  ],
-  persistence: [
-    'fsync_policy',
-    'aof_segments',
-    'writes_refused',
-    'data_dir_status',
-    'aof_write_errors',
-    'aof_syncs',
-    'aof_sync_usec',
-    'writes_not_on_disk',
-    'snapshot_failures',
-    'snapshot_last_duration_ms',
-    'snapshot_last_size',
-    'snapshot_last_keys',
-    'snapshot_last_time',
-    'load_log_records',
-    'load_ms',
-    'load_torn_bytes_cut',
-    'last_error',
-  ],
-  stats: ['protocol_errors', 'auth_successes', 'auth_failures', 'commands_denied_noauth', 'commands_denied_noperm'],
-};
 
 /** instantaneous_* are rates over at least this long (Redis samples every 100 ms). */
 const RATE_MIN_MS = 100;
@@ -246,7 +125,7 @@ export class ServerStats {
     }
     c.counts[slot + (failed ? 1 : 0)]! += 1;
     c.usec += usec;
-    c.buckets[BUCKET_OF_US[usec] ?? scanBucket(usec)]! += 1;
+    c.buckets[bucketOf(usec)]! += 1;
   }
 
   /** Every command's counters, by name, as they are now (read, never written, by /metrics). */

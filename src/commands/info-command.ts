@@ -1,5 +1,5 @@
 import { renderInfo, selectInfo } from '../protocol/info-text.js';
-import { DEFAULT_INFO_SECTIONS, INFO_SECTIONS } from '../stats.js';
+import { DEFAULT_INFO_SECTIONS, INFO_SECTIONS } from '../info-sections.js';
 import type { CommandSpec } from './types.js';
 
 const REDIS_SECTIONS: ReadonlySet<string> = new Set(INFO_SECTIONS);

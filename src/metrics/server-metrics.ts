@@ -2,7 +2,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { KeyspaceInfo } from '../backend/types.js';
 import { SNAPSHOT_BUCKETS_S, SYNC_BUCKETS_S, type DurationHistogram } from '../durations.js';
 import { REJECT_REASONS } from '../protocol/datagram-error.js';
-import { COMMAND_RESULTS, COMMAND_TRANSPORTS, LATENCY_BUCKETS_US, type ServerStats, type StatSection } from '../stats.js';
+import { COMMAND_RESULTS, COMMAND_TRANSPORTS, LATENCY_BUCKETS_US } from '../command-counters.js';
+import type { ServerStats, StatSection } from '../stats.js';
 
 /** docs/HTTP.md "Metrics": the Prometheus text format, version 0.0.4. */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';

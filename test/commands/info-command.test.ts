@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type Proc } from '../../bench/lib/procs.js';
-import { DUALKV_INFO_FIELDS } from '../../src/stats.js';
+import { DUALKV_INFO_FIELDS } from '../../src/info-sections.js';
 import { findOnPath, havePeer, IN_CI } from '../helpers/peers.js';
 import { serverFixture } from '../helpers/server.js';
 import { RawClient } from '../helpers/socket.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import parsePrometheusTextFormat, { type ParsedFamily } from 'parse-prometheus-text-format';
 import { UdpClient } from '../../clients/lib/udp-client.js';
 import { REJECT_REASONS } from '../../src/protocol/datagram-error.js';
-import { LATENCY_BUCKETS_US } from '../../src/stats.js';
+import { LATENCY_BUCKETS_US } from '../../src/command-counters.js';
 import { request } from '../frontends/resp-reader.js';
 import { rejections, RawUdp } from '../frontends/udp-helpers.js';
 import { serverFixture, type TestServer } from '../helpers/server.js';
