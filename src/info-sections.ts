@@ -22,7 +22,7 @@ export const DEFAULT_INFO_SECTIONS: ReadonlySet<string> = new Set(INFO_SECTIONS.
 /**
  * The fields dualkv adds to Redis's sections, by section (udp and logging are sections of
  * its own). Every other field in a Redis section is one Redis 7.0 has, under the same name
- * (test/stats.test.ts compares them with a real redis-server's).
+ * (test/commands/info-command.test.ts compares them with a real redis-server's).
  */
 export const DUALKV_INFO_FIELDS: Readonly<Record<string, readonly string[]>> = {
   server: ['dualkv_version', 'node_version'],
