@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { hideBin } from 'yargs/helpers';
 import { hashPassword } from './auth/secrets.js';
-import { buildConfig, configForLog, rejectRepeatedFlags, serverArgs } from './config.js';
+import { configForLog } from './config.js';
+import { buildConfig, rejectRepeatedFlags, serverArgs } from './server-flags.js';
 import { ConfigError, KvError } from './errors.js';
 import { createRootLogger } from './logger.js';
 import { KvServer, type StopReport } from './server.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildConfig, DEFAULT_LIMITS, serverArgs } from '../src/config.js';
+import { DEFAULT_LIMITS } from '../src/config.js';
+import { buildConfig, serverArgs } from '../src/server-flags.js';
 import { ConfigError } from '../src/errors.js';
 import { formatSize, parseSize } from '../src/sizes.js';
 

@@ -4,7 +4,7 @@ import { KvError } from '../errors.js';
 import { errorReply, NIL, OK, type Reply } from '../protocol/reply.js';
 import type { ByteString } from '../store/bytes.js';
 import { andThen as then } from './maybe.js';
-import { expireTime, invalidExpire, notInteger, parseSafeInteger, positiveExpiry } from './expiry-args.js';
+import { expireTime, positiveExpiry } from './expiry-args.js';
 import { expireAt, EXPIRY_UNITS, parseSetOptions, putUntil, syntaxError } from './set-options.js';
 import type { CommandContext, CommandSpec } from './types.js';
 

@@ -95,7 +95,7 @@ export interface LargeReplyPolicy {
   allows(address: string): boolean;
 }
 
-/** `--udp-large-replies-to`: `loopback`, `any`, addresses and CIDR blocks (checked by src/config.ts). */
+/** `--udp-large-replies-to`: `loopback`, `any`, addresses and CIDR blocks (checked by src/server-flags.ts). */
 export function largeReplyPolicy(items: readonly string[]): LargeReplyPolicy {
   if (items.includes('any')) return { allows: () => true };
   const list = new net.BlockList();

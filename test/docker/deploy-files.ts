@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { serverArgs } from '../../src/config.js';
+import { serverArgs } from '../../src/server-flags.js';
 
 /** The repository's root: every path in a compose file or manifest is checked against it. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
