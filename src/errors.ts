@@ -4,7 +4,7 @@
  * owns every wire mapping of its code:
  * - `resp`: the error prefix a RESP2 client sees (`-ERR …`, `-MISCONF …`), as Redis
  *   sends it for the same condition;
- * - `udp`: the datagram status (the names of `Status` in src/protocol/datagram.ts);
+ * - `udp`: the datagram status (the names of `Status` in src/protocol/datagram-status.ts);
  * - `http`: the HTTP status;
  * - `closes`: whether the connection closes after the error reply.
  */

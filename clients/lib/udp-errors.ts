@@ -45,6 +45,8 @@ function codeForStatus(status: number): ErrorCode {
       return 'UNKNOWN_COMMAND';
     case Status.UNAVAILABLE:
       return 'READ_ONLY';
+    case Status.UNAUTHORIZED:
+      return 'NO_AUTH';
     case Status.COMMAND_ERROR:
       return 'SYNTAX';
     default:
@@ -64,6 +66,7 @@ const STATUS_ADVICE: Readonly<Record<number, string>> = {
   [Status.TOO_LARGE]: 'the request or its reply is too large for a datagram to this client; use TCP (kv-tcp)',
   [Status.UNSUPPORTED]: 'the request has a critical extension the server does not know, or does not take on this opcode',
   [Status.ID_CONFLICT]: 'the request ID was used for a different request; resend with a new ID',
+  [Status.UNAUTHORIZED]: 'the server requires signed datagrams, or refused this one or its key; give a UDP key (--udp-key-file or KV_UDP_KEY) for a user allowed this command',
   [Status.COMMAND_ERROR]: 'the command refused the request',
   [Status.UNAVAILABLE]: 'the server cannot write now; try again later',
   [Status.SERVER_ERROR]: 'the server failed; see its log',

@@ -176,7 +176,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
     }
     let auth: VerifiedAuth | null;
     try {
-      // docs/PROTOCOL.md "Authenticated datagrams", checks 13 to 16: after the codec's, before anything runs.
+      // docs/PROTOCOL.md "Authenticated datagrams", checks 13 to 17: after the codec's, before anything runs.
       const header = { id: req.id, opcode: req.opcode };
       if (this.ctx.protectedMode?.refuses(rinfo.address) === true) throw new DatagramError(RejectReason.PROTECTED_MODE, PROTECTED_MODE_MESSAGE, header);
       auth = this.auth.verify(req.options.auth, msg, header, this.now());

@@ -14,5 +14,9 @@ describe('the UDP client error for an error reply', () => {
     expect(e.code).toBe('DATAGRAM_TOO_LARGE');
     expect(e.message).toMatch(/^TOO_LARGE: .*use TCP.*"DAT"/);
     expect(replyError(Status.UNAVAILABLE, Buffer.alloc(0)).message).toBe('UNAVAILABLE: the server cannot write now; try again later');
+    // A refusal of an unsigned 22-byte request leaves room for a few bytes of text only.
+    const auth = replyError(Status.UNAUTHORIZED, Buffer.from('NO_'));
+    expect(auth.code).toBe('NO_AUTH');
+    expect(auth.message).toMatch(/^UNAUTHORIZED: the server requires signed datagrams.*KV_UDP_KEY.*"NO_"/);
   });
 });
