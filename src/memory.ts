@@ -21,7 +21,7 @@ import type { MemoryConfig } from './config.js';
 import { KvError } from './errors.js';
 import { formatSize } from './sizes.js';
 import type { StatSection } from './stats.js';
-import type { DataMemorySource } from './backend/memory/memory-backend.js';
+import type { DataMemorySource } from './backend/memory/keyspace.js';
 
 export interface MemoryUser {
   /** The INFO field it is shown as, e.g. `mem_clients_normal`. */

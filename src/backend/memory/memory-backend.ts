@@ -1,7 +1,6 @@
-import { performance } from 'node:perf_hooks';
 import type { KvError } from '../../errors.js';
 import type { ByteString } from '../../store/bytes.js';
-import { KeyRotor, ShardedMap } from '../../store/sharded-map.js';
+import type { KeyRotor, ShardedMap } from '../../store/sharded-map.js';
 import {
   memorySink,
   type Backend,
@@ -21,87 +20,46 @@ import {
   type Updated,
 } from '../types.js';
 import { ChangeLog } from './change-log.js';
+import { RandomKeys } from './random-keys.js';
 import { ScanCursors } from './scan-cursors.js';
 import { AccessClock } from './access-clock.js';
+import { ActiveSweep } from './active-sweep.js';
+import { Keyspace, type DataMemory, type DataMemorySource } from './keyspace.js';
 import { encodeStored, hasExpiry, storedExpiry, storedInPlace, storedValue, storedVersion } from './stored-value.js';
-
-/**
- * What the store's strings cost, as --maxmemory counts them. Node makes a string
- * from bytes on V8's heap when it is shorter than EXTERNAL_STRING_MIN, and outside it
- * (an external string, which --max-old-space-size does not see) when it is longer.
- */
-export const EXTERNAL_STRING_MIN = 0xfbee9;
-/** A heap string: a 16-byte header, then one byte a char, rounded up to 8. */
-const STRING_HEADER = 16;
-/** An external string's heap object and its malloc'd block's bookkeeping. */
-const EXTERNAL_OVERHEAD = 64;
-/** A Map entry's slots and its share of the hash table (about 30 bytes, measured; the table grows by doubling). */
-export const ENTRY_OVERHEAD = 40;
-
-/** The memory the data holds, split by where it lives. */
-export interface DataMemory {
-  /** On V8's heap: entries, keys and values shorter than EXTERNAL_STRING_MIN. */
-  readonly heap: number;
-  /** Outside it: long values. */
-  readonly external: number;
-}
-
-/** What --maxmemory reads of the data (src/memory.ts). */
-export interface DataMemorySource {
-  readonly dataBytes: number;
-  readonly heapBytes: number;
-  readonly memory: DataMemory;
-}
 
 export interface MemoryBackendOptions {
   /** ms since the epoch; injectable so that tests move time without sleeping. */
   readonly clock?: () => number;
 }
 
-/** The active sweep: a slice every SWEEP_PERIOD_MS, each at most SWEEP_SLICE_MS. */
-const SWEEP_PERIOD_MS = 100;
-const SWEEP_SLICE_MS = 1;
-/** While a slice finds more than this share of the keys it looks at expired, the next slice follows at once. */
-const SWEEP_AGAIN_SHARE = 0.1;
-/** Slices that follow at once stop when their own time adds up to this share of the period: the rest is for clients. */
-const SWEEP_MAX_DUTY = 0.4;
-/** Keys looked at between two looks at the clock. */
-const SWEEP_BATCH = 32;
-/** randomKey() steps at most this far along a Map's walk. */
-const RANDOM_SKIP = 64;
-
 const noop = (): void => undefined;
 
 /**
- * The in-memory backend: the map, the expiry index, versions, the access clock for
- * LRU eviction, and the durability sink. It knows no socket and no file. All access
+ * The in-memory backend: the keyspace (keyspace.ts: the map, the expiry index and
+ * their byte counts), versions, the access clock for LRU eviction, and the durability
+ * sink. It knows no socket and no file. All access
  * happens on the main thread, so every operation is atomic: it runs to completion
  * before any other command starts, and answers at once unless the sink makes it wait
  * (--fsync always).
  */
 export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
-  private readonly map = new ShardedMap<string>();
-  /** Keys that have an expiry: what the sweep walks and volatile-* eviction samples. */
-  private readonly volatile = new ShardedMap<true>();
-  readonly allKeys = new KeyRotor(this.map);
-  readonly volatileKeys = new KeyRotor(this.volatile);
+  private readonly keyspace: Keyspace;
+  /** The keyspace's map: reads go straight to it, writes through the keyspace, which counts them. */
+  private readonly map: ShardedMap<string>;
+  readonly allKeys: KeyRotor<string>;
+  readonly volatileKeys: KeyRotor<true>;
   private sink: MutationSink = memorySink;
-  private heap = 0;
-  private external = 0;
   private rev = 0;
-  /** Sum of (expiry − expiryBase) over the volatile keys, for INFO's avg_ttl. */
-  private expirySum = 0;
-  private readonly expiryBase: number;
   private expired = 0;
   private evicted = 0;
-  private sweepTimer: NodeJS.Timeout | null = null;
-  private sweepImmediate: NodeJS.Immediate | null = null;
+  private readonly sweeper: ActiveSweep;
   /** Set while an LRU policy needs access times. */
   access: AccessClock | null = null;
   readonly now: () => number;
   /** The mutations of the atomically() unit under way, recorded together at its end; null outside one. */
   private unit: Mutation[] | null = null;
   private readonly scans: ScanCursors;
+  private readonly randomKeys: RandomKeys;
   /** The recent changes, for watchers (CHANGES, HTTP long-poll and SSE). */
   private readonly changeLog = new ChangeLog(() => this.rev);
 
@@ -110,12 +68,14 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
     return this.changeLog.bytes;
   }
 
-  /** Per-Map walks for randomKey(), each going on from where it last stopped. */
-  private readonly randomWalks: Array<Iterator<string> | null> = [];
-
   constructor(options: MemoryBackendOptions = {}) {
     this.now = options.clock ?? Date.now;
-    this.expiryBase = this.now();
+    this.keyspace = new Keyspace(this.now);
+    this.map = this.keyspace.map;
+    this.allKeys = this.keyspace.allKeys;
+    this.volatileKeys = this.keyspace.volatileKeys;
+    this.sweeper = new ActiveSweep(this.keyspace, this.now, (key) => this.expireKey(key));
+    this.randomKeys = new RandomKeys(this.map);
     this.scans = new ScanCursors(this.map, (key) => this.live(key) !== undefined);
   }
 
@@ -134,7 +94,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
 
   put(key: ByteString, value: ByteString): MaybePromise<number> {
     const version = ++this.rev;
-    this.store(key, encodeStored(value, version, 0));
+    this.keyspace.store(key, encodeStored(value, version, 0));
     if (this.access !== null) this.access.touch(key);
     const durable = this.record({ kind: 'put', key, value, version, expiresAt: 0 });
     return durable === undefined ? version : durable.then(() => version);
@@ -145,7 +105,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
     let wait: Promise<void> | undefined;
     for (const key of keys) {
       if (this.live(key) === undefined) continue;
-      this.remove(key);
+      this.keyspace.remove(key);
       n++;
       // Records are durable in order: the last one's promise covers the others.
       wait = this.record({ kind: 'del', key, version: ++this.rev }) ?? wait;
@@ -223,38 +183,8 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
   randomKey(): ByteString | undefined {
     // Redis gives up after 100 expired keys in a row when every key has a TTL; so do we.
     for (let tries = 0; tries < 100 && this.map.size > 0; tries++) {
-      const key = this.randomStoredKey();
+      const key = this.randomKeys.pick();
       if (key !== undefined && this.live(key) !== undefined) return key;
-    }
-    return undefined;
-  }
-
-  /**
-   * A stored key, about uniformly: a Map chosen with a chance in proportion to its size,
-   * then a key a random number of steps (up to RANDOM_SKIP) along that Map's own walk,
-   * which goes on from call to call. V8's Map has no random access; this costs at most
-   * RANDOM_SKIP steps.
-   */
-  private randomStoredKey(): ByteString | undefined {
-    let r = Math.floor(Math.random() * this.map.size);
-    for (let i = 0; i < this.map.segmentCount; i++) {
-      const m = this.map.segment(i) as Map<string, string>;
-      if (r >= m.size) {
-        r -= m.size;
-        continue;
-      }
-      let skip = Math.floor(Math.random() * Math.min(m.size, RANDOM_SKIP));
-      for (let guard = 0; guard < 2 * RANDOM_SKIP + 2; guard++) {
-        const walk = this.randomWalks[i] ?? m.keys();
-        const next = walk.next();
-        if (next.done === true) {
-          this.randomWalks[i] = null;
-          continue;
-        }
-        this.randomWalks[i] = walk;
-        if (skip-- <= 0) return next.value;
-      }
-      return undefined;
     }
     return undefined;
   }
@@ -270,15 +200,14 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
   flush(): MaybePromise<number> {
     const n = this.map.size;
     this.clear();
-    this.randomWalks.length = 0;
+    this.randomKeys.reset();
     const durable = this.record({ kind: 'flush', version: ++this.rev });
     return durable === undefined ? n : durable.then(() => n);
   }
 
   keyspaceInfo(): KeyspaceInfo {
-    const expires = this.volatile.size;
-    const avg = expires > 0 ? this.expirySum / expires + this.expiryBase - this.now() : 0;
-    return { keys: this.map.size, expires, avgTtl: Math.max(0, Math.round(avg)), expiredKeys: this.expired, evictedKeys: this.evicted };
+    const expires = this.keyspace.volatileCount;
+    return { keys: this.map.size, expires, avgTtl: this.keyspace.avgTtl(), expiredKeys: this.expired, evictedKeys: this.evicted };
   }
 
   // --- changes ------------------------------------------------------------------------
@@ -296,7 +225,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
       case 'put': {
         const expiresAt = change.expiresAt === 'keep' ? (current?.expiresAt ?? 0) : change.expiresAt;
         const version = ++this.rev;
-        this.storeOver(key, encodeStored(change.value, version, expiresAt), stored);
+        this.keyspace.storeOver(key, encodeStored(change.value, version, expiresAt), stored);
         // A key this write creates was not looked up, so the LRU policies would take it for never used.
         if (this.access !== null) this.access.touch(key);
         return { version, durable: this.record({ kind: 'put', key, value: change.value, version, expiresAt }) };
@@ -307,7 +236,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
         if (current === undefined) return { version: 0, durable: undefined };
         const { expiresAt } = change;
         const version = ++this.rev;
-        this.storeOver(key, encodeStored(current.value, version, expiresAt), stored);
+        this.keyspace.storeOver(key, encodeStored(current.value, version, expiresAt), stored);
         return { version, durable: this.record({ kind: 'expire', key, version, expiresAt }) };
       }
     }
@@ -315,7 +244,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
 
   private deleteChange(key: ByteString, current: Entry | undefined): { version: number; durable: Promise<void> | undefined } {
     if (current === undefined) return { version: 0, durable: undefined };
-    this.remove(key);
+    this.keyspace.remove(key);
     return { version: 0, durable: this.record({ kind: 'del', key, version: ++this.rev }) };
   }
 
@@ -333,7 +262,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
   }
 
   private expireKey(key: ByteString): void {
-    this.remove(key);
+    this.keyspace.remove(key);
     this.expired++;
     this.recordQuietly({ kind: 'del', key, version: ++this.rev });
   }
@@ -353,68 +282,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
     return this.sink.record(m);
   }
 
-  // --- the map and its accounting -----------------------------------------------------
-
-  private count(s: string, sign: 1 | -1): void {
-    if (s.length >= EXTERNAL_STRING_MIN) this.external += sign * (s.length + EXTERNAL_OVERHEAD);
-    else this.heap += sign * ((STRING_HEADER + s.length + 7) & ~7);
-  }
-
-  private store(key: ByteString, stored: string): void {
-    this.accountStore(key, stored, this.map.set(key, stored));
-  }
-
-  /**
-   * store() for a key whose stored string the caller has just read (`old`, undefined
-   * when absent): one lookup of the map instead of two, and none of the expiry index
-   * when the key had an expiry and keeps one (SET … EX over a key that has a TTL).
-   */
-  private storeOver(key: ByteString, stored: string, old: string | undefined): void {
-    this.map.setKnown(key, stored, old !== undefined);
-    this.accountStore(key, stored, old);
-  }
-
-  private accountStore(key: ByteString, stored: string, old: string | undefined): void {
-    const volatileNow = hasExpiry(stored);
-    if (old === undefined) {
-      this.heap += ENTRY_OVERHEAD;
-      this.count(key, 1);
-      if (volatileNow) this.index(key);
-    } else {
-      this.count(old, -1);
-      const volatileBefore = hasExpiry(old);
-      // A key that keeps an expiry stays in the index; only the sum for avg_ttl moves.
-      if (volatileBefore && volatileNow) this.expirySum -= storedExpiry(old) - this.expiryBase;
-      else if (volatileBefore) this.unindex(key, old);
-      else if (volatileNow) this.index(key);
-    }
-    this.count(stored, 1);
-    if (volatileNow) this.expirySum += storedExpiry(stored) - this.expiryBase;
-  }
-
-  /** A key gains an expiry: into the index the sweep walks. */
-  private index(key: ByteString): void {
-    this.volatile.setKnown(key, true, false);
-    this.heap += ENTRY_OVERHEAD;
-  }
-
-  private unindex(key: ByteString, old: string): void {
-    this.volatile.delete(key);
-    this.heap -= ENTRY_OVERHEAD;
-    this.expirySum -= storedExpiry(old) - this.expiryBase;
-  }
-
-  /** Removes a key; returns the bytes that freed. */
-  private remove(key: ByteString): number {
-    const old = this.map.delete(key);
-    if (old === undefined) return 0;
-    const before = this.heap + this.external;
-    this.heap -= ENTRY_OVERHEAD;
-    this.count(key, -1);
-    this.count(old, -1);
-    if (hasExpiry(old)) this.unindex(key, old);
-    return before - this.heap - this.external;
-  }
+  // --- the keyspace, as eviction and --maxmemory see it (keyspace.ts) ----------------
 
   /** The stored string of a key, expired or not (eviction and the sweep look at it). */
   peek(key: ByteString): string | undefined {
@@ -423,7 +291,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
 
   /** Evicts one key (an eviction policy chose it); returns the bytes freed. Logged as a delete. */
   evict(key: ByteString): number {
-    const freed = this.remove(key);
+    const freed = this.keyspace.remove(key);
     if (freed === 0) return 0;
     this.evicted++;
     this.recordQuietly({ kind: 'del', key, version: ++this.rev });
@@ -431,86 +299,39 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
   }
 
   get memory(): DataMemory {
-    return { heap: this.heap, external: this.external };
+    return this.keyspace.memory;
   }
 
   get dataBytes(): number {
-    return this.heap + this.external;
+    return this.keyspace.dataBytes;
   }
 
   get heapBytes(): number {
-    return this.heap;
+    return this.keyspace.heapBytes;
   }
 
   get volatileCount(): number {
-    return this.volatile.size;
+    return this.keyspace.volatileCount;
   }
 
-  // --- the active expiry sweep --------------------------------------------------------
+  // --- the active expiry sweep (active-sweep.ts) -------------------------------------
 
   /** Starts the active sweep, which reclaims expired keys nobody reads. */
   startActiveExpiry(): void {
-    if (this.sweepTimer !== null) return;
-    this.sweepTimer = setInterval(() => this.sweepPeriod(), SWEEP_PERIOD_MS);
-    this.sweepTimer.unref();
+    this.sweeper.start();
   }
 
   stopActiveExpiry(): void {
-    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
-    if (this.sweepImmediate !== null) clearImmediate(this.sweepImmediate);
-    this.sweepTimer = null;
-    this.sweepImmediate = null;
+    this.sweeper.stop();
   }
 
   get activeExpiry(): boolean {
-    return this.sweepTimer !== null;
+    return this.sweeper.running;
   }
 
-  private sweepPeriod(): void {
-    if (this.sweepImmediate !== null) return; // the previous period's slices are still going
-    // The budget counts the slices' own time, not the wall time between them: on a busy
-    // server, clients' turns between slices would otherwise use up the sweep's share.
-    let spent = 0;
-    const slice = (): void => {
-      this.sweepImmediate = null;
-      const start = performance.now();
-      const { looked, expired } = this.sweep(SWEEP_SLICE_MS);
-      spent += performance.now() - start;
-      const busy = looked > 0 && expired / looked > SWEEP_AGAIN_SHARE;
-      // Between slices the event loop runs (setImmediate comes after I/O), so clients are served.
-      if (busy && spent < SWEEP_PERIOD_MS * SWEEP_MAX_DUTY && this.sweepTimer !== null) {
-        this.sweepImmediate = setImmediate(slice);
-      }
-    };
-    slice();
-  }
-
-  /**
-   * One slice of the sweep: looks at volatile keys in turn, from where the last slice
-   * stopped, deleting the expired ones, for at most `budgetMs` or one round of them.
-   */
+  /** One slice of the sweep, for at most `budgetMs` or one round of the volatile keys. */
   sweep(budgetMs: number): { looked: number; expired: number } {
-    const total = this.volatile.size;
-    if (total === 0) return { looked: 0, expired: 0 };
-    const deadline = performance.now() + budgetMs;
-    const now = this.now();
-    let looked = 0;
-    let expired = 0;
-    while (looked < total) {
-      for (let i = 0; i < SWEEP_BATCH && looked < total; i++) {
-        const e = this.volatileKeys.next();
-        if (e === undefined) return { looked, expired };
-        looked++;
-        const key = e[0];
-        const s = this.map.get(key);
-        if (s !== undefined && storedExpiry(s) < now) {
-          this.expireKey(key);
-          expired++;
-        }
-      }
-      if (performance.now() >= deadline) break;
-    }
-    return { looked, expired };
+    return this.sweeper.sweep(budgetMs);
   }
 
   // --- DurableStore: what persistence and recovery use --------------------------------
@@ -531,11 +352,11 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
     this.raiseRevision(m.version);
     switch (m.kind) {
       case 'put':
-        if (m.expiresAt !== 0 && m.expiresAt < this.now()) this.remove(m.key);
-        else this.store(m.key, encodeStored(m.value, m.version, m.expiresAt));
+        if (m.expiresAt !== 0 && m.expiresAt < this.now()) this.keyspace.remove(m.key);
+        else this.keyspace.store(m.key, encodeStored(m.value, m.version, m.expiresAt));
         return;
       case 'del':
-        this.remove(m.key);
+        this.keyspace.remove(m.key);
         return;
       case 'flush':
         this.clear();
@@ -543,8 +364,8 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
       case 'expire': {
         const s = this.map.get(m.key);
         if (s === undefined) return;
-        if (m.expiresAt !== 0 && m.expiresAt < this.now()) this.remove(m.key);
-        else this.store(m.key, encodeStored(storedValue(s), m.version, m.expiresAt));
+        if (m.expiresAt !== 0 && m.expiresAt < this.now()) this.keyspace.remove(m.key);
+        else this.keyspace.store(m.key, encodeStored(storedValue(s), m.version, m.expiresAt));
         return;
       }
     }
@@ -552,8 +373,8 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
 
   recoverPut(key: ByteString, bytes: Buffer, start: number, end: number, version: number, expiresAt: number): void {
     this.raiseRevision(version);
-    if (expiresAt !== 0 && expiresAt < this.now()) this.remove(key);
-    else this.store(key, storedInPlace(bytes, start, end, version, expiresAt));
+    if (expiresAt !== 0 && expiresAt < this.now()) this.keyspace.remove(key);
+    else this.keyspace.store(key, storedInPlace(bytes, start, end, version, expiresAt));
   }
 
   get size(): number {
@@ -567,13 +388,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
   }
 
   clear(): void {
-    this.map.clear();
-    this.volatile.clear();
-    this.allKeys.reset();
-    this.volatileKeys.reset();
+    this.keyspace.clear();
     this.access?.clear();
-    this.heap = 0;
-    this.external = 0;
-    this.expirySum = 0;
   }
 }
