@@ -18,37 +18,34 @@
  *   `appendfsync always`: no reply can leave before it anyway, and a trip through the
  *   thread pool and back cost more than the write itself (bench/persistence-throughput).
  *   Reads wait for it too; `everysec` and `no` never block the event loop.
- * - `everysec`: an fdatasync once a second, beside the chain (one at a time).
+ * - `everysec`: an fdatasync once a second, beside the chain (one at a time; log-sync.ts).
  * - `no`: never an fdatasync, except at rotation and close.
  *
  * The log also checks, once a second and at each rotation, that the data directory and
- * the open segment are still there (file-check.ts), and under `always` that the segment
+ * the open segment are still there (file-watch.ts), and under `always` that the segment
  * still has a name before each batch is acknowledged: writes into a deleted file succeed,
  * but never reach a file the next start reads.
  */
-import { stat, unlink, type FileHandle } from 'node:fs/promises';
+import { stat, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { FsyncPolicy } from '../config.js';
 import type { Mutation } from '../backend/types.js';
 import type { KvError } from '../errors.js';
 import { AckLedger } from './ack-ledger.js';
-import { findMissingFiles, identityOf, isUnlinked, type FileIdentity, type MissingFiles } from './file-check.js';
-import { fsyncDir, segmentPath } from './files.js';
-import { batchSize, encodeBatch, encodeFileHeader, encodeMutation, FILE_HEADER_SIZE, FileKind, MAX_RECORD_BODY, RECORD_FRAME_SIZE, recordSize } from './formats.js';
+import { identityOf, type FileIdentity, type MissingFiles } from './file-check.js';
+import { FileWatch } from './file-watch.js';
+import { segmentPath } from './files.js';
+import { batchSize, FILE_HEADER_SIZE, MAX_RECORD_BODY, RECORD_FRAME_SIZE } from './formats.js';
+import { LogBatch } from './log-batch.js';
 import { LogHealth } from './log-health.js';
+import { LogSync } from './log-sync.js';
 import type { DurationHistogram } from '../durations.js';
-import { defer, realFileOps, segmentFlags, writeAll, type Deferred, type LogFailure, type LogFileOps, writeAllSync } from './log-io.js';
+import { createSegment, realFileOps, segmentFlags, writeAll, type CurrentSegment, type LogFailure, type LogFileOps, writeAllSync } from './log-io.js';
 
 export type { LogFailure, LogFileOps } from './log-io.js';
 export { WRITE_RETRY_MS } from './log-health.js';
-
-const INITIAL_BUFFER = 64 * 1024;
-/** Buffers up to this size are kept for reuse; a batch that needed more gets a fresh one next time. */
-const MAX_RECYCLED = 1024 * 1024;
-/** `everysec`: the fdatasync period. */
-export const EVERYSEC_MS = 1000;
-/** How often the data directory and the open segment are checked (file-check.ts). */
-export const FILE_CHECK_MS = 1000;
+export { EVERYSEC_MS } from './log-sync.js';
+export { FILE_CHECK_MS } from './file-watch.js';
 
 export interface AppendLogOptions {
   readonly dir: string;
@@ -66,26 +63,15 @@ export class AppendLog {
   private seq: number;
   /** Bytes of the current segment known to be in the file (header included). */
   private size: number;
-  private buf: Buffer = Buffer.allocUnsafe(INITIAL_BUFFER);
-  private readonly spare: Buffer[] = [];
-  private bufLen = 0;
-  /** Records in `buf`. */
-  private bufRecords = 0;
-  private batch: Deferred | null = null;
+  private readonly gathering = new LogBatch();
   private writeScheduled = false;
   private chain: Promise<void> = Promise.resolve();
-  private unsynced = 0;
-  /** The fdatasync in flight, if any; it covers everything written before it started. */
-  private syncing: Promise<void> | null = null;
   private readonly health: LogHealth;
+  private readonly sync: LogSync;
+  private readonly watch: FileWatch;
   /** Records that could not be written after a failure: written first when the log recovers. */
   private backlog: Buffer[] = [];
   private backlogRecords = 0;
-  private syncTimer: NodeJS.Timeout | null = null;
-  private checkTimer: NodeJS.Timeout | null = null;
-  private checking = false;
-  /** The last error the file check met, so that a check failing every second is logged once. */
-  private checkError: string | null = null;
   private closed = false;
   private readonly ops: LogFileOps;
   private readonly ledger: AckLedger;
@@ -97,7 +83,7 @@ export class AppendLog {
     fh: FileHandle,
     seq: number,
     size: number,
-    private readonly dirId: FileIdentity,
+    dirId: FileIdentity,
   ) {
     this.ops = opts.fileOps ?? realFileOps;
     this.ledger = new AckLedger(opts.policy !== 'always');
@@ -111,12 +97,17 @@ export class AppendLog {
     this.fh = fh;
     this.seq = seq;
     this.size = size;
-    if (opts.policy === 'everysec') {
-      this.syncTimer = setInterval(() => this.syncIfDirty(), EVERYSEC_MS);
-      this.syncTimer.unref();
-    }
-    this.checkTimer = setInterval(() => this.checkSoon(), FILE_CHECK_MS);
-    this.checkTimer.unref();
+    const segment: CurrentSegment = { fh: () => this.fh, file: () => segmentPath(this.opts.dir, this.seq) };
+    this.sync = new LogSync({ policy: opts.policy, ledger: this.ledger, health: this.health, segment, syncDurations: opts.syncDurations });
+    this.watch = new FileWatch({
+      dir: opts.dir,
+      dirId,
+      log: opts.log,
+      health: this.health,
+      segment,
+      enqueue: (op) => this.enqueue(op),
+      gone: (missing) => this.failGone(missing),
+    });
   }
 
   /**
@@ -141,7 +132,7 @@ export class AppendLog {
 
   /** Bytes in the current segment, header included, written or waiting to be. */
   get currentSize(): number {
-    return this.size + this.bufLen;
+    return this.size + this.gathering.length;
   }
 
   get failure(): LogFailure | null {
@@ -172,9 +163,7 @@ export class AppendLog {
    * that fails). Otherwise returns undefined: the reply need not wait.
    */
   append(m: Mutation): Promise<void> | undefined {
-    const need = recordSize(m);
-    if (this.bufLen + need > this.buf.length) this.grow(need);
-    this.bufLen = encodeMutation(this.buf, this.bufLen, m);
+    this.gathering.add(m);
     return this.noteAppended(1);
   }
 
@@ -193,14 +182,12 @@ export class AppendLog {
       for (const m of ms) last = this.append(m) ?? last;
       return last;
     }
-    if (this.bufLen + need > this.buf.length) this.grow(need);
-    this.bufLen = encodeBatch(this.buf, this.bufLen, ms);
+    this.gathering.addAll(ms, need);
     return this.noteAppended(ms.length);
   }
 
   /** Counts `n` records just encoded and schedules the batch's write. */
   private noteAppended(n: number): Promise<void> | undefined {
-    this.bufRecords += n;
     this.appended += n;
     for (let i = 0; i < n; i++) this.ledger.applied();
     if (!this.writeScheduled) {
@@ -209,14 +196,7 @@ export class AppendLog {
       setImmediate(() => this.enqueue(() => this.writeBatch()).catch((err: unknown) => this.opts.log.error({ err }, 'log write failed unexpectedly')));
     }
     if (this.opts.policy !== 'always') return undefined;
-    this.batch ??= defer();
-    return this.batch.promise;
-  }
-
-  private grow(need: number): void {
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.bufLen + need));
-    this.buf.copy(next, 0, 0, this.bufLen);
-    this.buf = next;
+    return this.gathering.durable();
   }
 
   private enqueue(op: () => Promise<void>): Promise<void> {
@@ -225,40 +205,19 @@ export class AppendLog {
     return p;
   }
 
-  /** Takes the gathered batch: its bytes (a view of `owner`), its record count and its waiters. */
-  private takeBatch(): { data: Buffer; owner: Buffer; records: number; batch: Deferred | null } {
-    const owner = this.buf;
-    const data = owner.subarray(0, this.bufLen);
-    const records = this.bufRecords;
-    const batch = this.batch;
-    this.buf = this.spare.pop() ?? Buffer.allocUnsafe(INITIAL_BUFFER);
-    this.bufLen = 0;
-    this.bufRecords = 0;
-    this.batch = null;
-    this.writeScheduled = false;
-    return { data, owner, records, batch };
-  }
-
   private toBacklog(data: Buffer, records: number): void {
     this.backlog.push(data);
     this.backlogRecords += records;
   }
 
-  /**
-   * A written batch's buffer is used again for a later one: a fresh 64 KiB buffer per
-   * batch, thousands of times a second, kept the garbage collector busy.
-   */
-  private recycle(owner: Buffer): void {
-    if (this.spare.length < 2 && owner.length <= MAX_RECYCLED) this.spare.push(owner);
-  }
-
   /** One group commit: write the batch (durable when the write returns, with `always`), then settle its waiters. */
   private async writeBatch(): Promise<void> {
-    if (this.bufLen === 0) {
+    if (this.gathering.length === 0) {
       this.writeScheduled = false;
       return;
     }
-    const { data, owner, records, batch } = this.takeBatch();
+    const { data, owner, records, waiters: batch } = this.gathering.take();
+    this.writeScheduled = false;
     if (this.failure !== null) {
       this.toBacklog(data, records);
       batch?.reject(this.unacknowledged());
@@ -278,94 +237,25 @@ export class AppendLog {
     }
     this.size += data.length;
     // With `always` the write was O_DSYNC: the batch is durable now, if its file still has a name.
-    if (this.opts.policy === 'always' && this.segmentUnlinked()) {
-      await this.verifyFiles();
+    if (this.opts.policy === 'always' && this.watch.segmentUnlinked()) {
+      await this.watch.verifyFiles();
       // The check itself may have failed (EIO): the fstat already showed the segment is gone.
       if (this.health.failure?.op !== 'gone') this.failGone({ dir: false, what: `the log segment ${segmentPath(this.opts.dir, this.seq)} was deleted` });
       batch?.reject(this.unacknowledged());
       return;
     }
-    if (this.opts.policy !== 'always') this.unsynced += data.length;
+    if (this.opts.policy !== 'always') this.sync.wrote(data.length);
     this.ledger.written(records);
-    this.recycle(owner);
+    this.gathering.recycle(owner);
     batch?.resolve();
-  }
-
-  /** The `always` policy's per-batch check (an fstat); a failing fstat is counted, not fatal. */
-  private segmentUnlinked(): boolean {
-    try {
-      return isUnlinked(this.fh.fd);
-    } catch (err) {
-      this.health.ioErrors++;
-      this.opts.log.warn({ err, file: segmentPath(this.opts.dir, this.seq) }, 'could not fstat the log segment');
-      return false;
-    }
-  }
-
-  /** Starts a file check on the chain, unless one is waiting there already. */
-  private checkSoon(): void {
-    if (this.checking || this.closed) return;
-    this.checking = true;
-    this.enqueue(() => this.verifyFiles())
-      .catch((err: unknown) => this.opts.log.error({ err }, 'log file check failed unexpectedly'))
-      .finally(() => (this.checking = false));
-  }
-
-  /** (On the chain, so that the segment does not change under it.) Refuses writes if the files are gone. */
-  private async verifyFiles(): Promise<void> {
-    if (this.failure?.missing?.dir) return; // nothing worse to find
-    const file = segmentPath(this.opts.dir, this.seq);
-    let missing: MissingFiles | null;
-    try {
-      missing = await findMissingFiles(this.opts.dir, this.dirId, file, this.fh);
-    } catch (err) {
-      this.health.ioErrors++;
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      if (this.checkError !== code) this.opts.log.warn({ err, dir: this.opts.dir, file }, 'could not check that the data directory and the log segment are still there');
-      this.checkError = code;
-      return;
-    }
-    this.checkError = null;
-    if (missing) this.failGone(missing);
   }
 
   /** The files went away under us: nothing acknowledged into the segment is on disk any more. */
   private failGone(missing: MissingFiles): void {
     if (!this.health.isNews(missing)) return;
     if (this.failure?.op !== 'gone') this.ledger.segmentLost();
-    this.unsynced = 0;
+    this.sync.forget();
     this.health.gone(missing, segmentPath(this.opts.dir, this.seq), () => this.notOnDisk);
-  }
-
-  /** Starts an fdatasync of everything written so far, unless one is running or nothing is unsynced. */
-  private kickSync(): void {
-    if (this.syncing !== null || this.failure !== null || this.unsynced === 0) return;
-    const bytes = this.unsynced;
-    const records = this.ledger.awaitingSync;
-    const done = this.opts.syncDurations?.start();
-    this.syncing = this.fh.datasync().then(
-      () => {
-        done?.();
-        this.unsynced = Math.max(0, this.unsynced - bytes);
-        if (this.failure?.op !== 'gone') this.ledger.synced(records);
-        this.syncing = null;
-      },
-      (err: unknown) => {
-        this.syncing = null;
-        this.fail('fsync', err, false);
-      },
-    );
-  }
-
-  /** Waits until every byte written so far is fdatasynced. */
-  private async syncAll(): Promise<void> {
-    while (this.syncing !== null) await this.syncing;
-    this.kickSync();
-    while (this.syncing !== null) await this.syncing;
-  }
-
-  private syncIfDirty(): void {
-    if (!this.closed) this.kickSync();
   }
 
   private fail(op: 'write' | 'fsync', err: unknown, retryable: boolean): void {
@@ -397,7 +287,7 @@ export class AppendLog {
       return;
     }
     this.size += data.length;
-    this.unsynced = 0;
+    this.sync.forget();
     this.ledger.backlogWritten(this.backlogRecords);
     this.ledger.synced(Infinity);
     this.backlog = [];
@@ -436,7 +326,7 @@ export class AppendLog {
   /** (On the chain.) Writes the gathered batch and waits until everything written is fdatasynced. */
   private async flushAndSyncNow(): Promise<void> {
     await this.writeBatch();
-    await this.syncAll();
+    await this.sync.all();
     if (this.failure) throw this.refusal();
   }
 
@@ -457,7 +347,7 @@ export class AppendLog {
       } catch (err) {
         // The old segment stays current; the snapshot fails and is tried again later.
         this.health.ioErrors++;
-        await this.verifyFiles(); // ENOENT: perhaps the directory went
+        await this.watch.verifyFiles(); // ENOENT: perhaps the directory went
         throw new Error(`could not start log segment ${segmentPath(this.opts.dir, next)}: ${(err as Error).message}`, { cause: err });
       }
       const old = this.fh;
@@ -465,7 +355,7 @@ export class AppendLog {
       this.fh = fh;
       this.seq = next;
       this.size = FILE_HEADER_SIZE;
-      this.unsynced = 0;
+      this.sync.forget();
       this.ledger.segmentClosed();
       // The old segment was fdatasynced whole above: a failing close loses nothing.
       await old.close().catch((err: unknown) => {
@@ -473,7 +363,7 @@ export class AppendLog {
         this.opts.log.warn({ err, file: segmentPath(this.opts.dir, closed.seq) }, 'could not close a rotated log segment');
       });
       // Before anything is acknowledged into the new segment: is it where the next start will look?
-      await this.verifyFiles();
+      await this.watch.verifyFiles();
     }).then(() => closed);
   }
 
@@ -493,33 +383,14 @@ export class AppendLog {
     }
     this.closed = true;
     this.health.stop();
-    if (this.syncTimer) clearInterval(this.syncTimer);
-    if (this.checkTimer) clearInterval(this.checkTimer);
+    this.sync.stop();
+    this.watch.stop();
     await this.enqueue(async () => {
-      await this.syncAll();
+      await this.sync.all();
       await this.fh.close();
     }).catch((err: unknown) => {
       this.health.ioErrors++;
       this.opts.log.error({ err }, 'could not close the append-only log');
     });
   }
-}
-
-/**
- * Creates segment `seq` with its header, durable along with its directory entry before
- * anything is appended to it. A segment made `exclusive`ly is removed again if that fails.
- */
-async function createSegment(ops: LogFileOps, dir: string, seq: number, policy: FsyncPolicy, how: 'create' | 'exclusive'): Promise<FileHandle> {
-  const file = segmentPath(dir, seq);
-  const fh = await ops.open(file, segmentFlags(how, policy));
-  try {
-    await writeAll(fh, encodeFileHeader(FileKind.LOG, seq), 0);
-    await fh.datasync();
-    await fsyncDir(dir);
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    if (how === 'exclusive') await unlink(file).catch(() => undefined);
-    throw err;
-  }
-  return fh;
 }

@@ -3,9 +3,11 @@
  * from the group-commit logic in append-log.ts.
  */
 import { constants, writeSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import type { FsyncPolicy } from '../config.js';
 import type { MissingFiles } from './file-check.js';
+import { fsyncDir, segmentPath } from './files.js';
+import { encodeFileHeader, FileKind } from './formats.js';
 
 /** The file operations the log uses; tests may wrap them to inject failures. */
 export interface LogFileOps {
@@ -29,6 +31,31 @@ export function segmentFlags(how: 'append' | 'create' | 'exclusive', policy: Fsy
   const { O_RDWR, O_CREAT, O_TRUNC, O_EXCL, O_DSYNC } = constants;
   const base = how === 'append' ? O_RDWR : how === 'create' ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR | O_CREAT | O_EXCL;
   return policy === 'always' ? base | O_DSYNC : base;
+}
+
+/**
+ * Creates segment `seq` with its header, durable along with its directory entry before
+ * anything is appended to it. A segment made `exclusive`ly is removed again if that fails.
+ */
+export async function createSegment(ops: LogFileOps, dir: string, seq: number, policy: FsyncPolicy, how: 'create' | 'exclusive'): Promise<FileHandle> {
+  const file = segmentPath(dir, seq);
+  const fh = await ops.open(file, segmentFlags(how, policy));
+  try {
+    await writeAll(fh, encodeFileHeader(FileKind.LOG, seq), 0);
+    await fh.datasync();
+    await fsyncDir(dir);
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    if (how === 'exclusive') await unlink(file).catch(() => undefined);
+    throw err;
+  }
+  return fh;
+}
+
+/** The segment being appended to, for the log's helpers: its handle and path change at rotation. */
+export interface CurrentSegment {
+  fh(): FileHandle;
+  file(): string;
 }
 
 export interface Deferred {
