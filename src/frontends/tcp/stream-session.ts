@@ -1,107 +1,25 @@
 import type { Logger } from 'pino';
 import { RESP, TEXT } from '../../commands/dialects.js';
 import type { AuthUser, ClientConnection, Dialect, QueuedTransaction, ReplyMode, Session } from '../../commands/types.js';
-import { KvError, ProtocolError } from '../../errors.js';
+import { ProtocolError, type KvError } from '../../errors.js';
 import type { OpLog } from '../../op-log.js';
 import { errorReply, type Reply } from '../../protocol/reply.js';
 import { ReplyWriter } from '../../protocol/reply-writer.js';
 import { encodeResp3Reply, encodeRespReply, RespDecoder } from '../../protocol/resp.js';
-import { ARG_OVERHEAD_BYTES, preAuthLimits, type CommandSink, type DecoderLimits } from '../../protocol/sink.js';
+import { preAuthLimits, type CommandSink, type DecoderLimits } from '../../protocol/sink.js';
 import { encodeTextReply, TextLineDecoder } from '../../protocol/text.js';
 import type { ByteString } from '../../store/bytes.js';
+import { FirstLine, type DialectName } from './first-line.js';
+import { asKvError, reportProtocolError, reportRejected } from './session-errors.js';
+import { DONE, deferredBytes, NOTHING, SCRATCH, SLOT_BYTES, type Deferred, type Slot } from './session-entries.js';
+import { REPLY_HOLD_BYTES, type RunCommand, type SessionOutput, type SessionStats, type StreamSessionOptions } from './stream-session-options.js';
 
-/** Runs one command; the reply may come later (a write waiting for the log, a remote backend). */
-export type RunCommand = (session: Session, args: ByteString[]) => Reply | Promise<Reply>;
-
-/** Where a session's bytes go: a socket, or a test's list of chunks. */
-export interface SessionOutput {
-  /** Takes reply bytes. False asks the session to write nothing more until resume(). */
-  write(bytes: Buffer): boolean;
-  /** The session is over (QUIT, a protocol error, close()): every reply owed has been written. */
-  end(): void;
-  /** The session changed on its own, outside feed() and resume(): a reply that waited has settled. */
-  changed(): void;
-}
-
-/** The counters a session keeps up (ServerStats has them). */
-export interface SessionStats {
-  bytesIn: number;
-  bytesOut: number;
-  protocolErrors: number;
-  queryBufferDisconnects: number;
-  /** An error reply by its RESP prefix (INFO's errorstats). */
-  countError(prefix: string): void;
-}
-
-export interface StreamSessionOptions {
-  readonly id: number;
-  /** `address:port` of the peer. */
-  readonly client: string;
-  readonly run: RunCommand;
-  readonly output: SessionOutput;
-  readonly stats: SessionStats;
-  readonly log: Logger;
-  readonly opLog: OpLog | null;
-  readonly limits: DecoderLimits;
-  /** Who the session starts as (AccessControl.initialUser): null, and it is held to Redis's pre-auth limits until AUTH. */
-  readonly user: AuthUser | null;
-  /** Reply bytes the session may hold unwritten before it stops running commands (default REPLY_HOLD_BYTES). */
-  readonly holdBytes?: number;
-  /**
-   * A reply's promise may stand for a command that has not run yet (a remote backend:
-   * Backend.answersLater), so the next request waits until it settles: a connection's
-   * commands run in the order they arrived, and a pipeline reads its own writes. Else
-   * (the memory backend, whose promise is only durability) only the replies wait.
-   */
-  readonly oneAtATime?: boolean;
-}
-
-/**
- * Commands wait in the backlog while the session holds more reply bytes than this
- * that it could not write yet (queued behind a reply that waits, or encoded while the
- * output asked to wait): a client that does not read is slowed down instead of
- * piling up replies until --max-output-buffer cuts it off.
- */
-export const REPLY_HOLD_BYTES = 1024 * 1024;
-
-/**
- * Where replies that waited are encoded. encode and take() run without yielding, so
- * one writer serves every session (a fresh 16 KiB buffer per settled reply was a
- * measurable share of GC time under --fsync always).
- */
-const SCRATCH = new ReplyWriter();
-
-/** What a request waiting in the backlog, or a reply still to come, is counted as beyond its bytes. */
-const SLOT_BYTES = 64;
-
-/** What a reply silenced by CLIENT REPLY OFF or SKIP leaves in the order queue. */
-const NOTHING = Buffer.alloc(0);
-
-/** A reply in the order queue: its bytes, or null while its promise is pending. */
-interface Slot {
-  bytes: Buffer | null;
-}
-
-/** A request read but not yet run, because the replies before it are not being taken. */
-type Deferred = { readonly args: ByteString[] } | { readonly err: KvError };
-/** What a run backlog entry is left holding, so that its arguments can be collected. */
-const DONE: Deferred = { args: [] };
-
-function deferredBytes(d: Deferred): number {
-  if (!('args' in d)) return SLOT_BYTES;
-  let n = 0;
-  for (const a of d.args) n += a.length + ARG_OVERHEAD_BYTES;
-  return n;
-}
-
-function asKvError(err: unknown): KvError {
-  return err instanceof KvError ? err : new KvError('SERVER', 'the command failed; see the server log', { cause: err });
-}
+export { REPLY_HOLD_BYTES, type RunCommand, type SessionOutput, type SessionStats, type StreamSessionOptions } from './stream-session-options.js';
 
 /**
  * One client's byte stream, with no socket: bytes in through feed(), reply bytes out
  * through a SessionOutput. The dialect is chosen from the first line (`*`, or a line
- * ending in CRLF: RESP2; a bare LF: text; holdFirstLine). Requests run in the order they arrive and their replies leave
+ * ending in CRLF: RESP2; a bare LF: text; first-line.ts). Requests run in the order they arrive and their replies leave
  * in that order, even when a reply is a promise: the replies after it wait in the order
  * queue. Requests decoded while the output asks to wait, or while the session holds
  * more than `holdBytes` of replies, wait in a backlog and run on resume(), in order.
@@ -136,9 +54,8 @@ export class StreamSession implements CommandSink, Session {
   private readonly holdBytes: number;
   private readonly oneAtATime: boolean;
   private decoder: RespDecoder | TextLineDecoder | null = null;
-  /** The first bytes, held until the first line's end shows which dialect they are (chooseDialect). */
-  private firstBytes: Buffer[] = [];
-  private firstLength = 0;
+  /** The first bytes, held until the first line's end shows which dialect they are. */
+  private readonly firstLine = new FirstLine();
   private encode: (w: ReplyWriter, r: Reply) => void = encodeTextReply;
   /** Sync replies after every slot of `queue`: the tail of the output. */
   private readonly writer = new ReplyWriter();
@@ -190,7 +107,7 @@ export class StreamSession implements CommandSink, Session {
 
   /** Bytes of an unfinished request, of the requests waiting in the backlog, and of a transaction's queue (MULTI). */
   get queryBytes(): number {
-    return (this.decoder?.pendingBytes ?? this.firstLength) + this.backlogBytes + (this.multi?.bytes ?? 0);
+    return (this.decoder?.pendingBytes ?? this.firstLine.length) + this.backlogBytes + (this.multi?.bytes ?? 0);
   }
 
   /** Reply bytes not yet handed to the output. */
@@ -258,7 +175,7 @@ export class StreamSession implements CommandSink, Session {
     if (this.ended) return;
     this.inputEnded = true;
     // A first line that never ended: the text dialect's, as before there was a choice to make.
-    if (this.decoder === null && this.firstLength > 0 && !this.failed) this.decode(this.takeFirstBytes('text'));
+    if (this.decoder === null && this.firstLine.length > 0 && !this.failed) this.decode(this.takeFirstBytes('text'));
     this.pump();
   }
 
@@ -280,39 +197,19 @@ export class StreamSession implements CommandSink, Session {
     if (this.writer.length > 0) this.writer.take();
   }
 
-  /**
-   * docs/PROTOCOL.md §0: the dialect comes from the first line. `*` first: RESP2. Else the
-   * first line's end decides: CRLF, as every Redis tool sends an inline command (PING from
-   * redis-benchmark, HAProxy's redis-check), is RESP2 too; a bare LF, as `nc` sends, is the
-   * text dialect. Returns the bytes to decode once the dialect is chosen, or null while the
-   * first line has not ended (held, up to --max-line-size; a longer line is the text
-   * dialect's, which refuses it).
-   */
+  /** Returns the bytes to decode once the first line has chosen the dialect (first-line.ts), or null while it is held. */
   private holdFirstLine(chunk: Buffer): Buffer | null {
-    if (this.firstLength === 0 && chunk[0] === 0x2a /* * */) {
-      this.chooseDialect('resp');
-      return chunk;
-    }
-    const lf = chunk.indexOf(0x0a);
-    const lineLength = lf < 0 ? this.firstLength + chunk.length : this.firstLength + lf;
-    this.firstBytes.push(chunk);
-    this.firstLength += chunk.length;
-    // Too long a line is the text dialect's however it arrives: split or whole, the choice is the same.
-    if (lineLength > this.limits.maxLineBytes) return this.takeFirstBytes('text');
-    if (lf < 0) return null;
-    const beforeLf = lf > 0 ? chunk[lf - 1] : this.firstBytes.length > 1 ? (this.firstBytes[this.firstBytes.length - 2] as Buffer).at(-1) : undefined;
-    return this.takeFirstBytes(beforeLf === 0x0d ? 'resp' : 'text');
+    const dialect = this.firstLine.add(chunk, this.limits.maxLineBytes);
+    return dialect === null ? null : this.takeFirstBytes(dialect);
   }
 
-  private takeFirstBytes(dialect: 'resp' | 'text'): Buffer {
-    const bytes = this.firstBytes.length === 1 ? (this.firstBytes[0] as Buffer) : Buffer.concat(this.firstBytes, this.firstLength);
-    this.firstBytes = [];
-    this.firstLength = 0;
+  private takeFirstBytes(dialect: DialectName): Buffer {
+    const bytes = this.firstLine.take();
     this.chooseDialect(dialect);
     return bytes;
   }
 
-  private chooseDialect(dialect: 'resp' | 'text'): void {
+  private chooseDialect(dialect: DialectName): void {
     if (dialect === 'resp') {
       this.dialect = RESP;
       this.encode = encodeRespReply;
@@ -378,12 +275,7 @@ export class StreamSession implements CommandSink, Session {
   }
 
   private onProtocolError(err: ProtocolError): void {
-    this.stats.protocolErrors++;
-    if (err.code === 'QUERY_BUFFER_LIMIT') this.stats.queryBufferDisconnects++;
-    this.log.warn(
-      { err: { code: err.code, message: err.message } },
-      err.code === 'QUERY_BUFFER_LIMIT' ? 'client query buffer limit reached; closing the connection' : 'protocol error; closing the connection',
-    );
+    reportProtocolError(err, this.stats, this.log);
     this.failed = true;
     // Its reply goes after the replies to everything read before it.
     if (this.waiting) this.defer({ err });
@@ -397,8 +289,7 @@ export class StreamSession implements CommandSink, Session {
       this.closing = true;
       return;
     }
-    this.log.warn({ err: { code: err.code, message: err.message } }, 'request rejected');
-    this.stats.countError(err.respPrefix);
+    reportRejected(err, this.stats, this.log);
     this.push(errorReply(err));
   }
 
