@@ -4,21 +4,8 @@
  * worker (off the main thread), so blocking reads are fine here and faster.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import {
-  blankRecord,
-  decodeFileHeader,
-  decodeRecord,
-  FILE_HEADER_SIZE,
-  FileKind,
-  FORMAT_VERSION,
-  isFault,
-  knownFlags,
-  MAX_RECORD_BODY,
-  RECORD_FRAME_SIZE,
-  RecordType,
-  type DecodedRecord,
-  type RecordFault,
-} from './formats.js';
+import { decodeFileHeader, FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, knownFlags, MAX_RECORD_BODY, RECORD_FRAME_SIZE, RecordType } from './formats.js';
+import { blankRecord, decodeRecord, isFault, type DecodedRecord, type RecordFault } from './record-decode.js';
 
 const CHUNK = 4 * 1024 * 1024;
 /** findValidRecord's record to decode into: what it decodes is thrown away. */

@@ -13,7 +13,8 @@
  * back from an older record); the revision of a record dropped so still counts.
  */
 import type { DurableStore, Mutation } from '../backend/types.js';
-import { RecordType, type DecodedRecord } from './formats.js';
+import { RecordType } from './formats.js';
+import { type DecodedRecord } from './record-decode.js';
 
 /** What the replay needs of a store. */
 export type ReplayTarget = Pick<DurableStore, 'recoverPut' | 'applyRecovered' | 'raiseRevision'>;

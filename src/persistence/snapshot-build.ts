@@ -14,7 +14,8 @@ import type { StoredKey } from '../backend/types.js';
 import { readRecordFile, type ReadOutcome } from './file-reader.js';
 import { fsyncDirSync, segmentPath, snapshotPath } from './files.js';
 import { FoldedKeys } from './folded-keys.js';
-import { encodeEnd, encodeFileHeader, encodeStoredKey, END_RECORD_SIZE, FileKind, FILE_HEADER_SIZE, putSize, type DecodedRecord } from './formats.js';
+import { encodeEnd, encodeFileHeader, encodeStoredKey, END_RECORD_SIZE, FileKind, FILE_HEADER_SIZE, putSize } from './formats.js';
+import { type DecodedRecord } from './record-decode.js';
 import { Replay } from './replay.js';
 
 export interface SnapshotJob {

@@ -7,7 +7,8 @@ import { AppendLog, type LogFailure, type LogFileOps } from '../../src/persisten
 import { realFileOps } from '../../src/persistence/log-io.js';
 import { readRecordFile } from '../../src/persistence/file-reader.js';
 import { segmentPath } from '../../src/persistence/files.js';
-import { FileKind, type DecodedRecord } from '../../src/persistence/formats.js';
+import { FileKind } from '../../src/persistence/formats.js';
+import { type DecodedRecord } from '../../src/persistence/record-decode.js';
 import type { FsyncPolicy } from '../../src/config.js';
 import type { KvError } from '../../src/errors.js';
 import { LogCapture } from '../helpers/server.js';

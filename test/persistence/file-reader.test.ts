@@ -2,7 +2,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readRecordFile } from '../../src/persistence/file-reader.js';
-import { END_RECORD_SIZE, FileKind, type DecodedRecord } from '../../src/persistence/formats.js';
+import { END_RECORD_SIZE, FileKind } from '../../src/persistence/formats.js';
+import { type DecodedRecord } from '../../src/persistence/record-decode.js';
 import { puts, segmentBytes, writeSnapshot } from './files.js';
 import { tempDir } from './helpers.js';
 

@@ -3,21 +3,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Mutation, StoredKey } from '../../src/backend/types.js';
 import { readRecordFile } from '../../src/persistence/file-reader.js';
-import {
-  batchSize,
-  decodeFileHeader,
-  encodeBatch,
-  decodeRecord,
-  encodeEnd,
-  encodeFileHeader,
-  encodeMutation,
-  END_RECORD_SIZE,
-  FileKind,
-  isFault,
-  recordSize,
-  RecordType,
-  type DecodedRecord,
-} from '../../src/persistence/formats.js';
+import { batchSize, decodeFileHeader, encodeBatch, encodeEnd, encodeFileHeader, encodeMutation, END_RECORD_SIZE, FileKind, recordSize, RecordType } from '../../src/persistence/formats.js';
+import { decodeRecord, isFault, type DecodedRecord } from '../../src/persistence/record-decode.js';
 import { toMutation } from '../../src/persistence/replay.js';
 import { readFormatVectors, type FormatVector } from './formats-vectors.js';
 import { tempDir } from './helpers.js';

@@ -1,23 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Mutation } from '../../src/backend/types.js';
-import {
-  blankRecord,
-  crc32,
-  decodeFileHeader,
-  decodeRecord,
-  encodeEnd,
-  encodeFileHeader,
-  encodeMutation,
-  END_RECORD_SIZE,
-  FileKind,
-  FORMAT_VERSION,
-  isFault,
-  recordSize,
-  RecordType,
-  type DecodedRecord,
-  type RecordFault,
-} from '../../src/persistence/formats.js';
+import { crc32, decodeFileHeader, encodeEnd, encodeFileHeader, encodeMutation, END_RECORD_SIZE, FileKind, FORMAT_VERSION, recordSize, RecordType } from '../../src/persistence/formats.js';
+import { blankRecord, decodeRecord, isFault, type DecodedRecord, type RecordFault } from '../../src/persistence/record-decode.js';
 import { toMutation } from '../../src/persistence/replay.js';
 import { del, expire, put } from './files.js';
 

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backend/memory/memory-backend.js';
-import { blankRecord, decodeRecord, encodeStoredKey, FORMAT_VERSION, isFault, putSize } from '../../src/persistence/formats.js';
+import { encodeStoredKey, FORMAT_VERSION, putSize } from '../../src/persistence/formats.js';
+import { blankRecord, decodeRecord, isFault } from '../../src/persistence/record-decode.js';
 import { FoldedKeys } from '../../src/persistence/folded-keys.js';
 
 const NOW = 1_767_225_600_000;
