@@ -775,14 +775,20 @@ static void datagram_mac(const HmacKey *k, const unsigned char *data, uint32_t l
   SHA256_Final(mac, &ctx);
 }
 
+/* The arguments of hmacVerify/hmacSign, checked, and the datagram's MAC; 0 (with a RangeError thrown) when they are wrong. */
+static int mac_of_call(napi_env env, napi_callback_info info, unsigned char mac[32], unsigned char **data, uint32_t *mac_at) {
+  HmacKey *k;
+  uint32_t len;
+  if (!mac_args(env, info, &k, data, &len, mac_at)) return 0;
+  datagram_mac(k, *data, len, *mac_at, mac);
+  return 1;
+}
+
 /* hmacVerify(preparedKey, data, length, macAt): true when the 16 bytes at macAt are the datagram's MAC; compared in constant time. */
 static napi_value js_hmac_verify(napi_env env, napi_callback_info info) {
-  HmacKey *k;
-  unsigned char *data;
-  uint32_t len, mac_at;
-  if (!mac_args(env, info, &k, &data, &len, &mac_at)) return NULL;
-  unsigned char mac[32];
-  datagram_mac(k, data, len, mac_at, mac);
+  unsigned char mac[32], *data;
+  uint32_t mac_at;
+  if (!mac_of_call(env, info, mac, &data, &mac_at)) return NULL;
   unsigned char diff = 0;
   for (int i = 0; i < DATAGRAM_MAC_SIZE; i++) diff |= mac[i] ^ data[mac_at + i];
   napi_value out;
@@ -792,12 +798,9 @@ static napi_value js_hmac_verify(napi_env env, napi_callback_info info) {
 
 /* hmacSign(preparedKey, data, length, macAt): writes the datagram's MAC into its 16 bytes at macAt. */
 static napi_value js_hmac_sign(napi_env env, napi_callback_info info) {
-  HmacKey *k;
-  unsigned char *data;
-  uint32_t len, mac_at;
-  if (!mac_args(env, info, &k, &data, &len, &mac_at)) return NULL;
-  unsigned char mac[32];
-  datagram_mac(k, data, len, mac_at, mac);
+  unsigned char mac[32], *data;
+  uint32_t mac_at;
+  if (!mac_of_call(env, info, mac, &data, &mac_at)) return NULL;
   memcpy(data + mac_at, mac, DATAGRAM_MAC_SIZE);
   return NULL;
 }
