@@ -159,6 +159,16 @@ export class KvError extends Error {
   }
 }
 
+/** A failure of the server's own (a bug, a promise that rejected): the client gets this, the log the cause. */
+export function internalError(cause?: unknown, what = 'internal error'): KvError {
+  return new KvError('SERVER', `${what}; see the server log`, cause === undefined ? undefined : { cause });
+}
+
+/** `err` when it is a KvError already (it says what went wrong), else internalError(err, what). */
+export function asKvError(err: unknown, what?: string): KvError {
+  return err instanceof KvError ? err : internalError(err, what);
+}
+
 /** Bad bytes on the wire, or a request too large to hold: the codec cannot go on reading this stream. */
 export class ProtocolError extends KvError {
   constructor(message: string, options?: { cause?: unknown; code?: 'PROTOCOL' | 'QUERY_BUFFER_LIMIT' }) {

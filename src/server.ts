@@ -9,7 +9,7 @@ import type { ServerConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { ClientMemoryCap } from './frontends/client-memory.js';
 import { TcpFrontend } from './frontends/tcp/tcp-frontend.js';
-import { RejectLogLimiter } from './frontends/udp-reject-log.js';
+import { RejectLogLimiter } from './log-limiter.js';
 import type { Frontend } from './frontends/frontend.js';
 import { UdpFrontend } from './frontends/udp.js';
 import { HttpFrontend } from './frontends/http/http-frontend.js';

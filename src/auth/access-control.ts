@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AccessControl, AuthUser, DenyReason, Session } from '../commands/types.js';
-import { RejectLogLimiter } from '../frontends/udp-reject-log.js';
+import { RejectLogLimiter } from '../log-limiter.js';
 import type { ServerStats } from '../stats.js';
 import { matches, secretOf, type StoredSecret } from './secrets.js';
 import { loadUsersFile, type UdpKey, type UserEntry } from './users-file.js';

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { KvError } from '../errors.js';
+import { asKvError, internalError, KvError } from '../errors.js';
 import { errorReply, isNotFound, type Reply } from '../protocol/reply.js';
 import { describeKey, type ByteString } from '../store/bytes.js';
 import { commandFlags } from './command-info.js';
@@ -27,7 +27,7 @@ export function runChecked(ctx: CommandContext, session: Session, spec: CommandS
   } catch (err) {
     if (err instanceof KvError) return errorReply(err);
     ctx.reportInternalError(err, spec.name);
-    return errorReply(new KvError('SERVER', 'internal error; see the server log', { cause: err }));
+    return errorReply(internalError(err));
   }
 }
 
@@ -52,7 +52,7 @@ export function accounted(
     (r) => account(ctx, session, spec, args, r, start),
     (err: unknown) => {
       if (!(err instanceof KvError)) ctx.reportInternalError(err, spec?.name ?? 'unknown');
-      return account(ctx, session, spec, args, errorReply(asKvError(err)), start);
+      return account(ctx, session, spec, args, errorReply(asKvError(err, 'the write could not be made durable')), start);
     },
   );
 }
@@ -91,10 +91,6 @@ function countLookups(ctx: CommandContext, spec: CommandSpec, args: ByteString[]
   }
 }
 
-/** A failure from durability (the log) as the error the client gets: never an acknowledgement. */
-function asKvError(err: unknown): KvError {
-  return err instanceof KvError ? err : new KvError('SERVER', 'the write could not be made durable; see the server log', { cause: err });
-}
 
 /** Command names as op lines show them, made once each (toUpperCase on every op was a measurable share of it). */
 const UPPER_NAMES = new Map<string, string>();

@@ -6,7 +6,7 @@ import { errorBody, fitStats, replyBody, type ReplyBody } from '../protocol/data
 import type { Reply } from '../protocol/reply.js';
 import type { VerifiedAuth } from './udp-auth.js';
 import type { PeerState } from './udp-peers.js';
-import type { RejectLogLimiter } from './udp-reject-log.js';
+import type { RejectLogLimiter } from '../log-limiter.js';
 
 /**
  * docs/PROTOCOL.md, udp "Amplification": the refusal of a reply larger than its

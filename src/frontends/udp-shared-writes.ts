@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RequestLedger } from '../backend/request-ledger.js';
-import { KvError } from '../errors.js';
+import { asKvError, KvError } from '../errors.js';
 import type { DatagramRequest, Opcode } from '../protocol/datagram.js';
 import { errorBody } from '../protocol/datagram-reply.js';
 import type { Reply } from '../protocol/reply.js';
@@ -110,7 +110,7 @@ export class SharedWrites {
         // The claim did not get through (the engine is away): nothing ran, the client sends again.
         host.cache.discard(entry);
         this.failed(err, rinfo);
-        const kv = err instanceof KvError ? err : new KvError('SERVER', 'internal error; see the server log', { cause: err });
+        const kv = asKvError(err);
         const buf = host.encode(peer, opcode, id, size, { t: 'error', err: kv }, auth);
         if (buf !== null) host.send(buf, rinfo);
       })

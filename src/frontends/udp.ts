@@ -6,7 +6,7 @@ import { lookupCommand } from '../commands/table.js';
 import type { CommandContext } from '../commands/types.js';
 import type { Frontend } from './frontend.js';
 import type { UdpConfig } from '../config.js';
-import { KvError } from '../errors.js';
+import { internalError } from '../errors.js';
 import { createOpLog } from '../op-log.js';
 import {
   decodeRequest,
@@ -28,7 +28,7 @@ import { SharedWrites } from './udp-shared-writes.js';
 import { DatagramAuthenticator, type UdpKeyring, type VerifiedAuth } from './udp-auth.js';
 import { createDatagramIo, nativeHmacEngine, type DatagramIo, type Peer } from './udp-io.js';
 import { largeReplyPolicy, PeerTable, type PeerState } from './udp-peers.js';
-import { RejectLogLimiter } from './udp-reject-log.js';
+import { RejectLogLimiter } from '../log-limiter.js';
 import { UdpReplyEncoder } from './udp-reply-encoder.js';
 import { UdpCounters, udpStatsSection } from './udp-stats.js';
 
@@ -263,7 +263,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
       return await executeCommand(this.ctx, session, args);
     } catch (err) {
       this.log.error({ err, transport: 'udp', client: session.client }, 'command failed');
-      return { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
+      return { t: 'error', err: internalError(err) };
     }
   }
 
@@ -278,7 +278,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
       result = executeCommand(this.ctx, session, args);
     } catch (err) {
       this.log.error({ err, transport: 'udp', client: session.client }, 'command failed');
-      result = { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
+      result = { t: 'error', err: internalError(err) };
     }
     if (!(result instanceof Promise)) {
       const buf = this.replies.forReply(peer, opcode, id, size, wholeStats, result, auth);
@@ -295,7 +295,7 @@ export class UdpFrontend extends EventEmitter implements Frontend {
     result
       .catch((err: unknown): Reply => {
         this.log.error({ err, transport: 'udp', client: session.client }, 'command failed');
-        return { t: 'error', err: new KvError('SERVER', 'internal error; see the server log', { cause: err }) };
+        return { t: 'error', err: internalError(err) };
       })
       .then((reply) => {
         const buf = this.replies.forReply(peer, opcode, id, size, wholeStats, reply, auth);

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { CommandContext } from '../../commands/types.js';
 import type { ClientMemoryCap } from '../client-memory.js';
 import type { Frontend } from '../frontend.js';
-import { RejectLogLimiter } from '../udp-reject-log.js';
+import { RejectLogLimiter } from '../../log-limiter.js';
 import { HttpConnection } from './http-connection.js';
 import { authorize, WWW_AUTHENTICATE } from './http-auth.js';
 import { PROTECTED_MODE_MESSAGE } from '../../auth/protected-mode.js';
@@ -15,7 +15,7 @@ import { allowGetOrHead, sendError, sendJson } from './http-replies.js';
 import { handleKv } from './kv-routes.js';
 import { handleSeed, isSeedPath } from './seed-routes.js';
 import { changesRoute } from './watch-routes.js';
-import { KvError } from '../../errors.js';
+import { internalError, KvError } from '../../errors.js';
 import { watchTlsListener } from '../tls-settings.js';
 
 export { HTTP } from './http-dialect.js';
@@ -219,7 +219,7 @@ export class HttpFrontend implements Frontend {
   /** A bug while answering: logged with its cause; the client gets a 500, or the connection is cut if the answer had begun. */
   private failed(res: http.ServerResponse, err: unknown): void {
     this.log.error({ err }, 'internal error while answering an HTTP request');
-    if (!res.headersSent) sendError(res, new KvError('SERVER', 'internal error; see the server log'));
+    if (!res.headersSent) sendError(res, internalError());
     else res.destroy();
   }
 
@@ -241,7 +241,7 @@ export class HttpFrontend implements Frontend {
       },
       (err: unknown) => {
         this.log.error({ err }, 'internal error while rendering /metrics');
-        sendError(res, new KvError('SERVER', 'internal error; see the server log'));
+        sendError(res, internalError());
       },
     );
   }

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import { executeCommand, executeSpec } from '../../commands/execute.js';
 import type { CommandContext, Session } from '../../commands/types.js';
-import { KvError } from '../../errors.js';
+import { asKvError, KvError } from '../../errors.js';
 import type { ByteString } from '../../store/bytes.js';
 import { decodeKeyPath, encodeKeyPath } from './http-keys.js';
 import { parseQuery, sendError, sendJson } from './http-replies.js';
@@ -49,7 +49,7 @@ function expiry(ctx: CommandContext, params: Map<string, string>): string | KvEr
 
 export function handleKv(ctx: CommandContext, conn: HttpConnection, req: http.IncomingMessage, res: http.ServerResponse, keyPart: string, query: string): void {
   void route(ctx, conn, req, res, keyPart, query).catch((err: unknown) => {
-    if (!res.headersSent) sendError(res, err instanceof KvError ? err : new KvError('SERVER', 'internal error; see the server log', { cause: err }));
+    if (!res.headersSent) sendError(res, asKvError(err));
   });
 }
 

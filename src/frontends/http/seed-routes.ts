@@ -2,7 +2,7 @@ import type http from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import { executeCommand, executeSpec } from '../../commands/execute.js';
 import type { CommandContext } from '../../commands/types.js';
-import { KvError } from '../../errors.js';
+import { asKvError, KvError } from '../../errors.js';
 import type { ByteString } from '../../store/bytes.js';
 import { readBody, valueTooLarge } from './http-body.js';
 import type { HttpConnection } from './http-connection.js';
@@ -44,7 +44,7 @@ function isJson(type: string | undefined): boolean {
 
 export function handleSeed(ctx: CommandContext, conn: HttpConnection, req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
   void route(ctx, conn, req, res, path).catch((err: unknown) => {
-    if (!res.headersSent) seedError(res, err instanceof KvError ? err : new KvError('SERVER', 'internal error; see the server log', { cause: err }));
+    if (!res.headersSent) seedError(res, asKvError(err));
   });
 }
 

@@ -4,7 +4,7 @@ import { changesCommand, changesReply } from '../../commands/changes-command.js'
 import { executeSpec } from '../../commands/execute.js';
 import { andThen } from '../../commands/maybe.js';
 import type { CommandContext, CommandSpec } from '../../commands/types.js';
-import { KvError } from '../../errors.js';
+import { asKvError, KvError } from '../../errors.js';
 import type { ByteString } from '../../store/bytes.js';
 import { encodeKeyPath } from './http-keys.js';
 import { parseQuery, sendError, sendJson } from './http-replies.js';
@@ -115,7 +115,7 @@ async function stream(ctx: CommandContext, req: http.IncomingMessage, res: http.
   try {
     first = await ctx.backend.changes(since, { ...query, waitMs: 0 });
   } catch (err) {
-    return sendError(res, err instanceof KvError ? err : new KvError('SERVER', 'the change stream failed; see the server log', { cause: err }));
+    return sendError(res, asKvError(err, 'the change stream failed'));
   }
   res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
   res.write(': dualkv change stream (docs/HTTP.md §6)\n\n');

@@ -3,11 +3,6 @@ import type { Logger } from 'pino';
 import { KvError, type ProtocolError } from '../../errors.js';
 import type { SessionStats } from './stream-session-options.js';
 
-/** A reply's promise rejected with something other than a KvError: the client gets a generic error, the log the cause. */
-export function asKvError(err: unknown): KvError {
-  return err instanceof KvError ? err : new KvError('SERVER', 'the command failed; see the server log', { cause: err });
-}
-
 /** A protocol error: the session answers it and ends. */
 export function reportProtocolError(err: ProtocolError, stats: SessionStats, log: Logger): void {
   stats.protocolErrors++;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { RESP, TEXT } from '../../commands/dialects.js';
 import type { AuthUser, ClientConnection, Dialect, QueuedTransaction, ReplyMode, Session } from '../../commands/types.js';
-import { ProtocolError, type KvError } from '../../errors.js';
+import { asKvError, ProtocolError, type KvError } from '../../errors.js';
 import type { OpLog } from '../../op-log.js';
 import { errorReply, type Reply } from '../../protocol/reply.js';
 import { ReplyWriter } from '../../protocol/reply-writer.js';
@@ -10,7 +10,7 @@ import { preAuthLimits, type CommandSink, type DecoderLimits } from '../../proto
 import { encodeTextReply, TextLineDecoder } from '../../protocol/text.js';
 import type { ByteString } from '../../store/bytes.js';
 import { FirstLine, type DialectName } from './first-line.js';
-import { asKvError, reportProtocolError, reportRejected } from './session-errors.js';
+import { reportProtocolError, reportRejected } from './session-errors.js';
 import { DONE, deferredBytes, NOTHING, SCRATCH, SLOT_BYTES, type Deferred, type Slot } from './session-entries.js';
 import { REPLY_HOLD_BYTES, type RunCommand, type SessionOutput, type SessionStats, type StreamSessionOptions } from './stream-session-options.js';
 
@@ -325,7 +325,7 @@ export class StreamSession implements CommandSink, Session {
     this.pending++;
     reply.then(
       (r) => this.settle(slot, r, silent),
-      (err: unknown) => this.settle(slot, errorReply(asKvError(err)), silent),
+      (err: unknown) => this.settle(slot, errorReply(asKvError(err, 'the command failed')), silent),
     );
   }
 

@@ -6,7 +6,7 @@ import { initialUser } from '../../commands/access.js';
 import { executeCommand } from '../../commands/execute.js';
 import type { CommandContext } from '../../commands/types.js';
 import { RESP_MAX_ARGS } from '../../protocol/resp.js';
-import { RejectLogLimiter } from '../udp-reject-log.js';
+import { RejectLogLimiter } from '../../log-limiter.js';
 import type { Frontend } from '../frontend.js';
 import type { ClientMemoryCap } from '../client-memory.js';
 import { watchTlsListener } from '../tls-settings.js';

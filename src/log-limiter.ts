@@ -1,6 +1,7 @@
 /**
- * Rate limit for the warn lines about refused datagrams, so a flood cannot fill
- * the disk: at most `perSecond` lines in each one-second window. The first line
+ * Rate limit for log lines a client can cause at will (refused datagrams, refused
+ * connections, failed authentications), so a flood cannot fill the disk: at most
+ * `perSecond` lines in each one-second window. The first line
  * after a window in which lines were held back says how many (`suppressed`); the
  * STATS counters keep the exact totals either way.
  */
