@@ -62,6 +62,12 @@ export interface Backend {
   get(key: ByteString): MaybePromise<Entry | undefined>;
   /** A plain write (SET key value, PUT): replaces the value and clears the expiry. Answers the new version. */
   put(key: ByteString, value: ByteString): MaybePromise<number>;
+  /**
+   * put() with an expiry, an absolute time after now() (SET key value EX n and kin, with no
+   * other option): a blind write, so no read of the key first. Optional: without it the
+   * command makes the same change through update().
+   */
+  putUntil?(key: ByteString, value: ByteString, expiresAt: number): MaybePromise<number>;
   /** Deletes keys; answers how many existed. */
   delete(keys: readonly ByteString[]): MaybePromise<number>;
   /** How many of `keys` exist (a key named twice counts twice, as in Redis). */

@@ -40,6 +40,9 @@ function runSet(ctx: CommandContext, args: ByteString[]): MaybePromise<Reply> {
   if (args.length === 3) return then(ctx.backend.put(key, value), answerOk);
   const o = parseSetOptions(ctx, args, 3, 'set', true);
   if (!('nx' in o)) return o;
+  // SET k v EX n and kin: a blind write, as plain SET (a time already past deletes, below).
+  const blind = !o.nx && !o.xx && !o.get && o.ifeq === undefined && typeof o.expiry === 'number' && o.expiry > o.now;
+  if (blind && ctx.backend.putUntil !== undefined) return then(ctx.backend.putUntil(key, value, o.expiry as number), answerOk);
   const put = putUntil(value, o.expiry, o.now);
   return then(
     ctx.backend.update(key, (cur) => {

@@ -93,10 +93,14 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
   }
 
   put(key: ByteString, value: ByteString): MaybePromise<number> {
+    return this.putUntil(key, value, 0);
+  }
+
+  putUntil(key: ByteString, value: ByteString, expiresAt: number): MaybePromise<number> {
     const version = ++this.rev;
-    this.keyspace.store(key, encodeStored(value, version, 0));
+    this.keyspace.store(key, encodeStored(value, version, expiresAt));
     if (this.access !== null) this.access.touch(key);
-    const durable = this.record({ kind: 'put', key, value, version, expiresAt: 0 });
+    const durable = this.record({ kind: 'put', key, value, version, expiresAt });
     return durable === undefined ? version : durable.then(() => version);
   }
 
