@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { isUtf8 } from 'node:buffer';
+import { constants, isUtf8 } from 'node:buffer';
 import { executeCommand, executeSpec } from '../../commands/execute.js';
 import type { CommandContext } from '../../commands/types.js';
 import { asKvError, KvError } from '../../errors.js';
@@ -107,8 +107,9 @@ async function post(ctx: CommandContext, conn: HttpConnection, req: http.Incomin
     return seedError(res, new KvError('UNSUPPORTED_MEDIA_TYPE', `the body must be JSON, sent with Content-Type: application/json (got ${req.headers['content-type'] ?? 'none'})`), { Connection: 'close' });
   }
   const limit = ctx.limits.maxValueSize;
-  const bodyLimit = 2 * limit + BODY_SLACK;
-  const body = await readBody(req, bodyLimit, conn, (n) => new KvError('VALUE_TOO_LARGE', `the body of ${n} bytes is over ${bodyLimit} bytes (twice --max-value-size, plus 1 KiB); store large values with PUT /v1/kv/{key}`));
+  // The body is decoded to one string, and JavaScript holds none longer than MAX_STRING_LENGTH.
+  const bodyLimit = Math.min(2 * limit + BODY_SLACK, constants.MAX_STRING_LENGTH);
+  const body = await readBody(req, bodyLimit, conn, (n) => new KvError('VALUE_TOO_LARGE', `the body of ${n} bytes is over the ${bodyLimit} bytes this route reads (twice --max-value-size plus 1 KiB, at most ${constants.MAX_STRING_LENGTH}); store large values with PUT /v1/kv/{key}`));
   conn.holding(0);
   if (body instanceof KvError) return seedError(res, body, { Connection: 'close' });
   const value = valueOf(body, limit);
