@@ -1,6 +1,7 @@
 import type { Change, Entry, MaybePromise } from '../backend/types.js';
 import { NO_CHANGE } from '../backend/types.js';
 import { KvError } from '../errors.js';
+import { valueTooLargeError } from '../limits.js';
 import { errorReply, NIL, OK, type Reply } from '../protocol/reply.js';
 import type { ByteString } from '../store/bytes.js';
 import { andThen as then } from './maybe.js';
@@ -23,12 +24,7 @@ function bulkOrNil(e: Entry | undefined): Reply {
 
 export function valueTooLarge(ctx: CommandContext, value: ByteString): Reply | null {
   if (value.length <= ctx.limits.maxValueSize) return null;
-  return errorReply(
-    new KvError(
-      'VALUE_TOO_LARGE',
-      `value of ${value.length} bytes is over the limit of ${ctx.limits.maxValueSize} bytes (raise --max-value-size)`,
-    ),
-  );
+  return errorReply(valueTooLargeError(value.length, ctx.limits.maxValueSize));
 }
 
 /** SET key value [NX|XX|IFEQ v] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], as Redis 7 and Valkey answer it. */

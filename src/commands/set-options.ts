@@ -32,11 +32,7 @@ export function putUntil(value: ByteString, expiresAt: ExpiryOption, now: number
 /** An expiry option read from the arguments: 'keep' (KEEPTTL), 0 (none given) or an absolute time. */
 export type ExpiryOption = number | 'keep';
 
-/**
- * The expiry options of SET and CAS from `args[from]` on: EX/PX/EXAT/PXAT/KEEPTTL,
- * plus whichever of `flags` the command takes. Returns the options, or the error
- * reply (Redis checks syntax first, then the time).
- */
+/** SET's and CAS's options as read (NX, XX, GET and IFEQ only SET's). */
 export interface SetOptions {
   nx: boolean;
   xx: boolean;
@@ -55,6 +51,11 @@ export const EXPIRY_UNITS: Record<string, { unit: 's' | 'ms'; relative: boolean 
   PXAT: { unit: 'ms', relative: false },
 };
 
+/**
+ * The options from `args[from]` on: EX/PX/EXAT/PXAT/KEEPTTL, and with `conditions`
+ * (SET) NX/XX/IFEQ/GET too. Returns the options, or the error reply (Redis checks
+ * syntax first, then the time).
+ */
 export function parseSetOptions(ctx: CommandContext, args: ByteString[], from: number, command: string, conditions: boolean): SetOptions | Reply {
   const o: SetOptions = { nx: false, xx: false, get: false, ifeq: undefined, expiry: 0, now: 0 };
   let timeOpt: string | null = null;

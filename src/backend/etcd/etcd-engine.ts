@@ -32,7 +32,7 @@ export interface EtcdSettings {
  * five 1 MiB values). etcd's own defaults bound a reply of ours to 128 operations of at most
  * 1.5 MiB each (--max-txn-ops, --max-request-bytes): 192 MiB.
  */
-export const ETCD_MAX_REPLY_BYTES = 256 * 1024 * 1024;
+const ETCD_MAX_REPLY_BYTES = 256 * 1024 * 1024;
 /** Values read at once to tell live keys from expired ones in a walk (live()). */
 const LIVE_READS = 16;
 /** Expired keys in a row RANDOMKEY steps over before it starts again from the first key (Redis gives up after 100). */

@@ -93,7 +93,7 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
   }
 
   put(key: ByteString, value: ByteString): MaybePromise<number> {
-    return this.putUntil(key, value, 0);
+    return this.putUntil(key, value, 0); // 0: no expiry
   }
 
   putUntil(key: ByteString, value: ByteString, expiresAt: number): MaybePromise<number> {

@@ -41,8 +41,3 @@ export function readBody(req: http.IncomingMessage, limit: number, meter: Client
     });
   });
 }
-
-/** The 413 of a value over --max-value-size. */
-export function valueTooLarge(bytes: number, limit: number): KvError {
-  return new KvError('VALUE_TOO_LARGE', `value of ${bytes} bytes is over the limit of ${limit} bytes (raise --max-value-size)`);
-}

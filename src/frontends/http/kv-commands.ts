@@ -3,7 +3,7 @@ import type { Reply } from '../../protocol/reply.js';
 import { andThen as then } from '../../commands/maybe.js';
 import type { CommandSpec } from '../../commands/types.js';
 import type { ByteString } from '../../store/bytes.js';
-import { valueTooLarge } from './http-body.js';
+import { valueTooLarge } from '../../commands/keyspace.js';
 
 /**
  * The one command the HTTP API needs that the table's do not give in one step: PUT that
@@ -27,9 +27,8 @@ export const HTTP_PUT: CommandSpec = {
   usage: 'PUT /v1/kv/{key}',
   run(ctx, _s, args) {
     const [, key, value, condition, expiry] = args as [string, ByteString, ByteString, string, string];
-    if (value.length > ctx.limits.maxValueSize) {
-      return { t: 'error', err: valueTooLarge(value.length, ctx.limits.maxValueSize) };
-    }
+    const tooLarge = valueTooLarge(ctx, value);
+    if (tooLarge !== null) return tooLarge;
     const expiresAt = expiry === '' ? 0 : Number(expiry);
     const put: Change = { kind: 'put', value, expiresAt };
     return then(

@@ -8,7 +8,8 @@ import { parseQuery, sendError, sendJson } from './http-replies.js';
 import { HTTP_PUT } from './kv-commands.js';
 import { waitForKey } from './watch-routes.js';
 import type { HttpConnection } from './http-connection.js';
-import { readBody, valueTooLarge } from './http-body.js';
+import { readBody } from './http-body.js';
+import { valueTooLargeError } from '../../limits.js';
 
 /**
  * The versioned API, /v1/kv (docs/HTTP.md §3): raw values, versions as ETags,
@@ -107,7 +108,7 @@ async function put(ctx: CommandContext, conn: HttpConnection, req: http.Incoming
   const cond = condition(req);
   const when = expiry(ctx, params);
   const limit = ctx.limits.maxValueSize;
-  const body = await readBody(req, limit, conn, (n) => valueTooLarge(n, limit));
+  const body = await readBody(req, limit, conn, (n) => valueTooLargeError(n, limit));
   // The body is now the command's argument, no longer the connection's buffer.
   conn.holding(0);
   if (cond instanceof KvError) return sendError(res, cond);

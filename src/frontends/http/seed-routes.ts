@@ -4,7 +4,8 @@ import { executeCommand, executeSpec } from '../../commands/execute.js';
 import type { CommandContext } from '../../commands/types.js';
 import { asKvError, KvError } from '../../errors.js';
 import type { ByteString } from '../../store/bytes.js';
-import { readBody, valueTooLarge } from './http-body.js';
+import { readBody } from './http-body.js';
+import { valueTooLargeError } from '../../limits.js';
 import type { HttpConnection } from './http-connection.js';
 import { decodeKeyPath } from './http-keys.js';
 import { sendJson } from './http-replies.js';
@@ -97,7 +98,7 @@ function valueOf(body: Buffer, limit: number): ByteString | KvError {
   // A lone surrogate (\ud800) has no UTF-8 form: storing U+FFFD in its place would change the value.
   if (LONE_SURROGATE.test(value)) return new KvError('BAD_REQUEST', '"value" holds a lone UTF-16 surrogate (\\ud800 to \\udfff unpaired), which has no UTF-8 form');
   const bytes = Buffer.from(value, 'utf8');
-  if (bytes.length > limit) return valueTooLarge(bytes.length, limit);
+  if (bytes.length > limit) return valueTooLargeError(bytes.length, limit);
   return bytes.toString('latin1');
 }
 
