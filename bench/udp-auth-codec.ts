@@ -28,7 +28,7 @@ const load = async <T>(file: string): Promise<T> => (await import(pathToFileURL(
 type Datagram = typeof import('../src/protocol/datagram.js');
 type Auth = typeof import('../src/protocol/datagram-auth.js');
 type Exts = typeof import('../src/protocol/datagram-extensions.js');
-const { nativeHmacEngine } = await load<typeof import('../src/frontends/udp-io.js')>('frontends/udp-io.js');
+const { nativeHmacEngine } = await load<typeof import('../src/frontends/udp/udp-io.js')>('frontends/udp/udp-io.js');
 const { decodeReply, decodeRequest, encodeReply, encodeRequest, Opcode, Status } = await load<Datagram>('protocol/datagram.js');
 const authCodec = await load<Partial<Auth> & Omit<Auth, 'encodeSignedReply'>>('protocol/datagram-auth.js');
 const { encodeSignedRequest, macKey, macMatches, replySigned, signDatagram, useHmacEngine } = authCodec;

@@ -53,7 +53,7 @@ cp -a "$npm_dir" "$rootfs/usr/local/lib/node_modules/npm"
 ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
 ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
 # Node's C headers, where the official image has them (/usr/local/include/node): node-gyp builds
-# src/frontends/native/udp_batch.c against them instead of downloading them.
+# src/frontends/udp/native/udp_batch.c against them instead of downloading them.
 [ -f "$node_headers/node_api.h" ] || die "node's C headers are not at $node_headers (node's installer puts them there)"
 mkdir -p "$rootfs/usr/local/include"
 cp -a "$node_headers" "$rootfs/usr/local/include/node"

@@ -11,12 +11,12 @@ export type FsyncPolicy = (typeof FSYNC_POLICIES)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** How the UDP socket reads and sends (src/frontends/udp-io.ts). */
+/** How the UDP socket reads and sends (src/frontends/udp/udp-io.ts). */
 export const UDP_IO_MODES = ['auto', 'batched', 'dgram'] as const;
 export type UdpIoMode = (typeof UDP_IO_MODES)[number];
 
 export interface UdpConfig {
-  /** batched: recvmmsg/sendmmsg (frontends/native/udp_batch.c); dgram: node:dgram; auto: batched when built. */
+  /** batched: recvmmsg/sendmmsg (frontends/udp/native/udp_batch.c); dgram: node:dgram; auto: batched when built. */
   readonly io: UdpIoMode;
   /** Largest datagram accepted or sent, in bytes. */
   readonly maxDatagramSize: number;

@@ -11,7 +11,7 @@ import { ClientMemoryCap } from './frontends/client-memory.js';
 import { TcpFrontend } from './frontends/tcp/tcp-frontend.js';
 import { RejectLogLimiter } from './log-limiter.js';
 import type { Frontend } from './frontends/frontend.js';
-import { UdpFrontend } from './frontends/udp.js';
+import { UdpFrontend } from './frontends/udp/udp-frontend.js';
 import { HttpFrontend } from './frontends/http/http-frontend.js';
 import { loadSecureContext, tlsServerOptions } from './frontends/tls-settings.js';
 import { MemoryBudget, resolveMemoryLimits } from './memory.js';

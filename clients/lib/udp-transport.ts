@@ -18,7 +18,7 @@ import {
 } from '../../src/protocol/datagram.js';
 import { DatagramError } from '../../src/protocol/datagram-error.js';
 import { encodeSignedRequest, macKey, replySigned, useHmacEngine, type SigningKey } from '../../src/protocol/datagram-auth.js';
-import { nativeHmacEngine } from '../../src/frontends/udp-io.js';
+import { nativeHmacEngine } from '../../src/frontends/udp/udp-io.js';
 import {
   atLeast,
   DEFAULT_HOST,

@@ -1,6 +1,6 @@
 /**
  * A record of UDP write requests that every gateway over one engine shares
- * (docs/PROTOCOL.md, udp "Across gateways"). The reply cache (src/frontends/reply-cache.ts)
+ * (docs/PROTOCOL.md, udp "Across gateways"). The reply cache (src/frontends/udp/reply-cache.ts)
  * keeps a server's at-most-once promise alone; over a shared engine a client's retry may
  * reach another gateway, which looks here before it runs the request.
  *

@@ -41,7 +41,7 @@ export const REPLY_AUTH_BYTES = 2 + REPLY_AUTH_SIZE;
 
 /**
  * An HMAC-SHA256 that a key is prepared for once (its padded inner and outer hash
- * states): src/frontends/native/udp_batch.c's, about 0.3 µs a datagram against
+ * states): src/frontends/udp/native/udp_batch.c's, about 0.3 µs a datagram against
  * node:crypto's 2 µs, which is mostly createHmac's set-up.
  */
 export interface HmacEngine {

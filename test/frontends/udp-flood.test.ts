@@ -3,7 +3,7 @@ import { randomInt, seededRandom, type Random } from '../../clients/lib/chaos-ra
 import { UdpClient } from '../../clients/lib/udp-client.js';
 import { CRITICAL_EXTENSION, datagramCrc, decodeRequest, encodeReply, encodeRequest, Opcode, Status } from '../../src/protocol/datagram.js';
 import { DatagramError } from '../../src/protocol/datagram-error.js';
-import type { RejectEvent } from '../../src/frontends/udp.js';
+import type { RejectEvent } from '../../src/frontends/udp/udp-frontend.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { RawUdp, udpStats } from './udp-helpers.js';
 

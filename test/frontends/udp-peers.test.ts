@@ -1,6 +1,6 @@
 import { UNRESTRICTED } from '../../src/commands/access.js';
 import { describe, expect, it } from 'vitest';
-import { largeReplyPolicy, PeerTable, replySource } from '../../src/frontends/udp-peers.js';
+import { largeReplyPolicy, PeerTable, replySource } from '../../src/frontends/udp/udp-peers.js';
 
 describe('who may get a UDP reply larger than its request (--udp-large-replies-to)', () => {
   it('loopback: 127.0.0.0/8, ::1 and IPv4-mapped loopback, nothing else', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ENTRY_OVERHEAD_BYTES, ReplyCache, refusedOnEveryRun } from '../../src/frontends/reply-cache.js';
+import { ENTRY_OVERHEAD_BYTES, ReplyCache, refusedOnEveryRun } from '../../src/frontends/udp/reply-cache.js';
 import { KvError, type ErrorCode } from '../../src/errors.js';
 import { errorReply, NIL, OK, type Reply } from '../../src/protocol/reply.js';
 

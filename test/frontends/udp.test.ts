@@ -8,7 +8,7 @@ import type { Mutation, MutationSink } from '../../src/backend/types.js';
 import { startTestServer as startTestServerOn, type TestServer, type TestServerOverrides } from '../helpers/server.js';
 import { RawUdp, rejections, stat, udpStats } from './udp-helpers.js';
 
-// Every case runs on both sockets beneath the front-end (src/frontends/udp-io.ts).
+// Every case runs on both sockets beneath the front-end (src/frontends/udp/udp-io.ts).
 describe.each(['batched', 'dgram'] as const)('UDP front-end (--udp-io %s)', (io) => {
   let srv: TestServer;
   const startTestServer = (o: TestServerOverrides = {}) => startTestServerOn({ ...o, udp: { io, ...o.udp } });

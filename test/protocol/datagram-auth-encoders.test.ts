@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { nativeHmacEngine } from '../../src/frontends/udp-io.js';
+import { nativeHmacEngine } from '../../src/frontends/udp/udp-io.js';
 import {
   decodeReply,
   decodeRequest,
@@ -50,7 +50,7 @@ import { IN_CI } from '../helpers/peers.js';
 const SEED = 20260214;
 const native = nativeHmacEngine();
 if (native === null && IN_CI) throw new Error('the native module is not built; under CI (KV_REQUIRE_NATIVE=1) it must be');
-if (native === null) process.stderr.write('the single-pass encoders are checked with node:crypto only: src/frontends/native is not built (npm rebuild)\n');
+if (native === null) process.stderr.write('the single-pass encoders are checked with node:crypto only: src/frontends/udp/native is not built (npm rebuild)\n');
 afterEach(() => useHmacEngine(null));
 
 /** The same key for node:crypto and, when built, the native HMAC. */

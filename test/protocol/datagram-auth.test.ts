@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { datagramCrc, decodeReply, decodeRequest, encodeReply, Opcode, Status, STATUS_NAMES } from '../../src/protocol/datagram.js';
 import { encodeSignedRequest, macKey, macMatches, replySigned, signDatagram, useHmacEngine, type SigningKey } from '../../src/protocol/datagram-auth.js';
-import { nativeHmacEngine } from '../../src/frontends/udp-io.js';
+import { nativeHmacEngine } from '../../src/frontends/udp/udp-io.js';
 import { IN_CI } from '../helpers/peers.js';
 import { DatagramError } from '../../src/protocol/datagram-error.js';
 import { replyAuthExtension, ReplyExtension } from '../../src/protocol/datagram-extensions.js';
@@ -131,11 +131,11 @@ describe('the MAC', () => {
   });
 });
 
-describe('the native HMAC (src/frontends/native/udp_batch.c)', () => {
+describe('the native HMAC (src/frontends/udp/native/udp_batch.c)', () => {
   const native = nativeHmacEngine();
   const missing = native === null;
   if (missing && IN_CI) throw new Error('the native module is not built; under CI (KV_REQUIRE_NATIVE=1) it must be');
-  if (missing) process.stderr.write('skipping the native HMAC tests: src/frontends/native is not built (npm rebuild)\n');
+  if (missing) process.stderr.write('skipping the native HMAC tests: src/frontends/udp/native is not built (npm rebuild)\n');
   afterEach(() => useHmacEngine(null));
 
   it.skipIf(missing)('signs and checks the page vectors byte for byte as node:crypto does', () => {

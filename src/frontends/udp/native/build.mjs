@@ -20,7 +20,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const required = process.env.KV_REQUIRE_NATIVE === '1';
 
 function give(why) {
-  const text = `udp_batch (src/frontends/native/udp_batch.c) was not built: ${why}`;
+  const text = `udp_batch (src/frontends/udp/native/udp_batch.c) was not built: ${why}`;
   if (required) {
     console.error(`${text}\nKV_REQUIRE_NATIVE=1: failing.`);
     process.exit(1);

@@ -1,5 +1,5 @@
-import { REJECT_REASONS, type RejectReason } from '../protocol/datagram-error.js';
-import type { StatSection } from '../stats.js';
+import { REJECT_REASONS, type RejectReason } from '../../protocol/datagram-error.js';
+import type { StatSection } from '../../stats.js';
 import type { ReplyCache } from './reply-cache.js';
 import type { UdpReplyEncoder } from './udp-reply-encoder.js';
 import type { SharedWrites } from './udp-shared-writes.js';

@@ -1,34 +1,34 @@
-import { initialUser } from '../commands/access.js';
+import { initialUser } from '../../commands/access.js';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { executeCommand } from '../commands/execute.js';
-import { lookupCommand } from '../commands/table.js';
-import type { CommandContext } from '../commands/types.js';
-import type { Frontend } from './frontend.js';
-import type { UdpConfig } from '../config.js';
-import { internalError } from '../errors.js';
-import { createOpLog } from '../op-log.js';
+import { executeCommand } from '../../commands/execute.js';
+import { lookupCommand } from '../../commands/table.js';
+import type { CommandContext } from '../../commands/types.js';
+import type { Frontend } from '../frontend.js';
+import type { UdpConfig } from '../../config.js';
+import { internalError } from '../../errors.js';
+import { createOpLog } from '../../op-log.js';
 import {
   decodeRequest,
   encodeErrorReply,
   Opcode,
   REFUSALS,
   type DatagramRequest,
-} from '../protocol/datagram.js';
-import { DatagramError, RejectReason } from '../protocol/datagram-error.js';
-import { requestArgs } from '../protocol/datagram-opcodes.js';
-import { errorBody } from '../protocol/datagram-reply.js';
-import type { Reply } from '../protocol/reply.js';
-import type { StatSection } from '../stats.js';
-import type { ByteString } from '../store/bytes.js';
-import { PROTECTED_MODE_MESSAGE } from '../auth/protected-mode.js';
-import { useHmacEngine } from '../protocol/datagram-auth.js';
+} from '../../protocol/datagram.js';
+import { DatagramError, RejectReason } from '../../protocol/datagram-error.js';
+import { requestArgs } from '../../protocol/datagram-opcodes.js';
+import { errorBody } from '../../protocol/datagram-reply.js';
+import type { Reply } from '../../protocol/reply.js';
+import type { StatSection } from '../../stats.js';
+import type { ByteString } from '../../store/bytes.js';
+import { PROTECTED_MODE_MESSAGE } from '../../auth/protected-mode.js';
+import { useHmacEngine } from '../../protocol/datagram-auth.js';
 import { refusedOnEveryRun, ReplyCache } from './reply-cache.js';
 import { SharedWrites } from './udp-shared-writes.js';
 import { DatagramAuthenticator, type UdpKeyring, type VerifiedAuth } from './udp-auth.js';
 import { createDatagramIo, nativeHmacEngine, type DatagramIo, type Peer } from './udp-io.js';
 import { largeReplyPolicy, PeerTable, type PeerState } from './udp-peers.js';
-import { RejectLogLimiter } from '../log-limiter.js';
+import { RejectLogLimiter } from '../../log-limiter.js';
 import { UdpReplyEncoder } from './udp-reply-encoder.js';
 import { UdpCounters, udpStatsSection } from './udp-stats.js';
 

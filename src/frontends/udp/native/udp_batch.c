@@ -26,7 +26,7 @@
  *
  * An address record is [family 4|6][0][port, big-endian u16][4 or 16 address bytes].
  *
- * The JS side is src/frontends/udp-io.ts; a machine without this module (not
+ * The JS side is src/frontends/udp/udp-io.ts; a machine without this module (not
  * Linux, or no compiler at install) uses node:dgram instead. build.mjs, beside
  * this file, builds it at `npm ci`.
  */

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import { encodeSignedErrorReply, encodeSignedReply, REPLY_AUTH_BYTES } from '../protocol/datagram-auth.js';
-import { datagramSize, encodeErrorReply, encodeReply, isErrorStatus, Opcode, OPCODE_NAMES, Status } from '../protocol/datagram.js';
-import { opcodeSpec, type OpcodeSpec } from '../protocol/datagram-opcodes.js';
-import { errorBody, fitStats, replyBody, type ReplyBody } from '../protocol/datagram-reply.js';
-import type { Reply } from '../protocol/reply.js';
+import { encodeSignedErrorReply, encodeSignedReply, REPLY_AUTH_BYTES } from '../../protocol/datagram-auth.js';
+import { datagramSize, encodeErrorReply, encodeReply, isErrorStatus, Opcode, OPCODE_NAMES, Status } from '../../protocol/datagram.js';
+import { opcodeSpec, type OpcodeSpec } from '../../protocol/datagram-opcodes.js';
+import { errorBody, fitStats, replyBody, type ReplyBody } from '../../protocol/datagram-reply.js';
+import type { Reply } from '../../protocol/reply.js';
 import type { VerifiedAuth } from './udp-auth.js';
 import type { PeerState } from './udp-peers.js';
-import type { RejectLogLimiter } from '../log-limiter.js';
+import type { RejectLogLimiter } from '../../log-limiter.js';
 
 /**
  * docs/PROTOCOL.md, udp "Amplification": the refusal of a reply larger than its

@@ -1,7 +1,7 @@
 import net from 'node:net';
-import { UDP } from '../commands/dialects.js';
-import type { AuthUser, Session } from '../commands/types.js';
-import type { OpLog } from '../op-log.js';
+import { UDP } from '../../commands/dialects.js';
+import type { AuthUser, Session } from '../../commands/types.js';
+import type { OpLog } from '../../op-log.js';
 import type { Peer } from './udp-io.js';
 
 /**

@@ -1,8 +1,8 @@
-import type { UdpKey } from '../auth/users-file.js';
-import type { AuthUser } from '../commands/types.js';
-import { macKey, macMatches, type MacKey } from '../protocol/datagram-auth.js';
-import { DatagramError, RejectReason, type PartialHeader } from '../protocol/datagram-error.js';
-import type { RequestAuth } from '../protocol/datagram-extensions.js';
+import type { UdpKey } from '../../auth/users-file.js';
+import type { AuthUser } from '../../commands/types.js';
+import { macKey, macMatches, type MacKey } from '../../protocol/datagram-auth.js';
+import { DatagramError, RejectReason, type PartialHeader } from '../../protocol/datagram-error.js';
+import type { RequestAuth } from '../../protocol/datagram-extensions.js';
 import { ReplayWindows } from './replay-window.js';
 
 /**

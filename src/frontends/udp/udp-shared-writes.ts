@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import type { RequestLedger } from '../backend/request-ledger.js';
-import { asKvError, KvError } from '../errors.js';
-import type { DatagramRequest, Opcode } from '../protocol/datagram.js';
-import { errorBody } from '../protocol/datagram-reply.js';
-import type { Reply } from '../protocol/reply.js';
-import type { ByteString } from '../store/bytes.js';
+import type { RequestLedger } from '../../backend/request-ledger.js';
+import { asKvError, KvError } from '../../errors.js';
+import type { DatagramRequest, Opcode } from '../../protocol/datagram.js';
+import { errorBody } from '../../protocol/datagram-reply.js';
+import type { Reply } from '../../protocol/reply.js';
+import type { ByteString } from '../../store/bytes.js';
 import { refusedOnEveryRun, type ReplyCache } from './reply-cache.js';
 import type { VerifiedAuth } from './udp-auth.js';
 import type { Peer } from './udp-io.js';

@@ -1,4 +1,4 @@
-import type { HmacEngine } from '../protocol/datagram-auth.js';
+import type { HmacEngine } from '../../protocol/datagram-auth.js';
 import dgram from 'node:dgram';
 import dns from 'node:dns';
 import { existsSync } from 'node:fs';
@@ -6,8 +6,8 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
-import type { UdpIoMode } from '../config.js';
-import { ConfigError } from '../errors.js';
+import type { UdpIoMode } from '../../config.js';
+import { ConfigError } from '../../errors.js';
 
 /** Where a datagram came from, and where its reply goes. */
 export interface Peer {
@@ -147,9 +147,9 @@ export function loadUdpBatch(): { module: UdpBatchModule | null; why: string } {
     return loaded;
   }
   const require = createRequire(import.meta.url);
-  // node-gyp builds into src/frontends/native/build/. This file runs from src/frontends/
-  // (under vitest) or from dist/src/frontends/ (built): the first of the two that exists.
-  const candidates = ['./native/build/Release/udp_batch.node', '../../../src/frontends/native/build/Release/udp_batch.node'].map((p) =>
+  // node-gyp builds into src/frontends/udp/native/build/. This file runs from src/frontends/udp/
+  // (under vitest) or from dist/src/frontends/udp/ (built): the first of the two that exists.
+  const candidates = ['./native/build/Release/udp_batch.node', '../../../../src/frontends/udp/native/build/Release/udp_batch.node'].map((p) =>
     fileURLToPath(new URL(p, import.meta.url)),
   );
   const path = candidates.find((p) => existsSync(p)) ?? (candidates[1] as string);

@@ -1,5 +1,5 @@
-import type { ErrorCode } from '../errors.js';
-import type { Reply } from '../protocol/reply.js';
+import type { ErrorCode } from '../../errors.js';
+import type { Reply } from '../../protocol/reply.js';
 
 /**
  * The UDP reply cache: at-most-once execution for retried requests
