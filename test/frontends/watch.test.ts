@@ -77,6 +77,22 @@ describe('watching for changes', () => {
     resp.close();
   });
 
+  it('a long-poll of a prefix and the opening of an SSE stream are each one CHANGES: an op line and a command in INFO, as over TCP', async () => {
+    const srv = await start();
+    await fetch(`${base(srv)}/v1/kv/cfg/a`, { method: 'PUT', body: '1' });
+    const page = await fetch(`${base(srv)}/v1/changes?prefix=cfg%2F`);
+    expect(page.status).toBe(200);
+    const events = await sse(`${base(srv)}/v1/changes?prefix=cfg%2F`, 1);
+    expect(events.map((e) => e.data.key)).toEqual(['cfg/a']);
+    const ops = srv.logs.find('op').map((l) => [l.transport, l.cmd]);
+    expect(ops).toEqual([
+      ['http', 'PUT'],
+      ['http', 'CHANGES'],
+      ['http', 'CHANGES'],
+    ]);
+    expect(srv.server.ctx.info().commandstats?.cmdstat_changes).toMatch(/^calls=2,/);
+  });
+
   it('misses nothing between a read and the watch that follows it: a watch from the version read answers at once', async () => {
     const srv = await start();
     const put = await fetch(`${base(srv)}/v1/kv/k`, { method: 'PUT', body: 'v1' });

@@ -3,12 +3,12 @@ import type { ChangeEvent, ChangePage, ChangeQuery } from '../../backend/types.j
 import { changesCommand, changesReply } from '../../commands/changes-command.js';
 import { executeSpec } from '../../commands/execute.js';
 import { andThen } from '../../commands/maybe.js';
-import type { CommandContext, CommandSpec } from '../../commands/types.js';
-import { asKvError, KvError } from '../../errors.js';
+import type { CommandContext, CommandSpec, Session } from '../../commands/types.js';
+import { internalError, KvError } from '../../errors.js';
 import type { ByteString } from '../../store/bytes.js';
 import { encodeKeyPath } from './http-keys.js';
 import { parseQuery, sendError, sendJson } from './http-replies.js';
-import type { ClientMeter, HttpConnection } from './http-connection.js';
+import type { HttpConnection } from './http-connection.js';
 
 /**
  * Change notifications over HTTP (docs/HTTP.md §6), on the one watch facility
@@ -95,28 +95,33 @@ export async function changesRoute(ctx: CommandContext, conn: HttpConnection, re
   if ((req.headers.accept ?? '').includes('text/event-stream')) return stream(ctx, req, res, conn, since, { match, limit, waitMs: 0 });
   const waitMs = parseWait(params.get('wait'));
   if (waitMs instanceof KvError) return sendError(res, waitMs);
-  // Run as CHANGES runs over TCP (op line, INFO), with this request's end to stop the wait.
-  const signal = abortOnClose(req, res);
+  const got = await changesCommandRun(ctx, session, since, { match, limit, waitMs: waitMs ?? 0, signal: abortOnClose(req, res) });
+  if (got instanceof KvError) return sendError(res, got);
+  if (!res.writableEnded && !res.destroyed) sendJson(res, 200, pageJson(got), false, { 'X-Dualkv-Revision': String(got.revision) });
+}
+
+/**
+ * One page of changes, run as CHANGES runs over TCP: the table's checks, the op line and the
+ * INFO and /metrics counters, with the request's end to stop the wait.
+ */
+async function changesCommandRun(ctx: CommandContext, session: Session, since: number, query: ChangeQuery): Promise<ChangePage | KvError> {
   let page: ChangePage | null = null;
   const spec: CommandSpec = {
     ...changesCommand,
-    run: (c) => andThen(c.backend.changes(since, { match, limit, waitMs: waitMs ?? 0, signal }), (p) => ((page = p), changesReply(p))),
+    run: (c) => andThen(c.backend.changes(since, query), (p) => ((page = p), changesReply(p))),
   };
   const r = await executeSpec(ctx, session, spec, ['CHANGES', String(since)]);
-  if (r.t === 'error') return sendError(res, r.err);
-  const got = page as ChangePage | null;
-  if (got !== null && !res.writableEnded && !res.destroyed) sendJson(res, 200, pageJson(got), false, { 'X-Dualkv-Revision': String(got.revision) });
+  if (r.t === 'error') return r.err;
+  return page ?? internalError(undefined, 'CHANGES answered without a page');
 }
 
 /** The SSE stream: every change from `since` on, as `id: version`, `event: op`, `data: {…}`. */
-async function stream(ctx: CommandContext, req: http.IncomingMessage, res: http.ServerResponse, meter: ClientMeter, since: number, query: ChangeQuery): Promise<void> {
-  // Asked once before the 200: a backend that refuses watching (README "Guarantees by backend") gets its error as the status.
-  let first: ChangePage;
-  try {
-    first = await ctx.backend.changes(since, { ...query, waitMs: 0 });
-  } catch (err) {
-    return sendError(res, asKvError(err, 'the change stream failed'));
-  }
+async function stream(ctx: CommandContext, req: http.IncomingMessage, res: http.ServerResponse, conn: HttpConnection, since: number, query: ChangeQuery): Promise<void> {
+  // The opening page is one CHANGES through the table (checks, op line, counters), asked before
+  // the 200: a backend that refuses watching (README "Guarantees by backend") gets its error as
+  // the status. The pages after it are the same watch going on, not commands of their own.
+  const first = await changesCommandRun(ctx, conn.session, since, query);
+  if (first instanceof KvError) return sendError(res, first);
   res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
   res.write(': dualkv change stream (docs/HTTP.md §6)\n\n');
   const signal = abortOnClose(req, res);
@@ -134,7 +139,7 @@ async function stream(ctx: CommandContext, req: http.IncomingMessage, res: http.
         return;
       }
       for (const e of page.events) res.write(`id: ${e.version}\nevent: ${e.op}\ndata: ${JSON.stringify(changeJson(e))}\n\n`);
-      meter.changed();
+      conn.changed();
       at = page.revision;
       // A reader too slow for the changes is dropped rather than held in memory without bound.
       if (res.writableLength > SSE_MAX_PENDING_BYTES) {
