@@ -26,14 +26,10 @@ import { FILE_HEADER_SIZE } from './formats.js';
 import { acquireDataDirLock, type DataDirLock } from './lock.js';
 import { recoverDataDir, type RecoveryResult } from './recovery.js';
 import type { SnapshotJob, SnapshotResult } from './snapshot-build.js';
-import { runSnapshotWorker, SnapshotWorkerError } from './snapshot-runner.js';
-import { DurationHistogram, SNAPSHOT_BUCKETS_S, SYNC_BUCKETS_S } from '../durations.js';
+import { runSnapshotWorker } from './snapshot-runner.js';
+import { SnapshotHistory } from './snapshot-history.js';
+import { DurationHistogram, SYNC_BUCKETS_S } from '../durations.js';
 
-/** A snapshot also starts when the log reaches this size and twice the last snapshot's (as Redis's auto-aof-rewrite). */
-export const LOG_SNAPSHOT_MIN_BYTES = 64 * 1024 * 1024;
-export const LOG_SNAPSHOT_GROWTH = 2;
-/** After a failed snapshot, the timer waits this long before trying again (SAVE still tries at once). */
-export const SNAPSHOT_RETRY_MS = 5000;
 const CRON_MS = 1000;
 
 export interface PersistenceOptions {
@@ -67,14 +63,6 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | 'timeo
   });
 }
 
-interface LastSnapshot {
-  at: Date;
-  ms: number;
-  bytes: number;
-  keys: number;
-  file: string;
-}
-
 export class Persistence implements MutationSink {
   readonly name = 'persistence';
   private lock: DataDirLock | null = null;
@@ -87,24 +75,16 @@ export class Persistence implements MutationSink {
   private runningSince = 0;
   private cron: NodeJS.Timeout | null = null;
   private appendedAtSnapshot = 0;
-  private lastSnapshot: LastSnapshot | null = null;
-  private lastAttemptAt = Date.now();
-  private lastSnapshotFailed = false;
-  /** A snapshot failed on a damaged input file: retrying cannot help, so only SAVE tries again. */
-  private damagedInput = false;
+  private readonly snapshots = new SnapshotHistory();
   private lastError = '';
-  private saves = 0;
   private recovery: RecoveryResult | null = null;
   private loadedKeys = 0;
-  private readonly startedAt = Date.now();
   private stopping: Promise<PersistenceStopReport> | null = null;
   /** Aborted at stop's deadline: a snapshot still running then is abandoned. */
   private readonly deadline = new AbortController();
   /** Aborts the snapshot running now (stop replaces a paced one with one at full speed). */
   private current: AbortController | null = null;
-  private snapshotFailures = 0;
   private readonly syncDurations = new DurationHistogram(SYNC_BUCKETS_S);
-  private readonly snapshotDurations = new DurationHistogram(SNAPSHOT_BUCKETS_S);
 
   constructor(
     private readonly opts: PersistenceOptions,
@@ -114,7 +94,7 @@ export class Persistence implements MutationSink {
   ) {
     stats.registerSection('persistence', () => this.statSection());
     stats.registerDurations('log_sync', this.syncDurations);
-    stats.registerDurations('snapshot', this.snapshotDurations);
+    stats.registerDurations('snapshot', this.snapshots.durations);
   }
 
   /** Takes the lock, loads the snapshot and the log, and starts recording. Before the listeners open. */
@@ -164,7 +144,7 @@ export class Persistence implements MutationSink {
       throw err;
     }
     this.store.setSink(this);
-    this.lastAttemptAt = Date.now();
+    this.snapshots.attempted();
     this.cron = setInterval(() => this.tick(), CRON_MS);
     this.cron.unref();
     // Replace repaired files with a clean snapshot soon, rather than at the next interval.
@@ -288,16 +268,14 @@ export class Persistence implements MutationSink {
 
   private tick(): void {
     if (this.running || this.stopping !== null || this.log === null || this.log.failure) return;
-    const now = Date.now();
-    if (this.lastSnapshotFailed && (this.damagedInput || now - this.lastAttemptAt < SNAPSHOT_RETRY_MS)) return;
-    const interval = this.opts.snapshotIntervalSec * 1000;
-    const unsaved = this.closed.size > 0 || this.log.currentSize > FILE_HEADER_SIZE; // records not in a snapshot yet
-    const dueByTime = interval > 0 && now - this.lastAttemptAt >= interval && unsaved;
-    const threshold = Math.max(LOG_SNAPSHOT_MIN_BYTES, LOG_SNAPSHOT_GROWTH * (this.lastSnapshot?.bytes ?? 0));
-    const dueBySize = this.logBytes() >= threshold;
-    if (dueByTime || dueBySize || (this.lastSnapshotFailed && this.closed.size > 0)) {
-      void this.requestSnapshot(dueBySize ? 'log-size' : dueByTime ? 'interval' : 'retry').catch(() => undefined);
-    }
+    const reason = this.snapshots.due({
+      now: Date.now(),
+      intervalMs: this.opts.snapshotIntervalSec * 1000,
+      unsaved: this.closed.size > 0 || this.log.currentSize > FILE_HEADER_SIZE,
+      closedSegments: this.closed.size > 0,
+      logBytes: this.logBytes(),
+    });
+    if (reason !== null) void this.requestSnapshot(reason).catch(() => undefined);
   }
 
   /**
@@ -334,7 +312,7 @@ export class Persistence implements MutationSink {
     if (log.failure) throw new KvError('SNAPSHOT_FAILED', `cannot snapshot while the append-only log is failing: ${log.refusalReason()}`);
     const empty = this.changes === 0 && this.closed.size === 0 && log.currentSize <= FILE_HEADER_SIZE;
     if (empty && !force) return null; // nothing new to fold
-    this.lastAttemptAt = Date.now();
+    this.snapshots.attempted();
     this.runningSince = Date.now();
     let appendedAtRotation: number;
     let seq: number;
@@ -382,11 +360,7 @@ export class Persistence implements MutationSink {
     for (const s of job.segments) this.closed.delete(s);
     this.base = result.seq;
     this.appendedAtSnapshot = appendedAtRotation;
-    this.saves++;
-    this.lastSnapshotFailed = false;
-    this.damagedInput = false;
-    this.lastSnapshot = { at: new Date(), ms: result.ms, bytes: result.bytes, keys: result.keys, file: result.file };
-    this.snapshotDurations.observe(result.ms / 1000);
+    this.snapshots.succeeded(result);
     this.logger.info(
       { reason, file: result.file, keys: result.keys, bytes: result.bytes, ms: Math.round(result.ms), totalMs: Date.now() - this.runningSince },
       'snapshot written',
@@ -395,16 +369,13 @@ export class Persistence implements MutationSink {
   }
 
   private noteSnapshotFailure(err: unknown, reason: string): void {
-    this.snapshotFailures++;
-    this.lastSnapshotFailed = true;
-    this.damagedInput = err instanceof SnapshotWorkerError && err.file !== undefined;
+    this.snapshots.failed(err);
     this.lastError = `snapshot: ${(err as Error).message}`;
     this.logger.error({ err, reason }, 'snapshot failed; the log still holds every write, and the snapshot is tried again later');
   }
 
   private statSection(): StatSection {
     const log = this.log;
-    const last = this.lastSnapshot;
     const r = this.recovery;
     return {
       loading: 0,
@@ -421,18 +392,7 @@ export class Persistence implements MutationSink {
       aof_syncs: this.syncDurations.count,
       aof_sync_usec: Math.round(this.syncDurations.sum * 1e6),
       writes_not_on_disk: log?.notOnDisk ?? 0,
-      snapshot_failures: this.snapshotFailures,
-      rdb_changes_since_last_save: this.changes,
-      rdb_bgsave_in_progress: this.running ? 1 : 0,
-      rdb_current_bgsave_time_sec: this.running ? Math.floor((Date.now() - this.runningSince) / 1000) : -1,
-      rdb_saves: this.saves,
-      rdb_last_save_time: Math.floor((last?.at.getTime() ?? this.startedAt) / 1000),
-      rdb_last_bgsave_status: this.lastSnapshotFailed ? 'err' : 'ok',
-      rdb_last_bgsave_time_sec: last ? Math.round(last.ms / 1000) : -1,
-      snapshot_last_duration_ms: last ? Math.round(last.ms) : -1,
-      snapshot_last_size: last?.bytes ?? 0,
-      snapshot_last_keys: last?.keys ?? 0,
-      snapshot_last_time: last?.at.toISOString() ?? '',
+      ...this.snapshots.info(this.changes, this.running ? this.runningSince : null),
       rdb_last_load_keys_loaded: this.loadedKeys,
       load_log_records: r?.logRecords ?? 0,
       load_ms: r ? Math.round(r.ms) : 0,
