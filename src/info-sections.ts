@@ -47,6 +47,7 @@ export const DUALKV_INFO_FIELDS: Readonly<Record<string, readonly string[]>> = {
     'writes_refused',
     'data_dir_status',
     'aof_write_errors',
+    'aof_slow_writes',
     'aof_syncs',
     'aof_sync_usec',
     'writes_not_on_disk',

@@ -1,6 +1,6 @@
 /**
- * The append-only log, written on the main thread with asynchronous file I/O so the
- * event loop never waits on the disk.
+ * The append-only log, written from the main thread: into the page cache directly, or
+ * through the thread pool when a write could keep the event loop waiting on the disk.
  *
  * Group commit: mutations applied during one turn of the event loop are encoded into
  * one buffer and leave in one write. While that write is in flight the next batch
@@ -17,7 +17,10 @@
  *   made on the main thread, once per event-loop turn, as Redis does for
  *   `appendfsync always`: no reply can leave before it anyway, and a trip through the
  *   thread pool and back cost more than the write itself (bench/persistence-throughput).
- *   Reads wait for it too; `everysec` and `no` never block the event loop.
+ *   Reads wait for it too.
+ * - `everysec` and `no`: the batch goes into the page cache with a write on the main
+ *   thread too, except while an fdatasync runs and for a while after a slow write, when
+ *   the thread pool takes it (write-path.ts).
  * - `everysec`: an fdatasync once a second, beside the chain (one at a time; log-sync.ts).
  * - `no`: never an fdatasync, except at rotation and close.
  *
@@ -27,6 +30,7 @@
  * but never reach a file the next start reads.
  */
 import { stat, type FileHandle } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { FsyncPolicy } from '../config.js';
 import type { Mutation } from '../backend/types.js';
@@ -39,6 +43,7 @@ import { batchSize, FILE_HEADER_SIZE, MAX_RECORD_BODY, RECORD_FRAME_SIZE } from 
 import { LogBatch } from './log-batch.js';
 import { LogHealth } from './log-health.js';
 import { LogSync } from './log-sync.js';
+import { POOL_SPELL_MS, WritePath } from './write-path.js';
 import type { DurationHistogram } from '../durations.js';
 import { createSegment, realFileOps, segmentFlags, writeAll, type CurrentSegment, type LogFailure, type LogFileOps, writeAllSync } from './log-io.js';
 
@@ -69,6 +74,8 @@ export class AppendLog {
   private readonly health: LogHealth;
   private readonly sync: LogSync;
   private readonly watch: FileWatch;
+  /** `everysec` and `no`: each batch's write on the main thread, or in the thread pool. */
+  private readonly path = new WritePath();
   /** Records that could not be written after a failure: written first when the log recovers. */
   private backlog: Buffer[] = [];
   private backlogRecords = 0;
@@ -142,6 +149,11 @@ export class AppendLog {
   /** Failed writes, fsyncs, opens, closes and file checks on the log's files (INFO: aof_write_errors). */
   get ioErrors(): number {
     return this.health.ioErrors;
+  }
+
+  /** Writes made on the main thread that kept it waiting, each sending the next ones to the thread pool (INFO: aof_slow_writes). */
+  get slowWrites(): number {
+    return this.path.slowWrites;
   }
 
   get policy(): FsyncPolicy {
@@ -228,6 +240,16 @@ export class AppendLog {
         const done = this.opts.syncDurations?.start();
         writeAllSync(this.ops, this.fh, data, this.size);
         done?.();
+      } else if (this.path.direct(this.sync.inFlight)) {
+        const started = performance.now();
+        writeAllSync(this.ops, this.fh, data, this.size);
+        const took = performance.now() - started;
+        if (this.path.took(took)) {
+          this.opts.log.warn(
+            { tookMs: Math.round(took), bytes: data.length, poolSeconds: POOL_SPELL_MS / 1000 },
+            'a write of the append-only log kept the event loop waiting (the disk is slow to take writes): the next writes go through the thread pool for a while',
+          );
+        }
       } else await writeAll(this.fh, data, this.size);
     } catch (err) {
       this.toBacklog(data, records);

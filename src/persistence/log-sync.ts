@@ -35,6 +35,11 @@ export class LogSync {
     }
   }
 
+  /** Whether an fdatasync is running (a write now could wait for it: write-path.ts). */
+  get inFlight(): boolean {
+    return this.syncing !== null;
+  }
+
   /** `bytes` were written and wait for an fdatasync. */
   wrote(bytes: number): void {
     this.unsynced += bytes;

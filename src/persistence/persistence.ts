@@ -389,6 +389,7 @@ export class Persistence implements MutationSink {
       // `missing`: the data directory or the open segment was deleted or replaced (file-check.ts).
       data_dir_status: log?.failure?.op === 'gone' ? 'missing' : 'ok',
       aof_write_errors: log?.ioErrors ?? 0,
+      aof_slow_writes: log?.slowWrites ?? 0,
       aof_syncs: this.syncDurations.count,
       aof_sync_usec: Math.round(this.syncDurations.sum * 1e6),
       writes_not_on_disk: log?.notOnDisk ?? 0,

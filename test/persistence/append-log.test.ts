@@ -5,6 +5,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppendLog, type LogFailure, type LogFileOps } from '../../src/persistence/append-log.js';
 import { realFileOps } from '../../src/persistence/log-io.js';
+import { POOL_SPELL_MS, SLOW_WRITE_MS } from '../../src/persistence/write-path.js';
 import { readRecordFile } from '../../src/persistence/file-reader.js';
 import { segmentPath } from '../../src/persistence/files.js';
 import { FileKind } from '../../src/persistence/formats.js';
@@ -18,10 +19,29 @@ import { tempDir } from './helpers.js';
 /**
  * Wraps the log's file handles: counts write() calls and, while `fail` is set, makes
  * them fail as a full disk does, optionally after writing part of the buffer first.
+ * Blocking writes (on the main thread) and thread-pool ones are also counted apart;
+ * `slowSyncMs` makes a blocking write take that long, as one the kernel holds back for
+ * a slow disk does; after holdSyncs() each fdatasync waits until the function it
+ * returned is called; the disk emits 'datasync' as one starts and 'written' after a write.
  */
 class FaultyDisk extends EventEmitter implements LogFileOps {
   writes = 0;
+  blockingWrites = 0;
+  poolWrites = 0;
   fail: null | { partial: number } = null;
+  slowSyncMs = 0;
+  private held: Promise<void> | null = null;
+  release: () => void = () => undefined;
+
+  holdSyncs(): () => void {
+    this.held = new Promise((r) => {
+      this.release = () => {
+        this.held = null;
+        r();
+      };
+    });
+    return this.release;
+  }
   readonly flags: number[] = [];
 
   async open(p: string, flags: number): Promise<FileHandle> {
@@ -29,14 +49,24 @@ class FaultyDisk extends EventEmitter implements LogFileOps {
     const fh = await open(p, flags);
     return new Proxy(fh, {
       get: (target, prop) => {
+        if (prop === 'datasync') {
+          return async () => {
+            this.emit('datasync');
+            if (this.held) await this.held;
+            return target.datasync();
+          };
+        }
         if (prop === 'write') {
           return async (buf: Buffer, offset: number, length: number, position: number) => {
             this.writes++;
+            this.poolWrites++;
             if (this.fail) {
               if (this.fail.partial > 0) await target.write(buf, offset, Math.min(this.fail.partial, length), position);
               throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
             }
-            return target.write(buf, offset, length, position);
+            const done = await target.write(buf, offset, length, position);
+            this.emit('written');
+            return done;
           };
         }
         const v = Reflect.get(target, prop) as unknown;
@@ -48,11 +78,15 @@ class FaultyDisk extends EventEmitter implements LogFileOps {
   /** The `always` policy writes synchronously: the same counting and the same failures. */
   writeSync(fh: FileHandle, data: Buffer, offset: number, length: number, position: number): number {
     this.writes++;
+    this.blockingWrites++;
+    if (this.slowSyncMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.slowSyncMs);
     if (this.fail) {
       if (this.fail.partial > 0) realFileOps.writeSync(fh, data, offset, Math.min(this.fail.partial, length), position);
       throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     }
-    return realFileOps.writeSync(fh, data, offset, length, position);
+    const n = realFileOps.writeSync(fh, data, offset, length, position);
+    this.emit('written');
+    return n;
   }
 }
 
@@ -60,14 +94,18 @@ describe('the append-only log writer', () => {
   let dir: string;
   let disk: FaultyDisk;
   let failures: Array<LogFailure | null>;
+  let logged: LogCapture;
+  /** Every log a test opened: closed after it (a failed test leaves its log open, and its timers would reach the next). */
+  let opened: AppendLog[];
   const events = new EventEmitter();
 
   async function openLog(policy: FsyncPolicy): Promise<AppendLog> {
-    return AppendLog.open(
+    logged = new LogCapture();
+    const log = await AppendLog.open(
       {
         dir,
         policy,
-        log: pino({ level: 'debug' }, new LogCapture()),
+        log: pino({ level: 'debug' }, logged),
         fileOps: disk,
         onFailureChange: (f) => {
           failures.push(f);
@@ -77,6 +115,8 @@ describe('the append-only log writer', () => {
       1,
       0,
     );
+    opened.push(log);
+    return log;
   }
 
   function readBack(): DecodedRecord[] {
@@ -90,8 +130,13 @@ describe('the append-only log writer', () => {
     dir = tempDir();
     disk = new FaultyDisk();
     failures = [];
+    opened = [];
   });
-  afterEach(() => {
+  afterEach(async () => {
+    disk.fail = null;
+    disk.slowSyncMs = 0;
+    disk.release();
+    for (const log of opened) await log.close();
     rmSync(dir, { recursive: true, force: true });
     rmSync(`${dir}-old`, { recursive: true, force: true });
   });
@@ -134,6 +179,65 @@ describe('the append-only log writer', () => {
       await log.close();
       expect(readBack()).toHaveLength(1);
     }
+  });
+
+  describe('under everysec and no, where a batch is written', () => {
+    /** Appends one record and waits until its batch was written (it may queue behind the periodic file check). */
+    async function appendOne(log: AppendLog, key: string): Promise<void> {
+      const written = once(disk, 'written');
+      log.append(put(key, 'v'));
+      await written;
+    }
+
+    it('on the main thread, into the page cache, as Redis writes its AOF', async () => {
+      for (const policy of ['everysec', 'no'] as const) {
+        rmSync(segmentPath(dir, 1), { force: true });
+        const log = await openLog(policy);
+        const [blocking, pool] = [disk.blockingWrites, disk.poolWrites];
+        for (let i = 0; i < 3; i++) await appendOne(log, `k${i}`);
+        expect(disk.blockingWrites - blocking).toBe(3);
+        expect(disk.poolWrites - pool).toBe(0);
+        await log.close();
+        expect(readBack().map((r) => ('key' in r ? r.key : ''))).toEqual(['k0', 'k1', 'k2']);
+      }
+    });
+
+    it('in the thread pool while the once-a-second fdatasync runs, since a write then could wait for it', async () => {
+      const log = await openLog('everysec');
+      const release = disk.holdSyncs();
+      const started = once(disk, 'datasync');
+      await appendOne(log, 'before');
+      await started; // the timer's fdatasync of 'before' is in flight, and held
+      const [blocking, pool] = [disk.blockingWrites, disk.poolWrites];
+      await appendOne(log, 'during');
+      expect(disk.poolWrites - pool).toBe(1);
+      expect(disk.blockingWrites - blocking).toBe(0);
+      release();
+      await log.flushAndSync();
+      await appendOne(log, 'after');
+      expect(disk.blockingWrites - blocking).toBe(1);
+      await log.close();
+      expect(readBack().map((r) => ('key' in r ? r.key : ''))).toEqual(['before', 'during', 'after']);
+    });
+
+    it('in the thread pool after a write that kept the event loop waiting, with a warning and a count', async () => {
+      const log = await openLog('everysec');
+      disk.slowSyncMs = SLOW_WRITE_MS + 15;
+      await appendOne(log, 'slow');
+      disk.slowSyncMs = 0;
+      expect(log.slowWrites).toBe(1);
+      const warning = logged.find('a write of the append-only log kept the event loop waiting (the disk is slow to take writes): the next writes go through the thread pool for a while');
+      expect(warning).toHaveLength(1);
+      expect(warning[0]).toMatchObject({ level: 40, poolSeconds: POOL_SPELL_MS / 1000 });
+      expect(warning[0]?.tookMs).toBeGreaterThan(SLOW_WRITE_MS);
+      const [blocking, pool] = [disk.blockingWrites, disk.poolWrites];
+      for (let i = 0; i < 3; i++) await appendOne(log, `next${i}`);
+      expect(disk.poolWrites - pool).toBe(3);
+      expect(disk.blockingWrites - blocking).toBe(0);
+      expect(log.slowWrites).toBe(1);
+      await log.close();
+      expect(readBack()).toHaveLength(4);
+    });
   });
 
   it('a failed write rejects its waiters with READ_ONLY, refuses writes, and recovers by itself once the disk has room', async () => {

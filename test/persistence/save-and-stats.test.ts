@@ -34,6 +34,7 @@ describe('SAVE and the persistence section of INFO/STATS', () => {
       'aof_last_write_status:ok',
       'data_dir_status:ok',
       'aof_write_errors:0',
+      'aof_slow_writes:0',
       'writes_not_on_disk:0',
       'snapshot_failures:0',
       'last_error:',
