@@ -28,11 +28,48 @@ export interface Slot {
 /** A request read but not yet run, because the replies before it are not being taken. */
 export type Deferred = { readonly args: ByteString[] } | { readonly err: KvError };
 /** What a run backlog entry is left holding, so that its arguments can be collected. */
-export const DONE: Deferred = { args: [] };
+const DONE: Deferred = { args: [] };
 
-export function deferredBytes(d: Deferred): number {
+function deferredBytes(d: Deferred): number {
   if (!('args' in d)) return SLOT_BYTES;
   let n = 0;
   for (const a of d.args) n += a.length + ARG_OVERHEAD_BYTES;
   return n;
+}
+
+/** The requests read but not yet run, in the order they were read, and the bytes they hold. */
+export class RequestBacklog {
+  private readonly entries: Deferred[] = [];
+  /** Index of the first entry still to run: taking one moves it on, without shifting the array. */
+  private head = 0;
+  private held = 0;
+
+  /** Some request waits to run. */
+  get waiting(): boolean {
+    return this.head < this.entries.length;
+  }
+
+  /** What the waiting requests count as (query bytes, for --max-query-buffer and client memory). */
+  get bytes(): number {
+    return this.held;
+  }
+
+  add(d: Deferred): void {
+    this.entries.push(d);
+    this.held += deferredBytes(d);
+  }
+
+  /** The next request to run (only while `waiting`). */
+  take(): Deferred {
+    const d = this.entries[this.head] as Deferred;
+    this.entries[this.head++] = DONE; // let the arguments go
+    this.held -= deferredBytes(d);
+    return d;
+  }
+
+  clear(): void {
+    this.entries.length = 0;
+    this.head = 0;
+    this.held = 0;
+  }
 }

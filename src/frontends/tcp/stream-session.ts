@@ -11,7 +11,7 @@ import { encodeTextReply, TextLineDecoder } from '../../protocol/text.js';
 import type { ByteString } from '../../store/bytes.js';
 import { FirstLine, type DialectName } from './first-line.js';
 import { reportProtocolError, reportRejected } from './session-errors.js';
-import { DONE, deferredBytes, NOTHING, SCRATCH, SLOT_BYTES, type Deferred, type Slot } from './session-entries.js';
+import { NOTHING, RequestBacklog, SCRATCH, SLOT_BYTES, type Deferred, type Slot } from './session-entries.js';
 import { REPLY_HOLD_BYTES, type RunCommand, type SessionOutput, type SessionStats, type StreamSessionOptions } from './stream-session-options.js';
 
 export { REPLY_HOLD_BYTES, type RunCommand, type SessionOutput, type SessionStats, type StreamSessionOptions } from './stream-session-options.js';
@@ -65,10 +65,7 @@ export class StreamSession implements CommandSink, Session {
   private queuedBytes = 0;
   /** Slots of `queue` whose promise is pending. */
   private pending = 0;
-  private readonly backlog: Deferred[] = [];
-  /** Index of the backlog's first entry still to run. */
-  private backlogHead = 0;
-  private backlogBytes = 0;
+  private readonly backlog = new RequestBacklog();
   /** The output asked to wait: nothing is written or run until resume(). */
   private blocked = false;
   /** The decoder threw: nothing more is read. */
@@ -107,7 +104,7 @@ export class StreamSession implements CommandSink, Session {
 
   /** Bytes of an unfinished request, of the requests waiting in the backlog, and of a transaction's queue (MULTI). */
   get queryBytes(): number {
-    return (this.decoder?.pendingBytes ?? this.firstLine.length) + this.backlogBytes + (this.multi?.bytes ?? 0);
+    return (this.decoder?.pendingBytes ?? this.firstLine.length) + this.backlog.bytes + (this.multi?.bytes ?? 0);
   }
 
   /** Reply bytes not yet handed to the output. */
@@ -133,7 +130,7 @@ export class StreamSession implements CommandSink, Session {
 
   /** Requests are read but not run: the caller should stop reading until resume(). */
   get waiting(): boolean {
-    return this.backlogHead < this.backlog.length;
+    return this.backlog.waiting;
   }
 
   /** Every request read has run and its reply has been handed to the output. */
@@ -193,7 +190,7 @@ export class StreamSession implements CommandSink, Session {
     this.queue.length = 0;
     this.queuedBytes = 0;
     this.pending = 0;
-    this.dropBacklog();
+    this.backlog.clear();
     if (this.writer.length > 0) this.writer.take();
   }
 
@@ -225,7 +222,7 @@ export class StreamSession implements CommandSink, Session {
   command(args: ByteString[]): boolean {
     if (this.closing || this.ended) return false;
     if (this.waiting || !this.canRun()) {
-      this.defer({ args });
+      this.backlog.add({ args });
       return true;
     }
     this.runOne(args);
@@ -267,7 +264,7 @@ export class StreamSession implements CommandSink, Session {
   reject(err: KvError): boolean {
     if (this.closing || this.ended) return false;
     if (this.waiting || !this.canRun()) {
-      this.defer({ err });
+      this.backlog.add({ err });
       return true;
     }
     this.answerError(err);
@@ -278,7 +275,7 @@ export class StreamSession implements CommandSink, Session {
     reportProtocolError(err, this.stats, this.log);
     this.failed = true;
     // Its reply goes after the replies to everything read before it.
-    if (this.waiting) this.defer({ err });
+    if (this.waiting) this.backlog.add({ err });
     else this.answerError(err);
   }
 
@@ -295,17 +292,6 @@ export class StreamSession implements CommandSink, Session {
 
   private canRun(): boolean {
     return !this.blocked && !this.ended && this.replyBytes <= this.holdBytes && !(this.oneAtATime && this.pending > 0);
-  }
-
-  private defer(d: Deferred): void {
-    this.backlog.push(d);
-    this.backlogBytes += deferredBytes(d);
-  }
-
-  private dropBacklog(): void {
-    this.backlog.length = 0;
-    this.backlogHead = 0;
-    this.backlogBytes = 0;
   }
 
   private push(reply: Reply | Promise<Reply>, silent = false): void {
@@ -361,13 +347,11 @@ export class StreamSession implements CommandSink, Session {
     while (this.waiting && this.canRun()) {
       // After a QUIT, or close(), what was read behind it is dropped, as the decoder would have.
       if (this.closing) break;
-      const d = this.backlog[this.backlogHead] as Deferred;
-      this.backlog[this.backlogHead++] = DONE; // let the arguments go
-      this.backlogBytes -= deferredBytes(d);
+      const d: Deferred = this.backlog.take();
       if ('args' in d) this.runOne(d.args);
       else this.answerError(d.err);
     }
-    if (!this.waiting || this.closing) this.dropBacklog();
+    if (!this.waiting || this.closing) this.backlog.clear();
   }
 
   /** Hands the output every reply that is ready, in order, in as few writes as possible. */
