@@ -19,8 +19,9 @@
  *   thread pool and back cost more than the write itself (bench/persistence-throughput).
  *   Reads wait for it too.
  * - `everysec` and `no`: the batch goes into the page cache with a write on the main
- *   thread too, except while an fdatasync runs and for a while after a slow write, when
- *   the thread pool takes it (write-path.ts).
+ *   thread too, unless that could keep the event loop waiting (an fdatasync or a
+ *   snapshot running, a large batch, a slow write just before): then the thread pool
+ *   takes it (write-path.ts).
  * - `everysec`: an fdatasync once a second, beside the chain (one at a time; log-sync.ts).
  * - `no`: never an fdatasync, except at rotation and close.
  *
@@ -156,6 +157,14 @@ export class AppendLog {
     return this.path.slowWrites;
   }
 
+  /**
+   * A snapshot is being written beside the log (on), or is done (off): meanwhile every
+   * write goes through the thread pool (write-path.ts).
+   */
+  set snapshotting(on: boolean) {
+    this.path.diskBusy = on;
+  }
+
   get policy(): FsyncPolicy {
     return this.opts.policy;
   }
@@ -240,7 +249,7 @@ export class AppendLog {
         const done = this.opts.syncDurations?.start();
         writeAllSync(this.ops, this.fh, data, this.size);
         done?.();
-      } else if (this.path.direct(this.sync.inFlight)) {
+      } else if (this.path.direct(data.length, this.sync.inFlight)) {
         const started = performance.now();
         writeAllSync(this.ops, this.fh, data, this.size);
         const took = performance.now() - started;

@@ -299,7 +299,10 @@ export class Persistence implements MutationSink {
   }
 
   private runSnapshot(reason: string, force: boolean): Promise<SnapshotResult | null> {
+    const log = this.log;
+    if (log) log.snapshotting = true;
     const p = this.snapshotOnce(reason, force).finally(() => {
+      if (log) log.snapshotting = false;
       if (this.running === p) this.running = null;
     });
     this.running = p;

@@ -6,8 +6,14 @@
  * back (a wake-up of a pool thread, then of the event loop) cost more than the write
  * itself: about 1 µs of CPU per SET, 7% of SET throughput under redis-benchmark (measured
  * with bench:tcp). So the write is made directly, as Redis writes its AOF, except:
+ * - a batch over DIRECT_MAX_BYTES (a bulk load's: megabytes a turn, about 5 ms each to
+ *   copy in): the thread pool copies it on the other core, and the hop costs nothing
+ *   beside it;
  * - while an fdatasync of the log is in flight: a write into a file being synced can
  *   wait for the sync (Redis postpones its AOF write then, for the same reason);
+ * - while a snapshot is being written and fsynced beside it: a write then waited up to
+ *   113 ms for the file system's journal (bench:persistence:stall), where the thread
+ *   pool's write keeps the event loop's longest stall at 6 ms;
  * - for a while after a direct write took longer than SLOW_WRITE_MS: the kernel is
  *   throttling writes (dirty pages waiting for a slow disk), so the event loop should
  *   not wait on the next ones.
@@ -15,6 +21,8 @@
  */
 import { performance } from 'node:perf_hooks';
 
+/** The largest batch written directly (a quarter of a millisecond or so to copy into the page cache). */
+export const DIRECT_MAX_BYTES = 256 * 1024;
 /** A direct write slower than this sends the writes to the thread pool. */
 export const SLOW_WRITE_MS = 10;
 /** How long they stay there before a direct write is tried again. */
@@ -25,12 +33,14 @@ export class WritePath {
   private poolUntil = -Infinity;
   /** Direct writes that took longer than SLOW_WRITE_MS since the log was opened. */
   slowWrites = 0;
+  /** Other writing to the disk is under way (a snapshot). */
+  diskBusy = false;
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
-  /** Whether the next write may be made on the main thread. */
-  direct(syncInFlight: boolean): boolean {
-    return !syncInFlight && this.now() >= this.poolUntil;
+  /** Whether a write of `bytes` may be made on the main thread now. */
+  direct(bytes: number, syncInFlight: boolean): boolean {
+    return bytes <= DIRECT_MAX_BYTES && !syncInFlight && !this.diskBusy && this.now() >= this.poolUntil;
   }
 
   /** A direct write took `ms`. Returns true when that was slow: the next writes go to the thread pool. */

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppendLog, type LogFailure, type LogFileOps } from '../../src/persistence/append-log.js';
 import { realFileOps } from '../../src/persistence/log-io.js';
-import { POOL_SPELL_MS, SLOW_WRITE_MS } from '../../src/persistence/write-path.js';
+import { DIRECT_MAX_BYTES, POOL_SPELL_MS, SLOW_WRITE_MS } from '../../src/persistence/write-path.js';
 import { readRecordFile } from '../../src/persistence/file-reader.js';
 import { segmentPath } from '../../src/persistence/files.js';
 import { FileKind } from '../../src/persistence/formats.js';
@@ -218,6 +218,24 @@ describe('the append-only log writer', () => {
       expect(disk.blockingWrites - blocking).toBe(1);
       await log.close();
       expect(readBack().map((r) => ('key' in r ? r.key : ''))).toEqual(['before', 'during', 'after']);
+    });
+
+    it('in the thread pool while a snapshot is written beside the log, and for a batch over DIRECT_MAX_BYTES', async () => {
+      const log = await openLog('everysec');
+      let [blocking, pool] = [disk.blockingWrites, disk.poolWrites];
+      log.snapshotting = true;
+      await appendOne(log, 'during');
+      expect([disk.blockingWrites - blocking, disk.poolWrites - pool]).toEqual([0, 1]);
+      log.snapshotting = false;
+      await appendOne(log, 'after');
+      expect([disk.blockingWrites - blocking, disk.poolWrites - pool]).toEqual([1, 1]);
+      [blocking, pool] = [disk.blockingWrites, disk.poolWrites];
+      const written = once(disk, 'written');
+      log.append(put('big', 'x'.repeat(DIRECT_MAX_BYTES)));
+      await written;
+      expect([disk.blockingWrites - blocking, disk.poolWrites - pool]).toEqual([0, 1]);
+      await log.close();
+      expect(readBack().map((r) => ('key' in r ? r.key : ''))).toEqual(['during', 'after', 'big']);
     });
 
     it('in the thread pool after a write that kept the event loop waiting, with a warning and a count', async () => {
