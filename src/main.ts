@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env node
 import { hideBin } from 'yargs/helpers';
 import { hashPassword } from './auth/secrets.js';
 import { configForLog } from './config.js';

@@ -10,7 +10,6 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nodeFlagsOf } from '../../src/node-flags.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const KV_SERVER = path.join(ROOT, 'dist/src/main.js');
@@ -148,8 +147,7 @@ export async function startKvServer(
   const args = [bin, '--port', String(plainPort), ...tlsArgs, '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs'), ...extraArgs];
   // KV_NODE_FLAGS is for Node, not the server: kv-server reads every KV_* variable as an option.
   const { KV_NODE_FLAGS: nodeFlags, ...env } = process.env;
-  // The flags the server's shebang gives (src/node-flags.ts), as the installed kv-server runs; KV_NODE_FLAGS after them.
-  const child = spawn(process.execPath, [...nodeFlagsOf(bin), ...(nodeFlags?.split(' ').filter(Boolean) ?? []), ...args], {
+  const child = spawn(process.execPath, [...(nodeFlags?.split(' ').filter(Boolean) ?? []), ...args], {
     cwd: dir,
     env,
     // Op lines go to stdout as they would under a process supervisor: /dev/null, or with

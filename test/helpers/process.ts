@@ -3,7 +3,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll } from 'vitest';
-import { nodeFlagsOf } from '../../src/node-flags.js';
 
 /** The built kv-server; `npm test` builds it first. */
 export const MAIN = path.resolve('dist/src/main.js');
@@ -40,13 +39,12 @@ export class ServerProcess {
   }
 
   /**
-   * Spawns `node [its shebang's flags] [nodeArgs] dist/src/main.js args`, as the installed
-   * kv-server runs (src/node-flags.ts). `wrap` runs it under a shell
+   * Spawns `node [nodeArgs] dist/src/main.js args`. `wrap` runs it under a shell
    * prelude instead (e.g. `ulimit -n 64;` or joining a cgroup), then exec's node.
    */
   static spawn(args: string[], options: { nodeArgs?: string[]; prelude?: string; env?: NodeJS.ProcessEnv } = {}): ServerProcess {
     const env = { ...process.env, KV_PORT: undefined, ...options.env };
-    const argv = [...nodeFlagsOf(MAIN), ...(options.nodeArgs ?? []), MAIN, ...args];
+    const argv = [...(options.nodeArgs ?? []), MAIN, ...args];
     const child =
       options.prelude === undefined
         ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env })

@@ -13,7 +13,6 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterEach, beforeAll, beforeEach } from 'vitest';
 import { seededRandom } from '../../clients/lib/chaos-random.js';
-import { nodeFlagsOf } from '../../src/node-flags.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAIN = path.join(ROOT, 'dist/src/main.js');
@@ -77,12 +76,12 @@ export interface ServerProcess {
 }
 
 /**
- * Starts `node dist/src/main.js` (with its shebang's flags, src/node-flags.ts) on port 0 with the given data dir. Rejects (with stderr)
+ * Starts `node dist/src/main.js` on port 0 with the given data dir. Rejects (with stderr)
  * if it exits first. Its log files go in `logDir` (default: inside the data dir, so the
  * test's cleanup removes them; the server ignores files it does not know there).
  */
 export async function spawnServer(dataDir: string, args: string[] = [], logDir = path.join(dataDir, 'logs')): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...nodeFlagsOf(MAIN), MAIN, '--port', '0', '--data-dir', dataDir, '--log-dir', logDir, '--no-log-ops', ...args], {
+  const child = spawn(process.execPath, [MAIN, '--port', '0', '--data-dir', dataDir, '--log-dir', logDir, '--no-log-ops', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];

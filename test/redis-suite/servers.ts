@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { nodeFlagsOf } from '../../src/node-flags.js';
 
 /** Loopback only: the suite's servers are never reachable from elsewhere. */
 export const LOOPBACK = '127.0.0.1';
@@ -98,11 +97,8 @@ class ChildServer implements SuiteServer {
  */
 export async function startDualkv(root: string, dir: string): Promise<SuiteServer> {
   mkdirSync(dir, { recursive: true });
-  const main = path.join(root, 'dist/src/main.js');
   const args = [
-    // The flags of its shebang, as the installed kv-server runs (src/node-flags.ts).
-    ...nodeFlagsOf(main),
-    main,
+    path.join(root, 'dist/src/main.js'),
     '--host', LOOPBACK,
     '--port', '0',
     '--data-dir', path.join(dir, 'data'),
