@@ -4,11 +4,12 @@
  *
  * A write into the page cache takes microseconds, and handing it to the thread pool and
  * back (a wake-up of a pool thread, then of the event loop) cost more than the write
- * itself: about 1 µs of CPU per SET, 7% of SET throughput under redis-benchmark (measured
- * with bench:tcp). So the write is made directly, as Redis writes its AOF, except:
- * - a batch over DIRECT_MAX_BYTES (a bulk load's: megabytes a turn, about 5 ms each to
- *   copy in): the thread pool copies it on the other core, and the hop costs nothing
- *   beside it;
+ * itself for a small batch: about 1 µs of CPU per SET, 2–7% of plain SET throughput under
+ * redis-benchmark (bench:tcp, and an interleaved A/B). So the write is made directly, as
+ * Redis writes its AOF, except:
+ * - a batch over DIRECT_MAX_BYTES: copying it costs the event loop more than the hop (a
+ *   -P 16 load's 36 KiB batches measured 0.48× Redis direct against 0.53× through the
+ *   pool; a bulk load's are megabytes, 5 ms each), and the pool copies it on the other core;
  * - while an fdatasync of the log is in flight: a write into a file being synced can
  *   wait for the sync (Redis postpones its AOF write then, for the same reason);
  * - while a snapshot is being written and fsynced beside it: a write then waited up to
@@ -21,8 +22,8 @@
  */
 import { performance } from 'node:perf_hooks';
 
-/** The largest batch written directly (a quarter of a millisecond or so to copy into the page cache). */
-export const DIRECT_MAX_BYTES = 256 * 1024;
+/** The largest batch written directly: about as long to copy into the page cache as the trip through the pool. */
+export const DIRECT_MAX_BYTES = 16 * 1024;
 /** A direct write slower than this sends the writes to the thread pool. */
 export const SLOW_WRITE_MS = 10;
 /** How long they stay there before a direct write is tried again. */
