@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { KeyspaceInfo } from '../backend/types.js';
 import { SNAPSHOT_BUCKETS_S, SYNC_BUCKETS_S, type DurationHistogram } from '../durations.js';
 import { REJECT_REASONS } from '../protocol/datagram-error.js';
+import { POOL_SPELL_MS, SLOW_WRITE_MS } from '../persistence/write-path.js';
 import { COMMAND_RESULTS, COMMAND_TRANSPORTS, LATENCY_BUCKETS_US } from '../command-counters.js';
 import type { ServerStats, StatSection } from '../stats.js';
 
@@ -147,7 +148,7 @@ export class ServerMetrics {
       return ms === undefined || ms < 0 ? undefined : ms / 1000;
     });
     counter('dualkv_log_write_errors_total', 'Failed writes, fsyncs and file checks on the append-only log (INFO aof_write_errors).', () => field('persistence', 'aof_write_errors'));
-    counter('dualkv_log_slow_writes_total', 'Writes of the append-only log made on the event loop that took over 10 ms; each sends the next writes to the thread pool for 10 s (INFO aof_slow_writes).', () => field('persistence', 'aof_slow_writes'));
+    counter('dualkv_log_slow_writes_total', `Writes of the append-only log made on the event loop that took over ${SLOW_WRITE_MS} ms; each sends the next writes to the thread pool for ${POOL_SPELL_MS / 1000} s (INFO aof_slow_writes).`, () => field('persistence', 'aof_slow_writes'));
     diskDurations(reg, 'dualkv_log_sync_duration_seconds', 'How long each fdatasync of the append-only log took (under --fsync always: each O_DSYNC write). INFO aof_syncs, aof_sync_usec.', () => sources.stats.durations('log_sync'), SYNC_BUCKETS_S);
     diskDurations(reg, 'dualkv_snapshot_duration_seconds', 'How long each snapshot took to build (INFO snapshot_last_duration_ms is the last one).', () => sources.stats.durations('snapshot'), SNAPSHOT_BUCKETS_S);
     gauge('dualkv_log_bytes', 'Size of the append-only log (INFO aof_current_size).', () => field('persistence', 'aof_current_size'));
