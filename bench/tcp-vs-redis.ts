@@ -12,7 +12,7 @@
  * one rotating from round to round, so that a slow patch of a shared machine hits them
  * alike. A ratio is the median of the rounds' ratios (each compares runs seconds apart).
  *
- * --baseline adds that checkout's built kv-server (its dist/src/main.js, default flags) to
+ * --baseline adds that checkout's built kv-server (its dist/src/kv-server.js, default flags) to
  * the same interleaved rounds: a change measured against what it changes, on the same
  * machine at the same time.
  */
@@ -27,6 +27,7 @@ import {
   printTable,
   redisBenchmark,
   redisBenchmarkCommand,
+  kvServerIn,
   startKvServer,
   startRedis,
   stealPercent,
@@ -136,7 +137,7 @@ const servers: Server[] = [
 ];
 if (argv['with-http']) servers.push({ name: 'kv-server with HTTP, /metrics scraped 1/s', start: () => startKvWithHttp() });
 if (argv.baseline !== undefined) {
-  const bin = path.resolve(argv.baseline, 'dist/src/main.js');
+  const bin = kvServerIn(path.resolve(argv.baseline));
   const label = `baseline ${path.basename(path.resolve(argv.baseline))}`;
   servers.push({ name: `${label} (default)`, start: () => startKvServer([], undefined, { bin }) });
   servers.push({ name: `${label} --no-log-ops`, start: () => startKvServer(['--no-log-ops'], undefined, { bin }) });

@@ -8,7 +8,7 @@
  *   npm run bench:udp -- [--duration 10] [--rounds 3] [--inflight 64] [--threads N] [--keys 10000] [--value-size 100]
  *                        [--baseline /path/to/another/checkout] [--auth] [--get-only]
  *
- * --baseline adds that checkout's built kv-server (its dist/src/main.js) to the same
+ * --baseline adds that checkout's built kv-server (its dist/src/kv-server.js) to the same
  * interleaved rounds, so a change is measured against its base under the same load
  * (with --auth, its authenticated server too).
  *
@@ -32,7 +32,7 @@ import { hideBin } from 'yargs/helpers';
 import { resolveOptions, type TransportName } from '../clients/lib/bench/options.js';
 import { formatUs } from '../clients/lib/bench/report.js';
 import { runBench, type BenchResult } from '../clients/lib/bench/run.js';
-import { cpuTimes, ensureDebianPackages, fmt, printTable, startKvServer, startMemcached, stealPercent, tempDir, type Proc } from './lib/procs.js';
+import { cpuTimes, ensureDebianPackages, fmt, kvServerIn, printTable, startKvServer, startMemcached, stealPercent, tempDir, type Proc } from './lib/procs.js';
 import { startKvWithHttp } from './lib/metrics-scraper.js';
 
 const argv = await yargs(hideBin(process.argv))
@@ -125,7 +125,7 @@ async function measure(t: Target, op: 'GET' | 'PUT', preload: boolean, rate?: nu
 const memcached = await startMemcached(['-t', String(argv['memcached-threads'])]);
 const ours = await startKvServer();
 const quiet = argv['quiet-server'] ? await startKvServer(['--no-log-ops']) : null;
-const baselineBin = argv.baseline === undefined ? undefined : path.resolve(argv.baseline, 'dist/src/main.js');
+const baselineBin = argv.baseline === undefined ? undefined : kvServerIn(path.resolve(argv.baseline));
 const baselineName = argv.baseline === undefined ? '' : `baseline ${path.basename(path.resolve(argv.baseline))}`;
 const baseline = baselineBin === undefined ? null : await startKvServer([], undefined, { bin: baselineBin });
 const baselineQuiet = baselineBin === undefined || !argv['quiet-server'] ? null : await startKvServer(['--no-log-ops'], undefined, { bin: baselineBin });

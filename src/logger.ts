@@ -1,6 +1,5 @@
 import { isatty } from 'node:tty';
 import pino, { type Logger } from 'pino';
-import { prettyFactory } from 'pino-pretty';
 import type { ServerConfig } from './config.js';
 import { LineBatcher } from './line-batcher.js';
 import { LogDestination, type DestinationEvents } from './log-destination.js';
@@ -42,7 +41,7 @@ export async function createRootLogger(
   const dests = [new LogDestination('file', file, config.logMaxBacklog, events)];
   const stdout = options.stdout === false ? null : openStdoutWriter();
   if (stdout !== null) {
-    dests.push(new LogDestination('stdout', stdout, config.logMaxBacklog, events, isatty(1) ? prettyChunk() : undefined));
+    dests.push(new LogDestination('stdout', stdout, config.logMaxBacklog, events, isatty(1) ? await prettyChunk() : undefined));
   }
   const batcher = new LineBatcher(dests);
   const log = pino(
@@ -148,8 +147,13 @@ class LogEvents implements DestinationEvents {
   }
 }
 
-/** stdout on a terminal: each chunk pretty-printed as the destination accepts it, so dropped lines cost no formatting. */
-export function prettyChunk(): (chunk: Buffer) => Buffer {
+/**
+ * stdout on a terminal: each chunk pretty-printed as the destination accepts it, so dropped
+ * lines cost no formatting. pino-pretty is loaded only then: a server whose stdout is a pipe
+ * or a file (a service, a container) starts without it.
+ */
+export async function prettyChunk(): Promise<(chunk: Buffer) => Buffer> {
+  const { prettyFactory } = await import('pino-pretty');
   const pretty = prettyFactory({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
   return (chunk) => {
     let out = '';

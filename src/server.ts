@@ -12,10 +12,10 @@ import { TcpFrontend } from './frontends/tcp/tcp-frontend.js';
 import { RejectLogLimiter } from './log-limiter.js';
 import type { Frontend } from './frontends/frontend.js';
 import { UdpFrontend } from './frontends/udp/udp-frontend.js';
-import { HttpFrontend } from './frontends/http/http-frontend.js';
+import type { HttpFrontend } from './frontends/http/http-frontend.js';
 import { loadSecureContext, tlsServerOptions } from './frontends/tls-settings.js';
 import { MemoryBudget, resolveMemoryLimits } from './memory.js';
-import { ServerMetrics } from './metrics/server-metrics.js';
+import type { ServerMetrics } from './metrics/server-metrics.js';
 import { Persistence } from './persistence/persistence.js';
 import { formatSize } from './sizes.js';
 import { ServerStats, type StatSection } from './stats.js';
@@ -252,13 +252,18 @@ export class KvServer {
     const httpPorts: Array<{ port: number; tls?: typeof secure }> = [];
     if (c.httpPort !== null) httpPorts.push({ port: c.httpPort });
     if (secure !== undefined && c.tls?.httpsPort != null) httpPorts.push({ port: c.tls.httpsPort, tls: secure });
-    for (const { port, tls } of httpPorts) {
+    if (httpPorts.length > 0) {
+      // HTTP's code and prom-client are loaded only when there is an HTTP port: a start without one is shorter.
+      const [{ HttpFrontend }, { ServerMetrics }] = await Promise.all([import('./frontends/http/http-frontend.js'), import('./metrics/server-metrics.js')]);
       const info = this.ctx.info;
-      this.metrics ??= new ServerMetrics({ stats: this.stats, info: () => info(), keyspace: () => this.store.keyspaceInfo() });
+      const metrics = new ServerMetrics({ stats: this.stats, info: () => info(), keyspace: () => this.store.keyspaceInfo() });
+      this.metrics = metrics;
       const maxConnections = this.tcp.maxConnections;
-      const http = new HttpFrontend(this.ctx, this.log, { host: c.host, port, logOps: c.logOps, metrics: this.metrics, clientMemory: this.clientMemory, maxConnections, tls });
-      if (tls !== undefined) this.secureFrontends.push(http);
-      else this.frontends.push(http);
+      for (const { port, tls } of httpPorts) {
+        const http = new HttpFrontend(this.ctx, this.log, { host: c.host, port, logOps: c.logOps, metrics, clientMemory: this.clientMemory, maxConnections, tls });
+        if (tls !== undefined) this.secureFrontends.push(http);
+        else this.frontends.push(http);
+      }
     }
     this.frontends.push(...this.secureFrontends);
     if (c.persistence.enabled) prepareDataDir(c.dataDir);

@@ -8,7 +8,7 @@ import { multibulk, respReplies } from './frontends/resp-reader.js';
 import { canMountTmpfs, mountTmpfs } from './helpers/tmpfs.js';
 import { RawClient } from './helpers/socket.js';
 
-const MAIN = path.resolve('dist/src/main.js');
+const MAIN = path.resolve('dist/src/kv-server.js');
 const MiB = 1024 * 1024;
 type Line = Record<string, unknown>;
 

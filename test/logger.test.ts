@@ -55,12 +55,12 @@ describe('the root logger', () => {
     await root.close();
   });
 
-  it('pretty-prints a chunk of lines for a terminal, line by line', () => {
+  it('pretty-prints a chunk of lines for a terminal, line by line', async () => {
     const lines = [
       { level: 'info', time: '2026-01-02T03:04:05.678Z', pid: 1, cmd: 'GET', msg: 'op' },
       { level: 'warn', time: '2026-01-02T03:04:05.679Z', pid: 1, msg: 'slow' },
     ];
-    const out = prettyChunk()(Buffer.from(lines.map((l) => JSON.stringify(l) + '\n').join(''))).toString();
+    const out = (await prettyChunk())(Buffer.from(lines.map((l) => JSON.stringify(l) + '\n').join(''))).toString();
     // eslint-disable-next-line no-control-regex
     const plain = out.replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter(Boolean);
     expect(plain[0]).toMatch(/INFO.*: op$/);

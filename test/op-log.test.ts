@@ -83,7 +83,7 @@ describe('op lines', () => {
   it('reach the log file of a kv-server whose stdout is /dev/null', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'dualkv-oplog-'));
     dirs.push(dir);
-    const main = path.resolve('dist/src/main.js');
+    const main = path.resolve('dist/src/kv-server.js');
     expect(existsSync(main)).toBe(true);
     const child = spawn(process.execPath, [main, '--port', '0', '--no-persistence', '--data-dir', path.join(dir, 'data'), '--log-dir', path.join(dir, 'logs')], {
       stdio: ['ignore', 'ignore', 'inherit'],

@@ -12,7 +12,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const KV_SERVER = path.join(ROOT, 'dist/src/main.js');
+export const KV_SERVER = kvServerIn(ROOT);
+
+/** The built kv-server of the checkout at `root`: its bundle, or dist/src/main.js in a checkout from before the bundle. */
+export function kvServerIn(root: string): string {
+  const bundle = path.join(root, 'dist/src/kv-server.js');
+  return existsSync(bundle) ? bundle : path.join(root, 'dist/src/main.js');
+}
 
 /** Installs Debian packages whose binaries are missing (CI machines start bare). */
 export function ensureDebianPackages(binaries: Record<string, string>): void {

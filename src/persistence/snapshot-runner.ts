@@ -2,26 +2,22 @@
  * Starts the snapshot worker (worker_threads) for one job and waits for its answer.
  */
 import { existsSync, unlinkSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { packagePath } from '../package-root.js';
 import { snapshotPath } from './files.js';
 import type { SnapshotJob, SnapshotResult } from './snapshot-build.js';
 import type { WorkerReply } from './snapshot-worker.js';
 
 /**
- * Where the worker's JavaScript is. A worker thread loads a file with Node's own
- * loader, which (on Node 20) cannot run TypeScript. Built, this module is
- * dist/src/persistence/snapshot-runner.js and the worker sits beside it. Under vitest
- * this module runs from src/persistence/snapshot-runner.ts, where there is no .js
- * beside it, so the compiled copy in dist/ (from `npm run build`) is used instead:
- * <root>/dist/src/persistence/snapshot-worker.js, with <root> two levels above here.
+ * Where the worker's JavaScript is: dist/src/persistence/snapshot-worker.js in the
+ * package, from `npm run build`. A worker thread loads a file with Node's own loader,
+ * which (on Node 20) cannot run TypeScript, so under vitest the built copy is used too.
  */
 export function resolveWorkerUrl(): URL {
-  const sibling = new URL('./snapshot-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(sibling))) return sibling;
-  const built = new URL('../../dist/src/persistence/snapshot-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  throw new Error(`the snapshot worker ${fileURLToPath(built)} is missing; run npm run build`);
+  const file = packagePath('dist', 'src', 'persistence', 'snapshot-worker.js');
+  if (!existsSync(file)) throw new Error(`the snapshot worker ${file} is missing; run npm run build`);
+  return pathToFileURL(file);
 }
 
 export class SnapshotWorkerError extends Error {

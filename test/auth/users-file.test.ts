@@ -88,7 +88,7 @@ describe('the users file', () => {
 });
 
 describe('kv-server --hash-password', () => {
-  const run = (stdin: string) => spawnSync(process.execPath, [path.resolve('dist/src/main.js'), '--hash-password'], { input: stdin, encoding: 'utf8' });
+  const run = (stdin: string) => spawnSync(process.execPath, [path.resolve('dist/src/kv-server.js'), '--hash-password'], { input: stdin, encoding: 'utf8' });
 
   it('reads the password from stdin and prints a line the users file takes, which matches it', () => {
     const r = run('from-stdin-pass\n');

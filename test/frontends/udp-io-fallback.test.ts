@@ -16,12 +16,12 @@ describe('kv-server without the batched UDP module', () => {
 
   beforeAll(() => {
     const dist = path.resolve('dist');
-    if (!existsSync(path.join(dist, 'src', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+    if (!existsSync(path.join(dist, 'src', 'kv-server.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
     root = mkdtempSync(path.join(tmpdir(), 'dualkv-nonative-'));
     cpSync(dist, path.join(root, 'dist'), { recursive: true });
     symlinkSync(path.resolve('node_modules'), path.join(root, 'node_modules'));
     writeFileSync(path.join(root, 'package.json'), JSON.stringify({ type: 'module' }));
-    main = path.join(root, 'dist', 'src', 'main.js');
+    main = path.join(root, 'dist', 'src', 'kv-server.js');
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 

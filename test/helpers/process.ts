@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeAll } from 'vitest';
 
 /** The built kv-server; `npm test` builds it first. */
-export const MAIN = path.resolve('dist/src/main.js');
+export const MAIN = path.resolve('dist/src/kv-server.js');
 
 export function requireBuilt(): void {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
@@ -39,7 +39,7 @@ export class ServerProcess {
   }
 
   /**
-   * Spawns `node [nodeArgs] dist/src/main.js args`. `wrap` runs it under a shell
+   * Spawns `node [nodeArgs] dist/src/kv-server.js args`. `wrap` runs it under a shell
    * prelude instead (e.g. `ulimit -n 64;` or joining a cgroup), then exec's node.
    */
   static spawn(args: string[], options: { nodeArgs?: string[]; prelude?: string; env?: NodeJS.ProcessEnv } = {}): ServerProcess {
@@ -77,10 +77,11 @@ export class ServerProcess {
     return this.lines.filter((l) => l.msg === msg);
   }
 
-  /** Waits for the `listening` line; returns the bound ports. */
+  /** Waits for the server's `listening` line (not a front-end's own, such as HTTP's); returns the bound ports. */
   async listening(): Promise<{ tcpPort: number; udpPort: number }> {
-    await this.until((lines) => lines.some((l) => l.msg === 'listening'), 'the listening line');
-    const l = this.find('listening')[0] as { tcpPort: number; udpPort: number };
+    const isServers = (l: Record<string, unknown>) => l.msg === 'listening' && 'tcpPort' in l;
+    await this.until((lines) => lines.some(isServers), 'the listening line');
+    const l = this.lines.find(isServers) as { tcpPort: number; udpPort: number };
     return { tcpPort: l.tcpPort, udpPort: l.udpPort };
   }
 

@@ -15,7 +15,7 @@ import { afterEach, beforeAll, beforeEach } from 'vitest';
 import { seededRandom } from '../../clients/lib/chaos-random.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const MAIN = path.join(ROOT, 'dist/src/main.js');
+export const MAIN = path.join(ROOT, 'dist/src/kv-server.js');
 
 /**
  * The kill -9 tests run the built server, and the snapshot worker always runs from
@@ -76,7 +76,7 @@ export interface ServerProcess {
 }
 
 /**
- * Starts `node dist/src/main.js` on port 0 with the given data dir. Rejects (with stderr)
+ * Starts `node dist/src/kv-server.js` on port 0 with the given data dir. Rejects (with stderr)
  * if it exits first. Its log files go in `logDir` (default: inside the data dir, so the
  * test's cleanup removes them; the server ignores files it does not know there).
  */

@@ -8,6 +8,7 @@ import { findOnPath } from '../helpers/peers.js';
 import { classifyFailure, evaluateUnit, firstLine, type UnitVerdict } from './evaluate.js';
 import { applyHarnessPatches, HARNESS_PATCHES } from './patch-harness.js';
 import { parseRuntestOutput } from './parse-results.js';
+import { kvServerIn } from '../../bench/lib/procs.js';
 import { LOOPBACK, startDualkv, startRedisServer, type SuiteServer } from './servers.js';
 import { parseSkipList, renderSkipFile } from './skip-list.js';
 
@@ -44,7 +45,7 @@ Runs units of Redis 7.0's own test suite (tests/ + runtest) against a fresh kv-s
 and compares the results with test/redis-suite/skip-list.txt.
 
   --control         run against a real redis-server instead (same skip list, same patches)
-  --dualkv DIR      run the kv-server built in another checkout (DIR/dist/src/main.js), e.g. an
+  --dualkv DIR      run the kv-server built in another checkout (DIR/dist/src/kv-server.js), e.g. an
                     export of main; the skip list is still this repository's
   --units A,B       only these units (default: ${DEFAULT_UNITS.join(',')})
   --suite DIR       the suite copy (default: KV_REDIS_TESTS, else ../shared/redis-7.0-tests
@@ -217,8 +218,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.err(`redis-suite: skipping Redis's test suite: ${missing}\n`);
     return 0;
   }
-  if (!opts.control && !existsSync(path.join(serverRoot, 'dist/src/main.js'))) {
-    io.err(`redis-suite: ${serverRoot}/dist/src/main.js is missing: run \`npm run build\` there first (npm run test:redis-suite does here)\n`);
+  if (!opts.control && !existsSync(kvServerIn(serverRoot))) {
+    io.err(`redis-suite: ${serverRoot}/dist/src/kv-server.js is missing: run \`npm run build\` there first (npm run test:redis-suite does here)\n`);
     return 2;
   }
   const skipListPath = path.join(root, 'test/redis-suite/skip-list.txt');

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { kvServerIn } from '../../bench/lib/procs.js';
 
 /** Loopback only: the suite's servers are never reachable from elsewhere. */
 export const LOOPBACK = '127.0.0.1';
@@ -91,14 +92,14 @@ class ChildServer implements SuiteServer {
 }
 
 /**
- * Starts the built kv-server (`dist/src/main.js` under `root`) on a port the OS picks, with its
+ * Starts the built kv-server (`dist/src/kv-server.js` under `root`, or `dist/src/main.js` in a checkout from before the bundle) on a port the OS picks, with its
  * data and logs in `dir`. Options are the suite's assumptions about a server, not tuning: see
  * the comments.
  */
 export async function startDualkv(root: string, dir: string): Promise<SuiteServer> {
   mkdirSync(dir, { recursive: true });
   const args = [
-    path.join(root, 'dist/src/main.js'),
+    kvServerIn(root),
     '--host', LOOPBACK,
     '--port', '0',
     '--data-dir', path.join(dir, 'data'),

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type http from 'node:http';
-import { fileURLToPath } from 'node:url';
+import { sep } from 'node:path';
 import { KvError } from '../../errors.js';
+import { packagePath } from '../../package-root.js';
 import { allowGetOrHead, sendError } from './http-replies.js';
 
 /**
@@ -43,17 +44,10 @@ interface ConsoleFile {
   readonly etag: string;
 }
 
-/**
- * Where the files are: beside this module in the source tree (src/frontends/http/console/),
- * and from the build (dist/src/frontends/http/) the same folder of the package, which ships it.
- */
+/** Where the files are: src/frontends/http/console/ in the package, which ships that folder. */
 function consoleDir(): string | null {
-  const candidates = [new URL('./console/', import.meta.url), new URL('../../../../src/frontends/http/console/', import.meta.url)];
-  for (const url of candidates) {
-    const dir = fileURLToPath(url);
-    if (existsSync(dir + 'index.html')) return dir;
-  }
-  return null;
+  const dir = packagePath('src', 'frontends', 'http', 'console') + sep;
+  return existsSync(dir + 'index.html') ? dir : null;
 }
 
 let loaded: ReadonlyMap<string, ConsoleFile> | null = null;

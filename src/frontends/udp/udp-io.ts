@@ -1,13 +1,12 @@
 import type { HmacEngine } from '../../protocol/datagram-auth.js';
 import dgram from 'node:dgram';
 import dns from 'node:dns';
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import type { UdpIoMode } from '../../config.js';
 import { ConfigError } from '../../errors.js';
+import { packagePath } from '../../package-root.js';
 
 /** Where a datagram came from, and where its reply goes. */
 export interface Peer {
@@ -147,12 +146,8 @@ export function loadUdpBatch(): { module: UdpBatchModule | null; why: string } {
     return loaded;
   }
   const require = createRequire(import.meta.url);
-  // node-gyp builds into src/frontends/udp/native/build/. This file runs from src/frontends/udp/
-  // (under vitest) or from dist/src/frontends/udp/ (built): the first of the two that exists.
-  const candidates = ['./native/build/Release/udp_batch.node', '../../../../src/frontends/udp/native/build/Release/udp_batch.node'].map((p) =>
-    fileURLToPath(new URL(p, import.meta.url)),
-  );
-  const path = candidates.find((p) => existsSync(p)) ?? (candidates[1] as string);
+  // node-gyp builds into src/frontends/udp/native/build/ in the package.
+  const path = packagePath('src', 'frontends', 'udp', 'native', 'build', 'Release', 'udp_batch.node');
   try {
     loaded = { module: require(path) as UdpBatchModule, why: '' };
   } catch (err) {
