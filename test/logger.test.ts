@@ -24,7 +24,7 @@ describe('the root logger', () => {
     const op = createOpLog(root.log.child({ transport: 'tcp', client: '127.0.0.1:40000', conn: 1 }));
     expect(op?.kind).toBe('direct');
     // A burst far faster than the disk's writes complete: chunks queue, and each write is cut to fit.
-    for (let i = 0; i < 20_000; i++) op?.write('SET', `key:${i}`, i % 1000, 'ok', undefined, i % 50);
+    for (let i = 0; i < 20_000; i++) op?.write('SET', `key:${i}`, i % 1000, 'ok', undefined, i % 50, performance.now());
     await root.close(10_000);
     const names = readdirSync(dir).filter((n) => /^dualkv\.\d+\.log$/.test(n));
     expect(names).toHaveLength(4);

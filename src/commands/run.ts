@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { asKvError, internalError, KvError } from '../errors.js';
 import { errorReply, isNotFound, type Reply } from '../protocol/reply.js';
-import { describeKey, type ByteString } from '../store/bytes.js';
+import type { ByteString } from '../store/bytes.js';
 import { commandFlags } from './command-info.js';
 import type { CommandContext, CommandSpec, Session } from './types.js';
 
@@ -117,7 +117,8 @@ function account(
   reply: Reply,
   start: number,
 ): Reply {
-  const us = Math.round((performance.now() - start) * 1000);
+  const end = performance.now();
+  const us = Math.round((end - start) * 1000);
   const name = spec ? spec.name : 'unknown';
   const failed = reply.t === 'error';
   // Redis keeps no command counters for a command it does not have; errorstats counts it.
@@ -126,12 +127,12 @@ function account(
   else if (spec !== undefined && spec.firstKey > 0 && !spec.write) countLookups(ctx, spec, args, reply);
   const log = session.opLog;
   if (log === null) return reply;
-  const key = spec && spec.firstKey > 0 && args.length > spec.firstKey ? describeKey(args[spec.firstKey] as string) : undefined;
+  const key = spec && spec.firstKey > 0 && args.length > spec.firstKey ? args[spec.firstKey] : undefined;
   // The word after the key is a value only for single-key writes (SET, PUT); for DEL it is another key.
   const vsize =
     reply.t === 'bulk' ? reply.v.length : spec?.write && spec.lastKey === 1 && args.length > 2 ? (args[2] as string).length : undefined;
   const outcome = failed ? 'error' : isNotFound(reply) ? 'not_found' : 'ok';
   // An unknown command's name stays out of the log: it may be a password typed at the wrong prompt.
-  log.write(spec ? upperName(name) : 'unknown', key, vsize, outcome, failed ? reply.err.code : undefined, us);
+  log.write(spec ? upperName(name) : 'unknown', key, vsize, outcome, failed ? reply.err.code : undefined, us, end);
   return reply;
 }
