@@ -69,6 +69,31 @@ describe('op lines', () => {
     }
   });
 
+  it("carry the wall-clock time the command finished at, to the millisecond, also when many lines share one", async () => {
+    const { root, file } = await rootLogger();
+    const op = createOpLog(root.log.child({ transport: 'tcp' }));
+    const bounds: Array<[number, number]> = [];
+    // Bursts of lines within one millisecond, then pauses: each stamp is read anew once the clock moves on.
+    for (let burst = 0; burst < 5; burst++) {
+      for (let i = 0; i < 50; i++) {
+        const before = Date.now();
+        op?.write('GET', `k${i}`, 1, 'ok', undefined, 1, performance.now());
+        bounds.push([before, Date.now()]);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await root.close();
+    const times = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => Date.parse((JSON.parse(l) as { time: string }).time));
+    expect(times).toHaveLength(bounds.length);
+    times.forEach((t, i) => {
+      const [before, after] = bounds[i] as [number, number];
+      expect(t).toBeGreaterThanOrEqual(before - 1);
+      expect(t).toBeLessThanOrEqual(after);
+    });
+    // The pauses show: the last burst's stamps are later than the first's.
+    expect(times.at(-1) as number).toBeGreaterThanOrEqual((times[0] as number) + 4 * 5);
+  });
+
   it('go through pino for any other destination', () => {
     const lines: string[] = [];
     // A stand-in for pino-pretty on a terminal, or a test's capture.
