@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { etcdClusterFixture, haveEtcd } from './helpers/etcd-cluster.js';
+import { until } from './helpers/gateway.js';
 import { MAIN, processFixture } from './helpers/process.js';
 
 /**
@@ -68,6 +69,8 @@ describe('the bundled kv-server', () => {
     const { tcpPort } = await proc.listening();
     const r = new Redis({ port: tcpPort, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
     await r.connect();
+    // A gateway listens before its engine answers, and refuses commands (CLUSTERDOWN) until then.
+    await until(async () => /backend_status:ready/.test(await r.info('backend')), 15_000);
     expect(await r.set('through', 'etcd')).toBe('OK');
     expect(await r.get('through')).toBe('etcd');
     r.disconnect();
