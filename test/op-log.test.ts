@@ -85,13 +85,12 @@ describe('op lines', () => {
     await root.close();
     const times = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => Date.parse((JSON.parse(l) as { time: string }).time));
     expect(times).toHaveLength(bounds.length);
+    // A stamp left over from before a pause would fall below `before - 1`.
     times.forEach((t, i) => {
       const [before, after] = bounds[i] as [number, number];
       expect(t).toBeGreaterThanOrEqual(before - 1);
       expect(t).toBeLessThanOrEqual(after);
     });
-    // The pauses show: the last burst's stamps are later than the first's.
-    expect(times.at(-1) as number).toBeGreaterThanOrEqual((times[0] as number) + 4 * 5);
   });
 
   it('go through pino for any other destination', () => {
