@@ -1,6 +1,6 @@
 import pino, { type Logger } from 'pino';
 import { LineBatcher } from './line-batcher.js';
-import { describeKey, type ByteString } from './store/bytes.js';
+import { describeKey, KEY_SHOWN_BYTES, type ByteString } from './store/bytes.js';
 
 /** The outcome field of an op line. */
 export type OpOutcome = 'ok' | 'not_found' | 'error';
@@ -80,10 +80,8 @@ const OUTCOME_US: Record<OpOutcome, Buffer> = {
 };
 /** Room for the numbers and the field names between the fixed parts. */
 const SPARE = 128;
-/** describeKey shows at most this many bytes of a key... */
-const KEY_SHOWN = 64;
-/** ...each as at most 4 chars (\xHH), then `...(N bytes)`; JSON escapes each char into at most 6 bytes. */
-const KEY_ROOM = 6 * (4 * KEY_SHOWN + 32);
+/** describeKey's text of a key: at most 4 chars (\xHH) for each byte shown, then `...(N bytes)`; JSON escapes each char into at most 6 bytes. */
+const KEY_ROOM = 6 * (4 * KEY_SHOWN_BYTES + 32);
 
 /**
  * Writes the line's bytes straight into the LineBatcher's chunk: the fixed parts
@@ -155,18 +153,18 @@ class FastOpLog implements OpLog {
  * for byte in one pass; any other is described first.
  */
 function keyString(b: Buffer, o: number, key: ByteString): number {
-  if (key.length <= KEY_SHOWN) {
+  if (key.length <= KEY_SHOWN_BYTES) {
     b[o] = 0x22;
     let p = o + 1;
     for (let i = 0; i < key.length; i++) {
       const c = key.charCodeAt(i);
-      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return jsonString(b, o, describeKey(key, KEY_SHOWN));
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return jsonString(b, o, describeKey(key));
       b[p++] = c;
     }
     b[p++] = 0x22;
     return p;
   }
-  return jsonString(b, o, describeKey(key, KEY_SHOWN));
+  return jsonString(b, o, describeKey(key));
 }
 
 /** Copies `src` (a few dozen bytes) to `o`: TypedArray#set, cheaper here than Buffer#copy's checks. */

@@ -36,11 +36,14 @@ function printableShort(s: string, max: number): boolean {
   return true;
 }
 
+/** The bytes of a key that describeKey shows by default (op lines, error texts); the rest is cut. */
+export const KEY_SHOWN_BYTES = 64;
+
 /**
  * A key as it may appear in a log line: non-printable bytes escaped as \xHH and
  * anything past `max` bytes cut, with the full length kept.
  */
-export function describeKey(key: ByteString, max = 64): string {
+export function describeKey(key: ByteString, max = KEY_SHOWN_BYTES): string {
   if (printableShort(key, max)) return key;
   const head = key.length > max ? key.slice(0, max) : key;
   let out = '';
