@@ -3,10 +3,17 @@ export const BATCH_BYTES = 64 * 1024;
 /** ...or when this many ms have passed, so that a quiet server's lines still appear promptly. */
 export const BATCH_FLUSH_MS = 100;
 
+/** Chunks kept for reuse once every destination is done with them (at most 2 MiB). */
+const POOLED_CHUNKS = 32;
+
 /** Where LineBatcher hands its chunks: a log destination (log-destination.ts). */
 export interface ChunkSink {
-  /** Takes a chunk of whole lines, or drops it; never blocks and never throws. */
-  push(bytes: Buffer, lines: number): void;
+  /**
+   * Takes a chunk of whole lines, or drops it; never blocks and never throws. `done`,
+   * when given, is called once the sink no longer reads `bytes` (written, copied, or
+   * dropped): the chunk is then reused.
+   */
+  push(bytes: Buffer, lines: number, done?: () => void): void;
   /** Calls `cb` once everything pushed so far is written or dropped. */
   whenWritten(cb: () => void): void;
 }
@@ -18,9 +25,17 @@ export interface ChunkSink {
  * about 1 µs a line, a large part of what logging every op costs (node
  * --cpu-prof under bench/udp-vs-memcached.ts). Gathering lines into one string
  * first is no better: the long rope is slow to flatten.
+ *
+ * A chunk comes back to a small pool once every destination is done with it. A new
+ * 64 KiB Buffer per chunk is memory outside V8's heap, and at a busy server's rate
+ * (tens of MB/s) V8 answers it with a full mark-compact several times a second,
+ * whose cost grows with the keys stored (--trace-gc under redis-benchmark -P 16 GET
+ * over 100K keys: 10 mark-compacts in 2.5 s with op lines, none without).
  */
 export class LineBatcher {
-  private chunk = Buffer.allocUnsafe(BATCH_BYTES);
+  private chunk: Buffer = Buffer.allocUnsafe(BATCH_BYTES);
+  /** Whole chunks no destination holds any more, ready for reuse. */
+  private readonly pool: Buffer[] = [];
   /** Bytes of `chunk` written so far. */
   used = 0;
   /** Lines in `chunk`, so that a destination that drops it can say how many. */
@@ -70,11 +85,12 @@ export class LineBatcher {
     if (this.used > 0) {
       const bytes = this.chunk.subarray(0, this.used);
       const lines = this.lines;
-      // The destinations keep the chunk until written: lines go on in a new one.
-      this.chunk = Buffer.allocUnsafe(BATCH_BYTES);
+      const whole = this.chunk;
+      // The destinations keep the chunk until written: lines go on in another one.
+      this.chunk = this.pool.pop() ?? Buffer.allocUnsafe(BATCH_BYTES);
       this.used = 0;
       this.lines = 0;
-      this.handOver(bytes, lines);
+      this.handOver(bytes, lines, whole.length === BATCH_BYTES ? whole : null);
     }
     if (cb === undefined) return;
     let left = this.sinks.length;
@@ -82,8 +98,26 @@ export class LineBatcher {
     for (const sink of this.sinks) sink.whenWritten(() => --left === 0 && cb());
   }
 
-  private handOver(bytes: Buffer, lines: number): void {
-    for (const sink of this.sinks) sink.push(bytes, lines);
+  /** Hands `bytes` to every destination; `whole`, the pooled chunk they are a view of, comes back once all are done with it. */
+  private handOver(bytes: Buffer, lines: number, whole: Buffer | null = null): void {
+    if (whole === null) {
+      for (const sink of this.sinks) sink.push(bytes, lines);
+      return;
+    }
+    let holders = this.sinks.length;
+    const release = () => {
+      if (--holders === 0 && this.pool.length < POOLED_CHUNKS) this.pool.push(whole);
+    };
+    for (const sink of this.sinks) {
+      // Once per sink, whatever it does: a chunk reused while a sink still reads it would corrupt its lines.
+      let held = true;
+      sink.push(bytes, lines, () => {
+        if (held) {
+          held = false;
+          release();
+        }
+      });
+    }
   }
 
   close(): void {

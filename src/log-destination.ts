@@ -46,6 +46,18 @@ export class LogDestination implements ChunkSink {
   writeErrors = 0;
   private readonly chunks: Buffer[] = [];
   private readonly chunkLines: number[] = [];
+  /** Each queued chunk's `done` (LineBatcher takes the chunk back), or null. */
+  private readonly chunkDone: Array<(() => void) | null> = [];
+  /**
+   * Where queued chunks are joined for one write: made once and reused, since a new
+   * Buffer of megabytes per write is memory outside V8's heap that it answers with
+   * full collections (line-batcher.ts). Only the write under way reads it.
+   */
+  private joined: Buffer | null = null;
+  /** A write is under way: the writer still reads the head chunk. */
+  private inWrite = false;
+  /** The head chunk's `done`, held back when it was dropped while the writer still read it. */
+  private afterWrite: (() => void) | null = null;
   /** Bytes of chunks[0] already written. */
   private offset = 0;
   /** Bytes ever accepted, and bytes since written or dropped: a flush waits for the second to reach the first. */
@@ -78,16 +90,25 @@ export class LogDestination implements ChunkSink {
     return this.failing || this.dead;
   }
 
-  push(bytes: Buffer, lines: number): void {
+  push(bytes: Buffer, lines: number, done?: () => void): void {
     // An empty backlog takes any chunk, so that a line longer than the bound is still written.
     if (this.dead || this.closed || (this.chunks.length > 0 && this.backlogBytes + bytes.length > this.maxBacklog)) {
+      done?.();
       this.linesDropped += lines;
       this.events.dropped(this, lines);
       return;
     }
-    const out = this.format ? this.format(bytes) : bytes;
+    let out = bytes;
+    let release = done ?? null;
+    if (this.format) {
+      // The pretty text is a Buffer of its own: the chunk is not read again.
+      out = this.format(bytes);
+      release?.();
+      release = null;
+    }
     this.chunks.push(out);
     this.chunkLines.push(lines);
+    this.chunkDone.push(release);
     this.acceptedBytes += out.length;
     if (!this.busy && this.retry === null) void this.pump();
   }
@@ -135,7 +156,16 @@ export class LogDestination implements ChunkSink {
       while (this.chunks.length > 0 && !this.closed) {
         if (this.offset === 0 && this.chunks.length > 1) this.join();
         const head = this.chunks[0] as Buffer;
-        const n = await this.writer.write(this.offset === 0 ? head : head.subarray(this.offset));
+        let n: number;
+        this.inWrite = true;
+        try {
+          n = await this.writer.write(this.offset === 0 ? head : head.subarray(this.offset));
+        } finally {
+          this.inWrite = false;
+          const d = this.afterWrite;
+          this.afterWrite = null;
+          d?.();
+        }
         if (this.closed) return;
         this.offset += n;
         if (this.failing) {
@@ -145,6 +175,7 @@ export class LogDestination implements ChunkSink {
         if (this.offset >= head.length) {
           this.chunks.shift();
           this.linesWritten += this.chunkLines.shift() ?? 0;
+          this.chunkDone.shift()?.();
           this.offset = 0;
         }
         this.settle(n);
@@ -170,16 +201,27 @@ export class LogDestination implements ChunkSink {
     }
   }
 
-  /** Joins the chunks at the head of the queue into one, up to MAX_WRITE_BYTES. */
+  /** Joins the chunks at the head of the queue into one, up to MAX_WRITE_BYTES, in `joined`. */
   private join(): void {
     let n = 1;
     let bytes = (this.chunks[0] as Buffer).length;
     while (n < this.chunks.length && bytes + (this.chunks[n] as Buffer).length <= MAX_WRITE_BYTES) bytes += (this.chunks[n++] as Buffer).length;
     if (n === 1) return;
+    this.joined ??= Buffer.allocUnsafe(MAX_WRITE_BYTES);
+    const into = this.joined;
     let lines = 0;
-    for (let i = 0; i < n; i++) lines += this.chunkLines[i] as number;
-    this.chunks.splice(0, n, Buffer.concat(this.chunks.slice(0, n), bytes));
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      const c = this.chunks[i] as Buffer;
+      // The head may be an earlier join not yet written (a write failed): it is already in place.
+      if (!(i === 0 && c.buffer === into.buffer && c.byteOffset === into.byteOffset)) into.set(c, at);
+      at += c.length;
+      lines += this.chunkLines[i] as number;
+      this.chunkDone[i]?.();
+    }
+    this.chunks.splice(0, n, into.subarray(0, bytes));
     this.chunkLines.splice(0, n, lines);
+    this.chunkDone.splice(0, n, null);
   }
 
   /** Drops every queued chunk, a partly written one included, counting its lines. */
@@ -187,8 +229,14 @@ export class LogDestination implements ChunkSink {
     if (this.chunks.length === 0) return;
     let lines = 0;
     for (const l of this.chunkLines) lines += l;
+    this.chunkDone.forEach((done, i) => {
+      if (done === null) return;
+      if (i === 0 && this.inWrite) this.afterWrite = done;
+      else done();
+    });
     this.chunks.length = 0;
     this.chunkLines.length = 0;
+    this.chunkDone.length = 0;
     this.offset = 0;
     this.linesDropped += lines;
     if (!this.closed) this.events.dropped(this, lines);

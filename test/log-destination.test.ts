@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { LineBatcher, type ChunkSink } from '../src/line-batcher.js';
 import { LOG_RETRY_MS, LogDestination, type ByteWriter, type DestinationEvents } from '../src/log-destination.js';
 
 /** A writer scripted call by call: each write takes the next step (default: write everything). */
@@ -147,5 +148,113 @@ describe('a log destination', () => {
     expect(told).toBe(false);
     await dest.close(10);
     expect(told).toBe(true);
+  });
+
+  it('gives each chunk back once it no longer reads it: written, joined into a write, or dropped', async () => {
+    const writer = new FakeWriter();
+    let finishFirst: (n: number) => void = () => undefined;
+    writer.write = (bytes: Buffer) => {
+      writer.writes.push(Buffer.from(bytes));
+      return writer.writes.length === 1 ? new Promise<number>((resolve) => (finishFirst = resolve)) : Promise.resolve(bytes.length);
+    };
+    const { dest } = destination(writer, 3500);
+    const given: number[] = [];
+    dest.push(chunk(0), 10, () => given.push(0));
+    dest.push(chunk(1), 10, () => given.push(1));
+    dest.push(chunk(2), 10, () => given.push(2));
+    // Past the bound: dropped at once, and given back at once.
+    dest.push(chunk(3), 10, () => given.push(3));
+    expect(given).toEqual([3]);
+    // Chunk 0 is being written: it stays held until the write ends.
+    finishFirst(1000);
+    await new Promise<void>((resolve) => dest.whenWritten(resolve));
+    // 1 and 2 were copied into one write, and given back as they were copied.
+    expect(given).toEqual([3, 0, 1, 2]);
+    expect(writer.text).toBe([0, 1, 2].map((i) => chunk(i).toString()).join(''));
+  });
+
+  it('dropped at close while its writer still reads a chunk, gives that chunk back only when the write ends', async () => {
+    const writer = new FakeWriter();
+    let finish: (n: number) => void = () => undefined;
+    writer.write = () => new Promise<number>((resolve) => (finish = resolve));
+    const { dest } = destination(writer, 1 << 20);
+    const given: number[] = [];
+    dest.push(chunk(0), 10, () => given.push(0));
+    dest.push(chunk(1), 10, () => given.push(1));
+    await dest.close(10);
+    expect(given).toEqual([1]);
+    finish(1000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(given).toEqual([1, 0]);
+  });
+
+  it('that failed part way through a joined write goes on from where it stopped, joining what came since behind it', async () => {
+    vi.useFakeTimers();
+    const writer = new FakeWriter();
+    writer.steps = ['all', 'half', enospc(), 'all'];
+    const { dest } = destination(writer, 1 << 20);
+    dest.push(chunk(0), 10);
+    dest.push(chunk(1), 10);
+    dest.push(chunk(2), 10);
+    await vi.advanceTimersByTimeAsync(0);
+    dest.push(chunk(3), 10);
+    dest.push(chunk(4), 10);
+    await vi.advanceTimersByTimeAsync(LOG_RETRY_MS);
+    await vi.advanceTimersByTimeAsync(LOG_RETRY_MS);
+    expect(writer.text).toBe([0, 1, 2, 3, 4].map((i) => chunk(i).toString()).join(''));
+    expect(dest.linesWritten).toBe(50);
+  });
+});
+
+describe('a line batcher', () => {
+  /** A sink that keeps each chunk and its `done`, to give back when the test says. */
+  function holdingSink() {
+    const held: Array<{ bytes: Buffer; text: string; done: (() => void) | undefined }> = [];
+    const sink: ChunkSink = {
+      push: (bytes, _lines, done) => void held.push({ bytes, text: bytes.toString(), done }),
+      whenWritten: (cb) => cb(),
+    };
+    return { sink, held };
+  }
+
+  it('reuses a chunk only once every destination has given it back, and never changes one still held', () => {
+    const a = holdingSink();
+    const b = holdingSink();
+    const batcher = new LineBatcher([a.sink, b.sink]);
+    try {
+      batcher.write('first line\n');
+      batcher.flush();
+      const first = a.held[0]!;
+      first.done?.();
+      // b still holds it: the next chunks are others, and the first one's bytes stay as they were.
+      for (let i = 0; i < 3; i++) {
+        batcher.write(`line ${i}\n`.repeat(100));
+        batcher.flush();
+      }
+      expect(first.bytes.toString()).toBe('first line\n');
+      expect(b.held[0]!.bytes.toString()).toBe('first line\n');
+      expect(a.held.slice(1).some((h) => h.bytes.buffer === first.bytes.buffer)).toBe(false);
+      // A second `done` from the same destination does not count as the other's.
+      first.done?.();
+      batcher.write('after\n');
+      batcher.flush();
+      expect(a.held[4]!.bytes.buffer).not.toBe(first.bytes.buffer);
+      // Once b gives it back too, it is used again.
+      b.held[0]!.done?.();
+      for (const h of [...a.held.slice(1), ...b.held.slice(1)]) h.done?.();
+      // The chunk being filled was taken before they came back; the one after it is one of them.
+      batcher.write('not yet\n');
+      batcher.flush();
+      batcher.write('reused\n');
+      batcher.flush();
+      const buffers = new Set([first.bytes.buffer, ...a.held.slice(1, 5).map((h) => h.bytes.buffer)]);
+      expect(buffers.has(a.held[5]!.bytes.buffer)).toBe(false);
+      expect(buffers.has(a.held[6]!.bytes.buffer)).toBe(true);
+      expect(a.held[6]!.bytes.toString()).toBe('reused\n');
+      // What each destination was handed is what was written, chunk by chunk.
+      expect(a.held.map((h) => h.text)).toEqual(b.held.map((h) => h.text));
+    } finally {
+      batcher.close();
+    }
   });
 });
