@@ -195,4 +195,4 @@ for (const [i, mode, t, min] of targets) {
   const r = ratioOf(i, mode, t);
   console.log(`  ${servers[i]?.name} ${mode === 'plain' ? 'plain' : '-P 16'} ${t}: ${fmt(r, 2)}x (>= ${fmt(min, 2)}x: ${r >= min ? 'met' : 'not met'})`);
 }
-console.log('Peak RSS is the most over all rounds (issue 2: < 200 MiB).');
+console.log('Peak RSS is the most over all rounds (issue 10: < 200 MiB).');

@@ -60,6 +60,8 @@ export interface Backend {
   /** The backend's clock (ms since the epoch); relative TTLs are turned into absolute times with it. */
   now(): number;
   get(key: ByteString): MaybePromise<Entry | undefined>;
+  /** The value alone (GET): what get() answers as `value`, without the rest of the entry. */
+  getValue(key: ByteString): MaybePromise<ByteString | undefined>;
   /** A plain write (SET key value, PUT): replaces the value and clears the expiry. Answers the new version. */
   put(key: ByteString, value: ByteString): MaybePromise<number>;
   /**

@@ -22,6 +22,10 @@ function bulkOrNil(e: Entry | undefined): Reply {
   return e === undefined ? NIL : { t: 'bulk', v: e.value };
 }
 
+function valueOrNil(v: ByteString | undefined): Reply {
+  return v === undefined ? NIL : { t: 'bulk', v };
+}
+
 export function valueTooLarge(ctx: CommandContext, value: ByteString): Reply | null {
   if (value.length <= ctx.limits.maxValueSize) return null;
   return errorReply(valueTooLargeError(value.length, ctx.limits.maxValueSize));
@@ -226,7 +230,7 @@ export const keyspaceCommands: CommandSpec[] = [
     arity: 2,
     write: false,
     usage: 'GET key',
-    run: (ctx, _s, args) => then(ctx.backend.get(args[1] as ByteString), bulkOrNil),
+    run: (ctx, _s, args) => then(ctx.backend.getValue(args[1] as ByteString), valueOrNil),
   }),
   spec('set', {
     acl: ['string'],

@@ -86,6 +86,13 @@ export class MemoryBackend implements Backend, DurableStore, DataMemorySource {
     return s === undefined ? undefined : this.entryOf(key, s);
   }
 
+  getValue(key: ByteString): ByteString | undefined {
+    const s = this.live(key);
+    if (s === undefined) return undefined;
+    if (this.access !== null) this.access.touch(key);
+    return storedValue(s);
+  }
+
   /** A live key's entry, from its stored string: a read, as LRU counts them. */
   private entryOf(key: ByteString, s: string): Entry {
     if (this.access !== null) this.access.touch(key);

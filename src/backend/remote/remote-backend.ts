@@ -86,6 +86,11 @@ export class RemoteBackend implements Backend {
     return this.guard(() => this.engine.read([key]).then((r) => (r[0] as EngineRead).entry));
   }
 
+  getValue(key: ByteString): MaybePromise<ByteString | undefined> {
+    const r = this.get(key);
+    return r instanceof Promise ? r.then((e) => e?.value) : r?.value;
+  }
+
   put(key: ByteString, value: ByteString): MaybePromise<number> {
     return this.guard(() => this.engine.put(key, value));
   }

@@ -47,6 +47,10 @@ export class TransactionView implements Backend {
     return read.entry;
   }
 
+  getValue(key: ByteString): ByteString | undefined {
+    return this.get(key)?.value;
+  }
+
   put(key: ByteString, value: ByteString): number {
     return this.apply(key, this.get(key), { kind: 'put', value, expiresAt: 0 });
   }
