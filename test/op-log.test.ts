@@ -93,6 +93,35 @@ describe('op lines', () => {
     });
   });
 
+  it("of several sessions, interleaved, each carry their own session's fields and the time, as pino writes them", async () => {
+    const { root, file } = await rootLogger();
+    const children = [0, 1, 2].map((c) => root.log.child({ transport: c === 2 ? 'udp' : 'tcp', client: `127.0.0.1:${5000 + c}`, conn: c }));
+    const ops = children.map((c) => createOpLog(c));
+    const bounds: Array<[number, number]> = [];
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 30; i++) {
+        const c = (i * 7 + round) % 3;
+        const before = Date.now();
+        ops[c]?.write('GET', `k${i}`, i, 'ok', undefined, i, performance.now());
+        bounds.push([before, Date.now()]);
+        children[c]?.info({ cmd: 'GET', key: `k${i}`, vsize: i, outcome: 'ok', us: i }, 'op');
+        bounds.push([before, Date.now()]);
+      }
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    await root.close();
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    expect(lines).toHaveLength(bounds.length);
+    const noTime = (l: string) => l.replace(/,"time":"[^"]*"/, '');
+    for (let i = 0; i < lines.length; i += 2) expect(noTime(lines[i] as string)).toBe(noTime(lines[i + 1] as string));
+    lines.forEach((l, i) => {
+      const t = Date.parse((JSON.parse(l) as { time: string }).time);
+      const [before, after] = bounds[i] as [number, number];
+      expect(t).toBeGreaterThanOrEqual(before - 1);
+      expect(t).toBeLessThanOrEqual(after);
+    });
+  });
+
   it('go through pino for any other destination', () => {
     const lines: string[] = [];
     // A stand-in for pino-pretty on a terminal, or a test's capture.
