@@ -44,7 +44,7 @@
  * with format 1's rules: no flags, no EXPIRE.
  */
 import type { Mutation, StoredKey } from '../backend/types.js';
-import type { ByteString } from '../store/bytes.js';
+import { writeLatin1, type ByteString } from '../store/bytes.js';
 import { crc32Range } from './crc32.js';
 
 export const FORMAT_VERSION = 2;
@@ -221,8 +221,7 @@ export function encodeEnd(buf: Buffer, at: number, count: number, revision: numb
 function writeBytes(buf: Buffer, p: number, s: ByteString): number {
   buf.writeUInt32LE(s.length, p);
   p += 4;
-  if (s.length > 0) buf.write(s, p, s.length, 'latin1');
-  return p + s.length;
+  return writeLatin1(buf, p, s);
 }
 
 export function encodeFileHeader(kind: FileKind, seq: number, version: number = FORMAT_VERSION): Buffer {

@@ -1,6 +1,6 @@
 import CRC32 from 'crc-32';
 import { KvError } from '../errors.js';
-import type { ByteString } from '../store/bytes.js';
+import { writeLatin1, type ByteString } from '../store/bytes.js';
 import { DatagramError, RejectReason, type PartialHeader } from './datagram-error.js';
 import {
   NO_DETAILS,
@@ -128,7 +128,7 @@ export function datagramSize(fields: { key?: Bytes; value?: Bytes; extensions?: 
 }
 
 function writeBytes(buf: Buffer, off: number, b: Bytes): number {
-  if (typeof b === 'string') return off + buf.write(b, off, 'latin1');
+  if (typeof b === 'string') return writeLatin1(buf, off, b);
   buf.set(b, off);
   return off + b.length;
 }

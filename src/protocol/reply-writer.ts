@@ -1,3 +1,5 @@
+import { writeLatin1 } from '../store/bytes.js';
+
 /**
  * A growable byte buffer that replies are encoded into. A whole batch of
  * pipelined replies goes out in one socket write.
@@ -35,14 +37,14 @@ export class ReplyWriter {
 
   /** Appends an ASCII string (protocol text). */
   ascii(s: string): void {
-    this.ensure(s.length);
-    this.len += this.buf.write(s, this.len, 'latin1');
+    this.bytes(s);
   }
 
   /** Appends a byte string (keys and values are held as latin1 strings). */
   bytes(s: string): void {
-    this.ensure(s.length);
-    this.len += this.buf.write(s, this.len, 'latin1');
+    const n = s.length;
+    this.ensure(n);
+    this.len = writeLatin1(this.buf, this.len, s);
   }
 
   raw(b: Uint8Array): void {

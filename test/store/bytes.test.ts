@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { byteStringToUtf8, bytesToString, describeKey, stringToBytes, utf8ToByteString } from '../../src/store/bytes.js';
+import fc from 'fast-check';
+import { byteStringToUtf8, bytesToString, describeKey, stringToBytes, utf8ToByteString, writeLatin1 } from '../../src/store/bytes.js';
 
 describe('describeKey (keys as they appear in log lines and error messages)', () => {
   const table: Array<[string, string, number | undefined, string]> = [
@@ -43,5 +44,29 @@ describe('byte strings', () => {
     const bytes = utf8ToByteString('café');
     expect(bytes).toBe('caf\xc3\xa9');
     expect(byteStringToUtf8(bytes)).toBe('café');
+  });
+});
+
+describe('writeLatin1', () => {
+  it('writes the bytes Buffer#write latin1 writes, at the offset, for short and long byte strings, and answers the end (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat({ max: 16 }), (bytes, at) => {
+        const s = Buffer.from(bytes).toString('latin1');
+        const mine = Buffer.alloc(at + s.length + 8, 0xee);
+        const theirs = Buffer.alloc(at + s.length + 8, 0xee);
+        expect(writeLatin1(mine, at, s)).toBe(at + s.length);
+        theirs.write(s, at, 'latin1');
+        expect(mine).toEqual(theirs);
+      }),
+      { numRuns: 500, seed: 1 },
+    );
+  });
+
+  it('keeps the low byte of a char past 255, as Buffer#write latin1 does', () => {
+    for (const s of ['\u0100\u20ac', '\u20ac'.repeat(100)]) {
+      const mine = Buffer.alloc(s.length);
+      writeLatin1(mine, 0, s);
+      expect(mine).toEqual(Buffer.from(s, 'latin1'));
+    }
   });
 });
