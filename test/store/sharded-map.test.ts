@@ -95,11 +95,11 @@ describe('KeyRotor', () => {
     for (let i = 0; i < 1000; i++) m.set(`k${i}`, i);
     const r = new KeyRotor(m);
     const round = new Set<string>();
-    for (let i = 0; i < 1000; i++) round.add((r.next() as [string, number])[0]);
+    for (let i = 0; i < 1000; i++) round.add(r.next() as string);
     expect(round.size).toBe(1000);
     for (let i = 0; i < 500; i++) m.delete(`k${i}`);
     const second = new Set<string>();
-    for (let i = 0; i < 500; i++) second.add((r.next() as [string, number])[0]);
+    for (let i = 0; i < 500; i++) second.add(r.next() as string);
     expect(second).toEqual(new Set(Array.from({ length: 500 }, (_, i) => `k${i + 500}`)));
     m.clear();
     expect(r.next()).toBeUndefined();

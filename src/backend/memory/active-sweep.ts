@@ -79,10 +79,9 @@ export class ActiveSweep {
     let expired = 0;
     while (looked < total) {
       for (let i = 0; i < SWEEP_BATCH && looked < total; i++) {
-        const e = volatileKeys.next();
-        if (e === undefined) return { looked, expired };
+        const key = volatileKeys.next();
+        if (key === undefined) return { looked, expired };
         looked++;
-        const key = e[0];
         const s = map.get(key);
         if (s !== undefined && storedExpiry(s) < now) {
           this.expire(key);

@@ -146,9 +146,8 @@ export class Evictor {
         const skip = Math.floor(this.random() * 8);
         for (let j = 0; j < skip; j++) rotor.next();
       }
-      const e = rotor.next();
-      if (e === undefined) return;
-      const key = e[0];
+      const key = rotor.next();
+      if (key === undefined) return;
       if (this.pool.some((c) => c.key === key)) continue;
       const s = this.backend.peek(key);
       if (s === undefined) continue;
