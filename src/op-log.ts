@@ -94,7 +94,7 @@ const KEY_ROOM = 6 * (4 * KEY_SHOWN_BYTES + 32);
 class Stamps {
   /** The time stamp `bytes` was made for. */
   private stamp = '';
-  bytes: Buffer;
+  private bytes: Buffer;
   /** The millisecond of performance.now() in which the wall clock was last read. */
   private atMs = -1;
 
