@@ -146,8 +146,9 @@ function stampsFor(levelText: string, time: () => string): Stamps {
  */
 class FastOpLog implements OpLog {
   readonly kind = 'direct';
-  /** The Stamps' bytes `prefix` was made from, and they followed by the bindings: one copy per line. */
+  /** The Stamps' bytes that `prefix` was made from. */
   private start: Buffer | null = null;
+  /** `start` followed by the bindings: the line's first bytes, in one copy. */
   private prefix: Buffer = Buffer.alloc(0);
 
   constructor(

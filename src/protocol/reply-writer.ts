@@ -42,8 +42,7 @@ export class ReplyWriter {
 
   /** Appends a byte string (keys and values are held as latin1 strings). */
   bytes(s: string): void {
-    const n = s.length;
-    this.ensure(n);
+    this.ensure(s.length);
     this.len = writeLatin1(this.buf, this.len, s);
   }
 
