@@ -89,7 +89,10 @@ async function get(ctx: CommandContext, session: Session, res: http.ServerRespon
   const r = await (executeCommand(ctx, session, ['GETVER', key]));
   if (r.t === 'error') return sendError(res, r.err);
   if (r.t !== 'versioned') return sendError(res, new KvError('NOT_FOUND', 'no such key'));
-  const body = Buffer.from(r.v, 'latin1');
+  // The value goes out as a latin1 string (one char a byte), not a Buffer: node:http then
+  // joins the head and the body into one write, where a Buffer body is a second chunk of a
+  // writev, and no Buffer is made for it.
+  const body = r.v;
   const headers: Record<string, string | number> = {
     'Content-Type': 'application/octet-stream',
     'Content-Length': body.length,
@@ -100,7 +103,8 @@ async function get(ctx: CommandContext, session: Session, res: http.ServerRespon
   };
   if (r.expiresAt !== 0) headers['X-Dualkv-Expires-At'] = String(r.expiresAt);
   res.writeHead(200, headers);
-  res.end(headOnly ? undefined : body);
+  if (headOnly) res.end();
+  else res.end(body, 'latin1');
 }
 
 async function put(ctx: CommandContext, conn: HttpConnection, req: http.IncomingMessage, res: http.ServerResponse, key: ByteString, params: Map<string, string>): Promise<void> {
