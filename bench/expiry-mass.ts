@@ -110,7 +110,7 @@ interface Run {
   /** [ms after T, keys with a TTL left] at each whole second. */
   readonly timeline: Array<[number, number]>;
   readonly ping: Record<'before' | 'during', { p999: number; max: number; count: number; worst: Array<{ at: number; ms: number }>; timerLate: number }>;
-  readonly paced: Record<'before' | 'during', { p50: number; p99: number; max: number; count: number; errors: number }>;
+  readonly paced: Record<'before' | 'during', { p50: number; p90: number; p99: number; max: number; count: number; errors: number }>;
   readonly unsent: number;
   readonly steal: number | null;
   readonly baselineSec: number;
@@ -153,7 +153,7 @@ function startLoadKeysTraffic(conns: TimedConnection[]) {
     },
     summary: (p: 'before' | 'during') => {
       const s = summarize(hist[p].h);
-      return { p50: s.p50 / 1000, p99: s.p99 / 1000, max: hist[p].max, count: s.count, errors: hist[p].errors };
+      return { p50: s.p50 / 1000, p90: s.p90 / 1000, p99: s.p99 / 1000, max: hist[p].max, count: s.count, errors: hist[p].errors };
     },
   };
 }
@@ -301,7 +301,7 @@ rmSync(work, { recursive: true, force: true }); // the load file is 170 MB
 
 const ms = (n: number | null, digits = 1) => (n === null || !Number.isFinite(n) ? 'n/a' : fmt(n, digits));
 printTable(
-  ['server', 'load s', 'first gone ms', 'all gone s', 'PING p99.9/max before ms', 'PING p99.9/max after T ms', 'paced p99 before ms', 'paced p99 after T ms', 'x before', 'errors', 'server CPU', 'loadavg', 'steal'],
+  ['server', 'load s', 'first gone ms', 'all gone s', 'PING p99.9/max before ms', 'PING p99.9/max after T ms', 'paced p50/p90/p99 before ms', 'paced p50/p90/p99 after T ms', 'p99 x before', 'errors', 'server CPU', 'loadavg', 'steal'],
   runs.map((r) => [
     r.kind.name,
     fmt(r.loadMs / 1000, 1),
@@ -309,8 +309,8 @@ printTable(
     r.reclaimMs === null ? `> ${argv['max-wait']}` : fmt(r.reclaimMs / 1000, 2),
     `${ms(r.ping.before.p999)} / ${ms(r.ping.before.max)}`,
     `${ms(r.ping.during.p999)} / ${ms(r.ping.during.max)}`,
-    ms(r.paced.before.p99, 2),
-    ms(r.paced.during.p99, 2),
+    `${ms(r.paced.before.p50, 2)} / ${ms(r.paced.before.p90, 2)} / ${ms(r.paced.before.p99, 2)}`,
+    `${ms(r.paced.during.p50, 2)} / ${ms(r.paced.during.p90, 2)} / ${ms(r.paced.during.p99, 2)}`,
     fmt(r.paced.during.p99 / r.paced.before.p99, 2),
     String(r.paced.before.errors + r.paced.during.errors),
     `${fmt(r.serverCpu)}%`,
