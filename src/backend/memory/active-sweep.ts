@@ -56,10 +56,16 @@ export class ActiveSweep {
       const { looked, expired } = this.sweep(SWEEP_SLICE_MS);
       spent += performance.now() - start;
       const busy = looked > 0 && expired / looked > SWEEP_AGAIN_SHARE;
-      // Between slices the event loop runs (setImmediate comes after I/O), so clients are served.
       if (busy && spent < SWEEP_PERIOD_MS * SWEEP_MAX_DUTY && this.timer !== null) {
-        this.immediate = setImmediate(slice);
+        this.immediate = setImmediate(hop);
       }
+    };
+    // Between slices the event loop reads clients' commands (setImmediate comes after I/O),
+    // and their replies are written on a setImmediate of their own (WriteBatch). Queued at
+    // once, the next slice would be ahead of those replies in the same turn, and they would
+    // wait for it; one hop through the next turn puts it behind them.
+    const hop = (): void => {
+      this.immediate = setImmediate(slice);
     };
     slice();
   }
