@@ -18,12 +18,12 @@ import type { CommandContext, CommandSpec } from './types.js';
 
 const answerOk = (): Reply => OK;
 
-function bulkOrNil(e: Entry | undefined): Reply {
-  return e === undefined ? NIL : { t: 'bulk', v: e.value };
-}
-
 function valueOrNil(v: ByteString | undefined): Reply {
   return v === undefined ? NIL : { t: 'bulk', v };
+}
+
+function bulkOrNil(e: Entry | undefined): Reply {
+  return valueOrNil(e?.value);
 }
 
 export function valueTooLarge(ctx: CommandContext, value: ByteString): Reply | null {
